@@ -1,0 +1,175 @@
+import type { ListedReference } from '../reference/image-list.js';
+import { formatReference, manifestSelector } from '../reference/reference.js';
+import type { Platform } from '../oci/descriptor.js';
+import { formatPlatform } from '../oci/platform.js';
+import { resolveImage, type ManifestNode, type ResolvedImage } from '../oci/resolve.js';
+import { isIndexType } from '../oci/media-types.js';
+import { DigestMismatchError } from '../oci/digest.js';
+import type { RegistryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
+import { withRetry, DEFAULT_RETRY, type RetryPolicy } from '../registry/retry.js';
+import { mapSettled } from '../util/pool.js';
+import type { BlobCache } from './blob-cache.js';
+import { ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
+
+export interface CollectEvents {
+  resolved?(ref: string, image: ImageRecord): void;
+  blobQueued?(total: { count: number; bytes: number; cached: number; cachedBytes: number }): void;
+  blobProgress?(bytes: number): void;
+  blobDone?(digest: string, size: number, fromCache: boolean): void;
+}
+
+export interface CollectOptions {
+  platforms?: Platform[];
+  concurrency: number;
+  retry?: RetryPolicy;
+  events?: CollectEvents;
+}
+
+export interface CollectedBundle {
+  images: ImageRecord[];
+  /** Every blob to put in the tar, in tar order. */
+  blobs: BlobRecord[];
+}
+
+/** One or more references failed to resolve or download; every failure is listed. */
+export class CollectError extends Error {
+  override name = 'CollectError';
+  constructor(readonly failures: Array<{ what: string; message: string }>) {
+    super(
+      failures.length === 1
+        ? failures[0]!.message
+        : `${failures.length} failures:\n${failures.map((f) => `  - ${f.message}`).join('\n')}`,
+    );
+  }
+}
+
+/**
+ * The connected side's work before the tar is written: resolve every reference
+ * to its manifests, then fetch every distinct config and layer once into the
+ * cache, verified. Nothing is written under the bundle's name here.
+ */
+export async function collectBundle(refs: ListedReference[], client: RegistryClient, cache: BlobCache, opts: CollectOptions): Promise<CollectedBundle> {
+  const resolved = await mapSettled(refs, opts.concurrency, async (item) => {
+    const { ref } = item;
+    const where = formatReference(ref);
+    const image = await resolveImage(
+      manifestSelector(ref),
+      (sel) => client.getManifest(ref.registry, ref.repository, sel),
+      opts.platforms,
+      where,
+    );
+    for (const m of image.manifests) await cache.putBytes(m.digest, m.bytes);
+    return image;
+  });
+  const failures = resolved.flatMap((r, i) => (r.ok ? [] : [{ what: refs[i]!.name, message: messageOf(r.error, refs[i]!.name) }]));
+  if (failures.length > 0) throw new CollectError(failures);
+
+  const images: ImageRecord[] = [];
+  const blobs = new Map<string, BlobRecord & { level: number; source: { registry: string; repository: string } }>();
+  resolved.forEach((r, i) => {
+    if (!r.ok) return;
+    const ref = refs[i]!.ref;
+    const image = r.value;
+    const source = { registry: ref.registry, repository: ref.repository };
+    for (const b of image.blobs) {
+      if (!blobs.has(b.digest)) blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
+    }
+    for (const m of image.manifests) {
+      if (!blobs.has(m.digest)) {
+        blobs.set(m.digest, { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType, role: isIndexType(m.mediaType) ? 'index' : 'manifest', level: m.level, source });
+      }
+    }
+    const record = imageRecord(refs[i]!.name, ref, image);
+    images.push(record);
+    opts.events?.resolved?.(record.reference, record);
+  });
+
+  const payload = [...blobs.values()].filter((b) => b.role === 'layer' || b.role === 'config');
+  const cachedFlags = await mapSettled(payload, opts.concurrency, (b) => cache.has(b.digest, b.size));
+  const missing = payload.filter((_, i) => {
+    const r = cachedFlags[i]!;
+    return !(r.ok && r.value);
+  });
+  const missingSet = new Set(missing);
+  const cachedBytes = payload.reduce((s, b) => s + b.size, 0) - missing.reduce((s, b) => s + b.size, 0);
+  opts.events?.blobQueued?.({ count: payload.length, bytes: payload.reduce((s, b) => s + b.size, 0), cached: payload.length - missing.length, cachedBytes });
+  for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
+
+  // Largest first: a big layer started last would otherwise run alone at the end.
+  missing.sort((a, b) => b.size - a.size);
+  const fetched = await mapSettled(missing, opts.concurrency, async (b) => {
+    await downloadBlob(client, cache, b.source.registry, b.source.repository, b, opts);
+    opts.events?.blobDone?.(b.digest, b.size, false);
+  });
+  const blobFailures = fetched.flatMap((r, i) => {
+    if (r.ok) return [];
+    const b = missing[i]!;
+    const users = images.filter((im) => im.blobs.includes(b.digest)).map((im) => im.reference);
+    return [{ what: b.digest, message: `${b.role} ${b.digest} (${users.join(', ')}): ${messageOf(r.error, b.digest)}` }];
+  });
+  if (blobFailures.length > 0) throw new CollectError(blobFailures);
+
+  const ordered = [...blobs.values()].sort(
+    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
+  );
+  images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
+  return { images, blobs: ordered.map(({ digest, size, mediaType, role }) => ({ digest, size, mediaType, role })) };
+}
+
+/** Streams one blob into the cache; a broken transfer or a digest mismatch is retried as a whole. */
+async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: string, repository: string, b: BlobRecord, opts: CollectOptions): Promise<void> {
+  await withRetry(opts.retry ?? DEFAULT_RETRY, async () => {
+    const { body, size } = await client.openBlob(registry, repository, b.digest);
+    if (size !== undefined && size !== b.size) {
+      body.destroy();
+      throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, 200, true);
+    }
+    let sent = 0;
+    try {
+      await cache.put(b.digest, b.size, body, (n) => {
+        sent += n;
+        opts.events?.blobProgress?.(n);
+      });
+    } catch (err) {
+      opts.events?.blobProgress?.(-sent);
+      if (err instanceof DigestMismatchError) throw new RegistryError('digest', `content does not match: ${err.message}`, 200, true);
+      if (err instanceof RegistryError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw err;
+      throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
+    }
+  });
+}
+
+function imageRecord(name: string, ref: ListedReference['ref'], image: ResolvedImage): ImageRecord {
+  const root: ManifestNode = image.root;
+  const platforms: PlatformRecord[] = image.children.map((c) => ({
+    platform: c.descriptor.platform ? formatPlatform(c.descriptor.platform) : 'unknown/unknown',
+    digest: c.descriptor.digest,
+    mediaType: c.descriptor.mediaType,
+    carried: c.carried,
+    ...(c.attestationFor ? { attestationFor: c.attestationFor } : {}),
+  }));
+  const digests = new Set<string>([...image.manifests.map((m) => m.digest), ...image.blobs.map((b) => b.digest)]);
+  const sizes = new Map<string, number>([...image.manifests.map((m) => [m.digest, m.bytes.length] as const), ...image.blobs.map((b) => [b.digest, b.size] as const)]);
+  const list = [...digests].sort();
+  return {
+    reference: name,
+    registry: ref.registry,
+    repository: ref.repository,
+    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
+    digest: root.digest,
+    mediaType: root.mediaType,
+    size: root.bytes.length,
+    platforms,
+    absent: image.children.filter((c) => !c.carried).map((c) => c.descriptor.digest),
+    blobs: list,
+    bytes: list.reduce((s, d) => s + (sizes.get(d) ?? 0), 0),
+  };
+}
+
+function messageOf(err: unknown, what: string): string {
+  if (err instanceof Error) return err.message.startsWith(what) || err instanceof CollectError ? err.message : `${what}: ${err.message}`;
+  return `${what}: ${String(err)}`;
+}

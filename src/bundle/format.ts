@@ -1,0 +1,83 @@
+/**
+ * The bundle format: an uncompressed POSIX tar holding an OCI image layout,
+ * with this tool's metadata as the first entry so a streaming reader knows the
+ * whole content before the first blob arrives.
+ *
+ * Entry order: metadata, oci-layout, index.json, blobs/, blobs/sha256/, then
+ * configs and layers, then image manifests, then indexes (children before
+ * parents), each group sorted by digest. An importer streaming the tar has
+ * therefore pushed every blob a manifest needs before it meets the manifest.
+ */
+export const METADATA_NAME = 'airgap-bundle.json';
+export const OCI_LAYOUT_NAME = 'oci-layout';
+export const INDEX_NAME = 'index.json';
+export const BUNDLE_FORMAT = 'airgap-bundle/v1';
+export const FORMAT_VERSION = 1;
+
+/** JSON documents above these sizes are refused by the reader (hostile input). */
+export const MAX_METADATA_BYTES = 32 * 1024 * 1024;
+export const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+
+export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
+export const ANNOTATION_CONTAINERD_NAME = 'io.containerd.image.name';
+
+export type BlobRole = 'layer' | 'config' | 'manifest' | 'index';
+
+export interface BlobRecord {
+  digest: string;
+  size: number;
+  mediaType: string;
+  role: BlobRole;
+}
+
+export interface PlatformRecord {
+  /** `os/arch[/variant]`, or `unknown/unknown` for attestations. */
+  platform: string;
+  digest: string;
+  mediaType: string;
+  /** False when the `--platform` filter left this child out of the bundle. */
+  carried: boolean;
+  /** For an attestation manifest: the digest of the manifest it describes. */
+  attestationFor?: string;
+}
+
+export interface ImageRecord {
+  /** Full normalised reference as requested: `ghcr.io/siderolabs/kubelet:v1.31.1`. */
+  reference: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  /** Digest of the top-level manifest or index, as served upstream. */
+  digest: string;
+  mediaType: string;
+  size: number;
+  /** Children of an index, carried or not; for a single manifest, its own platform when known. */
+  platforms: PlatformRecord[];
+  /** Digests of index children deliberately left out (the `--platform` filter). */
+  absent: string[];
+  /** Every blob the image needs that the bundle carries, manifests included. */
+  blobs: string[];
+  /** Sum of the sizes of `blobs`. */
+  bytes: number;
+}
+
+export interface BundleMetadata {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: number;
+  tool: { name: string; version: string };
+  /** Only when SOURCE_DATE_EPOCH asks for it: bundles are otherwise byte-reproducible. */
+  created?: string;
+  /** The `--platform` filter, or null for all platforms. */
+  platforms: string[] | null;
+  images: ImageRecord[];
+  /** Every blob in the tar, in tar order. */
+  blobs: BlobRecord[];
+}
+
+export function blobEntryName(digest: string): string {
+  const colon = digest.indexOf(':');
+  return `blobs/${digest.slice(0, colon)}/${digest.slice(colon + 1)}`;
+}
+
+/** Tar order of blob roles, see the module comment. */
+export const ROLE_ORDER: Record<BlobRole, number> = { config: 0, layer: 0, manifest: 1, index: 2 };

@@ -1,0 +1,148 @@
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import ssri from 'ssri';
+import { HashingStream } from '../oci/digest.js';
+import { MediaType } from '../oci/media-types.js';
+import type { BlobCache } from './blob-cache.js';
+import {
+  ANNOTATION_CONTAINERD_NAME,
+  ANNOTATION_REF_NAME,
+  BUNDLE_FORMAT,
+  FORMAT_VERSION,
+  INDEX_NAME,
+  METADATA_NAME,
+  OCI_LAYOUT_NAME,
+  blobEntryName,
+  type BundleMetadata,
+  type ImageRecord,
+  type BlobRecord,
+} from './format.js';
+import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
+import { sidecarLine } from './sidecar.js';
+
+export interface WriteResult {
+  path: string;
+  sidecar: string;
+  bytes: number;
+  sha256: string;
+  /** SRI form of the same checksum (`sha256-<base64>`). */
+  integrity: string;
+  metadata: BundleMetadata;
+}
+
+export interface WriteOptions {
+  output: string;
+  /** From SOURCE_DATE_EPOCH: sets entry mtimes (the metadata records it too). */
+  sourceDateEpoch?: number;
+  onBytes?: (n: number) => void;
+}
+
+/** The temporary name a bundle is written under, beside its final name. */
+export function partialPath(output: string): string {
+  return join(dirname(output), `.${basename(output)}.partial-${process.pid}`);
+}
+
+export function buildMetadata(
+  images: ImageRecord[],
+  blobs: BlobRecord[],
+  opts: { tool: { name: string; version: string }; platforms: string[] | null; sourceDateEpoch?: number },
+): BundleMetadata {
+  return {
+    format: BUNDLE_FORMAT,
+    formatVersion: FORMAT_VERSION,
+    tool: opts.tool,
+    ...(opts.sourceDateEpoch !== undefined ? { created: new Date(opts.sourceDateEpoch * 1000).toISOString() } : {}),
+    platforms: opts.platforms,
+    images,
+    blobs,
+  };
+}
+
+/** `index.json`: one descriptor per requested reference, named so skopeo and containerd find it. */
+export function buildIndex(images: ImageRecord[]): Buffer {
+  const index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociIndex,
+    manifests: images.map((im) => ({
+      mediaType: im.mediaType,
+      digest: im.digest,
+      size: im.size,
+      annotations: { [ANNOTATION_CONTAINERD_NAME]: im.reference, [ANNOTATION_REF_NAME]: im.reference },
+    })),
+  };
+  return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
+}
+
+/**
+ * Writes the bundle tar and its `sha256sum` sidecar. Both are written under
+ * temporary names in the destination folder and renamed only when complete, so
+ * the final name never holds a partial bundle.
+ */
+export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, opts: WriteOptions): Promise<WriteResult> {
+  const stamp: EntryStamp = { mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) };
+  const tmp = partialPath(opts.output);
+  const sidecar = `${opts.output}.sha256`;
+  const sidecarTmp = `${tmp}.sha256`;
+
+  async function* entries(): AsyncGenerator<Buffer> {
+    yield* bytesEntry(METADATA_NAME, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), stamp);
+    yield* bytesEntry(OCI_LAYOUT_NAME, Buffer.from('{"imageLayoutVersion":"1.0.0"}\n'), stamp);
+    yield* bytesEntry(INDEX_NAME, buildIndex(metadata.images), stamp);
+    yield* directoryEntry('blobs', stamp);
+    const algorithms = [...new Set(metadata.blobs.map((b) => b.digest.split(':')[0]!))].sort();
+    for (const alg of algorithms) yield* directoryEntry(`blobs/${alg}`, stamp);
+    for (const b of metadata.blobs) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
+    yield endOfArchive();
+  }
+
+  const hasher = new HashingStream();
+  const counter = opts.onBytes;
+  try {
+    const source = Readable.from(entries(), { objectMode: false, highWaterMark: 1 << 20 });
+    await pipeline(
+      source,
+      hasher,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const c of chunks) {
+          counter?.(c.length);
+          yield c;
+        }
+      },
+      createWriteStream(tmp, { highWaterMark: 1 << 20 }),
+    );
+    await syncFile(tmp);
+    const sha256 = hasher.hex();
+    await writeSmallFile(sidecarTmp, sidecarLine(sha256, basename(opts.output)));
+    await rename(tmp, opts.output);
+    await rename(sidecarTmp, sidecar);
+    const integrity = ssri.fromHex(sha256, 'sha256').toString();
+    return { path: opts.output, sidecar, bytes: hasher.bytes, sha256, integrity, metadata };
+  } catch (err) {
+    await rm(tmp, { force: true });
+    await rm(sidecarTmp, { force: true });
+    throw err;
+  }
+}
+
+/** A rename is only durable once the data it points at is on disk. */
+async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function writeSmallFile(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,25 @@
+/** Exit codes, documented in the README and in `--help`. */
+export const ExitCode = {
+  ok: 0,
+  /** Anything that went wrong outside the other classes: network, registry, disk. */
+  failure: 1,
+  /** The command line or an input file is wrong; nothing was done. */
+  usage: 2,
+  /** A bundle is damaged or incomplete, or a registry does not match its bundle. */
+  damaged: 3,
+  /** Stopped by Ctrl-C; rerunning the same command resumes. */
+  interrupted: 130,
+} as const;
+
+/** Bad input from the user: exit 2, message only (no stack). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** A check found problems; the report was already printed. */
+export class CheckFailed extends Error {
+  override name = 'CheckFailed';
+  constructor(message: string, readonly exitCode: number = ExitCode.damaged) {
+    super(message);
+  }
+}

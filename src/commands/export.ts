@@ -1,0 +1,182 @@
+import { access, constants, readFile, statfs } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
+import { collectBundle } from '../bundle/collect.js';
+import { parseSpec, SpecError, type BundleSpec } from '../bundle/spec.js';
+import { buildMetadata, partialPath, writeBundle } from '../bundle/writer.js';
+import { formatPlatform, parsePlatform } from '../oci/platform.js';
+import type { Platform } from '../oci/descriptor.js';
+import { Reporter } from '../ui/reporter.js';
+import { formatBytes } from '../ui/format.js';
+import { onInterrupt, setResumeHint } from '../util/interrupt.js';
+import { TOOL } from '../version.js';
+import { UsageError } from './errors.js';
+import { gatherReferences } from './image-inputs.js';
+import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
+import { outputOptions, type OutputArgs } from './output-options.js';
+
+interface ExportArgs extends RegistryArgs, OutputArgs {
+  images: string[];
+  'images-file': string[];
+  spec?: string;
+  output?: string;
+  platform: string[];
+  'registry-mirror': string[];
+  'cache-dir': string;
+}
+
+export const command = 'export [images..]';
+export const describe = 'Fetch images from registries into one checksummed OCI-layout bundle tar';
+
+export function builder(y: Argv) {
+  return outputOptions(registryOptions(y))
+    .positional('images', { type: 'string', array: true, default: [], describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)' })
+    .option('images-file', { alias: 'f', type: 'string', array: true, default: [], describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
+    .option('spec', { type: 'string', describe: 'Bundle spec YAML (images, imagesFiles, platforms, mirrors, output)' })
+    .option('output', { alias: 'o', type: 'string', describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)' })
+    .option('platform', { type: 'string', array: true, default: [], describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)' })
+    .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)' })
+    .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
+    .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
+    .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
+    .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
+    .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
+    .epilog(
+      'Blobs are verified against their digests while they download and kept in the cache, so a rerun after an interruption fetches only what is missing. ' +
+        'The bundle is written under a temporary name and renamed when complete. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
+    );
+}
+
+async function loadSpec(file: string | undefined): Promise<{ file: string; spec: BundleSpec } | undefined> {
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  try {
+    return { file, spec: parseSpec(text, file) };
+  } catch (err) {
+    if (err instanceof SpecError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+function parsePlatforms(values: string[]): Platform[] | undefined {
+  if (values.length === 0) return undefined;
+  try {
+    return values.flatMap((v) => v.split(',')).filter((v) => v.trim() !== '').map(parsePlatform);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+async function checkOutputDir(output: string): Promise<void> {
+  const dir = dirname(output);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`cannot write ${output}: folder ${dir} does not exist or is not writable`);
+  }
+}
+
+export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<void> {
+  const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  const loaded = await loadSpec(argv.spec);
+  const spec = loaded?.spec;
+  const outputArg = argv.output ?? spec?.output;
+  if (!outputArg) throw new UsageError('no output file: pass -o NAME.tar (or "output" in the spec)');
+  const output = resolve(outputArg);
+  const refs = await gatherReferences({
+    args: argv.images,
+    files: [...(spec?.imagesFiles ?? []), ...argv['images-file']],
+    ...(loaded && spec ? { specImages: { file: loaded.file, images: spec.images } } : {}),
+  });
+  const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
+  const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
+  await checkOutputDir(output);
+
+  const cache = new BlobCache(argv['cache-dir']);
+  await cache.init();
+  setResumeHint(`rerun the same command to resume; verified blobs are kept in ${cache.root}`);
+  const partial = partialPath(output);
+  const forget = onInterrupt(() => {
+    rmSync(partial, { force: true });
+    rmSync(`${partial}.sha256`, { force: true });
+  });
+
+  const { client, close } = buildClient(argv, {
+    mirrors,
+    onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
+  });
+  const started = Date.now();
+  try {
+    reporter.info(`resolving ${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}`);
+    const collected = await collectBundle(refs, client, cache, {
+      ...(platforms ? { platforms } : {}),
+      concurrency: argv.concurrency,
+      events: {
+        resolved: (ref, im) => reporter.info(`  ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
+        blobQueued: (t) => {
+          if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already in the cache`);
+          reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);
+        },
+        blobProgress: (n) => reporter.advance('fetch', n),
+      },
+    });
+    reporter.stop();
+    const totalBytes = collected.blobs.reduce((s, b) => s + b.size, 0);
+    await ensureSpace(dirname(output), totalBytes);
+    const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+    const metadata = buildMetadata(collected.images, collected.blobs, {
+      tool: TOOL,
+      platforms: platforms ? platforms.map(formatPlatform) : null,
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    });
+    reporter.startBytes('write', `writing ${basename(output)}`, totalBytes);
+    const written = await writeBundle(cache, metadata, {
+      output,
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+      onBytes: (n) => reporter.advance('write', n),
+    });
+    reporter.stop();
+    const seconds = (Date.now() - started) / 1000;
+    const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes;
+    reporter.info(
+      `wrote ${written.path} (${formatBytes(written.bytes)}, ${collected.images.length} images, ${collected.blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs) in ${seconds.toFixed(1)}s`,
+    );
+    reporter.info(`checksum ${written.sidecar}: sha256 ${written.sha256}`);
+    reporter.result({
+      bundle: written.path,
+      sidecar: written.sidecar,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      integrity: written.integrity,
+      seconds,
+      images: collected.images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
+      blobs: collected.blobs.length,
+    });
+  } finally {
+    reporter.stop();
+    forget();
+    close();
+  }
+}
+
+/** Refuse before writing when the destination clearly cannot hold the bundle. */
+async function ensureSpace(dir: string, needed: number): Promise<void> {
+  const st = await statfs(dir);
+  const free = st.bavail * st.bsize;
+  if (free < needed) {
+    throw new Error(`not enough space in ${dir}: the bundle needs ${formatBytes(needed)}, ${formatBytes(free)} free; free some space or choose another -o folder`);
+  }
+}
+
+function parseSourceDateEpoch(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value)) throw new UsageError(`SOURCE_DATE_EPOCH must be whole seconds since 1970, got "${value}"`);
+  return Number(value);
+}

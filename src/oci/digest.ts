@@ -1,0 +1,90 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export function digestHex(digest: string): string {
+  return digest.slice(digest.indexOf(':') + 1);
+}
+
+export function digestAlgorithm(digest: string): string {
+  return digest.slice(0, digest.indexOf(':'));
+}
+
+export class DigestMismatchError extends Error {
+  override name = 'DigestMismatchError';
+  constructor(
+    readonly expected: { digest: string; size: number },
+    readonly actual: { digest: string; size: number },
+  ) {
+    super(
+      actual.size !== expected.size
+        ? `size mismatch: expected ${expected.size} bytes, got ${actual.size}`
+        : `digest mismatch: expected ${expected.digest}, got ${actual.digest}`,
+    );
+  }
+}
+
+/**
+ * Passes bytes through unchanged while hashing and counting them, and fails the
+ * stream at the end (or as soon as it runs over the size) when they do not match.
+ * Chunks are forwarded as-is: hashing costs no copy.
+ */
+export class VerifyingStream extends Transform {
+  private readonly hash: Hash;
+  private seen = 0;
+  /** Filled in once the stream has ended successfully. */
+  result: { digest: string; size: number } | undefined;
+
+  constructor(
+    private readonly expected: { digest: string; size: number },
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    this.hash = createHash(digestAlgorithm(expected.digest));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expected.size) {
+      cb(new DigestMismatchError(this.expected, { digest: 'unknown', size: this.seen }));
+      return;
+    }
+    this.hash.update(chunk);
+    this.onBytes?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual = { digest: `${digestAlgorithm(this.expected.digest)}:${this.hash.digest('hex')}`, size: this.seen };
+    if (actual.size !== this.expected.size || actual.digest !== this.expected.digest) {
+      cb(new DigestMismatchError(this.expected, actual));
+      return;
+    }
+    this.result = actual;
+    cb();
+  }
+}
+
+/** Passes bytes through while hashing them: the whole-file checksum of a tar being written. */
+export class HashingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  constructor() {
+    super({ highWaterMark: 1 << 20 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  /** Call once, after the stream has finished. */
+  hex(): string {
+    return this.hash.digest('hex');
+  }
+}

@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { MANIFEST_ACCEPT } from '../oci/media-types.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { Authenticator } from './auth.js';
+import { endpointRepository, resolveEndpoint, type Endpoint, type Mirror } from './endpoint.js';
+import { RegistryError, redactUrl } from './errors.js';
+import type { HttpRequest, HttpResponse, HttpTransport } from './http.js';
+import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js';
+
+export interface FetchedManifest {
+  bytes: Buffer;
+  /** Content-Type as served (the document's own mediaType may be absent). */
+  mediaType: string | undefined;
+  /** sha256 of the bytes, computed here: the registry's header is only a claim. */
+  digest: string;
+}
+
+export interface RetryEvent {
+  what: string;
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+
+export interface RegistryClientOptions {
+  mirrors?: readonly Mirror[];
+  plainHttp?: boolean;
+  retry?: RetryPolicy;
+  onRetry?: (e: RetryEvent) => void;
+}
+
+type Access = 'pull' | 'pull,push';
+
+/**
+ * A distribution-spec client for every registry a run talks to. Callers speak
+ * in (registry, repository) of the ORIGINAL reference; the endpoint mapping
+ * (Docker Hub's API host, mirrors, path prefixes) happens here, once.
+ */
+export class RegistryClient {
+  private readonly auth: Authenticator;
+  private readonly retry: RetryPolicy;
+
+  constructor(
+    private readonly http: HttpTransport,
+    auth: Authenticator,
+    private readonly opts: RegistryClientOptions = {},
+  ) {
+    this.auth = auth;
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+  }
+
+  endpoint(registry: string): Endpoint {
+    return resolveEndpoint(registry, this.opts.mirrors ?? [], this.opts.plainHttp ?? false);
+  }
+
+  /** Fetches a manifest or index by tag or digest, checking the digest when pinned. */
+  async getManifest(registry: string, repository: string, selector: string): Promise<FetchedManifest> {
+    const what = `manifest ${registry}/${repository}:${selector}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
+      if (res.status === 404) {
+        res.discard();
+        throw new RegistryError('not-found', `${what}: not found (404); check the name and tag, or that the registry holds it`, 404);
+      }
+      expectStatus(res, [200], what);
+      const bytes = await res.buffer(MAX_MANIFEST_BYTES);
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      if (selector.startsWith('sha256:') && selector !== digest) {
+        throw new RegistryError('digest', `${what}: the registry served content with digest ${digest}`, 200, true);
+      }
+      return { bytes, mediaType: res.headers.get('content-type')?.split(';')[0]?.trim() || undefined, digest };
+    });
+  }
+
+  /** HEAD of a manifest: its digest, or undefined when absent. */
+  async headManifest(registry: string, repository: string, selector: string, access: Access = 'pull'): Promise<{ digest: string | undefined; mediaType: string | undefined } | undefined> {
+    const what = `manifest ${registry}/${repository}:${selector}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, access, { method: 'HEAD', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
+      res.discard();
+      if (res.status === 404) return undefined;
+      expectStatus(res, [200], what);
+      return { digest: res.headers.get('docker-content-digest') ?? undefined, mediaType: res.headers.get('content-type') ?? undefined };
+    });
+  }
+
+  /**
+   * Opens a blob for download. The caller streams and verifies it; a failure
+   * mid-body surfaces as a stream error, which the caller retries as a whole.
+   */
+  async openBlob(registry: string, repository: string, digest: string): Promise<{ body: Readable; size: number | undefined }> {
+    const what = `blob ${digest} of ${registry}/${repository}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `blobs/${digest}` }, what);
+      if (res.status === 404) {
+        res.discard();
+        throw new RegistryError('not-found', `${what}: not found (404)`, 404);
+      }
+      expectStatus(res, [200], what);
+      const len = res.headers.get('content-length');
+      return { body: res.body, size: len !== null ? Number(len) : undefined };
+    });
+  }
+
+  async hasBlob(registry: string, repository: string, digest: string): Promise<boolean> {
+    const what = `blob ${digest} in ${registry}/${repository}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull,push', { method: 'HEAD', path: `blobs/${digest}` }, what);
+      res.discard();
+      if (res.status === 404) return false;
+      expectStatus(res, [200], what);
+      return true;
+    });
+  }
+
+  /**
+   * Cross-repository mount. Returns true when mounted; false when the registry
+   * declined (it then opened an upload session, which is cancelled).
+   */
+  async mountBlob(registry: string, repository: string, digest: string, fromRepository: string): Promise<boolean> {
+    const what = `mount of ${digest} into ${registry}/${repository}`;
+    const ep = this.endpoint(registry);
+    const from = endpointRepository(ep, fromRepository);
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull,push', {
+        method: 'POST',
+        path: `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+        headers: { 'content-length': '0' },
+      }, what, `repository:${from}:pull`);
+      res.discard();
+      if (res.status === 201) return true;
+      if (res.status === 202) {
+        const loc = res.headers.get('location');
+        if (loc) await this.cancelUpload(registry, repository, new URL(loc, ep.baseUrl).href);
+        return false;
+      }
+      expectStatus(res, [201, 202], what);
+      return false;
+    });
+  }
+
+  /**
+   * Monolithic upload: POST opens the session (and settles auth before any body
+   * byte is sent), PUT streams the body with `?digest=`, so the registry checks
+   * the content against the digest before it becomes visible.
+   */
+  async uploadBlob(registry: string, repository: string, digest: string, size: number, body: () => Readable | Buffer): Promise<void> {
+    const what = `upload of ${digest} to ${registry}/${repository}`;
+    const ep = this.endpoint(registry);
+    await this.retrying(what, async () => {
+      const start = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
+      start.discard();
+      expectStatus(start, [202], what);
+      const loc = start.headers.get('location');
+      if (!loc) throw new RegistryError('status', `${what}: registry opened an upload without a Location header`, 202);
+      const put = new URL(loc, ep.baseUrl);
+      put.searchParams.set('digest', digest);
+      const res = await this.requestUrl(registry, repository, 'pull,push', {
+        method: 'PUT',
+        url: put.href,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body: body(),
+      }, what);
+      res.discard();
+      if (res.status === 400) {
+        throw new RegistryError('digest', `${what}: the registry rejected the content (400); the bundle's copy of this blob does not match its digest`, 400);
+      }
+      expectStatus(res, [201], what);
+    });
+  }
+
+  async putManifest(registry: string, repository: string, selector: string, bytes: Buffer, mediaType: string): Promise<string | undefined> {
+    const what = `manifest ${registry}/${repository}:${selector}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull,push', {
+        method: 'PUT',
+        path: `manifests/${selector}`,
+        headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+        body: bytes,
+      }, what);
+      const text = res.status >= 400 ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8') : (res.discard(), '');
+      if (res.status === 400 && /MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|MANIFEST_UNKNOWN/.test(text)) {
+        throw new RegistryError('not-found', `${what}: the registry refused it because content it references is missing (${registryErrorCode(text)})`, 400);
+      }
+      if (res.status >= 400) throw statusError(res.status, `${what}: ${registryErrorCode(text) || `answered ${res.status}`}`, res.headers);
+      expectStatus(res, [201, 200], what);
+      return res.headers.get('docker-content-digest') ?? undefined;
+    });
+  }
+
+  /** One page of `/v2/_catalog`; `next` is the relative link of the next page. */
+  async catalogPage(registry: string, pathAndQuery: string): Promise<{ repositories: string[]; next: string | undefined; status: number }> {
+    const what = `catalog of ${registry}`;
+    const ep = this.endpoint(registry);
+    return this.retrying(what, async () => {
+      const res = await this.send(ep, 'registry:catalog:*', { method: 'GET', url: new URL(pathAndQuery, ep.baseUrl).href }, what);
+      if (res.status !== 200) {
+        res.discard();
+        return { repositories: [], next: undefined, status: res.status };
+      }
+      const body = JSON.parse((await res.buffer(16 * 1024 * 1024)).toString('utf8')) as { repositories?: unknown };
+      const repos = Array.isArray(body.repositories) ? body.repositories.filter((r): r is string => typeof r === 'string') : [];
+      const link = res.headers.get('link');
+      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+      return { repositories: repos, next: m?.[1], status: 200 };
+    });
+  }
+
+  private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withRetry(this.retry, op, (err, attempt, delayMs) => this.opts.onRetry?.({ what, attempt, delayMs, reason: err.message }));
+  }
+
+  private request(registry: string, repository: string, access: Access, req: { method: HttpRequest['method']; path: string; headers?: Record<string, string>; body?: HttpRequest['body'] }, what: string, extraScope?: string): Promise<HttpResponse> {
+    const ep = this.endpoint(registry);
+    const repo = endpointRepository(ep, repository);
+    const scope = `repository:${repo}:${access}` + (extraScope ? ` ${extraScope}` : '');
+    return this.send(ep, scope, { method: req.method, url: `${ep.baseUrl}/v2/${repo}/${req.path}`, headers: req.headers, body: req.body }, what);
+  }
+
+  private requestUrl(registry: string, repository: string, access: Access, req: HttpRequest, what: string): Promise<HttpResponse> {
+    const ep = this.endpoint(registry);
+    return this.send(ep, `repository:${endpointRepository(ep, repository)}:${access}`, req, what);
+  }
+
+  /**
+   * Sends with the cached authorization; on 401 answers the challenge once and
+   * resends. A second 401 means the credentials are wrong: fail at once, no storm.
+   */
+  private async send(ep: Endpoint, scope: string, req: HttpRequest, what: string): Promise<HttpResponse> {
+    const scopes = scope.split(' ');
+    const primary = scopes[0]!;
+    for (let round = 0; ; round++) {
+      const res = await this.http.send(req, this.auth.header(ep.host, primary), what);
+      if (res.status !== 401 || round > 0 || (req.body !== undefined && !Buffer.isBuffer(req.body))) {
+        if (res.status === 401) {
+          res.discard();
+          const hint = this.auth.hasCredential(ep.host) ? 'the credentials were rejected; check username and password' : 'no credentials for this registry; use docker login, --authfile, or --username with --password-stdin';
+          throw new RegistryError('auth', `${ep.host}: unauthorized (401) for ${what}: ${hint}`, 401);
+        }
+        if (isRetryableStatus(res.status)) {
+          res.discard();
+          throw statusError(res.status, `${what}: ${ep.host} answered ${res.status}`, res.headers);
+        }
+        return res;
+      }
+      res.discard();
+      this.auth.invalidate(ep.host, primary);
+      await this.auth.answer(ep.host, scopes.join(' '), res.headers.get('www-authenticate'));
+    }
+  }
+
+  private async cancelUpload(registry: string, repository: string, url: string): Promise<void> {
+    try {
+      const res = await this.requestUrl(registry, repository, 'pull,push', { method: 'DELETE', url }, 'cancel upload');
+      res.discard();
+    } catch {
+      // An abandoned upload session is garbage-collected by the registry; nothing to report.
+    }
+  }
+}
+
+function expectStatus(res: HttpResponse, ok: number[], what: string): void {
+  if (ok.includes(res.status)) return;
+  res.discard();
+  if (res.status === 403) throw new RegistryError('auth', `${what}: access denied (403); the account lacks permission for this repository`, 403);
+  throw statusError(res.status, `${what}: unexpected status ${res.status} from ${redactUrl(res.url)}`, res.headers);
+}
+
+function statusError(status: number, message: string, headers: HttpResponse['headers']): RegistryError {
+  return new RegistryError('status', message, status, isRetryableStatus(status), parseRetryAfter(headers.get('retry-after')));
+}
+
+/** The `errors[0].code` of a distribution-spec error body, for one-line messages. */
+function registryErrorCode(text: string): string {
+  try {
+    const e = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors?.[0];
+    return e ? [e.code, e.message].filter(Boolean).join(': ') : '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,98 @@
+import cliProgress from 'cli-progress';
+import { formatBytes, formatDuration } from './format.js';
+
+export interface ReporterOptions {
+  quiet: boolean;
+  json: boolean;
+  /** Bars only on a terminal; logs and CI get plain lines. */
+  tty: boolean;
+}
+
+interface Phase {
+  label: string;
+  total: number;
+  value: number;
+  startedAt: number;
+  bar?: cliProgress.SingleBar;
+}
+
+/** Plain-line progress is printed at most this often, so logs stay readable. */
+const LINE_INTERVAL_MS = 5000;
+
+/**
+ * Everything a command says to a person goes through here, on stderr, so that
+ * stdout carries only results (`--json`) and can be piped.
+ */
+export class Reporter {
+  private multi: cliProgress.MultiBar | undefined;
+  private readonly phases = new Map<string, Phase>();
+  private lastLine = 0;
+
+  constructor(readonly opts: ReporterOptions) {}
+
+  get showsProgress(): boolean {
+    return !this.opts.quiet && !this.opts.json;
+  }
+
+  info(message: string): void {
+    if (this.showsProgress) this.write(message);
+  }
+
+  warn(message: string): void {
+    if (!this.opts.quiet) this.write(`warning: ${message}`);
+  }
+
+  /** Starts a byte-progress phase: a bar on a terminal, a line every few seconds elsewhere. */
+  startBytes(key: string, label: string, total: number): void {
+    if (!this.showsProgress) return;
+    const phase: Phase = { label, total, value: 0, startedAt: Date.now() };
+    if (this.opts.tty) {
+      this.multi ??= new cliProgress.MultiBar(
+        {
+          format: '{label} |{bar}| {percentage}% {done}/{size} {rate} ETA {eta_formatted}',
+          hideCursor: true,
+          etaBuffer: 50,
+          fps: 5,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      phase.bar = this.multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), done: formatBytes(0), size: formatBytes(total), rate: '' });
+    } else {
+      this.write(`${label}: ${formatBytes(total)}`);
+    }
+    this.phases.set(key, phase);
+  }
+
+  advance(key: string, delta: number): void {
+    const p = this.phases.get(key);
+    if (!p) return;
+    p.value += delta;
+    const now = Date.now();
+    const secs = (now - p.startedAt) / 1000;
+    const rate = secs > 0 ? p.value / secs : 0;
+    if (p.bar) {
+      p.bar.update(p.value, { done: formatBytes(p.value), rate: rate > 0 ? `${formatBytes(rate)}/s` : '' });
+    } else if (now - this.lastLine >= LINE_INTERVAL_MS) {
+      this.lastLine = now;
+      const eta = rate > 0 ? formatDuration((p.total - p.value) / rate) : '?';
+      this.write(`${p.label}: ${formatBytes(p.value)} of ${formatBytes(p.total)} (${formatBytes(rate)}/s, ETA ${eta})`);
+    }
+  }
+
+  stop(): void {
+    this.multi?.stop();
+    this.multi = undefined;
+    this.phases.clear();
+  }
+
+  /** The `--json` result, alone on stdout. */
+  result(value: unknown): void {
+    if (this.opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  private write(line: string): void {
+    if (this.multi) this.multi.log(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
+  }
+}
