@@ -2,8 +2,11 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import * as exportCommand from './commands/export.js';
+import * as inspectCommand from './commands/inspect.js';
+import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
+import { BundleFormatError } from './bundle/reader.js';
 
 /** One line per failure, no stack: the message names the thing and what to do. */
 function fail(err: unknown): never {
@@ -14,7 +17,7 @@ function fail(err: unknown): never {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`airgap-bundle: error: ${message}\n`);
   if (process.env.AIRGAP_BUNDLE_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  process.exit(err instanceof UsageError ? ExitCode.usage : ExitCode.failure);
+  process.exit(err instanceof UsageError ? ExitCode.usage : err instanceof BundleFormatError ? ExitCode.damaged : ExitCode.failure);
 }
 
 async function main(): Promise<void> {
@@ -22,7 +25,9 @@ async function main(): Promise<void> {
     .scriptName('airgap-bundle')
     .usage('$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.')
     .command(exportCommand)
-    .demandCommand(1, 'name a command: export')
+    .command(verifyCommand)
+    .command(inspectCommand)
+    .demandCommand(1, 'name a command: export, verify, inspect')
     .strict()
     .recommendCommands()
     .version(TOOL.version)

@@ -60,6 +60,7 @@ export class Reporter {
       phase.bar = this.multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), done: formatBytes(0), size: formatBytes(total), rate: '' });
     } else {
       this.write(`${label}: ${formatBytes(total)}`);
+      this.lastLine = phase.startedAt;
     }
     this.phases.set(key, phase);
   }

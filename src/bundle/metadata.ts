@@ -1,0 +1,61 @@
+import { isValidDigest } from '../reference/reference.js';
+import { BUNDLE_FORMAT, FORMAT_VERSION, MAX_METADATA_BYTES, type BlobRole, type BundleMetadata } from './format.js';
+
+export class MetadataError extends Error {
+  override name = 'MetadataError';
+}
+
+const ROLES: readonly BlobRole[] = ['layer', 'config', 'manifest', 'index'];
+
+/**
+ * Parses and checks the bundle metadata. It comes from an untrusted file, so
+ * every field the tool later relies on is checked for type and range here,
+ * once, and the rest of the code can trust the shape.
+ */
+export function parseMetadata(bytes: Buffer): BundleMetadata {
+  if (bytes.length > MAX_METADATA_BYTES) throw new MetadataError(`metadata is ${bytes.length} bytes, more than the ${MAX_METADATA_BYTES}-byte limit`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new MetadataError(`metadata is not valid JSON (${(err as Error).message})`);
+  }
+  const fail = (what: string): never => {
+    throw new MetadataError(`metadata: ${what}`);
+  };
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('not a JSON object');
+  const m = doc as Record<string, unknown>;
+  if (m.format !== BUNDLE_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected "${BUNDLE_FORMAT}"`);
+  if (typeof m.formatVersion !== 'number' || m.formatVersion > FORMAT_VERSION) {
+    fail(`format version ${JSON.stringify(m.formatVersion)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`);
+  }
+  if (!Array.isArray(m.blobs)) fail('"blobs" is not a list');
+  if (!Array.isArray(m.images)) fail('"images" is not a list');
+  const known = new Set<string>();
+  (m.blobs as unknown[]).forEach((b, i) => {
+    const r = b as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null) fail(`blobs[${i}] is not an object`);
+    if (typeof r.digest !== 'string' || !isValidDigest(r.digest)) fail(`blobs[${i}] has an invalid digest`);
+    if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) fail(`blobs[${i}] has an invalid size`);
+    if (typeof r.mediaType !== 'string') fail(`blobs[${i}] has no mediaType`);
+    if (!ROLES.includes(r.role as BlobRole)) fail(`blobs[${i}] has an invalid role`);
+    if (known.has(r.digest as string)) fail(`blob ${r.digest as string} is listed twice`);
+    known.add(r.digest as string);
+  });
+  (m.images as unknown[]).forEach((im, i) => {
+    const r = im as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null) fail(`images[${i}] is not an object`);
+    for (const key of ['reference', 'registry', 'repository', 'digest', 'mediaType'] as const) {
+      if (typeof r[key] !== 'string') fail(`images[${i}].${key} is missing`);
+    }
+    if (!isValidDigest(r.digest as string)) fail(`images[${i}] has an invalid digest`);
+    if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) fail(`images[${i}] has an invalid size`);
+    for (const key of ['platforms', 'absent', 'blobs'] as const) if (!Array.isArray(r[key])) fail(`images[${i}].${key} is not a list`);
+    for (const d of r.blobs as unknown[]) {
+      if (typeof d !== 'string' || !known.has(d)) fail(`images[${i}] (${String(r.reference)}) needs blob ${String(d)}, which the bundle does not list`);
+    }
+    for (const d of r.absent as unknown[]) if (typeof d !== 'string' || !isValidDigest(d)) fail(`images[${i}].absent holds an invalid digest`);
+    if (!known.has(r.digest as string)) fail(`images[${i}] (${String(r.reference)}) has a top manifest the bundle does not list`);
+  });
+  return doc as BundleMetadata;
+}

@@ -1,0 +1,254 @@
+import { readFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Descriptor } from '../oci/descriptor.js';
+import { DigestMismatchError, HashingStream, VerifyingStream } from '../oci/digest.js';
+import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
+import { isIndexType, MediaType } from '../oci/media-types.js';
+import { formatPlatform } from '../oci/platform.js';
+import { ANNOTATION_REF_NAME, type BundleMetadata } from './format.js';
+import { BundleFormatError, isSmallDocument, readBundle } from './reader.js';
+import { parseSidecar } from './sidecar.js';
+
+export type ImageStatus = 'intact' | 'damaged' | 'incomplete';
+
+export interface PlatformReport {
+  platform: string;
+  digest: string;
+  status: ImageStatus | 'not carried';
+}
+
+export interface ImageReport {
+  reference: string;
+  digest: string;
+  status: ImageStatus;
+  platforms: PlatformReport[];
+  problems: string[];
+}
+
+export interface VerifyReport {
+  bundle: string;
+  ok: boolean;
+  sidecar: { status: 'ok' | 'mismatch' | 'absent' | 'invalid' | 'unchecked'; expected?: string; actual?: string };
+  tool?: { name: string; version: string };
+  formatVersion?: number;
+  /** Problems of the bundle as a whole: refused entries, layout files, metadata vs index.json. */
+  problems: string[];
+  images: ImageReport[];
+  blobs: { listed: number; verified: number; damaged: number; missing: number };
+  bytes: number;
+}
+
+interface BlobSeen {
+  size: number;
+  /** Why the blob cannot be used, when it cannot. */
+  damage?: string;
+  parsed?: ParsedManifest;
+}
+
+/**
+ * Checks a bundle in one sequential read: every blob against its digest and
+ * size, JSON documents parsed, the whole file against the sidecar, then every
+ * image walked from index.json down to its layers. Every problem is collected
+ * and attributed to the images and platforms it breaks.
+ */
+export async function verifyBundle(path: string, opts: { onBytes?: (n: number) => void } = {}): Promise<VerifyReport> {
+  const whole = new HashingStream();
+  let fileFullyRead = false;
+  whole.on('end', () => (fileFullyRead = true));
+  const problems: string[] = [];
+  const seen = new Map<string, BlobSeen>();
+  let metadata: BundleMetadata | undefined;
+  let records = new Map<string, BundleMetadata['blobs'][number]>();
+  let index: Descriptor[] | undefined;
+  let sawLayout = false;
+
+  try {
+    for await (const entry of readBundle(path, { wholeFileHash: whole, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) })) {
+      switch (entry.type) {
+        case 'metadata':
+          metadata = entry.metadata;
+          records = new Map(metadata.blobs.map((b) => [b.digest, b]));
+          break;
+        case 'oci-layout':
+          sawLayout = true;
+          if (!isLayoutFile(entry.bytes)) problems.push('oci-layout is not {"imageLayoutVersion": "1.0.0"}');
+          break;
+        case 'index':
+          try {
+            const parsed = parseManifest(entry.bytes, MediaType.ociIndex, 'index.json');
+            if (parsed.kind !== 'index') throw new Error('not an image index');
+            index = parsed.manifests;
+          } catch (err) {
+            problems.push(`index.json is unusable: ${(err as Error).message}`);
+          }
+          break;
+        case 'rejected':
+          problems.push(`entry "${entry.name}" refused: ${entry.reason}`);
+          break;
+        case 'blob':
+          seen.set(entry.digest, await checkBlob(entry.digest, entry.size, entry.body, records.get(entry.digest)));
+          break;
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof BundleFormatError)) throw err;
+    problems.push(err.message.replace(`${path}: `, ''));
+  }
+  if (!metadata) {
+    return { bundle: path, ok: false, sidecar: { status: 'unchecked' }, problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes: whole.bytes };
+  }
+  if (!sawLayout) problems.push('oci-layout file is missing');
+  if (!index) {
+    if (!problems.some((p) => p.startsWith('index.json'))) problems.push('index.json is missing');
+  } else {
+    problems.push(...compareIndex(metadata, index));
+  }
+  for (const [digest] of seen) {
+    if (!records.has(digest)) problems.push(`blob ${digest} is in the tar but not in the metadata`);
+  }
+
+  const images = metadata.images.map((im) => walkImage(im, seen));
+  const listed = metadata.blobs.length;
+  const damaged = metadata.blobs.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
+  const missing = metadata.blobs.filter((b) => !seen.has(b.digest)).length;
+  const sidecar = await checkSidecar(path, fileFullyRead ? whole.hex() : undefined);
+  const ok = problems.length === 0 && images.every((i) => i.status === 'intact') && damaged === 0 && missing === 0 && (sidecar.status === 'ok' || sidecar.status === 'absent');
+  return {
+    bundle: path,
+    ok,
+    sidecar,
+    tool: metadata.tool,
+    formatVersion: metadata.formatVersion,
+    problems,
+    images,
+    blobs: { listed, verified: listed - damaged - missing, damaged, missing },
+    bytes: whole.bytes,
+  };
+}
+
+async function checkBlob(digest: string, size: number, body: NodeJS.ReadableStream, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
+  const wantsJson = record ? record.role === 'manifest' || record.role === 'index' : isSmallDocument(size);
+  const chunks: Buffer[] = [];
+  const keep = wantsJson && isSmallDocument(size);
+  let damage: string | undefined;
+  if (record && record.size !== size) damage = `size is ${size} bytes, the metadata says ${record.size}`;
+  try {
+    await pipeline(
+      body,
+      new VerifyingStream({ digest, size }),
+      new Writable({
+        highWaterMark: 1 << 20,
+        write(chunk: Buffer, _enc, cb) {
+          if (keep) chunks.push(chunk);
+          cb();
+        },
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof DigestMismatchError)) throw err;
+    damage ??= `content does not match its digest (${err.message})`;
+  }
+  const out: BlobSeen = { size, ...(damage ? { damage } : {}) };
+  if (!damage && wantsJson) {
+    if (!keep) out.damage = `a ${record?.role} of ${size} bytes exceeds the manifest size limit`;
+    else {
+      try {
+        out.parsed = parseManifest(Buffer.concat(chunks), record?.mediaType, digest);
+      } catch (err) {
+        if (record) out.damage = `not a usable ${record.role}: ${(err as Error).message}`;
+      }
+    }
+  }
+  return out;
+}
+
+interface Problem {
+  text: string;
+  /** Damaged (bytes wrong) rather than incomplete (bytes absent). */
+  damaged: boolean;
+}
+
+function statusOf(problems: Problem[]): ImageStatus {
+  if (problems.length === 0) return 'intact';
+  return problems.some((p) => p.damaged) ? 'damaged' : 'incomplete';
+}
+
+/** Walks one image from its top descriptor, attributing each problem to the platform it breaks. */
+function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>): ImageReport {
+  const check = (d: Descriptor, label: string, out: Problem[]): void => {
+    const b = seen.get(d.digest);
+    if (!b) return void out.push({ text: `${label} ${d.digest} is missing`, damaged: false });
+    if (b.damage) return void out.push({ text: `${label} ${d.digest}: ${b.damage}`, damaged: true });
+    if (b.size !== d.size) return void out.push({ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true });
+    const p = b.parsed;
+    if (!p) {
+      if (label === 'manifest' || label === 'index') out.push({ text: `${label} ${d.digest} could not be read as a manifest`, damaged: true });
+      return;
+    }
+    if (p.kind === 'image') {
+      check(p.config, 'config', out);
+      p.layers.forEach((l) => check(l, 'layer', out));
+    }
+  };
+
+  const problems: Problem[] = [];
+  const platforms: PlatformReport[] = [];
+  const absent = new Set(im.absent);
+  const isIndex = isIndexType(im.mediaType);
+  check({ mediaType: im.mediaType, digest: im.digest, size: im.size }, isIndex ? 'index' : 'manifest', problems);
+  const top = seen.get(im.digest)?.parsed;
+  if (isIndex && top?.kind === 'index' && problems.length === 0) {
+    for (const child of top.manifests) {
+      const platform = child.platform ? formatPlatform(child.platform) : 'unknown/unknown';
+      if (absent.has(child.digest)) {
+        platforms.push({ platform, digest: child.digest, status: 'not carried' });
+        continue;
+      }
+      const own: Problem[] = [];
+      check(child, isIndexType(child.mediaType) ? 'index' : 'manifest', own);
+      problems.push(...own.map((p) => ({ ...p, text: `${platform}: ${p.text}` })));
+      platforms.push({ platform, digest: child.digest, status: statusOf(own) });
+    }
+  }
+  return { reference: im.reference, digest: im.digest, status: statusOf(problems), platforms, problems: problems.map((p) => p.text) };
+}
+
+function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {
+  const out: string[] = [];
+  const byName = new Map(index.map((d) => [d.annotations?.[ANNOTATION_REF_NAME], d]));
+  for (const im of metadata.images) {
+    const d = byName.get(im.reference);
+    if (!d) out.push(`index.json has no entry for ${im.reference}`);
+    else if (d.digest !== im.digest || d.size !== im.size || d.mediaType !== im.mediaType) {
+      out.push(`index.json entry for ${im.reference} (${d.digest}) differs from the metadata (${im.digest})`);
+    }
+  }
+  const names = new Set(metadata.images.map((im) => im.reference));
+  for (const d of index) {
+    const name = d.annotations?.[ANNOTATION_REF_NAME];
+    if (!name || !names.has(name)) out.push(`index.json entry ${name ?? d.digest} is not in the metadata`);
+  }
+  return out;
+}
+
+function isLayoutFile(bytes: Buffer): boolean {
+  try {
+    return (JSON.parse(bytes.toString('utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion === '1.0.0';
+  } catch {
+    return false;
+  }
+}
+
+async function checkSidecar(path: string, actual: string | undefined): Promise<VerifyReport['sidecar']> {
+  let text: string;
+  try {
+    text = await readFile(`${path}.sha256`, 'utf8');
+  } catch {
+    return { status: 'absent' };
+  }
+  const parsed = parseSidecar(text);
+  if (!parsed) return { status: 'invalid' };
+  if (actual === undefined) return { status: 'unchecked', expected: parsed.sha256 };
+  return { status: parsed.sha256 === actual ? 'ok' : 'mismatch', expected: parsed.sha256, actual };
+}

@@ -1,0 +1,63 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { readMetadata } from '../bundle/reader.js';
+import type { BundleMetadata } from '../bundle/format.js';
+import { formatBytes, table } from '../ui/format.js';
+import { outputOptions, type OutputArgs } from './output-options.js';
+
+interface InspectArgs extends OutputArgs {
+  bundle: string;
+}
+
+export const command = 'inspect <bundle>';
+export const describe = "List a bundle's images, platforms and sizes (reads only the metadata: instant)";
+
+export function builder(y: Argv) {
+  return outputOptions(y)
+    .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
+    .example('$0 inspect talos.tar', 'What is inside, at a glance')
+    .example('$0 inspect talos.tar --json', 'The same as data');
+}
+
+export function summarize(m: BundleMetadata) {
+  const total = m.blobs.reduce((s, b) => s + b.size, 0);
+  const perImage = m.images.reduce((s, im) => s + im.bytes, 0);
+  return {
+    tool: m.tool,
+    formatVersion: m.formatVersion,
+    ...(m.created ? { created: m.created } : {}),
+    platformFilter: m.platforms,
+    totalBytes: total,
+    sharedBytesSaved: Math.max(0, perImage - total),
+    blobs: m.blobs.length,
+    images: m.images.map((im) => ({
+      reference: im.reference,
+      digest: im.digest,
+      mediaType: im.mediaType,
+      bytes: im.bytes,
+      platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
+      absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
+    })),
+  };
+}
+
+export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<void> {
+  const s = summarize(await readMetadata(argv.bundle));
+  if (argv.json) {
+    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    return;
+  }
+  const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS']];
+  for (const im of s.images) {
+    const type = im.mediaType.includes('docker') ? (im.mediaType.includes('list') ? 'docker list' : 'docker') : im.mediaType.includes('index') ? 'oci index' : 'oci';
+    const plats = [...im.platforms, ...im.absentPlatforms.map((p) => `-${p}`)].join(' ') || '-';
+    rows.push([im.reference, im.digest.slice(0, 19), type, formatBytes(im.bytes), plats]);
+  }
+  const lines = [
+    table(rows),
+    '',
+    `${s.images.length} images, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
+    `written by ${s.tool.name} ${s.tool.version}, bundle format ${s.formatVersion}${s.created ? `, created ${s.created}` : ''}${s.platformFilter ? `, platforms ${s.platformFilter.join(', ')}` : ', all platforms'}`,
+    s.images.some((im) => im.absentPlatforms.length) ? '(-os/arch: platform listed by the index but not carried)' : '',
+  ];
+  process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);
+}
