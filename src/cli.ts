@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import * as exportCommand from './commands/export.js';
+import * as importCommand from './commands/import.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
@@ -26,8 +27,9 @@ async function main(): Promise<void> {
     .usage('$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.')
     .command(exportCommand)
     .command(verifyCommand)
+    .command(importCommand)
     .command(inspectCommand)
-    .demandCommand(1, 'name a command: export, verify, inspect')
+    .demandCommand(1, 'name a command: export, verify, import, inspect')
     .strict()
     .recommendCommands()
     .version(TOOL.version)

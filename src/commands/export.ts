@@ -30,7 +30,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs {
 export const command = 'export [images..]';
 export const describe = 'Fetch images from registries into one checksummed OCI-layout bundle tar';
 
-export function builder(y: Argv) {
+export function builder(y: Argv): Argv<ExportArgs> {
   return outputOptions(registryOptions(y))
     .positional('images', { type: 'string', array: true, default: [], describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)' })
     .option('images-file', { alias: 'f', type: 'string', array: true, default: [], describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
@@ -46,7 +46,7 @@ export function builder(y: Argv) {
     .epilog(
       'Blobs are verified against their digests while they download and kept in the cache, so a rerun after an interruption fetches only what is missing. ' +
         'The bundle is written under a temporary name and renamed when complete. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
-    );
+    ) as unknown as Argv<ExportArgs>;
 }
 
 async function loadSpec(file: string | undefined): Promise<{ file: string; spec: BundleSpec } | undefined> {

@@ -11,11 +11,11 @@ interface InspectArgs extends OutputArgs {
 export const command = 'inspect <bundle>';
 export const describe = "List a bundle's images, platforms and sizes (reads only the metadata: instant)";
 
-export function builder(y: Argv) {
+export function builder(y: Argv): Argv<InspectArgs> {
   return outputOptions(y)
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
     .example('$0 inspect talos.tar', 'What is inside, at a glance')
-    .example('$0 inspect talos.tar --json', 'The same as data');
+    .example('$0 inspect talos.tar --json', 'The same as data') as unknown as Argv<InspectArgs>;
 }
 
 export function summarize(m: BundleMetadata) {

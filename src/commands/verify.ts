@@ -5,24 +5,58 @@ import { Reporter } from '../ui/reporter.js';
 import { formatBytes, table } from '../ui/format.js';
 import { CheckFailed, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
+import { printRegistryCheck, readPasswordStdin, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import { readMetadata } from '../bundle/reader.js';
+import { planImport, PlanError } from '../bundle/import-plan.js';
+import { checkRegistry } from '../bundle/registry-check.js';
 
-interface VerifyArgs extends OutputArgs {
+interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
   bundle: string;
+  deep: boolean;
 }
 
 export const command = 'verify <bundle>';
 export const describe = 'Prove a bundle is complete and intact, offline, in one read';
 
-export function builder(y: Argv) {
-  return outputOptions(y)
+export function builder(y: Argv): Argv<VerifyArgs> {
+  return targetOptions(outputOptions(registryOptions(y)), false)
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
-    .example('$0 verify talos.tar', 'Check every blob, every image and the .sha256 sidecar')
+    .option('deep', { type: 'boolean', default: false, describe: 'With --registry: also check every child manifest and blob' })
+    .example('$0 verify talos.tar', 'Offline: check every blob, every image and the .sha256 sidecar')
     .example('$0 verify talos.tar --json | jq .images', 'The same report as data')
-    .epilog('Exit codes: 0 intact, 3 damaged or incomplete (the report says which images are still usable), 2 usage error, 1 other failure.');
+    .example('$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http', 'Check that a registry serves every tag and digest of the bundle')
+    .epilog(
+      'Without --registry the bundle itself is checked, offline. With --registry the registry is checked against the bundle (catalog, every tag and digest; --deep for every blob). ' +
+        'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 2 usage error, 1 other failure.',
+    ) as unknown as Argv<VerifyArgs>;
+}
+
+async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Reporter): Promise<void> {
+  const registry = validateRegistry(argv.registry!);
+  const metadata = await readMetadata(argv.bundle);
+  let plan;
+  try {
+    plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  } catch (err) {
+    if (err instanceof PlanError) throw new UsageError(err.message);
+    throw err;
+  }
+  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
+  const { client, close } = buildClient(argv, argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {});
+  try {
+    const check = await checkRegistry(client, registry, plan, { deep: argv.deep, concurrency: argv.concurrency });
+    reporter.result(check);
+    printRegistryCheck(check, reporter);
+    if (!check.ok) throw new CheckFailed(`${registry} does not match ${argv.bundle}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
+  } finally {
+    close();
+  }
 }
 
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
   let size: number;
   try {
     size = statSync(argv.bundle).size;

@@ -1,0 +1,87 @@
+import type { BundleMetadata, ImageRecord } from './format.js';
+
+/**
+ * How bundle references become repositories of the isolated registry.
+ * - default: the registry host is dropped (`ghcr.io/siderolabs/installer` →
+ *   `siderolabs/installer`), which is what a Talos or containerd `'*'` mirror requests;
+ * - keepRegistryHost: the host stays as the first component (`ghcr.io/siderolabs/installer`),
+ *   for per-registry mirrors with an overridden path; `:` of a port becomes `_`;
+ * - repoPrefix: everything goes under `PREFIX/` (a Harbor project).
+ */
+export interface RepositoryMapping {
+  keepRegistryHost: boolean;
+  repoPrefix?: string;
+}
+
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+export function targetRepository(image: Pick<ImageRecord, 'registry' | 'repository'>, mapping: RepositoryMapping): string {
+  let repo = mapping.keepRegistryHost ? `${image.registry.replace(/:/g, '_')}/${image.repository}` : image.repository;
+  if (mapping.repoPrefix) repo = `${mapping.repoPrefix.replace(/^\/+|\/+$/g, '')}/${repo}`;
+  return repo;
+}
+
+export interface PlannedImage {
+  image: ImageRecord;
+  repository: string;
+  /** Tag to set last, or undefined for a digest-only reference. */
+  tag: string | undefined;
+  /** Manifests and indexes in push order (children before parents). */
+  manifests: string[];
+  /** Configs and layers. */
+  blobs: string[];
+}
+
+export interface ImportPlan {
+  images: PlannedImage[];
+  /** For each config/layer digest: the repositories that need it. */
+  blobRepos: Map<string, string[]>;
+  sizes: Map<string, number>;
+  mediaTypes: Map<string, string>;
+}
+
+const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+/**
+ * Maps every image to its target and refuses, before anything is pushed, two
+ * references that would land on the same repository:tag with different content.
+ */
+export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping): ImportPlan {
+  if (mapping.repoPrefix !== undefined && !REPO_PATH.test(mapping.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
+    throw new PlanError(`--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`);
+  }
+  const roles = new Map(metadata.blobs.map((b) => [b.digest, b.role]));
+  const order = new Map(metadata.blobs.map((b, i) => [b.digest, i]));
+  const sizes = new Map(metadata.blobs.map((b) => [b.digest, b.size]));
+  const mediaTypes = new Map(metadata.blobs.map((b) => [b.digest, b.mediaType]));
+  const images: PlannedImage[] = [];
+  const claimed = new Map<string, { reference: string; digest: string }>();
+  const collisions: string[] = [];
+  const blobRepos = new Map<string, string[]>();
+
+  for (const image of metadata.images) {
+    const repository = targetRepository(image, mapping);
+    const key = `${repository}:${image.tag ?? image.digest}`;
+    const other = claimed.get(key);
+    if (other && other.digest !== image.digest) {
+      collisions.push(`${other.reference} and ${image.reference} would both be ${key}`);
+    }
+    claimed.set(key, { reference: image.reference, digest: image.digest });
+    const manifests = image.blobs.filter((d) => roles.get(d) === 'manifest' || roles.get(d) === 'index').sort((a, b) => order.get(a)! - order.get(b)!);
+    const blobs = image.blobs.filter((d) => roles.get(d) === 'layer' || roles.get(d) === 'config');
+    for (const d of blobs) {
+      const list = blobRepos.get(d) ?? [];
+      if (!list.includes(repository)) list.push(repository);
+      blobRepos.set(d, list);
+    }
+    images.push({ image, repository, tag: image.tag, manifests, blobs });
+  }
+  if (collisions.length > 0) {
+    throw new PlanError(
+      `references collide in the target registry (different content, same name):\n${collisions.map((c) => `  - ${c}`).join('\n')}\nUse --keep-registry-host to keep each source registry as the first path component.`,
+    );
+  }
+  return { images, blobRepos, sizes, mediaTypes };
+}

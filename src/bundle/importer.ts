@@ -1,0 +1,265 @@
+import type { Readable } from 'node:stream';
+import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
+import type { RegistryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
+import { mapSettled } from '../util/pool.js';
+import type { ImportPlan, PlannedImage } from './import-plan.js';
+import { readBundle } from './reader.js';
+
+export interface ImportEvents {
+  planned?(work: { images: number; complete: number; uploads: number; uploadBytes: number; mounts: number }): void;
+  bytes?(n: number): void;
+  blobFailed?(digest: string, message: string): void;
+  rejected?(name: string, reason: string): void;
+  imageDone?(image: PlannedImage, status: ImageImportStatus): void;
+}
+
+export type ImageImportStatus = 'already present' | 'imported' | 'failed';
+
+export interface ImportResult {
+  images: Array<{ reference: string; target: string; digest: string; status: ImageImportStatus; reason?: string }>;
+  uploaded: { blobs: number; bytes: number };
+  mounted: number;
+  skipped: number;
+  /** Whether the tar was read at all: a registry that already holds everything needs only the metadata. */
+  readBundle: boolean;
+  /** Tar entries refused (and skipped) while reading. */
+  rejected: string[];
+}
+
+interface Pending {
+  /** Repositories still lacking this config/layer. */
+  repos: string[];
+}
+
+/**
+ * Pushes a bundle into a registry so that no tag ever points at something that
+ * cannot be pulled:
+ *  1. ask the registry what it already has (tags, then blobs), so a rerun
+ *     uploads nothing twice and a complete registry costs no read of the tar;
+ *  2. stream the tar once: each needed blob is uploaded straight from the file
+ *     while it is hashed, then mounted into the other repositories that need it;
+ *  3. push manifests by digest, children before indexes, only for images whose
+ *     every blob is in place; tags last.
+ */
+export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
+  const ev = opts.events ?? {};
+  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [] };
+  const onRejected = (name: string, reason: string) => {
+    result.rejected.push(`${name}: ${reason}`);
+    ev.rejected?.(name, reason);
+  };
+
+  // 1. What is already complete? A tag is only ever set after everything below it.
+  const present = await mapSettled(plan.images, opts.concurrency, async (p) => {
+    const head = await client.headManifest(registry, p.repository, p.tag ?? p.image.digest, 'pull,push');
+    return head?.digest === p.image.digest;
+  });
+  const todo: PlannedImage[] = [];
+  plan.images.forEach((p, i) => {
+    const r = present[i]!;
+    if (!r.ok) throw r.error;
+    if (r.value) {
+      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'already present' });
+      ev.imageDone?.(p, 'already present');
+    } else todo.push(p);
+  });
+
+  const pending = new Map<string, Pending>();
+  for (const p of todo) {
+    for (const d of p.blobs) {
+      const entry = pending.get(d) ?? { repos: [] };
+      if (!entry.repos.includes(p.repository)) entry.repos.push(p.repository);
+      pending.set(d, entry);
+    }
+  }
+  const pairs = [...pending].flatMap(([digest, e]) => e.repos.map((repo) => ({ digest, repo })));
+  const exists = await mapSettled(pairs, opts.concurrency * 2, ({ digest, repo }) => client.hasBlob(registry, repo, digest));
+  pairs.forEach(({ digest, repo }, i) => {
+    const r = exists[i]!;
+    if (!r.ok) throw r.error;
+    if (r.value) {
+      const e = pending.get(digest)!;
+      e.repos = e.repos.filter((x) => x !== repo);
+      result.skipped++;
+    }
+  });
+  // A blob already in some repository of this registry can be mounted instead of uploaded.
+  const sources = new Map<string, string>();
+  pairs.forEach(({ digest, repo }, i) => {
+    const r = exists[i]!;
+    if (r.ok && r.value && !sources.has(digest)) sources.set(digest, repo);
+  });
+  for (const [digest, e] of pending) if (e.repos.length === 0) pending.delete(digest);
+
+  const needUpload = [...pending.keys()].filter((d) => !sources.has(d));
+  ev.planned?.({
+    images: plan.images.length,
+    complete: plan.images.length - todo.length,
+    uploads: needUpload.length,
+    uploadBytes: needUpload.reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0),
+    mounts: [...pending.values()].reduce((s, e) => s + e.repos.length, 0) - needUpload.length,
+  });
+
+  const failed = new Map<string, string>();
+  // Mounts for blobs whose bytes are already in the registry need no read of the tar.
+  for (const [digest, source] of sources) {
+    const e = pending.get(digest);
+    if (e) await spread(client, registry, digest, source, e, result);
+  }
+
+  // 2. One pass over the tar, only when something must be uploaded or a manifest pushed.
+  const manifests = new Map<string, Buffer>();
+  const wantedManifests = new Set(todo.flatMap((p) => p.manifests));
+  if (todo.length > 0) {
+    result.readBundle = true;
+    const retry = new Set<string>();
+    await streamBlobs(path, async (digest, size, body) => {
+      if (wantedManifests.has(digest)) {
+        const bytes = await readSmall(body, digest, size);
+        if (bytes) manifests.set(digest, bytes);
+        else ev.blobFailed?.(digest, 'manifest damaged in the bundle');
+        return;
+      }
+      const e = pending.get(digest);
+      if (!e || e.repos.length === 0) return;
+      const first = e.repos[0]!;
+      try {
+        await uploadFromStream(client, registry, first, digest, size, body, ev);
+        result.uploaded.blobs++;
+        result.uploaded.bytes += size;
+        e.repos.shift();
+        await spread(client, registry, digest, first, e, result);
+        if (e.repos.length > 0) retry.add(digest);
+      } catch (err) {
+        if (err instanceof DigestMismatchError || (err instanceof RegistryError && err.kind === 'digest')) {
+          failed.set(digest, `damaged in the bundle: ${err.message}`);
+          ev.blobFailed?.(digest, failed.get(digest)!);
+          return;
+        }
+        if (err instanceof RegistryError && err.retryable) {
+          retry.add(digest);
+          return;
+        }
+        throw err;
+      }
+    }, onRejected);
+    // Uploads cut short by a transient fault (or mounts the registry refused) get
+    // one more targeted pass: the bytes are only in the tar, which is read again.
+    if (retry.size > 0) {
+      await streamBlobs(path, async (digest, size, body) => {
+        const e = pending.get(digest);
+        if (!retry.has(digest) || !e) return;
+        while (e.repos.length > 0) {
+          const repo = e.repos[0]!;
+          try {
+            await uploadFromStream(client, registry, repo, digest, size, body, ev);
+          } catch (err) {
+            failed.set(digest, (err as Error).message);
+            ev.blobFailed?.(digest, (err as Error).message);
+            return;
+          }
+          result.uploaded.blobs++;
+          result.uploaded.bytes += size;
+          e.repos.shift();
+          await spread(client, registry, digest, repo, e, result);
+          if (e.repos.length > 0) break; // bytes consumed; a third pass is not worth it
+        }
+        if (e.repos.length > 0) failed.set(digest, `could not be placed in ${e.repos.join(', ')}`);
+      }, () => undefined);
+    }
+    for (const [digest, e] of pending) if (e.repos.length > 0 && !failed.has(digest)) failed.set(digest, `not in the bundle or not uploaded to ${e.repos.join(', ')}`);
+  }
+
+  // 3. Manifests, then tags, only for images with every blob in place.
+  for (const p of todo) {
+    const broken = p.blobs.filter((d) => failed.has(d));
+    const missingManifest = p.manifests.find((d) => !manifests.has(d));
+    if (broken.length > 0 || missingManifest) {
+      const reason = broken.length > 0 ? `blob ${broken[0]} ${failed.get(broken[0]!)}` : `manifest ${missingManifest} is missing from the bundle or damaged`;
+      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'failed', reason });
+      ev.imageDone?.(p, 'failed');
+      continue;
+    }
+    try {
+      for (const d of p.manifests) await client.putManifest(registry, p.repository, d, manifests.get(d)!, plan.mediaTypes.get(d)!);
+      if (p.tag !== undefined) await client.putManifest(registry, p.repository, p.tag, manifests.get(p.image.digest)!, p.image.mediaType);
+      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'imported' });
+      ev.imageDone?.(p, 'imported');
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      let reason = err.message;
+      if (err.kind === 'not-found' && p.image.absent.length > 0) {
+        reason = `the registry refuses the index because ${p.image.absent.length} platform manifest(s) were left out at export (--platform); nothing was tagged. Re-export without --platform for this registry, or import into a registry that accepts sparse indexes`;
+      }
+      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'failed', reason });
+      ev.imageDone?.(p, 'failed');
+    }
+  }
+  return result;
+}
+
+function target(registry: string, p: PlannedImage): string {
+  return `${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`;
+}
+
+/** Cross-repository mounts from `source` into every repository still lacking the blob. */
+async function spread(client: RegistryClient, registry: string, digest: string, source: string, e: Pending, result: ImportResult): Promise<void> {
+  const left: string[] = [];
+  for (const repo of e.repos) {
+    if (await client.mountBlob(registry, repo, digest, source)) result.mounted++;
+    else left.push(repo);
+  }
+  e.repos = left;
+}
+
+async function uploadFromStream(client: RegistryClient, registry: string, repo: string, digest: string, size: number, body: Readable, ev: ImportEvents): Promise<void> {
+  let used = false;
+  const verified = body.pipe(new VerifyingStream({ digest, size }, (n) => ev.bytes?.(n)));
+  // The registry also checks ?digest= on the final PUT: a damaged blob is refused
+  // by both ends and never becomes visible under its digest.
+  let streamError: Error | undefined;
+  verified.on('error', (err) => (streamError ??= err));
+  try {
+    await client.uploadBlob(registry, repo, digest, size, () => {
+      if (used) throw new RegistryError('network', `upload of ${digest} cannot be retried from the stream`, undefined, true);
+      used = true;
+      return verified;
+    });
+  } catch (err) {
+    // Let the tar reader move on past the rest of this entry.
+    body.unpipe(verified);
+    verified.destroy();
+    body.resume();
+    throw streamError ?? err;
+  }
+  if (streamError) throw streamError;
+}
+
+/** A manifest's bytes, or undefined when they do not match their digest. */
+async function readSmall(body: Readable, digest: string, size: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  const v = new VerifyingStream({ digest, size });
+  body.pipe(v);
+  try {
+    for await (const c of v) chunks.push(c as Buffer);
+  } catch (err) {
+    if (!(err instanceof DigestMismatchError)) throw err;
+    body.unpipe(v);
+    body.resume();
+    return undefined;
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Iterates the tar's blob entries. Refused entries (never extracted) are
+ * reported and skipped; structural damage (truncation) ends the import before
+ * any manifest is pushed.
+ */
+async function streamBlobs(path: string, visit: (digest: string, size: number, body: Readable) => Promise<void>, onRejected: (name: string, reason: string) => void): Promise<void> {
+  for await (const entry of readBundle(path)) {
+    if (entry.type === 'blob') await visit(entry.digest, entry.size, entry.body);
+    else if (entry.type === 'rejected') onRejected(entry.name, entry.reason);
+  }
+}

@@ -1,0 +1,85 @@
+import type { RegistryClient } from '../registry/client.js';
+import { mapSettled } from '../util/pool.js';
+import type { ImportPlan } from './import-plan.js';
+
+export interface CheckRow {
+  reference: string;
+  repository: string;
+  /** Tag, or the digest for digest-only references. */
+  selector: string;
+  expected: string;
+  found: string | undefined;
+  status: 'ok' | 'missing' | 'differs' | 'incomplete' | 'error';
+  detail?: string;
+}
+
+export interface RegistryCheck {
+  registry: string;
+  catalog: 'listed' | 'unavailable';
+  /** Repositories the bundle needs that the catalog does not list. */
+  unlisted: string[];
+  rows: CheckRow[];
+  ok: boolean;
+}
+
+/** Page size for `/v2/_catalog`; Distribution refuses more than 1000. */
+const CATALOG_PAGE = 1000;
+const MAX_CATALOG_PAGES = 10_000;
+
+/**
+ * Reads the whole catalog, following `Link` headers. Returns undefined when the
+ * registry does not offer it (disabled, or restricted to admins).
+ */
+export async function listCatalog(client: RegistryClient, registry: string): Promise<Set<string> | undefined> {
+  const repos = new Set<string>();
+  let next: string | undefined = `/v2/_catalog?n=${CATALOG_PAGE}`;
+  for (let page = 0; next && page < MAX_CATALOG_PAGES; page++) {
+    const res = await client.catalogPage(registry, next);
+    if (res.status !== 200) return undefined;
+    for (const r of res.repositories) repos.add(r);
+    next = res.next;
+  }
+  return repos;
+}
+
+/**
+ * Proves the registry serves the bundle: every repository listed, every tag and
+ * digest-pinned reference resolving to the bundle's digest. `deep` also checks
+ * every child manifest and blob in its repository.
+ */
+export async function checkRegistry(client: RegistryClient, registry: string, plan: ImportPlan, opts: { deep: boolean; concurrency: number }): Promise<RegistryCheck> {
+  const catalog = await listCatalog(client, registry).catch(() => undefined);
+  const unlisted = catalog ? [...new Set(plan.images.map((p) => p.repository))].filter((r) => !catalog.has(r)).sort() : [];
+
+  const probes = plan.images.flatMap((p) => {
+    const selectors = p.tag !== undefined ? [p.tag, p.image.digest] : [p.image.digest];
+    return selectors.map((selector) => ({ p, selector }));
+  });
+  const results = await mapSettled(probes, opts.concurrency, async ({ p, selector }): Promise<CheckRow> => {
+    const base = { reference: p.image.reference, repository: p.repository, selector, expected: p.image.digest };
+    const head = await client.headManifest(registry, p.repository, selector);
+    if (!head) return { ...base, found: undefined, status: 'missing' };
+    if (head.digest !== p.image.digest) return { ...base, found: head.digest, status: 'differs' };
+    if (opts.deep && selector === p.image.digest) {
+      const absent: string[] = [];
+      for (const d of p.manifests) if (!(await client.headManifest(registry, p.repository, d))) absent.push(d);
+      for (const d of p.blobs) if (!(await client.hasBlob(registry, p.repository, d))) absent.push(d);
+      if (absent.length > 0) return { ...base, found: head.digest, status: 'incomplete', detail: `missing ${absent.join(', ')}` };
+    }
+    return { ...base, found: head.digest, status: 'ok' };
+  });
+  const rows = results.map((r, i) =>
+    r.ok
+      ? r.value
+      : {
+          reference: probes[i]!.p.image.reference,
+          repository: probes[i]!.p.repository,
+          selector: probes[i]!.selector,
+          expected: probes[i]!.p.image.digest,
+          found: undefined,
+          status: 'error' as const,
+          detail: (r.error as Error).message,
+        },
+  );
+  return { registry, catalog: catalog ? 'listed' : 'unavailable', unlisted, rows, ok: unlisted.length === 0 && rows.every((r) => r.status === 'ok') };
+}

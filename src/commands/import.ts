@@ -1,0 +1,112 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { statSync } from 'node:fs';
+import { importBundle } from '../bundle/importer.js';
+import { planImport, PlanError, type ImportPlan } from '../bundle/import-plan.js';
+import { readMetadata } from '../bundle/reader.js';
+import { checkRegistry } from '../bundle/registry-check.js';
+import { talosMirrorPatch } from '../mirror/talos.js';
+import { Reporter } from '../ui/reporter.js';
+import { formatBytes } from '../ui/format.js';
+import { setResumeHint } from '../util/interrupt.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
+import { outputOptions, type OutputArgs } from './output-options.js';
+import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
+import { printRegistryCheck, readPasswordStdin, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+
+interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
+  bundle: string;
+  'dry-run': boolean;
+  'skip-verify': boolean;
+}
+
+export const command = 'import <bundle>';
+export const describe = 'Push a bundle into a registry, then prove the registry serves every image';
+
+export function builder(y: Argv): Argv<ImportArgs> {
+  return targetOptions(outputOptions(registryOptions(y)))
+    .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (repositories, tags, bytes to upload) and write nothing' })
+    .option('skip-verify', { type: 'boolean', default: false, describe: 'Do not check the registry against the bundle at the end' })
+    .example('$0 import talos.tar --registry 10.5.0.1:6000 --plain-http', 'Seed a plain-HTTP registry')
+    .example('$0 import talos.tar --registry registry.lan --ca-file ca.pem --username ci --password-stdin < pw', 'TLS with a private CA and credentials')
+    .example('$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run', 'What would go where, into a Harbor project')
+    .epilog(
+      'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
+        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 3 some images could not be imported or the registry does not match, 2 usage, 1 other failure, 130 interrupted.',
+    ) as unknown as Argv<ImportArgs>;
+}
+
+export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<void> {
+  const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  const registry = validateRegistry(argv.registry);
+  try {
+    statSync(argv.bundle);
+  } catch {
+    throw new UsageError(`bundle ${argv.bundle} does not exist`);
+  }
+  const metadata = await readMetadata(argv.bundle);
+  let plan: ImportPlan;
+  try {
+    plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  } catch (err) {
+    if (err instanceof PlanError) throw new UsageError(err.message);
+    throw err;
+  }
+  if (argv['dry-run']) {
+    printPlan(plan, registry, argv.json);
+    return;
+  }
+  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
+  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
+  const { client, close } = buildClient(argv, {
+    ...(argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {}),
+    onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
+  });
+  setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
+  const started = Date.now();
+  try {
+    const result = await importBundle(argv.bundle, client, registry, plan, {
+      concurrency: argv.concurrency,
+      events: {
+        planned: (w) => {
+          reporter.info(`${w.images} images: ${w.complete} already in ${registry}; ${w.uploads} blobs (${formatBytes(w.uploadBytes)}) to upload, ${w.mounts} to mount`);
+          if (w.uploadBytes > 0) reporter.startBytes('upload', 'uploading blobs', w.uploadBytes);
+        },
+        bytes: (n) => reporter.advance('upload', n),
+        blobFailed: (d, m) => reporter.warn(`blob ${d}: ${m}`),
+        rejected: (name, reason) => reporter.warn(`bundle entry "${name}" refused and skipped: ${reason}`),
+        imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`),
+      },
+    });
+    reporter.stop();
+    const seconds = (Date.now() - started) / 1000;
+    const failed = result.images.filter((i) => i.status === 'failed');
+    for (const f of failed) reporter.warn(`${f.reference} was not imported: ${f.reason}`);
+    reporter.info(
+      `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
+    );
+    const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, plan, { deep: false, concurrency: argv.concurrency });
+    if (check && !argv.json) printRegistryCheck(check, reporter);
+    reporter.result({ registry, seconds, ...result, verification: check });
+    if (!argv.json && failed.length === 0 && !argv.quiet) {
+      process.stderr.write(`\nTalos machine-config patch for this registry (nodes must reach it; replace the host if they see it under another address):\n`);
+      process.stderr.write(talosMirrorPatch({ endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`, registries: plan.images.map((p) => p.image.registry), keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) }));
+    }
+    if (failed.length > 0) throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them); see the warnings above`, ExitCode.damaged);
+    if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+  } finally {
+    reporter.stop();
+    close();
+  }
+}
+
+function printPlan(plan: ImportPlan, registry: string, json: boolean): void {
+  const bytes = [...plan.blobRepos.keys()].reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0);
+  const rows = plan.images.map((p) => ({ reference: p.image.reference, target: `${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`, digest: p.image.digest }));
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ registry, images: rows, blobs: plan.blobRepos.size, bytes }, null, 2)}\n`);
+    return;
+  }
+  for (const r of rows) process.stdout.write(`${r.reference} -> ${r.target}\n`);
+  process.stdout.write(`${rows.length} images, ${plan.blobRepos.size} blobs, at most ${formatBytes(bytes)} to upload (less where the registry has them); nothing was written\n`);
+}

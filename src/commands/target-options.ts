@@ -1,0 +1,58 @@
+import type { Argv } from 'yargs';
+import type { RegistryCheck } from '../bundle/registry-check.js';
+import { formatReference, parseReference } from '../reference/reference.js';
+import { table } from '../ui/format.js';
+import type { Reporter } from '../ui/reporter.js';
+import { UsageError } from './errors.js';
+
+/** Options naming the isolated registry and how bundle references map onto it. */
+export interface TargetArgs {
+  registry: string;
+  username?: string;
+  'password-stdin': boolean;
+  'keep-registry-host': boolean;
+  'repo-prefix'?: string;
+}
+
+export function targetOptions<T>(y: Argv<T>, required = true) {
+  return y
+    .option('registry', { type: 'string', demandOption: required, describe: 'The isolated registry, host[:port] (e.g. 10.5.0.1:6000)' })
+    .option('username', { type: 'string', describe: 'Registry user (password from --password-stdin)' })
+    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
+    .option('keep-registry-host', { type: 'boolean', default: false, describe: 'Keep the source registry as first path component (REGISTRY/ghcr.io/siderolabs/…)' })
+    .option('repo-prefix', { type: 'string', describe: 'Put every repository under PREFIX/ (e.g. a Harbor project)' });
+}
+
+/** `--registry` is a host with an optional port: no scheme, no path. */
+export function validateRegistry(value: string): string {
+  const v = value.trim();
+  if (/^[a-z]+:\/\//i.test(v)) throw new UsageError(`--registry "${value}" takes host[:port] without a scheme; use --plain-http for an http registry`);
+  if (v.includes('/')) throw new UsageError(`--registry "${value}" takes host[:port] only; use --repo-prefix for a path inside the registry`);
+  try {
+    const ref = parseReference(`${v}/probe`);
+    if (ref.registry !== v.toLowerCase() && !(v === 'docker.io')) throw new Error();
+    return formatReference(ref).split('/')[0]!;
+  } catch {
+    throw new UsageError(`--registry "${value}" is not a host[:port]`);
+  }
+}
+
+export async function readPasswordStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (text === '') throw new UsageError('--password-stdin: standard input was empty');
+  return text;
+}
+
+export function printRegistryCheck(check: RegistryCheck, reporter: Reporter): void {
+  if (!reporter.showsProgress) return;
+  const rows = [['REPOSITORY', 'TAG/DIGEST', 'EXPECTED', 'FOUND', 'STATUS']];
+  for (const r of check.rows) {
+    rows.push([r.repository, r.selector.startsWith('sha256:') ? `@${r.selector.slice(7, 19)}` : r.selector, r.expected.slice(0, 19), r.found?.slice(0, 19) ?? '-', r.status + (r.detail ? ` (${r.detail})` : '')]);
+  }
+  reporter.info(`registry ${check.registry}: ${check.catalog === 'listed' ? 'catalog listed' : 'catalog not available (disabled or restricted); checked each reference directly'}`);
+  for (const u of check.unlisted) reporter.info(`  repository ${u} is not in the catalog`);
+  reporter.info(table(rows));
+  reporter.info(check.ok ? `registry matches the bundle: ${check.rows.length} references resolve to the bundle's digests` : 'registry does NOT match the bundle');
+}
