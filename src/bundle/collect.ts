@@ -30,6 +30,9 @@ export interface CollectedBundle {
   images: ImageRecord[];
   /** Every blob to put in the tar, in tar order. */
   blobs: BlobRecord[];
+  /** Configs and layers downloaded in this run vs found verified in the cache. */
+  fetched: { blobs: number; bytes: number };
+  cached: { blobs: number; bytes: number };
 }
 
 /** One or more references failed to resolve or download; every failure is listed. */
@@ -114,7 +117,13 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
   );
   images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
-  return { images, blobs: ordered.map(({ digest, size, mediaType, role }) => ({ digest, size, mediaType, role })) };
+  const missingBytes = missing.reduce((s, b) => s + b.size, 0);
+  return {
+    images,
+    blobs: ordered.map(({ digest, size, mediaType, role }) => ({ digest, size, mediaType, role })),
+    fetched: { blobs: missing.length, bytes: missingBytes },
+    cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
+  };
 }
 
 /** Streams one blob into the cache; a broken transfer or a digest mismatch is retried as a whole. */

@@ -33,7 +33,8 @@ export const describe = 'Fetch images from registries into one checksummed OCI-l
 export function builder(y: Argv): Argv<ExportArgs> {
   return outputOptions(registryOptions(y))
     .positional('images', { type: 'string', array: true, default: [], describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)' })
-    .option('images-file', { alias: 'f', type: 'string', array: true, default: [], describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
+    // Not `array: true`: yargs drops a lone "-" from array options; repeated flags still collect.
+    .option('images-file', { alias: 'f', type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
     .option('spec', { type: 'string', describe: 'Bundle spec YAML (images, imagesFiles, platforms, mirrors, output)' })
     .option('output', { alias: 'o', type: 'string', describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)' })
     .option('platform', { type: 'string', array: true, default: [], describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)' })
@@ -158,6 +159,8 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       seconds,
       images: collected.images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
       blobs: collected.blobs.length,
+      fetched: collected.fetched,
+      cached: collected.cached,
     });
   } finally {
     reporter.stop();

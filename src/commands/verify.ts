@@ -72,11 +72,14 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   if (!argv.json) printReport(report, seconds);
   if (!report.ok) {
     const broken = report.images.filter((i) => i.status !== 'intact').length;
-    throw new CheckFailed(
-      report.images.length === 0
-        ? `${argv.bundle} is not usable: ${report.problems[0] ?? 'no metadata'}`
-        : `${argv.bundle} is damaged: ${broken} of ${report.images.length} images broken${broken < report.images.length ? `; the other ${report.images.length - broken} are intact` : ''}${report.sidecar.status === 'mismatch' ? '; checksum differs from the sidecar' : ''}`,
-    );
+    const total = report.images.length;
+    const why =
+      total === 0
+        ? `is not usable: ${report.problems[0] ?? 'no metadata'}`
+        : broken === 0
+          ? `is damaged: ${report.problems.length || 1} problem(s) with the bundle itself${report.sidecar.status === 'mismatch' ? ' (checksum differs from the sidecar)' : ''}; all ${total} images are intact`
+          : `is damaged: ${broken} of ${total} images broken${broken < total ? `; the other ${total - broken} are intact and can still be imported` : ''}`;
+    throw new CheckFailed(`${argv.bundle} ${why}`);
   }
 }
 

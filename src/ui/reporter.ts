@@ -38,8 +38,9 @@ export class Reporter {
     if (this.showsProgress) this.write(message);
   }
 
+  /** Warnings reach stderr in every mode: --quiet and --json silence progress, not problems. */
   warn(message: string): void {
-    if (!this.opts.quiet) this.write(`warning: ${message}`);
+    this.write(`warning: ${message}`);
   }
 
   /** Starts a byte-progress phase: a bar on a terminal, a line every few seconds elsewhere. */

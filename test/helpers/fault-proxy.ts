@@ -1,0 +1,136 @@
+// An HTTP proxy in front of a test registry that injects faults into chosen requests, so retry,
+// resume and verification paths are exercised against real server behaviour everywhere else.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault =
+  | { kind: 'status'; status: number; retryAfter?: number; headers?: Record<string, string> } // answer this status instead of forwarding
+  | { kind: 'corrupt' } // forward, but flip one byte in the body (same length)
+  | { kind: 'truncate' } // send headers with the full Content-Length, half the body, then end the socket
+  | { kind: 'reset' } // destroy the socket mid-body
+  | { kind: 'stall' }; // send headers, then nothing until stop()
+
+export interface FaultRule {
+  match: (method: string, path: string) => boolean;
+  fault: Fault;
+  times?: number; // default Infinity
+}
+
+export interface FaultProxy {
+  url: string;
+  host: string;
+  requests: Array<{ method: string; path: string; status: number; faulted: boolean }>;
+  rules: FaultRule[]; // mutable while running
+  stop(): Promise<void>;
+}
+
+/** Plain-HTTP proxy to `targetUrl` (an http:// registry), applying the first matching rule that has uses left. */
+export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []): Promise<FaultProxy> {
+  const target = new URL(targetUrl);
+  if (target.protocol !== 'http:') throw new Error(`fault proxy forwards to http:// targets only, got ${targetUrl}`);
+  const used = new WeakMap<FaultRule, number>();
+  const requests: FaultProxy['requests'] = [];
+  let origin = '';
+
+  const pickRule = (method: string, path: string): FaultRule | undefined => {
+    const rule = proxy.rules.find((r) => (used.get(r) ?? 0) < (r.times ?? Infinity) && r.match(method, path));
+    if (rule) used.set(rule, (used.get(rule) ?? 0) + 1);
+    return rule;
+  };
+
+  const server = http.createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const fault = pickRule(method, path)?.fault;
+    const log = (status: number, faulted: boolean) => requests.push({ method, path, status, faulted });
+
+    if (fault?.kind === 'status') {
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', ...fault.headers };
+      if (fault.retryAfter !== undefined) headers['Retry-After'] = String(fault.retryAfter);
+      log(fault.status, true);
+      req.resume();
+      res.writeHead(fault.status, headers);
+      // Registry-style error body, so clients that parse errors see a well-formed one.
+      res.end(method === 'HEAD' ? undefined : JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      return;
+    }
+
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method, path, headers: { ...req.headers, host: target.host } },
+      (up) => {
+        const status = up.statusCode ?? 502;
+        const headers = { ...up.headers };
+        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
+        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin)) {
+          headers.location = origin + headers.location.slice(target.origin.length);
+        }
+        if (!fault || method === 'HEAD') {
+          log(status, false);
+          res.writeHead(status, headers);
+          up.pipe(res);
+          return;
+        }
+        if (fault.kind === 'stall') {
+          log(status, true);
+          up.resume();
+          res.writeHead(status, headers);
+          res.flushHeaders();
+          return; // never ends: closed by stop()
+        }
+        // The remaining faults need the whole body to pick the byte or the cut point.
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => {
+          const body = Buffer.concat(chunks);
+          log(status, body.length > 0);
+          delete headers['transfer-encoding'];
+          headers['content-length'] = String(body.length);
+          res.writeHead(status, headers);
+          if (body.length === 0) return void res.end();
+          const half = body.subarray(0, Math.floor(body.length / 2));
+          if (fault.kind === 'corrupt') {
+            const i = Math.floor(body.length / 2);
+            body[i] = body[i]! ^ 0xff;
+            res.end(body);
+          } else if (fault.kind === 'truncate') {
+            // A clean FIN after a short body: the client sees fewer bytes than Content-Length.
+            res.write(half, () => res.socket?.end());
+          } else {
+            // An RST mid-body: the client sees a connection reset, not a clean close.
+            res.write(half, () => res.socket?.resetAndDestroy());
+          }
+        });
+      },
+    );
+    upstream.on('error', (err) => {
+      log(502, false);
+      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
+      res.end(`fault proxy: upstream error: ${err.message}`);
+    });
+    req.pipe(upstream);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `http://${host}`;
+
+  let stopped: Promise<void> | undefined;
+  const proxy: FaultProxy = {
+    url: origin,
+    host,
+    requests,
+    rules,
+    stop() {
+      // closeAllConnections also ends stalled responses, which would otherwise keep close() waiting.
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return stopped;
+    },
+  };
+  return proxy;
+}

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { classifyEntryName } from '../../src/bundle/entry-names.js';
+import { planImport, PlanError, targetRepository } from '../../src/bundle/import-plan.js';
+import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
+import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
+import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
+import { talosMirrorPatch } from '../../src/mirror/talos.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+
+function image(reference: string, registry: string, repository: string, tag: string, digest: string, blobs: string[]): ImageRecord {
+  return { reference, registry, repository, tag, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, platforms: [], absent: [], blobs, bytes: 0 };
+}
+
+function metadata(images: ImageRecord[]): BundleMetadata {
+  const digests = [...new Set(images.flatMap((i) => i.blobs))];
+  return {
+    format: 'airgap-bundle/v1',
+    formatVersion: 1,
+    tool: { name: 'airgap-bundle', version: 'test' },
+    platforms: null,
+    images,
+    blobs: digests.map((digest) => ({ digest, size: 10, mediaType: 'x', role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer' })),
+  };
+}
+
+describe('entry names', () => {
+  it.each([
+    ['airgap-bundle.json', 'metadata'],
+    ['index.json', 'index'],
+    ['oci-layout', 'oci-layout'],
+    ['blobs/', 'directory'],
+    ['blobs/sha256/', 'directory'],
+    [`blobs/sha256/${'a'.repeat(64)}`, 'blob'],
+    [`./blobs/sha256/${'a'.repeat(64)}`, 'blob'],
+  ])('accepts %s as %s', (name, kind) => {
+    expect(classifyEntryName(name).kind).toBe(kind);
+  });
+  it.each([
+    ['/etc/passwd', 'absolute'],
+    ['blobs/../../x', '..'],
+    ['blobs/sha256/abc', 'lowercase hex of the right length'],
+    [`blobs/sha1/${'a'.repeat(40)}`, 'unsupported digest algorithm'],
+    [`blobs/sha256/${'a'.repeat(64)}/x`, 'not part of an OCI image layout'],
+    ['README', 'not part of an OCI image layout'],
+  ])('refuses %s', (name, reason) => {
+    const c = classifyEntryName(name);
+    expect(c.kind).toBe('invalid');
+    expect(c.kind === 'invalid' && c.reason).toContain(reason);
+  });
+});
+
+describe('import plan', () => {
+  it('strips the registry host by default, keeps it (":" as "_") or prefixes on request', () => {
+    const im = { registry: 'localhost:5000', repository: 'siderolabs/installer' };
+    expect(targetRepository(im, { keepRegistryHost: false })).toBe('siderolabs/installer');
+    expect(targetRepository(im, { keepRegistryHost: true })).toBe('localhost_5000/siderolabs/installer');
+    expect(targetRepository(im, { keepRegistryHost: true, repoPrefix: 'proj/' })).toBe('proj/localhost_5000/siderolabs/installer');
+  });
+
+  it('refuses two references landing on one repository:tag with different content, before pushing', () => {
+    const m = metadata([
+      image('ghcr.io/foo/bar:1', 'ghcr.io', 'foo/bar', '1', d('1'), [d('1'), d('a')]),
+      image('docker.io/foo/bar:1', 'docker.io', 'foo/bar', '1', d('2'), [d('2'), d('b')]),
+    ]);
+    expect(() => planImport(m, { keepRegistryHost: false })).toThrow(PlanError);
+    expect(() => planImport(m, { keepRegistryHost: false })).toThrow(/--keep-registry-host/);
+    expect(planImport(m, { keepRegistryHost: true }).images.map((p) => p.repository)).toEqual(['ghcr.io/foo/bar', 'docker.io/foo/bar']);
+  });
+
+  it('shares a blob between repositories and orders manifests as the tar does', () => {
+    const m = metadata([image('a.io/x:1', 'a.io', 'x', '1', d('1'), [d('1'), d('c')]), image('a.io/y:1', 'a.io', 'y', '1', d('2'), [d('2'), d('c')])]);
+    const plan = planImport(m, { keepRegistryHost: false });
+    expect(plan.blobRepos.get(d('c'))).toEqual(['x', 'y']);
+    expect(plan.images[0]!.manifests).toEqual([d('1')]);
+  });
+
+  it('refuses an invalid repo prefix', () => {
+    expect(() => planImport(metadata([]), { keepRegistryHost: false, repoPrefix: 'Bad Prefix' })).toThrow(/--repo-prefix/);
+  });
+});
+
+describe('metadata validation', () => {
+  const good = metadata([image('a.io/x:1', 'a.io', 'x', '1', d('1'), [d('1'), d('c')])]);
+  const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));
+  it('accepts what the writer produces', () => {
+    expect(parseMetadata(bytes(good)).images).toHaveLength(1);
+  });
+  it.each([
+    ['a wrong format', { ...good, format: 'other' }, /format/],
+    ['a newer version', { ...good, formatVersion: 99 }, /upgrade/],
+    ['a bad digest', { ...good, blobs: [{ ...good.blobs[0], digest: 'sha256:zz' }] }, /invalid digest/],
+    ['a negative size', { ...good, blobs: [{ ...good.blobs[0], size: -1 }, good.blobs[1]] }, /invalid size/],
+    ['an image needing an unlisted blob', { ...good, blobs: good.blobs.slice(0, 1) }, /does not list/],
+    ['a duplicate blob', { ...good, blobs: [...good.blobs, good.blobs[0]] }, /listed twice/],
+  ])('refuses %s', (_n, doc, re) => {
+    expect(() => parseMetadata(bytes(doc))).toThrow(MetadataError);
+    expect(() => parseMetadata(bytes(doc))).toThrow(re);
+  });
+});
+
+describe('sidecar', () => {
+  it('round-trips the sha256sum format', () => {
+    const line = sidecarLine('f'.repeat(64), 'b.tar');
+    expect(line).toBe(`${'f'.repeat(64)}  b.tar\n`);
+    expect(parseSidecar(line)).toEqual({ sha256: 'f'.repeat(64), fileName: 'b.tar' });
+    expect(parseSidecar('garbage')).toBeUndefined();
+  });
+});
+
+describe('Talos mirror patch', () => {
+  it("uses one '*' mirror when hosts are stripped", () => {
+    const y = talosMirrorPatch({ endpoint: 'http://10.5.0.1:6000', registries: ['ghcr.io', 'registry.k8s.io'], keepRegistryHost: false });
+    expect(y).toContain("'*':");
+    expect(y).toContain('http://10.5.0.1:6000');
+    expect(y).not.toContain('overridePath');
+  });
+  it('uses per-registry mirrors with overridePath when hosts are kept', () => {
+    const y = talosMirrorPatch({ endpoint: 'http://10.5.0.1:6000', registries: ['ghcr.io', 'registry.k8s.io'], keepRegistryHost: true });
+    expect(y).toContain('http://10.5.0.1:6000/v2/ghcr.io');
+    expect(y).toContain('http://10.5.0.1:6000/v2/registry.k8s.io');
+    expect(y).toContain('overridePath: true');
+  });
+});
