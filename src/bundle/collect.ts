@@ -179,6 +179,6 @@ function imageRecord(name: string, ref: ListedReference['ref'], image: ResolvedI
 }
 
 function messageOf(err: unknown, what: string): string {
-  if (err instanceof Error) return err.message.startsWith(what) || err instanceof CollectError ? err.message : `${what}: ${err.message}`;
+  if (err instanceof Error) return err.message.includes(what) || err instanceof CollectError ? err.message : `${what}: ${err.message}`;
   return `${what}: ${String(err)}`;
 }
