@@ -59,6 +59,8 @@ export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<vo
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const pid = child.pid;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // An unreferenced child would let Node exit before the 'exit' event arrives.
+  child.ref();
   process.kill(pid, 'SIGTERM');
   const timer = setTimeout(() => {
     try {

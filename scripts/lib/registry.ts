@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { freePort, onExit, run, stopChild } from './process.js';
@@ -40,23 +41,30 @@ export interface RunningRegistry {
    * (e.g. --dest-tls-verify=false), without a side for inspect/list-tags/delete (--tls-verify=false).
    */
   skopeoArgs(side?: 'src' | 'dest'): string[];
-  stop(): Promise<void>; // idempotent
+  /**
+   * Kills the registry, stops the token server, removes the temp folders; idempotent. Neither
+   * process keeps Node alive, and an exit hook cleans up after a script that never calls stop().
+   */
+  stop(): Promise<void>;
 }
 
 const STARTUP_TIMEOUT_MS = 15_000;
 const PORT_ATTEMPTS = 5;
+// Every response carries this header (http.headers), so a probe that reaches some other server
+// which grabbed the port first is not mistaken for our registry being ready.
+const INSTANCE_HEADER = 'x-airgap-test-registry';
 
 /** htpasswd line with bcrypt cost 5: the registry checks bcrypt on every request, so cost 10 costs ~70 ms each. */
 async function htpasswdLine(user: string, password: string): Promise<string> {
-  // glibc's libxcrypt does blowfish; Python's crypt module is the shortest way to reach it without
-  // apache2-utils. Debian's own python3 is preferred since crypt left Python in 3.13.
-  const python = isExecutable('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const script = 'import crypt,sys; print(crypt.crypt(sys.stdin.read(), crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=32)))';
-  const { stdout } = await run(python, ['-W', 'ignore', '-c', script], { input: password });
-  const hash = stdout.trim();
-  if (!hash.startsWith('$2b$05$')) throw new Error(`python3 crypt produced no bcrypt hash: ${hash}`);
-  // $2y$ is what htpasswd writes; Go's bcrypt treats 2b and 2y alike.
-  return `${user}:$2y$${hash.slice(4)}\n`;
+  // No apache2-utils needed: Debian's libcrypt does bcrypt, and Perl (always installed, being
+  // Essential) exposes it as crypt(). Python's crypt module would do too, but left Python in 3.13.
+  const alphabet = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const pick = (chars: string) => chars[crypto.randomInt(chars.length)]!;
+  // 22 characters carry the 128-bit salt; the last one holds only 4 bits, so its 2 low bits must be 0.
+  const salt = `$2y$05$${Array.from({ length: 21 }, () => pick(alphabet)).join('')}${pick('.Oeu')}`;
+  const { stdout } = await run('perl', ['-e', 'local $/; print crypt(<STDIN>, $ARGV[0])', salt], { input: password });
+  if (!stdout.startsWith(salt) || stdout.length !== 60) throw new Error(`perl crypt() produced no bcrypt hash: ${stdout}`);
+  return `${user}:${stdout}\n`;
 }
 
 function isExecutable(file: string): boolean {
@@ -68,13 +76,13 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** GETs /v2/ and returns the status, or undefined while nothing is listening yet. */
-function probe(url: string, ca?: string): Promise<number | undefined> {
+/** GETs /v2/ and returns the status, or undefined while our registry is not the one answering yet. */
+function probe(url: string, instanceId: string, ca?: string): Promise<number | undefined> {
   return new Promise((resolve) => {
     const mod = url.startsWith('https:') ? https : http;
     const req = mod.get(`${url}/v2/`, { ca, timeout: 2000 }, (res) => {
       res.resume();
-      resolve(res.statusCode);
+      resolve(res.headers[INSTANCE_HEADER] === instanceId ? res.statusCode : undefined);
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
@@ -82,7 +90,7 @@ function probe(url: string, ca?: string): Promise<number | undefined> {
 }
 
 /** Spawns the registry and waits until /v2/ answers 200 or 401; rejects with its stderr if it dies. */
-async function launch(configFile: string, url: string, caFile?: string): Promise<ChildProcess> {
+async function launch(configFile: string, url: string, instanceId: string, caFile?: string): Promise<ChildProcess> {
   const ca = caFile ? await readFile(caFile, 'utf8') : undefined;
   const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -92,13 +100,16 @@ async function launch(configFile: string, url: string, caFile?: string): Promise
   });
   const unhook = onExit(() => child.kill('SIGKILL'));
   child.once('exit', unhook);
+  // Unreferenced, a forgotten stop() does not keep a script alive forever: the exit hook still kills it.
+  child.unref();
+  (child.stderr as Socket).unref();
 
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`docker-registry exited during startup (${child.exitCode ?? child.signalCode}):\n${stderr}`);
     }
-    const status = await probe(url, ca);
+    const status = await probe(url, instanceId, ca);
     if (status === 200 || status === 401) return child;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -122,6 +133,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
   let child: ChildProcess | undefined;
 
   try {
+    const instanceId = crypto.randomUUID();
     const config: Record<string, any> = {
       version: '0.1',
       log: { level: 'warn', accesslog: { disabled: true } },
@@ -131,7 +143,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
         // Upload purging is a background sweep that only adds noise to short-lived test registries.
         maintenance: { uploadpurging: { enabled: false } },
       },
-      http: { addr: '', secret: crypto.randomBytes(16).toString('hex') },
+      http: { addr: '', secret: crypto.randomBytes(16).toString('hex'), headers: { [INSTANCE_HEADER]: [instanceId] } },
     };
 
     const tlsFiles = opts.tls ? await makeServerCertificate(path.join(dir, 'tls')) : undefined;
@@ -164,7 +176,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
       config.http.addr = host;
       await writeFile(configFile, yaml.dump(config));
       try {
-        child = await launch(configFile, `${scheme}://${host}`, tlsFiles?.caFile);
+        child = await launch(configFile, `${scheme}://${host}`, instanceId, tlsFiles?.caFile);
       } catch (err) {
         if (attempt >= PORT_ATTEMPTS || !/address already in use/.test(String(err))) throw err;
       }

@@ -151,6 +151,8 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // Like the registry process, the token server must not keep a script alive after a forgotten stop().
+  server.unref();
   const { port } = server.address() as AddressInfo;
 
   let stopped: Promise<void> | undefined;

@@ -1,5 +1,7 @@
-import type { Readable } from 'node:stream';
-import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DigestMismatchError, digestAlgorithm, sha256Digest } from '../oci/digest.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
@@ -114,9 +116,9 @@ export async function importBundle(path: string, client: RegistryClient, registr
   if (todo.length > 0) {
     result.readBundle = true;
     const retry = new Set<string>();
-    await streamBlobs(path, async (digest, size, body) => {
+    await streamBlobs(path, async (digest, size, chunks) => {
       if (wantedManifests.has(digest)) {
-        const bytes = await readSmall(body, digest, size);
+        const bytes = await readSmall(chunks(), digest, size);
         if (bytes) manifests.set(digest, bytes);
         else ev.blobFailed?.(digest, 'manifest damaged in the bundle');
         return;
@@ -125,7 +127,7 @@ export async function importBundle(path: string, client: RegistryClient, registr
       if (!e || e.repos.length === 0) return;
       const first = e.repos[0]!;
       try {
-        await uploadFromStream(client, registry, first, digest, size, body, ev);
+        await uploadFromTar(client, registry, first, digest, size, chunks, ev);
         result.uploaded.blobs++;
         result.uploaded.bytes += size;
         e.repos.shift();
@@ -147,13 +149,13 @@ export async function importBundle(path: string, client: RegistryClient, registr
     // Uploads cut short by a transient fault (or mounts the registry refused) get
     // one more targeted pass: the bytes are only in the tar, which is read again.
     if (retry.size > 0) {
-      await streamBlobs(path, async (digest, size, body) => {
+      await streamBlobs(path, async (digest, size, chunks) => {
         const e = pending.get(digest);
         if (!retry.has(digest) || !e) return;
         while (e.repos.length > 0) {
           const repo = e.repos[0]!;
           try {
-            await uploadFromStream(client, registry, repo, digest, size, body, ev);
+            await uploadFromTar(client, registry, repo, digest, size, chunks, ev);
           } catch (err) {
             failed.set(digest, (err as Error).message);
             ev.blobFailed?.(digest, (err as Error).message);
@@ -213,43 +215,47 @@ async function spread(client: RegistryClient, registry: string, digest: string, 
   e.repos = left;
 }
 
-async function uploadFromStream(client: RegistryClient, registry: string, repo: string, digest: string, size: number, body: Readable, ev: ImportEvents): Promise<void> {
+/**
+ * Uploads one tar entry. The bytes are hashed on their way out; on a mismatch
+ * the body fails before it completes, and the registry, which checks `?digest=`
+ * itself, would refuse it anyway: a damaged blob never appears under its digest.
+ * The entry can be read once, so a retry of this upload is left to a later pass.
+ */
+async function uploadFromTar(client: RegistryClient, registry: string, repo: string, digest: string, size: number, chunks: () => AsyncGenerator<Buffer>, ev: ImportEvents): Promise<void> {
   let used = false;
-  const verified = body.pipe(new VerifyingStream({ digest, size }, (n) => ev.bytes?.(n)));
-  // The registry also checks ?digest= on the final PUT: a damaged blob is refused
-  // by both ends and never becomes visible under its digest.
-  let streamError: Error | undefined;
-  verified.on('error', (err) => (streamError ??= err));
+  let mismatch: DigestMismatchError | undefined;
+  async function* verified(): AsyncGenerator<Buffer> {
+    const hash = createHash(digestAlgorithm(digest));
+    let seen = 0;
+    for await (const c of chunks()) {
+      hash.update(c);
+      seen += c.length;
+      ev.bytes?.(c.length);
+      // A copy: the reader reuses its buffers, and the socket writes later.
+      yield Buffer.from(c);
+    }
+    const actual = { digest: `${digestAlgorithm(digest)}:${hash.digest('hex')}`, size: seen };
+    if (actual.digest !== digest || seen !== size) throw (mismatch = new DigestMismatchError({ digest, size }, actual));
+  }
   try {
     await client.uploadBlob(registry, repo, digest, size, () => {
-      if (used) throw new RegistryError('network', `upload of ${digest} cannot be retried from the stream`, undefined, true);
+      if (used) throw new RegistryError('network', `upload of ${digest} cannot be retried from the bundle stream`, undefined, true);
       used = true;
-      return verified;
+      return Readable.from(verified(), { objectMode: false });
     });
   } catch (err) {
-    // Let the tar reader move on past the rest of this entry.
-    body.unpipe(verified);
-    verified.destroy();
-    body.resume();
-    throw streamError ?? err;
+    throw mismatch ?? err;
   }
-  if (streamError) throw streamError;
+  if (mismatch) throw mismatch;
 }
 
 /** A manifest's bytes, or undefined when they do not match their digest. */
-async function readSmall(body: Readable, digest: string, size: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  const v = new VerifyingStream({ digest, size });
-  body.pipe(v);
-  try {
-    for await (const c of v) chunks.push(c as Buffer);
-  } catch (err) {
-    if (!(err instanceof DigestMismatchError)) throw err;
-    body.unpipe(v);
-    body.resume();
-    return undefined;
-  }
-  return Buffer.concat(chunks);
+async function readSmall(chunks: AsyncIterable<Buffer>, digest: string, size: number): Promise<Buffer | undefined> {
+  if (size > MAX_MANIFEST_BYTES) return undefined;
+  const parts: Buffer[] = [];
+  for await (const c of chunks) parts.push(Buffer.from(c));
+  const bytes = Buffer.concat(parts);
+  return bytes.length === size && sha256Digest(bytes) === digest ? bytes : undefined;
 }
 
 /**
@@ -257,9 +263,9 @@ async function readSmall(body: Readable, digest: string, size: number): Promise<
  * reported and skipped; structural damage (truncation) ends the import before
  * any manifest is pushed.
  */
-async function streamBlobs(path: string, visit: (digest: string, size: number, body: Readable) => Promise<void>, onRejected: (name: string, reason: string) => void): Promise<void> {
+async function streamBlobs(path: string, visit: (digest: string, size: number, chunks: () => AsyncGenerator<Buffer>) => Promise<void>, onRejected: (name: string, reason: string) => void): Promise<void> {
   for await (const entry of readBundle(path)) {
-    if (entry.type === 'blob') await visit(entry.digest, entry.size, entry.body);
+    if (entry.type === 'blob') await visit(entry.digest, entry.size, entry.chunks);
     else if (entry.type === 'rejected') onRejected(entry.name, entry.reason);
   }
 }

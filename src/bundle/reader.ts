@@ -1,9 +1,6 @@
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { PassThrough, type Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
-import { HashingStream } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { TarFormatError, TarReader, type TarEntry } from './tar-reader.js';
 import { classifyEntryName, type EntryName } from './entry-names.js';
 import { MAX_INDEX_BYTES, MAX_METADATA_BYTES, METADATA_NAME } from './format.js';
 import { MetadataError, parseMetadata } from './metadata.js';
@@ -19,11 +16,11 @@ export type BundleEntry =
   | { type: 'oci-layout'; bytes: Buffer }
   | { type: 'index'; bytes: Buffer }
   /**
-   * A blob. `body` is the raw entry stream; a consumer that does not read it
-   * lets the reader drain it. `size` is the tar header's, checked by the consumer
-   * against what the metadata expects.
+   * A blob. `chunks()` yields its bytes as borrowed views, each valid until the
+   * next is requested; a consumer that does not read them has them skipped.
+   * `size` is the tar header's, checked by the consumer against the metadata.
    */
-  | { type: 'blob'; digest: string; size: number; body: Readable }
+  | { type: 'blob'; digest: string; size: number; chunks: () => AsyncGenerator<Buffer> }
   /**
    * An entry refused and skipped unread (link, device, name outside the layout,
    * duplicate, oversized document). Never extracted, so skipping is safe; the
@@ -32,10 +29,10 @@ export type BundleEntry =
   | { type: 'rejected'; name: string; reason: string };
 
 export interface ReadOptions {
-  /** Hash the whole file too (the sidecar check), in the same single read. */
-  wholeFileHash?: HashingStream;
-  /** Bytes read from the file so far, for progress. */
-  onBytes?: (n: number) => void;
+  /** Hash the whole file too (the sidecar check), in the same single read; see `BundleReading.wholeFileDigest`. */
+  wholeFileHash?: boolean;
+  /** Called with the file position as the read progresses. */
+  onProgress?: (position: number) => void;
 }
 
 const COMPRESSED_MAGIC: Array<[string, Buffer]> = [
@@ -54,7 +51,7 @@ const JSON_LIMITS: Partial<Record<EntryName['kind'], number>> = {
   index: MAX_INDEX_BYTES,
 };
 
-function classifyEntry(entry: ReadEntry): EntryName | { kind: 'invalid'; reason: string } {
+function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: string } {
   const cls = classifyEntryName(entry.path);
   if (cls.kind === 'invalid') return cls;
   const isDir = entry.type === 'Directory';
@@ -68,145 +65,106 @@ function classifyEntry(entry: ReadEntry): EntryName | { kind: 'invalid'; reason:
  * need nothing else, so this is instant whatever the bundle size.
  */
 export async function readMetadata(path: string): Promise<BundleMetadata> {
-  for await (const entry of readBundle(path)) {
-    if (entry.type === 'metadata') return entry.metadata;
+  const reading = await openBundle(path);
+  try {
+    for await (const entry of reading.entries()) {
+      if (entry.type === 'metadata') return entry.metadata;
+    }
+  } finally {
+    await reading.close();
   }
   throw new BundleFormatError(`${path}: no ${METADATA_NAME} in the bundle`);
 }
 
+export interface BundleReading {
+  entries(): AsyncGenerator<BundleEntry>;
+  /** sha256 of the whole file, when `wholeFileHash` was asked and every byte was read. */
+  wholeFileDigest(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
 /**
- * Streams a bundle tar once, yielding its entries in order, never touching the
- * disk. It refuses, with a BundleFormatError, anything that is not a plain OCI
- * layout: compressed input, links and special files, names outside the layout,
- * duplicates, oversized JSON, a truncated archive, metadata not first.
- *
- * Memory stays bounded: the tar parser honours backpressure from the consumer,
- * and only JSON documents under their size limits are buffered.
+ * Opens a bundle for one sequential pass. Entries come in tar order and are
+ * refused, with a BundleFormatError or a `rejected` entry, when they are not a
+ * plain OCI layout: compressed input, links and special files, names outside
+ * the layout, duplicates, oversized JSON, a truncated archive, metadata not
+ * first. Nothing is ever written to disk and memory stays bounded.
  */
-export async function* readBundle(path: string, opts: ReadOptions = {}): AsyncGenerator<BundleEntry> {
+export async function openBundle(path: string, opts: ReadOptions = {}): Promise<BundleReading> {
   await rejectCompressed(path);
-  const parser = new Parser({ strict: true, maxMetaEntrySize: 64 * 1024 });
-  const queue: Array<ReadEntry> = [];
-  let failure: Error | undefined;
-  let ended = false;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+  const tar = await TarReader.open(path, { wholeFileHash: opts.wholeFileHash ?? false });
+  return {
+    entries: () => bundleEntries(path, tar, opts),
+    wholeFileDigest: () => tar.wholeFileDigest(),
+    close: () => tar.close(),
   };
-  parser.on('entry', (e: ReadEntry) => {
-    queue.push(e);
-    notify();
-  });
-  parser.on('error', (err: Error) => {
-    failure ??= tarError(path, err);
-    notify();
-  });
-  parser.on('warn', (code: string, message: string) => {
-    failure ??= tarError(path, new Error(`${code}: ${message}`));
-    notify();
-  });
-  parser.on('end', () => {
-    ended = true;
-    notify();
-  });
+}
 
-  const file = createReadStream(path, { highWaterMark: 1 << 20 });
-  file.on('error', (err) => {
-    failure ??= new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
-    notify();
-  });
-  let source: NodeJS.ReadableStream = file;
-  if (opts.wholeFileHash || opts.onBytes) {
-    const tap = opts.wholeFileHash ?? new PassThrough();
-    if (opts.onBytes) tap.on('data', (c: Buffer) => opts.onBytes!(c.length));
-    source = file.pipe(tap);
+/** One pass over a bundle's entries; closes the file at the end. */
+export async function* readBundle(path: string, opts: ReadOptions = {}): AsyncGenerator<BundleEntry> {
+  const reading = await openBundle(path, opts);
+  try {
+    yield* reading.entries();
+  } finally {
+    await reading.close();
   }
-  let bytesIn = 0;
-  source.on('data', (c: Buffer) => (bytesIn += c.length));
-  source.on('end', () => {
-    if (bytesIn === 0) failure ??= new BundleFormatError(`${path}: the file is empty`);
-  });
-  source.pipe(parser as unknown as NodeJS.WritableStream);
+}
 
+async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): AsyncGenerator<BundleEntry> {
   const seen = new Set<string>();
   let first = true;
-  let sawEnd = false;
   try {
-    for (;;) {
-      if (failure) throw failure;
-      const entry = queue.shift();
-      if (!entry) {
-        if (ended) {
-          sawEnd = true;
-          break;
-        }
-        await new Promise<void>((r) => (wake = r));
-        continue;
-      }
+    for await (const entry of tar.entries()) {
+      opts.onProgress?.(tar.position);
       const name = printable(entry.path);
       const cls = classifyEntry(entry);
       const key = entry.path.replace(/^\.\//, '').replace(/\/$/, '');
-      const wasFirst = first;
-      first = false;
-      if (wasFirst && cls.kind !== 'metadata') {
+      if (first && cls.kind !== 'metadata') {
         throw new BundleFormatError(`${path}: not an airgap-bundle (the first entry must be ${METADATA_NAME}, found "${name}")`);
       }
+      first = false;
       if (cls.kind === 'invalid' || seen.has(key)) {
-        entry.resume();
         yield { type: 'rejected', name, reason: cls.kind === 'invalid' ? cls.reason : 'appears twice' };
         continue;
       }
       seen.add(key);
-      const where = `${path}: entry "${name}"`;
       const limit = JSON_LIMITS[cls.kind];
       if (limit !== undefined && entry.size > limit) {
-        if (cls.kind === 'metadata') throw new BundleFormatError(`${where} is ${entry.size} bytes, more than the ${limit}-byte limit`);
-        entry.resume();
+        if (cls.kind === 'metadata') throw new BundleFormatError(`${path}: entry "${name}" is ${entry.size} bytes, more than the ${limit}-byte limit`);
         yield { type: 'rejected', name, reason: `${entry.size} bytes, more than the ${limit}-byte limit for this document` };
         continue;
       }
-
       switch (cls.kind) {
         case 'directory':
-          entry.resume();
           break;
         case 'metadata': {
-          const bytes = await collect(entry);
+          let metadata: BundleMetadata;
           try {
-            yield { type: 'metadata', metadata: parseMetadata(bytes) };
+            metadata = parseMetadata(await collect(tar, entry));
           } catch (err) {
             if (err instanceof MetadataError) throw new BundleFormatError(`${path}: ${err.message}`);
             throw err;
           }
+          yield { type: 'metadata', metadata };
           break;
         }
         case 'oci-layout':
-          yield { type: 'oci-layout', bytes: await collect(entry) };
+          yield { type: 'oci-layout', bytes: await collect(tar, entry) };
           break;
         case 'index':
-          yield { type: 'index', bytes: await collect(entry) };
+          yield { type: 'index', bytes: await collect(tar, entry) };
           break;
-        case 'blob': {
-          const body = entry as unknown as Readable;
-          yield { type: 'blob', digest: cls.digest, size: entry.size, body };
-          // Whatever the consumer left unread is drained so the parser moves on.
-          if (!entry.emittedEnd) {
-            entry.resume();
-            await new Promise<void>((resolve) => (entry.emittedEnd ? resolve() : entry.once('end', () => resolve())));
-          }
+        case 'blob':
+          yield { type: 'blob', digest: cls.digest, size: entry.size, chunks: () => tar.data(entry) };
           break;
-        }
       }
     }
-  } finally {
-    if (!sawEnd) {
-      file.destroy();
-      parser.abort?.(new Error('reader closed'));
-    }
+  } catch (err) {
+    if (err instanceof TarFormatError) throw new BundleFormatError(`${path}: ${err.message}${/truncated/.test(err.message) ? '; copy the bundle again' : ''}`);
+    throw err;
   }
-  if (failure) throw failure;
+  if (first) throw new BundleFormatError(`${path}: the archive holds no entries`);
+  opts.onProgress?.(tar.position);
 }
 
 /** Whether a blob entry should be buffered and parsed as JSON (manifests, indexes). */
@@ -215,10 +173,11 @@ export function isSmallDocument(size: number): boolean {
 }
 
 /** Buffers an entry whose size was already checked against its limit. */
-async function collect(entry: ReadEntry): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of entry) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/** Buffers an entry whose size was already checked against its limit. */
+async function collect(tar: TarReader, entry: TarEntry): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of tar.data(entry)) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
 }
 
 async function rejectCompressed(path: string): Promise<void> {
@@ -240,12 +199,6 @@ async function rejectCompressed(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-function tarError(path: string, err: Error): BundleFormatError {
-  const msg = err.message.replace(/^TAR_[A-Z_]+:\s*/, '');
-  if (/unexpected eof|truncated/i.test(err.message)) return new BundleFormatError(`${path}: the archive is truncated (${msg}); copy the bundle again`);
-  return new BundleFormatError(`${path}: not a valid tar archive (${msg})`);
 }
 
 /** Entry names come from the file: never echo control characters to a terminal. */

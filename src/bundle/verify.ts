@@ -1,13 +1,13 @@
-import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import type { Descriptor } from '../oci/descriptor.js';
-import { DigestMismatchError, HashingStream, VerifyingStream } from '../oci/digest.js';
+import { digestAlgorithm } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isIndexType, MediaType } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { ANNOTATION_REF_NAME, type BundleMetadata } from './format.js';
-import { BundleFormatError, isSmallDocument, readBundle } from './reader.js';
+import { BundleFormatError, isSmallDocument, openBundle } from './reader.js';
+import { TarFormatError } from './tar-reader.js';
 import { parseSidecar } from './sidecar.js';
 
 export type ImageStatus = 'intact' | 'damaged' | 'incomplete';
@@ -52,10 +52,7 @@ interface BlobSeen {
  * image walked from index.json down to its layers. Every problem is collected
  * and attributed to the images and platforms it breaks.
  */
-export async function verifyBundle(path: string, opts: { onBytes?: (n: number) => void } = {}): Promise<VerifyReport> {
-  const whole = new HashingStream();
-  let fileFullyRead = false;
-  whole.on('end', () => (fileFullyRead = true));
+export async function verifyBundle(path: string, opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
   const problems: string[] = [];
   const seen = new Map<string, BlobSeen>();
   let metadata: BundleMetadata | undefined;
@@ -63,8 +60,10 @@ export async function verifyBundle(path: string, opts: { onBytes?: (n: number) =
   let index: Descriptor[] | undefined;
   let sawLayout = false;
 
+  const reading = await openBundle(path, { wholeFileHash: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  let wholeFile: string | undefined;
   try {
-    for await (const entry of readBundle(path, { wholeFileHash: whole, ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) })) {
+    for await (const entry of reading.entries()) {
       switch (entry.type) {
         case 'metadata':
           metadata = entry.metadata;
@@ -87,16 +86,21 @@ export async function verifyBundle(path: string, opts: { onBytes?: (n: number) =
           problems.push(`entry "${entry.name}" refused: ${entry.reason}`);
           break;
         case 'blob':
-          seen.set(entry.digest, await checkBlob(entry.digest, entry.size, entry.body, records.get(entry.digest)));
+          seen.set(entry.digest, await checkBlob(entry.digest, entry.size, entry.chunks(), records.get(entry.digest)));
           break;
       }
     }
   } catch (err) {
     if (!(err instanceof BundleFormatError)) throw err;
     problems.push(err.message.replace(`${path}: `, ''));
+  } finally {
+    // A damaged archive still gets its checksum compared: the file is read to the end.
+    wholeFile = await reading.wholeFileDigest().catch(() => undefined);
+    await reading.close();
   }
+  const bytes = (await stat(path)).size;
   if (!metadata) {
-    return { bundle: path, ok: false, sidecar: { status: 'unchecked' }, problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes: whole.bytes };
+    return { bundle: path, ok: false, sidecar: await checkSidecar(path, wholeFile), problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes };
   }
   if (!sawLayout) problems.push('oci-layout file is missing');
   if (!index) {
@@ -112,7 +116,7 @@ export async function verifyBundle(path: string, opts: { onBytes?: (n: number) =
   const listed = metadata.blobs.length;
   const damaged = metadata.blobs.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
   const missing = metadata.blobs.filter((b) => !seen.has(b.digest)).length;
-  const sidecar = await checkSidecar(path, fileFullyRead ? whole.hex() : undefined);
+  const sidecar = await checkSidecar(path, wholeFile);
   const ok = problems.length === 0 && images.every((i) => i.status === 'intact') && damaged === 0 && missing === 0 && (sidecar.status === 'ok' || sidecar.status === 'absent');
   return {
     bundle: path,
@@ -123,38 +127,37 @@ export async function verifyBundle(path: string, opts: { onBytes?: (n: number) =
     problems,
     images,
     blobs: { listed, verified: listed - damaged - missing, damaged, missing },
-    bytes: whole.bytes,
+    bytes,
   };
 }
 
-async function checkBlob(digest: string, size: number, body: NodeJS.ReadableStream, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
+/** Hashes one blob from borrowed chunks, keeping the bytes only of small JSON documents. */
+async function checkBlob(digest: string, size: number, chunks: AsyncIterable<Buffer>, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
   const wantsJson = record ? record.role === 'manifest' || record.role === 'index' : isSmallDocument(size);
-  const chunks: Buffer[] = [];
   const keep = wantsJson && isSmallDocument(size);
+  const kept: Buffer[] = [];
   let damage: string | undefined;
   if (record && record.size !== size) damage = `size is ${size} bytes, the metadata says ${record.size}`;
+  const hash = createHash(digestAlgorithm(digest));
+  let got = 0;
   try {
-    await pipeline(
-      body,
-      new VerifyingStream({ digest, size }),
-      new Writable({
-        highWaterMark: 1 << 20,
-        write(chunk: Buffer, _enc, cb) {
-          if (keep) chunks.push(chunk);
-          cb();
-        },
-      }),
-    );
+    for await (const c of chunks) {
+      hash.update(c);
+      got += c.length;
+      if (keep) kept.push(Buffer.from(c));
+    }
   } catch (err) {
-    if (!(err instanceof DigestMismatchError)) throw err;
-    damage ??= `content does not match its digest (${err.message})`;
+    if (!(err instanceof BundleFormatError) && !(err instanceof TarFormatError)) throw err;
+    return { size, damage: `cut short: ${err.message}` };
   }
-  const out: BlobSeen = { size, ...(damage ? { damage } : {}) };
+  const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
+  if (actual !== digest) damage ??= `content does not match its digest (got ${actual})`;
+  const out: BlobSeen = { size: got, ...(damage ? { damage } : {}) };
   if (!damage && wantsJson) {
     if (!keep) out.damage = `a ${record?.role} of ${size} bytes exceeds the manifest size limit`;
     else {
       try {
-        out.parsed = parseManifest(Buffer.concat(chunks), record?.mediaType, digest);
+        out.parsed = parseManifest(Buffer.concat(kept), record?.mediaType, digest);
       } catch (err) {
         if (record) out.damage = `not a usable ${record.role}: ${(err as Error).message}`;
       }

@@ -65,11 +65,18 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   }
   reporter.startBytes('read', `verifying ${argv.bundle}`, size);
   const started = Date.now();
-  const report = await verifyBundle(argv.bundle, { onBytes: (n) => reporter.advance('read', n) });
+  let last = 0;
+  const report = await verifyBundle(argv.bundle, {
+    onProgress: (pos) => {
+      reporter.advance('read', pos - last);
+      last = pos;
+    },
+  });
   reporter.stop();
   const seconds = (Date.now() - started) / 1000;
   reporter.result({ ...report, seconds });
-  if (!argv.json) printReport(report, seconds);
+  // --quiet keeps a clean result silent, and a damaged one down to its problems.
+  if (!argv.json && (!argv.quiet || !report.ok)) printReport(report, seconds, argv.quiet);
   if (!report.ok) {
     const broken = report.images.filter((i) => i.status !== 'intact').length;
     const total = report.images.length;
@@ -83,8 +90,13 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   }
 }
 
-function printReport(r: VerifyReport, seconds: number): void {
+function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): void {
   const out = (s: string) => process.stderr.write(`${s}\n`);
+  const details = [...r.problems, ...r.images.flatMap((im) => im.problems.map((p) => `${im.reference}: ${p}`))];
+  if (problemsOnly) {
+    for (const p of details) out(`problem: ${p}`);
+    return;
+  }
   out(`bundle ${r.bundle}: ${formatBytes(r.bytes)}${r.tool ? `, written by ${r.tool.name} ${r.tool.version} (format ${r.formatVersion})` : ''}`);
   const side: Record<VerifyReport['sidecar']['status'], string> = {
     ok: 'matches',
@@ -102,7 +114,6 @@ function printReport(r: VerifyReport, seconds: number): void {
     }
     out(table(rows));
   }
-  const details = [...r.problems, ...r.images.flatMap((im) => im.problems.map((p) => `${im.reference}: ${p}`))];
   if (details.length > 0) {
     out('problems:');
     for (const p of details) out(`  - ${p}`);

@@ -206,6 +206,19 @@ describe('seeded plain registry and fault proxy', () => {
       await proxy.stop();
     }
   });
+
+  it("'stall' sends headers and then nothing until the proxy stops", async () => {
+    const proxy = await startFaultProxy(reg.url, [{ match: () => true, fault: { kind: 'stall' } }]);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${proxy.url}/v2/`, resolve).on('error', reject));
+    expect(res.statusCode).toBe(200);
+    let ended = false;
+    const closed = new Promise<void>((resolve) => res.on('close', resolve).on('end', () => (ended = true)).resume());
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ended).toBe(false);
+    await proxy.stop();
+    await closed;
+    expect(ended).toBe(false);
+  });
 });
 
 describe('authenticated registries', () => {

@@ -32,8 +32,10 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
   const requests: FaultProxy['requests'] = [];
   let origin = '';
 
+  // A HEAD response has no body to damage, so body faults skip it rather than spend one of their uses.
+  const applies = (r: FaultRule, method: string) => method !== 'HEAD' || r.fault.kind === 'status' || r.fault.kind === 'stall';
   const pickRule = (method: string, path: string): FaultRule | undefined => {
-    const rule = proxy.rules.find((r) => (used.get(r) ?? 0) < (r.times ?? Infinity) && r.match(method, path));
+    const rule = proxy.rules.find((r) => (used.get(r) ?? 0) < (r.times ?? Infinity) && applies(r, method) && r.match(method, path));
     if (rule) used.set(rule, (used.get(rule) ?? 0) + 1);
     return rule;
   };
@@ -64,7 +66,7 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
         if (typeof headers.location === 'string' && headers.location.startsWith(target.origin)) {
           headers.location = origin + headers.location.slice(target.origin.length);
         }
-        if (!fault || method === 'HEAD') {
+        if (!fault) {
           log(status, false);
           res.writeHead(status, headers);
           up.pipe(res);

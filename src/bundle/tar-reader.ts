@@ -1,0 +1,232 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { Header, Pax } from 'tar';
+import { BackgroundSha256 } from '../util/background-hash.js';
+
+const BLOCK = 512;
+/** Extended headers (PAX, GNU long names) larger than this are hostile. */
+const MAX_META_ENTRY = 64 * 1024;
+const SLOT = 4 << 20;
+const SLOTS = 4;
+
+export class TarFormatError extends Error {
+  override name = 'TarFormatError';
+}
+
+export interface TarEntry {
+  path: string;
+  /** node-tar's type names: File, OldFile, Directory, SymbolicLink, Link, … */
+  type: string;
+  size: number;
+  /** Offset of the entry's data in the file. */
+  offset: number;
+}
+
+/**
+ * A sequential tar reader built for bundles that are many GB on slow media:
+ *
+ * - It reads with positioned reads into a small ring of reused buffers. Fresh
+ *   buffers per chunk (what a Readable stream does) cost more in page faults
+ *   than the hashing itself.
+ * - Entry data is handed out as borrowed views into that ring, valid until the
+ *   consumer asks for the next chunk; a consumer that keeps bytes copies them.
+ * - Data nobody reads is skipped by seeking, not read: importing into a registry
+ *   that already holds most blobs reads only what it uploads.
+ * - With `wholeFileHash`, every byte is also hashed on another thread, reading
+ *   the same shared memory, for the sidecar check in the same single read.
+ *
+ * Headers are decoded by node-tar's Header and Pax classes.
+ */
+export class TarReader {
+  private readonly ring = new SharedArrayBuffer(SLOT * SLOTS);
+  private readonly slots: Buffer[];
+  private slot = 0;
+  /** The current window: file bytes [winStart, winStart + win.length). */
+  private win: Buffer = Buffer.alloc(0);
+  private winStart = 0;
+  /** Next file offset to read from disk. */
+  private filePos = 0;
+  /** Logical position of the parser. */
+  private pos = 0;
+  private ahead: Promise<Buffer> | undefined;
+  private readonly hasher: BackgroundSha256 | undefined;
+  /** Whether any byte was skipped: the whole-file hash is then incomplete. */
+  private skipped = false;
+  readonly size: number;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    size: number,
+    wholeFileHash: boolean,
+  ) {
+    this.size = size;
+    this.slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(this.ring, i * SLOT, SLOT));
+    this.hasher = wholeFileHash ? new BackgroundSha256(this.ring) : undefined;
+  }
+
+  static async open(path: string, opts: { wholeFileHash?: boolean } = {}): Promise<TarReader> {
+    const fh = await open(path, 'r');
+    const st = await fh.stat();
+    return new TarReader(fh, st.size, opts.wholeFileHash ?? false);
+  }
+
+  /** Bytes consumed from the file so far (for progress). */
+  get position(): number {
+    return this.pos;
+  }
+
+  /**
+   * Iterates entries. Between two steps the consumer may read the current
+   * entry's data with `data()`; whatever it leaves is skipped. Returns at the
+   * end-of-archive marker; throws TarFormatError on damage or truncation.
+   */
+  async *entries(): AsyncGenerator<TarEntry> {
+    let ex: Record<string, unknown> | undefined;
+    let longPath: string | undefined;
+    for (;;) {
+      const header = await this.take(BLOCK);
+      if (header.length < BLOCK) {
+        throw new TarFormatError(this.pos === 0 && header.length === 0 ? 'the file is empty' : 'the archive is truncated (it ends without the end-of-archive marker)');
+      }
+      const h = new Header(Buffer.from(header), 0, ex as never);
+      if (h.nullBlock) return;
+      if (!h.cksumValid) throw new TarFormatError(`not a valid tar archive (header checksum mismatch at offset ${this.pos - BLOCK}): damaged, or not a bundle`);
+      const size = h.size ?? 0;
+      if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`invalid entry size at offset ${this.pos - BLOCK}`);
+      const type = h.type;
+      if (type === 'ExtendedHeader' || type === 'NextFileHasLongPath' || type === 'OldGnuLongPath') {
+        if (size > MAX_META_ENTRY) throw new TarFormatError(`extended header of ${size} bytes at offset ${this.pos - BLOCK} exceeds ${MAX_META_ENTRY}`);
+        const body = await this.takeExact(size);
+        if (body.length < size) throw new TarFormatError('the archive is truncated inside an extended header');
+        await this.skipTo(this.pos + pad(size));
+        if (type === 'ExtendedHeader') ex = { ...Pax.parse(body.toString('utf8'), undefined, false) };
+        else longPath = body.toString('utf8').replace(/\0.*$/s, '');
+        continue;
+      }
+      const entry: TarEntry = { path: longPath ?? h.path ?? '', type, size, offset: this.pos };
+      ex = undefined;
+      longPath = undefined;
+      const end = entry.offset + size + pad(size);
+      yield entry;
+      if (end > this.size) throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${end - this.size} more bytes)`);
+      await this.skipTo(end);
+    }
+  }
+
+  /**
+   * The current entry's data as borrowed chunks (valid until the next chunk is
+   * requested). Must be called before the iterator moves on.
+   */
+  async *data(entry: TarEntry): AsyncGenerator<Buffer> {
+    if (this.pos !== entry.offset) throw new Error('tar data read out of order');
+    let left = entry.size;
+    while (left > 0) {
+      const chunk = await this.take(Math.min(left, SLOT));
+      if (chunk.length === 0) throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${left} more bytes)`);
+      left -= chunk.length;
+      yield chunk;
+    }
+  }
+
+  /** The sha256 of every byte of the file, or undefined when bytes were skipped. */
+  async wholeFileDigest(): Promise<string | undefined> {
+    if (!this.hasher || this.skipped) return undefined;
+    // Hash what is left after the end-of-archive marker too: the sidecar covers the file.
+    await this.ahead;
+    this.ahead = undefined;
+    while (this.filePos < this.size) await this.readNext();
+    return this.skipped ? undefined : this.hasher.digest();
+  }
+
+  async close(): Promise<void> {
+    this.hasher?.terminate();
+    await this.fh.close();
+  }
+
+  /** Up to `n` bytes from the current position, as a view (never crossing windows). */
+  private async take(n: number): Promise<Buffer> {
+    if (n === 0) return Buffer.alloc(0);
+    let off = this.pos - this.winStart;
+    if (off >= this.win.length) {
+      await this.fill();
+      off = this.pos - this.winStart;
+      if (this.win.length === 0) return Buffer.alloc(0);
+    }
+    const avail = this.win.length - off;
+    if (avail >= n || n > BLOCK) {
+      const view = this.win.subarray(off, off + Math.min(avail, n));
+      this.pos += view.length;
+      return view;
+    }
+    // A header split across two windows: stitch it into a small copy.
+    const first = Buffer.from(this.win.subarray(off));
+    this.pos += first.length;
+    const rest = await this.take(n - first.length);
+    return Buffer.concat([first, rest]);
+  }
+
+  /** Exactly `n` bytes (fewer only at end of file), copied: for small metadata entries. */
+  private async takeExact(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < n) {
+      const view = await this.take(Math.min(n - got, SLOT));
+      if (view.length === 0) break;
+      parts.push(Buffer.from(view));
+      got += view.length;
+    }
+    return Buffer.concat(parts, got);
+  }
+
+  /** Moves to `target`, reading through small gaps and seeking over large ones. */
+  private async skipTo(target: number): Promise<void> {
+    if (target <= this.winStart + this.win.length) {
+      this.pos = target;
+      return;
+    }
+    if (this.hasher) {
+      // The whole-file hash needs every byte: read through.
+      while (this.pos < target) {
+        const view = await this.take(Math.min(target - this.pos, SLOT));
+        if (view.length === 0) return;
+      }
+      return;
+    }
+    this.skipped = true;
+    // Let an in-flight read land before its slot can come round again.
+    await this.ahead;
+    this.ahead = undefined;
+    this.pos = target;
+    this.filePos = target;
+    this.winStart = target;
+    this.win = Buffer.alloc(0);
+  }
+
+  private async fill(): Promise<void> {
+    this.winStart = this.pos;
+    this.win = await (this.ahead ?? this.readNext());
+    this.ahead = undefined;
+    if (this.win.length > 0 && this.filePos < this.size) this.ahead = this.readNext();
+  }
+
+  /** Reads the next slot-sized block; the slot must be free of the background hash. */
+  private async readNext(): Promise<Buffer> {
+    const slot = this.slot;
+    this.slot = (this.slot + 1) % SLOTS;
+    // Claim the file range before awaiting, so positions never overlap.
+    const at = this.filePos;
+    const want = Math.max(0, Math.min(SLOT, this.size - at));
+    this.filePos += want;
+    await this.hasher?.release(slot);
+    const buf = this.slots[slot]!;
+    const { bytesRead } = want > 0 ? await this.fh.read(buf, 0, want, at) : { bytesRead: 0 };
+    if (bytesRead < want) this.filePos = at + bytesRead;
+    const view = buf.subarray(0, bytesRead);
+    if (bytesRead > 0) this.hasher?.update(slot, slot * SLOT, bytesRead);
+    return view;
+  }
+}
+
+function pad(size: number): number {
+  const r = size % BLOCK;
+  return r === 0 ? 0 : BLOCK - r;
+}
