@@ -2,8 +2,10 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import * as exportCommand from './commands/export.js';
+import * as imagesCommand from './commands/images.js';
 import * as importCommand from './commands/import.js';
 import * as inspectCommand from './commands/inspect.js';
+import * as mirrorConfigCommand from './commands/mirror-config.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
@@ -25,11 +27,13 @@ async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('airgap-bundle')
     .usage('$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.')
+    .command(imagesCommand)
     .command(exportCommand)
     .command(verifyCommand)
     .command(importCommand)
     .command(inspectCommand)
-    .demandCommand(1, 'name a command: export, verify, import, inspect')
+    .command(mirrorConfigCommand)
+    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config')
     .strict()
     .recommendCommands()
     .version(TOOL.version)

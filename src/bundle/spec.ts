@@ -11,6 +11,10 @@ import yaml from 'js-yaml';
  *   - ghcr.io/siderolabs/installer:v1.8.0
  * imagesFiles:                      # talosctl-images format, relative to the spec file
  *   - talos-v1.8.0.images
+ * manifests:                        # Kubernetes YAML files or folders
+ *   - workloads/
+ * talosConfigs:                     # Talos machine configs
+ *   - controlplane.yaml
  * mirrors:                          # registry host (or '*') -> mirror URL
  *   '*': http://127.0.0.1:5001
  * ```
@@ -18,6 +22,8 @@ import yaml from 'js-yaml';
 export interface BundleSpec {
   images: string[];
   imagesFiles: string[];
+  manifests: string[];
+  talosConfigs: string[];
   platforms: string[];
   /** `HOST=URL` entries, the same form as `--registry-mirror`. */
   mirrors: string[];
@@ -28,7 +34,7 @@ export class SpecError extends Error {
   override name = 'SpecError';
 }
 
-const KEYS = ['images', 'imagesFiles', 'platforms', 'mirrors', 'output'] as const;
+const KEYS = ['images', 'imagesFiles', 'manifests', 'talosConfigs', 'platforms', 'mirrors', 'output'] as const;
 
 /** Validates a parsed spec. Paths are resolved against `baseDir` (the spec's folder). */
 export function parseSpec(text: string, file: string): BundleSpec {
@@ -66,6 +72,8 @@ export function parseSpec(text: string, file: string): BundleSpec {
   return {
     images: strings('images'),
     imagesFiles: strings('imagesFiles').map((f) => (f === '-' ? f : resolve(baseDir, f))),
+    manifests: strings('manifests').map((f) => resolve(baseDir, f)),
+    talosConfigs: strings('talosConfigs').map((f) => resolve(baseDir, f)),
     platforms: strings('platforms'),
     mirrors,
     ...(typeof obj.output === 'string' ? { output: resolve(baseDir, obj.output) } : {}),

@@ -1,10 +1,9 @@
-import { access, constants, readFile, statfs } from 'node:fs/promises';
+import { access, constants, statfs } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle } from '../bundle/collect.js';
-import { parseSpec, SpecError, type BundleSpec } from '../bundle/spec.js';
 import { buildMetadata, partialPath, writeBundle } from '../bundle/writer.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
@@ -13,14 +12,12 @@ import { formatBytes } from '../ui/format.js';
 import { onInterrupt, setResumeHint } from '../util/interrupt.js';
 import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
-import { gatherReferences } from './image-inputs.js';
+import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
+import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 
-interface ExportArgs extends RegistryArgs, OutputArgs {
-  images: string[];
-  'images-file': string[];
-  spec?: string;
+interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   output?: string;
   platform: string[];
   'registry-mirror': string[];
@@ -31,11 +28,7 @@ export const command = 'export [images..]';
 export const describe = 'Fetch images from registries into one checksummed OCI-layout bundle tar';
 
 export function builder(y: Argv): Argv<ExportArgs> {
-  return outputOptions(registryOptions(y))
-    .positional('images', { type: 'string', array: true, default: [], describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)' })
-    // Not `array: true`: yargs drops a lone "-" from array options; repeated flags still collect.
-    .option('images-file', { alias: 'f', type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
-    .option('spec', { type: 'string', describe: 'Bundle spec YAML (images, imagesFiles, platforms, mirrors, output)' })
+  return imageSourceOptions(outputOptions(registryOptions(y)))
     .option('output', { alias: 'o', type: 'string', describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)' })
     .option('platform', { type: 'string', array: true, default: [], describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)' })
     .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)' })
@@ -43,27 +36,12 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
     .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
+    .example('$0 export --from-talos-config controlplane.yaml --from-manifests apps/ -o cluster.tar', 'The images a Talos config and workload manifests name')
     .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
     .epilog(
       'Blobs are verified against their digests while they download and kept in the cache, so a rerun after an interruption fetches only what is missing. ' +
         'The bundle is written under a temporary name and renamed when complete. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
     ) as unknown as Argv<ExportArgs>;
-}
-
-async function loadSpec(file: string | undefined): Promise<{ file: string; spec: BundleSpec } | undefined> {
-  if (!file) return undefined;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-  try {
-    return { file, spec: parseSpec(text, file) };
-  } catch (err) {
-    if (err instanceof SpecError) throw new UsageError(err.message);
-    throw err;
-  }
 }
 
 function parsePlatforms(values: string[]): Platform[] | undefined {
@@ -91,11 +69,8 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const outputArg = argv.output ?? spec?.output;
   if (!outputArg) throw new UsageError('no output file: pass -o NAME.tar (or "output" in the spec)');
   const output = resolve(outputArg);
-  const refs = await gatherReferences({
-    args: argv.images,
-    files: [...(spec?.imagesFiles ?? []), ...argv['images-file']],
-    ...(loaded && spec ? { specImages: { file: loaded.file, images: spec.images } } : {}),
-  });
+  const { references: refs, warnings } = await gatherReferences(argv, loaded);
+  for (const w of warnings) reporter.warn(w);
   const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
@@ -115,12 +90,13 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   });
   const started = Date.now();
   try {
-    reporter.info(`resolving ${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}`);
+    reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
+    for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
     const collected = await collectBundle(refs, client, cache, {
       ...(platforms ? { platforms } : {}),
       concurrency: argv.concurrency,
       events: {
-        resolved: (ref, im) => reporter.info(`  ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
+        resolved: (ref, im) => reporter.info(`resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
         blobQueued: (t) => {
           if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already in the cache`);
           reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);

@@ -4,7 +4,8 @@ import { importBundle } from '../bundle/importer.js';
 import { planImport, PlanError, type ImportPlan } from '../bundle/import-plan.js';
 import { readMetadata } from '../bundle/reader.js';
 import { checkRegistry } from '../bundle/registry-check.js';
-import { talosMirrorPatch } from '../mirror/talos.js';
+import { planMirrors } from '../mirror/plan.js';
+import { talosPatch } from '../mirror/talos.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../ui/format.js';
 import { setResumeHint } from '../util/interrupt.js';
@@ -89,8 +90,16 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     if (check && !argv.json) printRegistryCheck(check, reporter);
     reporter.result({ registry, seconds, ...result, verification: check });
     if (!argv.json && failed.length === 0 && !argv.quiet) {
-      process.stderr.write(`\nTalos machine-config patch for this registry (nodes must reach it; replace the host if they see it under another address):\n`);
-      process.stderr.write(talosMirrorPatch({ endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`, registries: plan.images.map((p) => p.image.registry), keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) }));
+      process.stderr.write(`\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n`);
+      const mirrors = planMirrors({
+        endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`,
+        registries: plan.images.map((p) => p.image.registry),
+        keepRegistryHost: argv['keep-registry-host'],
+        ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+        skipFallback: true,
+        insecureSkipVerify: false,
+      });
+      process.stderr.write(talosPatch(mirrors));
     }
     if (failed.length > 0) throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them); see the warnings above`, ExitCode.damaged);
     if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);

@@ -1,31 +1,44 @@
 import yaml from 'js-yaml';
+import type { MirrorPlan } from './plan.js';
 
-export interface MirrorInput {
-  /** What the NODES use to reach the registry, with scheme: `http://10.5.0.1:6000`. */
-  endpoint: string;
-  /** Source registries of the bundle's images. */
-  registries: string[];
-  keepRegistryHost: boolean;
-  repoPrefix?: string;
-}
+const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: 200, quotingType: "'", noRefs: true });
 
 /**
- * A Talos machine-config patch (`machine.registries.mirrors`) matching how the
- * import named repositories: with hosts stripped, one `'*'` mirror serves every
- * source registry; otherwise each registry gets its own mirror whose path points
- * at its part of the registry (`overridePath`, since the path carries `/v2`).
+ * A Talos machine-config patch (`machine.registries`, the v1alpha1 style every
+ * Talos version accepts), for `talosctl gen config --config-patch` or
+ * `talosctl cluster create --config-patch`.
  */
-export function talosMirrorPatch(input: MirrorInput): string {
-  const base = input.endpoint.replace(/\/+$/, '');
-  const prefix = input.repoPrefix ? `/${input.repoPrefix.replace(/^\/+|\/+$/g, '')}` : '';
-  const mirrors: Record<string, { endpoints: string[]; overridePath?: boolean; skipFallback: boolean }> = {};
-  if (!input.keepRegistryHost && !prefix) {
-    mirrors['*'] = { endpoints: [base], skipFallback: true };
-  } else {
-    for (const reg of [...new Set(input.registries)].sort()) {
-      const host = input.keepRegistryHost ? `/${reg.replace(/:/g, '_')}` : '';
-      mirrors[reg] = { endpoints: [`${base}/v2${prefix}${host}`], overridePath: true, skipFallback: true };
-    }
+export function talosPatch(plan: MirrorPlan): string {
+  const { options: o } = plan;
+  const mirrors: Record<string, Record<string, unknown>> = {};
+  for (const e of plan.entries) {
+    mirrors[e.registry] = { endpoints: [e.url], ...(e.overridePath ? { overridePath: true } : {}), ...(o.skipFallback ? { skipFallback: true } : {}) };
   }
-  return yaml.dump({ machine: { registries: { mirrors } } }, { lineWidth: 200, quotingType: "'" });
+  const config: Record<string, unknown> = {};
+  if (o.auth || o.caPem || o.insecureSkipVerify) {
+    config[plan.endpointHost] = {
+      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+      ...(o.caPem || o.insecureSkipVerify
+        ? { tls: { ...(o.caPem ? { ca: Buffer.from(o.caPem).toString('base64') } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) } }
+        : {}),
+    };
+  }
+  return dump({ machine: { registries: { mirrors, ...(Object.keys(config).length ? { config } : {}) } } });
+}
+
+/** The same as multi-document config (Talos 1.12+): RegistryMirrorConfig, RegistryAuthConfig, RegistryTLSConfig. */
+export function talosMultiDoc(plan: MirrorPlan): string {
+  const { options: o } = plan;
+  const docs: unknown[] = plan.entries.map((e) => ({
+    apiVersion: 'v1alpha1',
+    kind: 'RegistryMirrorConfig',
+    name: e.registry,
+    endpoints: [{ url: e.url, ...(e.overridePath ? { overridePath: true } : {}) }],
+    ...(o.skipFallback ? { skipFallback: true } : {}),
+  }));
+  if (o.auth) docs.push({ apiVersion: 'v1alpha1', kind: 'RegistryAuthConfig', name: plan.endpointHost, username: o.auth.username, password: o.auth.password });
+  if (o.caPem || o.insecureSkipVerify) {
+    docs.push({ apiVersion: 'v1alpha1', kind: 'RegistryTLSConfig', name: plan.endpointHost, ...(o.caPem ? { ca: o.caPem } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) });
+  }
+  return docs.map(dump).join('---\n');
 }

@@ -4,7 +4,6 @@ import { planImport, PlanError, targetRepository } from '../../src/bundle/import
 import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
 import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
-import { talosMirrorPatch } from '../../src/mirror/talos.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -105,20 +104,5 @@ describe('sidecar', () => {
     expect(line).toBe(`${'f'.repeat(64)}  b.tar\n`);
     expect(parseSidecar(line)).toEqual({ sha256: 'f'.repeat(64), fileName: 'b.tar' });
     expect(parseSidecar('garbage')).toBeUndefined();
-  });
-});
-
-describe('Talos mirror patch', () => {
-  it("uses one '*' mirror when hosts are stripped", () => {
-    const y = talosMirrorPatch({ endpoint: 'http://10.5.0.1:6000', registries: ['ghcr.io', 'registry.k8s.io'], keepRegistryHost: false });
-    expect(y).toContain("'*':");
-    expect(y).toContain('http://10.5.0.1:6000');
-    expect(y).not.toContain('overridePath');
-  });
-  it('uses per-registry mirrors with overridePath when hosts are kept', () => {
-    const y = talosMirrorPatch({ endpoint: 'http://10.5.0.1:6000', registries: ['ghcr.io', 'registry.k8s.io'], keepRegistryHost: true });
-    expect(y).toContain('http://10.5.0.1:6000/v2/ghcr.io');
-    expect(y).toContain('http://10.5.0.1:6000/v2/registry.k8s.io');
-    expect(y).toContain('overridePath: true');
   });
 });

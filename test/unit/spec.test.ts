@@ -13,6 +13,8 @@ describe('bundle spec', () => {
       platforms: ['linux/amd64'],
       images: ['busybox:1.36'],
       imagesFiles: ['/srv/specs/talos.images'],
+      manifests: [],
+      talosConfigs: [],
       mirrors: ['*=http://127.0.0.1:5001'],
     });
   });

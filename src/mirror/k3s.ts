@@ -1,0 +1,36 @@
+import yaml from 'js-yaml';
+import type { MirrorPlan } from './plan.js';
+
+/** Where the CA is expected on each node; written in the file so the step is explicit. */
+export const K3S_CA_PATH = '/etc/rancher/k3s/airgap-registry-ca.crt';
+
+/**
+ * `registries.yaml` for k3s and RKE2 (`/etc/rancher/k3s/registries.yaml`,
+ * `/etc/rancher/rke2/registries.yaml`). Per-registry layouts use k3s `rewrite`
+ * rules on the plain endpoint instead of a path, which is how k3s maps
+ * repositories. k3s has no per-mirror skipFallback; its server flag
+ * `--disable-default-registry-endpoint` does that, noted in the header.
+ */
+export function k3sRegistries(plan: MirrorPlan): string {
+  const { options: o } = plan;
+  const base = o.endpoint.replace(/\/+$/, '');
+  const prefix = o.repoPrefix ? o.repoPrefix.replace(/^\/+|\/+$/g, '') : '';
+  const mirrors: Record<string, unknown> = {};
+  for (const e of plan.entries) {
+    const target = [prefix, e.registry === '*' ? '' : e.registry.replace(/:/g, '_')].filter(Boolean).join('/');
+    mirrors[e.registry] = { endpoint: [base], ...(target ? { rewrite: { '^(.*)$': `${target}/$1` } } : {}) };
+  }
+  const configs: Record<string, unknown> = {};
+  if (o.auth || o.caPem || o.insecureSkipVerify) {
+    configs[plan.endpointHost] = {
+      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+      ...(o.caPem || o.insecureSkipVerify ? { tls: { ...(o.caPem ? { ca_file: K3S_CA_PATH } : {}), ...(o.insecureSkipVerify ? { insecure_skip_verify: true } : {}) } } : {}),
+    };
+  }
+  const header = [
+    '# /etc/rancher/k3s/registries.yaml (RKE2: /etc/rancher/rke2/registries.yaml) on every node',
+    ...(o.caPem ? [`# copy the registry CA to ${K3S_CA_PATH} on every node`] : []),
+    ...(o.skipFallback ? ['# to never fall back to upstream registries, start k3s with --disable-default-registry-endpoint'] : []),
+  ];
+  return `${header.join('\n')}\n${yaml.dump({ mirrors, ...(Object.keys(configs).length ? { configs } : {}) }, { lineWidth: 200, quotingType: '"' })}`;
+}
