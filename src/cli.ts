@@ -5,6 +5,7 @@ import * as exportCommand from './commands/export.js';
 import * as imagesCommand from './commands/images.js';
 import * as importCommand from './commands/import.js';
 import * as inspectCommand from './commands/inspect.js';
+import * as inventoryCommand from './commands/inventory.js';
 import * as mirrorConfigCommand from './commands/mirror-config.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
     .command(importCommand)
     .command(inspectCommand)
     .command(mirrorConfigCommand)
-    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config')
+    .command(inventoryCommand)
+    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config, inventory')
     .strict()
     .recommendCommands()
     .version(TOOL.version)

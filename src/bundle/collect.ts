@@ -20,7 +20,19 @@ export interface CollectEvents {
 }
 
 export interface CollectOptions {
+  /**
+   * Called once the manifests are known and before any layer is fetched, with
+   * the bundle's size and what must still be downloaded: the place to refuse
+   * early for lack of disk space.
+   */
+  beforeDownload?(sizes: { bundleBytes: number; downloadBytes: number }): Promise<void>;
   platforms?: Platform[];
+  /**
+   * Configs and layers the isolated side already holds (a delta): recorded as
+   * external, neither downloaded nor written. The value names a repository known
+   * to hold the blob, when the source says.
+   */
+  exclude?: Map<string, { mountFrom?: string }>;
   concurrency: number;
   retry?: RetryPolicy;
   events?: CollectEvents;
@@ -88,7 +100,14 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     opts.events?.resolved?.(record.reference, record);
   });
 
-  const payload = [...blobs.values()].filter((b) => b.role === 'layer' || b.role === 'config');
+  for (const b of blobs.values()) {
+    const ex = (b.role === 'layer' || b.role === 'config') && opts.exclude?.get(b.digest);
+    if (ex) {
+      b.external = true;
+      if (ex.mountFrom) b.mountFrom = ex.mountFrom;
+    }
+  }
+  const payload = [...blobs.values()].filter((b) => (b.role === 'layer' || b.role === 'config') && !b.external);
   const cachedFlags = await mapSettled(payload, opts.concurrency, (b) => cache.has(b.digest, b.size));
   const missing = payload.filter((_, i) => {
     const r = cachedFlags[i]!;
@@ -96,6 +115,8 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   });
   const missingSet = new Set(missing);
   const cachedBytes = payload.reduce((s, b) => s + b.size, 0) - missing.reduce((s, b) => s + b.size, 0);
+  const manifestBytes = [...blobs.values()].filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + b.size, 0);
+  await opts.beforeDownload?.({ bundleBytes: payload.reduce((s, b) => s + b.size, 0) + manifestBytes, downloadBytes: payload.reduce((s, b) => s + b.size, 0) - cachedBytes });
   opts.events?.blobQueued?.({ count: payload.length, bytes: payload.reduce((s, b) => s + b.size, 0), cached: payload.length - missing.length, cachedBytes });
   for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
 
@@ -120,7 +141,7 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   const missingBytes = missing.reduce((s, b) => s + b.size, 0);
   return {
     images,
-    blobs: ordered.map(({ digest, size, mediaType, role }) => ({ digest, size, mediaType, role })),
+    blobs: ordered.map(({ digest, size, mediaType, role, external, mountFrom }) => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) })),
     fetched: { blobs: missing.length, bytes: missingBytes },
     cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
   };

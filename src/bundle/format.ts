@@ -28,6 +28,13 @@ export interface BlobRecord {
   size: number;
   mediaType: string;
   role: BlobRole;
+  /**
+   * Not in this bundle: a delta leaves out what the isolated registry already
+   * holds (from a receipt or an earlier bundle); the import checks it is there.
+   */
+  external?: boolean;
+  /** For an external blob: a repository of the target registry known to hold it (from a receipt). */
+  mountFrom?: string;
 }
 
 export interface PlatformRecord {
@@ -72,6 +79,8 @@ export interface BundleMetadata {
   images: ImageRecord[];
   /** Every blob in the tar, in tar order. */
   blobs: BlobRecord[];
+  /** Present when the bundle is a delta: what it was made against. */
+  delta?: { against: string[] };
 }
 
 export function blobEntryName(digest: string): string {

@@ -40,6 +40,8 @@ export interface ImportPlan {
   blobRepos: Map<string, string[]>;
   sizes: Map<string, number>;
   mediaTypes: Map<string, string>;
+  /** Blobs a delta leaves out: digest → a repository known to hold it, if recorded. */
+  external: Map<string, string | undefined>;
 }
 
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -83,5 +85,6 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
       `references collide in the target registry (different content, same name):\n${collisions.map((c) => `  - ${c}`).join('\n')}\nUse --keep-registry-host to keep each source registry as the first path component.`,
     );
   }
-  return { images, blobRepos, sizes, mediaTypes };
+  const external = new Map(metadata.blobs.filter((b) => b.external).map((b) => [b.digest, b.mountFrom]));
+  return { images, blobRepos, sizes, mediaTypes, external };
 }

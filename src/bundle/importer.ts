@@ -94,6 +94,18 @@ export async function importBundle(path: string, client: RegistryClient, registr
   });
   for (const [digest, e] of pending) if (e.repos.length === 0) pending.delete(digest);
 
+  // A delta's external blobs must already be in the registry: mount them where
+  // they are missing, and refuse before anything is uploaded if they are nowhere.
+  const missingDeps: string[] = [];
+  for (const [digest, e] of pending) {
+    if (!plan.external.has(digest)) continue;
+    const from = sources.get(digest) ?? plan.external.get(digest);
+    if (from) await spread(client, registry, digest, from, e, result);
+    if (e.repos.length > 0) missingDeps.push(digest);
+    else pending.delete(digest);
+  }
+  if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, plan);
+
   const needUpload = [...pending.keys()].filter((d) => !sources.has(d));
   ev.planned?.({
     images: plan.images.length,
@@ -199,6 +211,21 @@ export async function importBundle(path: string, client: RegistryClient, registr
     }
   }
   return result;
+}
+
+/** A delta was imported into a registry that lacks what it was made against. */
+export class MissingDependenciesError extends Error {
+  override name = 'MissingDependenciesError';
+  constructor(
+    readonly digests: string[],
+    plan: ImportPlan,
+  ) {
+    const users = (d: string) => plan.images.filter((p) => p.blobs.includes(d)).map((p) => p.image.reference);
+    const shown = digests.slice(0, 5).map((d) => `  - ${d} (needed by ${users(d).join(', ')})`);
+    super(
+      `this delta bundle depends on ${digests.length} blob(s) the registry does not hold; nothing was pushed. Import the bundle it was made against first (or export a full bundle):\n${shown.join('\n')}${digests.length > 5 ? `\n  … and ${digests.length - 5} more` : ''}`,
+    );
+  }
 }
 
 function target(registry: string, p: PlannedImage): string {

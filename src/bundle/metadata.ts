@@ -40,6 +40,9 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     if (typeof r.mediaType !== 'string') fail(`blobs[${i}] has no mediaType`);
     if (!ROLES.includes(r.role as BlobRole)) fail(`blobs[${i}] has an invalid role`);
     if (known.has(r.digest as string)) fail(`blob ${r.digest as string} is listed twice`);
+    if (r.external !== undefined && typeof r.external !== 'boolean') fail(`blobs[${i}].external is not a boolean`);
+    if (r.external && (r.role === 'manifest' || r.role === 'index')) fail(`blobs[${i}] is an external ${String(r.role)}; a bundle always carries its manifests`);
+    if (r.mountFrom !== undefined && typeof r.mountFrom !== 'string') fail(`blobs[${i}].mountFrom is not a string`);
     known.add(r.digest as string);
   });
   (m.images as unknown[]).forEach((im, i) => {

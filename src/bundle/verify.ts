@@ -36,6 +36,8 @@ export interface VerifyReport {
   problems: string[];
   images: ImageReport[];
   blobs: { listed: number; verified: number; damaged: number; missing: number };
+  /** A delta: what it was made against, and how many blobs it expects the registry to hold. */
+  delta?: { against: string[]; dependsOn: number };
   bytes: number;
 }
 
@@ -112,10 +114,13 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
     if (!records.has(digest)) problems.push(`blob ${digest} is in the tar but not in the metadata`);
   }
 
-  const images = metadata.images.map((im) => walkImage(im, seen));
-  const listed = metadata.blobs.length;
-  const damaged = metadata.blobs.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
-  const missing = metadata.blobs.filter((b) => !seen.has(b.digest)).length;
+  const external = new Set(metadata.blobs.filter((b) => b.external).map((b) => b.digest));
+  for (const d of external) if (seen.has(d)) problems.push(`blob ${d} is marked external (left out of this delta) but is in the tar`);
+  const images = metadata.images.map((im) => walkImage(im, seen, external));
+  const carried = metadata.blobs.filter((b) => !b.external);
+  const listed = carried.length;
+  const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
+  const missing = carried.filter((b) => !seen.has(b.digest)).length;
   const sidecar = await checkSidecar(path, wholeFile);
   const ok = problems.length === 0 && images.every((i) => i.status === 'intact') && damaged === 0 && missing === 0 && (sidecar.status === 'ok' || sidecar.status === 'absent');
   return {
@@ -127,6 +132,7 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
     problems,
     images,
     blobs: { listed, verified: listed - damaged - missing, damaged, missing },
+    ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external.size } } : {}),
     bytes,
   };
 }
@@ -178,9 +184,10 @@ function statusOf(problems: Problem[]): ImageStatus {
 }
 
 /** Walks one image from its top descriptor, attributing each problem to the platform it breaks. */
-function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>): ImageReport {
+function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, external: Set<string>): ImageReport {
   const check = (d: Descriptor, label: string, out: Problem[]): void => {
     const b = seen.get(d.digest);
+    if (!b && external.has(d.digest)) return; // a delta's dependency: checked against the registry at import
     if (!b) return void out.push({ text: `${label} ${d.digest} is missing`, damaged: false });
     if (b.damage) return void out.push({ text: `${label} ${d.digest}: ${b.damage}`, damaged: true });
     if (b.size !== d.size) return void out.push({ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true });

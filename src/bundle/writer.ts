@@ -48,7 +48,7 @@ export function partialPath(output: string): string {
 export function buildMetadata(
   images: ImageRecord[],
   blobs: BlobRecord[],
-  opts: { tool: { name: string; version: string }; platforms: string[] | null; sourceDateEpoch?: number },
+  opts: { tool: { name: string; version: string }; platforms: string[] | null; sourceDateEpoch?: number; deltaAgainst?: string[] },
 ): BundleMetadata {
   return {
     format: BUNDLE_FORMAT,
@@ -58,6 +58,7 @@ export function buildMetadata(
     platforms: opts.platforms,
     images,
     blobs,
+    ...(opts.deltaAgainst && opts.deltaAgainst.length > 0 ? { delta: { against: opts.deltaAgainst } } : {}),
   };
 }
 
@@ -94,7 +95,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     yield* directoryEntry('blobs', stamp);
     const algorithms = [...new Set(metadata.blobs.map((b) => b.digest.split(':')[0]!))].sort();
     for (const alg of algorithms) yield* directoryEntry(`blobs/${alg}`, stamp);
-    for (const b of metadata.blobs) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
+    for (const b of metadata.blobs) if (!b.external) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
     yield endOfArchive();
   }
 

@@ -1,4 +1,4 @@
-import { access, constants, statfs } from 'node:fs/promises';
+import { access, constants, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
@@ -13,12 +13,15 @@ import { onInterrupt, setResumeHint } from '../util/interrupt.js';
 import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
+import { loadExclusions } from './exclusions.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 
 interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   output?: string;
+  'exclude-receipt': string[];
+  'exclude-bundle': string[];
   platform: string[];
   'registry-mirror': string[];
   'cache-dir': string;
@@ -32,11 +35,14 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .option('output', { alias: 'o', type: 'string', describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)' })
     .option('platform', { type: 'string', array: true, default: [], describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)' })
     .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)' })
+    .option('exclude-receipt', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)' })
+    .option('exclude-bundle', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)' })
     .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
     .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
     .example('$0 export --from-talos-config controlplane.yaml --from-manifests apps/ -o cluster.tar', 'The images a Talos config and workload manifests name')
+    .example('$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar', 'A delta: only what the isolated registry lacks')
     .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
     .epilog(
       'Blobs are verified against their digests while they download and kept in the cache, so a rerun after an interruption fetches only what is missing. ' +
@@ -74,6 +80,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
+  const { exclude, sources: excludeSources } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
 
   const cache = new BlobCache(argv['cache-dir']);
   await cache.init();
@@ -95,6 +102,8 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const collected = await collectBundle(refs, client, cache, {
       ...(platforms ? { platforms } : {}),
       concurrency: argv.concurrency,
+      exclude,
+      beforeDownload: (sizes) => ensureSpace(dirname(output), cache.root, sizes),
       events: {
         resolved: (ref, im) => reporter.info(`resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
         blobQueued: (t) => {
@@ -105,12 +114,13 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       },
     });
     reporter.stop();
-    const totalBytes = collected.blobs.reduce((s, b) => s + b.size, 0);
-    await ensureSpace(dirname(output), totalBytes);
+    const totalBytes = collected.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
+    const externalBytes = collected.blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
     const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
     const metadata = buildMetadata(collected.images, collected.blobs, {
       tool: TOOL,
       platforms: platforms ? platforms.map(formatPlatform) : null,
+      deltaAgainst: excludeSources,
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     });
     reporter.startBytes('write', `writing ${basename(output)}`, totalBytes);
@@ -121,7 +131,8 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     });
     reporter.stop();
     const seconds = (Date.now() - started) / 1000;
-    const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes;
+    const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
+    if (exclude.size > 0) reporter.info(`delta: ${collected.blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`);
     reporter.info(
       `wrote ${written.path} (${formatBytes(written.bytes)}, ${collected.images.length} images, ${collected.blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs) in ${seconds.toFixed(1)}s`,
     );
@@ -145,12 +156,30 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   }
 }
 
-/** Refuse before writing when the destination clearly cannot hold the bundle. */
-async function ensureSpace(dir: string, needed: number): Promise<void> {
-  const st = await statfs(dir);
-  const free = st.bavail * st.bsize;
-  if (free < needed) {
-    throw new Error(`not enough space in ${dir}: the bundle needs ${formatBytes(needed)}, ${formatBytes(free)} free; free some space or choose another -o folder`);
+/** Every tar entry costs a header and padding; metadata and index.json come on top. */
+const TAR_OVERHEAD_PER_MB = 4096;
+
+/**
+ * Refuses before the first layer is fetched when the disks clearly cannot hold
+ * the work: the cache receives what is still to download, the output folder the
+ * whole bundle (both on one filesystem when they share one).
+ */
+async function ensureSpace(outputDir: string, cacheDir: string, sizes: { bundleBytes: number; downloadBytes: number }): Promise<void> {
+  const bundle = sizes.bundleBytes + Math.ceil(sizes.bundleBytes / 1e6) * TAR_OVERHEAD_PER_MB + 1024 * 1024;
+  const [outStat, cacheStat] = await Promise.all([stat(outputDir), stat(cacheDir)]);
+  const sameDisk = outStat.dev === cacheStat.dev;
+  const checks = sameDisk
+    ? [{ dir: outputDir, need: bundle + sizes.downloadBytes, what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})` }]
+    : [
+        { dir: outputDir, need: bundle, what: `the bundle (${formatBytes(bundle)})` },
+        { dir: cacheDir, need: sizes.downloadBytes, what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})` },
+      ];
+  for (const c of checks) {
+    const st = await statfs(c.dir);
+    const free = st.bavail * st.bsize;
+    if (free < c.need) {
+      throw new Error(`not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder or --cache-dir`);
+    }
   }
 }
 

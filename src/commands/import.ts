@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { importBundle } from '../bundle/importer.js';
+import { importBundle, MissingDependenciesError } from '../bundle/importer.js';
 import { planImport, PlanError, type ImportPlan } from '../bundle/import-plan.js';
 import { readMetadata } from '../bundle/reader.js';
 import { checkRegistry } from '../bundle/registry-check.js';
@@ -65,6 +65,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   });
   setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
   const started = Date.now();
+  if (metadata.delta) reporter.info(`delta bundle (made against ${metadata.delta.against.join(', ')}): ${plan.external.size} blobs are expected in ${registry} already`);
   try {
     const result = await importBundle(argv.bundle, client, registry, plan, {
       concurrency: argv.concurrency,
@@ -78,6 +79,9 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
         rejected: (name, reason) => reporter.warn(`bundle entry "${name}" refused and skipped: ${reason}`),
         imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`),
       },
+    }).catch((err: unknown) => {
+      if (err instanceof MissingDependenciesError) throw new CheckFailed(err.message, ExitCode.damaged);
+      throw err;
     });
     reporter.stop();
     const seconds = (Date.now() - started) / 1000;

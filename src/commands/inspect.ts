@@ -19,8 +19,9 @@ export function builder(y: Argv): Argv<InspectArgs> {
 }
 
 export function summarize(m: BundleMetadata) {
-  const total = m.blobs.reduce((s, b) => s + b.size, 0);
-  const perImage = m.images.reduce((s, im) => s + im.bytes, 0);
+  const total = m.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
+  const external = m.blobs.filter((b) => b.external);
+  const perImage = m.images.reduce((s, im) => s + im.bytes, 0) - external.reduce((s, b) => s + b.size, 0);
   return {
     tool: m.tool,
     formatVersion: m.formatVersion,
@@ -28,7 +29,8 @@ export function summarize(m: BundleMetadata) {
     platformFilter: m.platforms,
     totalBytes: total,
     sharedBytesSaved: Math.max(0, perImage - total),
-    blobs: m.blobs.length,
+    blobs: m.blobs.length - external.length,
+    ...(m.delta ? { delta: { against: m.delta.against, leftOut: external.length, leftOutBytes: external.reduce((s, b) => s + b.size, 0) } } : {}),
     images: m.images.map((im) => ({
       reference: im.reference,
       digest: im.digest,
@@ -57,6 +59,7 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
     '',
     `${s.images.length} images, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
     `written by ${s.tool.name} ${s.tool.version}, bundle format ${s.formatVersion}${s.created ? `, created ${s.created}` : ''}${s.platformFilter ? `, platforms ${s.platformFilter.join(', ')}` : ', all platforms'}`,
+    s.delta ? `delta against ${s.delta.against.join(', ')}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry` : '',
     s.images.some((im) => im.absentPlatforms.length) ? '(-os/arch: platform listed by the index but not carried)' : '',
   ];
   process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);

@@ -106,6 +106,7 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     unchecked: 'not checked (the bundle could not be read to the end)',
   };
   out(`checksum sidecar: ${side[r.sidecar.status]}`);
+  if (r.delta) out(`delta bundle, made against ${r.delta.against.join(', ')}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`);
   if (r.images.length > 0) {
     const rows = [['IMAGE', 'STATUS', 'PLATFORMS']];
     for (const im of r.images) {

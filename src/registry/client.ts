@@ -207,6 +207,29 @@ export class RegistryClient {
     });
   }
 
+  /** Every tag of a repository, following `Link` pagination. */
+  async listTags(registry: string, repository: string): Promise<string[]> {
+    const what = `tags of ${registry}/${repository}`;
+    const ep = this.endpoint(registry);
+    const tags: string[] = [];
+    let next: string | undefined = `/v2/${endpointRepository(ep, repository)}/tags/list?n=1000`;
+    for (let page = 0; next && page < 10_000; page++) {
+      const url: string = new URL(next, ep.baseUrl).href;
+      const res = await this.retrying(what, () => this.requestUrl(registry, repository, 'pull', { method: 'GET', url }, what));
+      if (res.status === 404) {
+        res.discard();
+        return tags;
+      }
+      expectStatus(res, [200], what);
+      const body = JSON.parse((await res.buffer(16 * 1024 * 1024)).toString('utf8')) as { tags?: unknown };
+      // Distribution answers "tags": null for a repository whose last tag was deleted.
+      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+      const link = res.headers.get('link');
+      next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+    }
+    return tags;
+  }
+
   private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
     return withRetry(this.retry, op, (err, attempt, delayMs) => this.opts.onRetry?.({ what, attempt, delayMs, reason: err.message }));
   }

@@ -1,0 +1,68 @@
+import { writeFile, rename } from 'node:fs/promises';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
+import { listCatalog } from '../bundle/registry-check.js';
+import { resolveImage } from '../oci/resolve.js';
+import { mapSettled } from '../util/pool.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
+import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
+import { readPasswordStdin, validateRegistry } from './target-options.js';
+
+interface InventoryArgs extends RegistryArgs {
+  registry: string;
+  username?: string;
+  'password-stdin': boolean;
+  output: string;
+}
+
+export const command = 'inventory';
+export const describe = 'Write a receipt of what the isolated registry holds, for delta exports on the connected side';
+
+export function builder(y: Argv): Argv<InventoryArgs> {
+  return registryOptions(y)
+    .option('registry', { type: 'string', demandOption: true, describe: 'The isolated registry, host[:port]' })
+    .option('username', { type: 'string', describe: 'Registry user (password from --password-stdin)' })
+    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
+    .option('output', { alias: 'o', type: 'string', default: 'receipt.json', describe: 'Receipt file to write' })
+    .example('$0 inventory --registry 10.5.0.1:6000 --plain-http -o receipt.json', 'Carry receipt.json back, then: export … --exclude-receipt receipt.json')
+    .epilog('Lists the catalog, every tag, and walks each manifest down to its blobs. Needs the registry catalog (/v2/_catalog).') as unknown as Argv<InventoryArgs>;
+}
+
+export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<void> {
+  const registry = validateRegistry(argv.registry);
+  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
+  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
+  const { client, close } = buildClient(argv, argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {});
+  try {
+    const repos = await listCatalog(client, registry);
+    if (!repos) throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled or restricted); an inventory needs it`, ExitCode.failure);
+    const receipt: Receipt = { format: RECEIPT_FORMAT, registry, repositories: {}, manifests: [], blobs: {} };
+    const manifests = new Set<string>();
+    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (repo) => ({ repo, tags: (await client.listTags(registry, repo)).sort() }));
+    const pairs: Array<{ repo: string; tag: string }> = [];
+    for (const r of tagged) {
+      if (!r.ok) throw r.error;
+      receipt.repositories[r.value.repo] = {};
+      for (const tag of r.value.tags) pairs.push({ repo: r.value.repo, tag });
+    }
+    const walked = await mapSettled(pairs, argv.concurrency, async ({ repo, tag }) => {
+      const image = await resolveImage(tag, (sel) => client.getManifest(registry, repo, sel), undefined, `${registry}/${repo}:${tag}`);
+      return { repo, tag, image };
+    });
+    for (const w of walked) {
+      if (!w.ok) throw w.error;
+      const { repo, tag, image } = w.value;
+      receipt.repositories[repo]![tag] = image.root.digest;
+      for (const m of image.manifests) manifests.add(m.digest);
+      for (const b of image.blobs) receipt.blobs[b.digest] ??= repo;
+    }
+    receipt.manifests = [...manifests].sort();
+    receipt.blobs = Object.fromEntries(Object.entries(receipt.blobs).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const tmp = `${argv.output}.partial-${process.pid}`;
+    await writeFile(tmp, `${JSON.stringify(receipt, null, 2)}\n`);
+    await rename(tmp, argv.output);
+    process.stderr.write(`wrote ${argv.output}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`);
+  } finally {
+    close();
+  }
+}

@@ -1,0 +1,165 @@
+// A forwarding HTTP proxy for faults the response-side fault proxy cannot make: damage to what the
+// client SENDS (uploads cut or altered in transit), a server that never answers at all, slow but
+// live links, redirects, and a record of every request's headers (to see what a client disclosed).
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+
+export interface SeenRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** The action applied, if a rule matched. */
+  action?: WireAction['kind'];
+  /** Status answered to the client (undefined while pending, or when the connection was cut). */
+  status?: number;
+}
+
+export type WireAction =
+  | { kind: 'hang' } // read the request, then never answer (not even a status line) until stop()
+  | { kind: 'reset-upload' } // read about half of the request body, then RST the connection; nothing reaches upstream
+  | { kind: 'corrupt-upload' } // forward the request with one body byte flipped: same length, wrong bytes
+  | { kind: 'throttle'; bytesPerSecond: number } // forward, pacing the request and response bodies (never idle long)
+  | { kind: 'delay'; ms: number } // wait, then forward normally
+  | { kind: 'redirect'; status: number; location: (path: string) => string } // answer a redirect instead of forwarding
+  | { kind: 'respond'; status: number; headers?: Record<string, string>; body?: string }; // answer without forwarding
+
+export interface WireRule {
+  match: (req: SeenRequest) => boolean;
+  action: WireAction;
+  times?: number; // default Infinity
+}
+
+export interface WireProxy {
+  url: string;
+  host: string;
+  seen: SeenRequest[];
+  rules: WireRule[]; // mutable while running
+  stop(): Promise<void>;
+}
+
+const TICK_MS = 50;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Re-chunks a stream into slices of `bytesPerSecond / 20`, one slice every 50 ms. */
+async function* paced(source: AsyncIterable<Buffer>, bytesPerSecond: number): AsyncGenerator<Buffer> {
+  const slice = Math.max(1, Math.floor((bytesPerSecond * TICK_MS) / 1000));
+  for await (const chunk of source) {
+    for (let i = 0; i < chunk.length; i += slice) {
+      yield chunk.subarray(i, i + slice);
+      await sleep(TICK_MS);
+    }
+  }
+}
+
+async function readAll(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of source) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** Plain-HTTP proxy to `targetUrl`; the first matching rule with uses left decides what happens. */
+export async function startWireProxy(targetUrl: string, rules: WireRule[] = []): Promise<WireProxy> {
+  const target = new URL(targetUrl);
+  if (target.protocol !== 'http:') throw new Error(`wire proxy forwards to http:// targets only, got ${targetUrl}`);
+  const used = new WeakMap<WireRule, number>();
+  const seen: SeenRequest[] = [];
+  let origin = '';
+
+  const pick = (r: SeenRequest): WireAction | undefined => {
+    const rule = proxy.rules.find((x) => (used.get(x) ?? 0) < (x.times ?? Infinity) && x.match(r));
+    if (!rule) return undefined;
+    used.set(rule, (used.get(rule) ?? 0) + 1);
+    return rule.action;
+  };
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, record: SeenRequest, body: Readable | Buffer, pace?: number) => {
+    const headers = { ...req.headers, host: target.host };
+    if (Buffer.isBuffer(body)) {
+      delete headers['transfer-encoding'];
+      headers['content-length'] = String(body.length);
+    }
+    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (up) => {
+      const out = { ...up.headers };
+      // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
+      if (typeof out.location === 'string' && out.location.startsWith(target.origin)) out.location = origin + out.location.slice(target.origin.length);
+      record.status = up.statusCode ?? 502;
+      res.writeHead(up.statusCode ?? 502, out);
+      if (pace) Readable.from(paced(up, pace)).pipe(res);
+      else up.pipe(res);
+    });
+    upstream.on('error', (err) => {
+      record.status = 502;
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`wire proxy: upstream error: ${err.message}`);
+    });
+    if (Buffer.isBuffer(body)) upstream.end(body);
+    else body.pipe(upstream);
+  };
+
+  const server = http.createServer((req, res) => {
+    const record: SeenRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers } };
+    seen.push(record);
+    const action = pick(record);
+    if (action) record.action = action.kind;
+    switch (action?.kind) {
+      case undefined:
+        return forward(req, res, record, req);
+      case 'hang':
+        req.resume();
+        return; // closed by stop()
+      case 'respond':
+        req.resume();
+        record.status = action.status;
+        res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
+        return void res.end(req.method === 'HEAD' ? undefined : (action.body ?? ''));
+      case 'redirect':
+        req.resume();
+        record.status = action.status;
+        res.writeHead(action.status, { location: action.location(record.path), 'content-length': '0' });
+        return void res.end();
+      case 'delay':
+        return void sleep(action.ms).then(() => forward(req, res, record, req));
+      case 'throttle':
+        return forward(req, res, record, Readable.from(paced(req, action.bytesPerSecond)), action.bytesPerSecond);
+      case 'corrupt-upload':
+        return void readAll(req).then((body) => {
+          if (body.length > 0) body[Math.floor(body.length / 2)]! ^= 0xff;
+          forward(req, res, record, body);
+        });
+      case 'reset-upload': {
+        const declared = Number(req.headers['content-length'] ?? 0);
+        let got = 0;
+        req.on('data', (c: Buffer) => {
+          got += c.length;
+          if (got >= declared / 2) req.socket.resetAndDestroy();
+        });
+        req.on('end', () => req.socket.resetAndDestroy());
+        return;
+      }
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `http://${host}`;
+
+  let stopped: Promise<void> | undefined;
+  const proxy: WireProxy = {
+    url: origin,
+    host,
+    seen,
+    rules,
+    stop() {
+      stopped ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return stopped;
+    },
+  };
+  return proxy;
+}
