@@ -35,6 +35,8 @@ export interface BlobRecord {
   external?: boolean;
   /** For an external blob: a repository of the target registry known to hold it (from a receipt). */
   mountFrom?: string;
+  /** In a volume set: the volume (1-based) carrying this config or layer. Manifests are in every volume. */
+  volume?: number;
 }
 
 export interface PlatformRecord {
@@ -81,6 +83,11 @@ export interface BundleMetadata {
   blobs: BlobRecord[];
   /** Present when the bundle is a delta: what it was made against. */
   delta?: { against: string[] };
+  /**
+   * Present in each volume of a set: which one this is, how many there are, and
+   * an id shared by the volumes of one export (they cannot be mixed with another).
+   */
+  volumes?: { index: number; count: number; set: string };
 }
 
 export function blobEntryName(digest: string): string {

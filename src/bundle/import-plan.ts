@@ -42,6 +42,8 @@ export interface ImportPlan {
   mediaTypes: Map<string, string>;
   /** Blobs a delta leaves out: digest → a repository known to hold it, if recorded. */
   external: Map<string, string | undefined>;
+  /** In a volume set: this volume, and the volume carrying each config and layer. */
+  volume?: { index: number; count: number; of: Map<string, number> };
 }
 
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -86,5 +88,8 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
     );
   }
   const external = new Map(metadata.blobs.filter((b) => b.external).map((b) => [b.digest, b.mountFrom]));
-  return { images, blobRepos, sizes, mediaTypes, external };
+  const volume = metadata.volumes
+    ? { index: metadata.volumes.index, count: metadata.volumes.count, of: new Map(metadata.blobs.filter((b) => b.volume !== undefined).map((b) => [b.digest, b.volume!])) }
+    : undefined;
+  return { images, blobRepos, sizes, mediaTypes, external, ...(volume ? { volume } : {}) };
 }

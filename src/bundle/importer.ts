@@ -16,7 +16,7 @@ export interface ImportEvents {
   imageDone?(image: PlannedImage, status: ImageImportStatus): void;
 }
 
-export type ImageImportStatus = 'already present' | 'imported' | 'failed';
+export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed';
 
 export interface ImportResult {
   images: Array<{ reference: string; target: string; digest: string; status: ImageImportStatus; reason?: string }>;
@@ -106,7 +106,13 @@ export async function importBundle(path: string, client: RegistryClient, registr
   }
   if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, plan);
 
-  const needUpload = [...pending.keys()].filter((d) => !sources.has(d));
+  // Blobs of other volumes are not read from this one: their images wait.
+  const waiting = new Map<string, number>();
+  for (const d of pending.keys()) {
+    const v = plan.volume?.of.get(d);
+    if (v !== undefined && v !== plan.volume!.index && !sources.has(d)) waiting.set(d, v);
+  }
+  const needUpload = [...pending.keys()].filter((d) => !sources.has(d) && !waiting.has(d));
   ev.planned?.({
     images: plan.images.length,
     complete: plan.images.length - todo.length,
@@ -182,11 +188,19 @@ export async function importBundle(path: string, client: RegistryClient, registr
         if (e.repos.length > 0) failed.set(digest, `could not be placed in ${e.repos.join(', ')}`);
       }, () => undefined);
     }
-    for (const [digest, e] of pending) if (e.repos.length > 0 && !failed.has(digest)) failed.set(digest, `not in the bundle or not uploaded to ${e.repos.join(', ')}`);
+    for (const [digest, e] of pending) {
+      if (e.repos.length > 0 && !failed.has(digest) && !waiting.has(digest)) failed.set(digest, `not in the bundle or not uploaded to ${e.repos.join(', ')}`);
+    }
   }
 
   // 3. Manifests, then tags, only for images with every blob in place.
   for (const p of todo) {
+    const needs = [...new Set(p.blobs.filter((d) => waiting.has(d) && !failed.has(d)).map((d) => waiting.get(d)!))].sort((a, b) => a - b);
+    if (needs.length > 0 && !p.blobs.some((d) => failed.has(d))) {
+      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'waiting', reason: `needs volume${needs.length > 1 ? 's' : ''} ${needs.join(', ')}` });
+      ev.imageDone?.(p, 'waiting');
+      continue;
+    }
     const broken = p.blobs.filter((d) => failed.has(d));
     const missingManifest = p.manifests.find((d) => !manifests.has(d));
     if (broken.length > 0 || missingManifest) {

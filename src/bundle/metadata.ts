@@ -43,8 +43,16 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     if (r.external !== undefined && typeof r.external !== 'boolean') fail(`blobs[${i}].external is not a boolean`);
     if (r.external && (r.role === 'manifest' || r.role === 'index')) fail(`blobs[${i}] is an external ${String(r.role)}; a bundle always carries its manifests`);
     if (r.mountFrom !== undefined && typeof r.mountFrom !== 'string') fail(`blobs[${i}].mountFrom is not a string`);
+    if (r.volume !== undefined && (!Number.isSafeInteger(r.volume) || (r.volume as number) < 1)) fail(`blobs[${i}].volume is not a volume number`);
     known.add(r.digest as string);
   });
+  const v = m.volumes as { index?: unknown; count?: unknown; set?: unknown } | undefined;
+  if (v !== undefined) {
+    if (!Number.isSafeInteger(v.count) || !Number.isSafeInteger(v.index) || (v.index as number) < 1 || (v.index as number) > (v.count as number) || typeof v.set !== 'string') {
+      fail('"volumes" must hold index (1..count), count and set');
+    }
+    for (const b of m.blobs as Array<{ volume?: number }>) if (b.volume !== undefined && b.volume > (v.count as number)) fail(`a blob is assigned to volume ${b.volume} of ${String(v.count)}`);
+  }
   (m.images as unknown[]).forEach((im, i) => {
     const r = im as Record<string, unknown>;
     if (typeof r !== 'object' || r === null) fail(`images[${i}] is not an object`);

@@ -10,7 +10,7 @@ import { BundleFormatError, isSmallDocument, openBundle } from './reader.js';
 import { TarFormatError } from './tar-reader.js';
 import { parseSidecar } from './sidecar.js';
 
-export type ImageStatus = 'intact' | 'damaged' | 'incomplete';
+export type ImageStatus = 'intact' | 'damaged' | 'incomplete' | 'needs other volumes';
 
 export interface PlatformReport {
   platform: string;
@@ -38,6 +38,8 @@ export interface VerifyReport {
   blobs: { listed: number; verified: number; damaged: number; missing: number };
   /** A delta: what it was made against, and how many blobs it expects the registry to hold. */
   delta?: { against: string[]; dependsOn: number };
+  /** A volume set: which volumes were checked, which are missing, which are damaged. */
+  volumes?: { count: number; present: number[]; missing: number[]; damaged: number[] };
   bytes: number;
 }
 
@@ -48,13 +50,17 @@ interface BlobSeen {
   parsed?: ParsedManifest;
 }
 
-/**
- * Checks a bundle in one sequential read: every blob against its digest and
- * size, JSON documents parsed, the whole file against the sidecar, then every
- * image walked from index.json down to its layers. Every problem is collected
- * and attributed to the images and platforms it breaks.
- */
-export async function verifyBundle(path: string, opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
+/** What one sequential read of one file found. */
+interface Scan {
+  path: string;
+  metadata: BundleMetadata | undefined;
+  seen: Map<string, BlobSeen>;
+  problems: string[];
+  sidecar: VerifyReport['sidecar'];
+  bytes: number;
+}
+
+async function scanBundle(path: string, onProgress?: (position: number) => void): Promise<Scan> {
   const problems: string[] = [];
   const seen = new Map<string, BlobSeen>();
   let metadata: BundleMetadata | undefined;
@@ -62,7 +68,7 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
   let index: Descriptor[] | undefined;
   let sawLayout = false;
 
-  const reading = await openBundle(path, { wholeFileHash: true, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+  const reading = await openBundle(path, { wholeFileHash: true, ...(onProgress ? { onProgress } : {}) });
   let wholeFile: string | undefined;
   try {
     for await (const entry of reading.entries()) {
@@ -101,30 +107,88 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
     await reading.close();
   }
   const bytes = (await stat(path)).size;
-  if (!metadata) {
-    return { bundle: path, ok: false, sidecar: await checkSidecar(path, wholeFile), problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes };
+  if (metadata) {
+    if (!sawLayout) problems.push('oci-layout file is missing');
+    if (!index) {
+      if (!problems.some((p) => p.startsWith('index.json'))) problems.push('index.json is missing');
+    } else {
+      problems.push(...compareIndex(metadata, index));
+    }
+    for (const [digest] of seen) {
+      const r = records.get(digest);
+      if (!r) problems.push(`blob ${digest} is in the tar but not in the metadata`);
+      else if (r.external) problems.push(`blob ${digest} is marked external (left out of this delta) but is in the tar`);
+    }
   }
-  if (!sawLayout) problems.push('oci-layout file is missing');
-  if (!index) {
-    if (!problems.some((p) => p.startsWith('index.json'))) problems.push('index.json is missing');
-  } else {
-    problems.push(...compareIndex(metadata, index));
-  }
-  for (const [digest] of seen) {
-    if (!records.has(digest)) problems.push(`blob ${digest} is in the tar but not in the metadata`);
-  }
+  return { path, metadata, seen, problems, sidecar: await checkSidecar(path, wholeFile), bytes };
+}
 
-  const external = new Set(metadata.blobs.filter((b) => b.external).map((b) => b.digest));
-  for (const d of external) if (seen.has(d)) problems.push(`blob ${d} is marked external (left out of this delta) but is in the tar`);
-  const images = metadata.images.map((im) => walkImage(im, seen, external));
-  const carried = metadata.blobs.filter((b) => !b.external);
+/**
+ * Checks a bundle in one sequential read: every blob against its digest and
+ * size, JSON documents parsed, the whole file against the sidecar, then every
+ * image walked from index.json down to its layers. Every problem is collected
+ * and attributed to the images and platforms it breaks.
+ */
+export async function verifyBundle(path: string, opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
+  return report([await scanBundle(path, opts.onProgress)]);
+}
+
+/**
+ * Checks several files at once: the volumes of one set (any subset, any order),
+ * each read once. Blobs of volumes that were not given are not counted missing;
+ * the report says which volumes are present, missing or damaged.
+ */
+export async function verifyBundles(paths: string[], opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
+  const scans: Scan[] = [];
+  for (const p of paths) scans.push(await scanBundle(p, opts.onProgress));
+  return report(scans);
+}
+
+function report(scans: Scan[]): VerifyReport {
+  const first = scans[0]!;
+  const bundle = scans.map((s) => s.path).join(', ');
+  const bytes = scans.reduce((n, s) => n + s.bytes, 0);
+  const label = (s: Scan, p: string) => (scans.length > 1 ? `${s.path}: ${p}` : p);
+  const problems = scans.flatMap((s) => s.problems.map((p) => label(s, p)));
+  const sidecar = scans.find((s) => s.sidecar.status === 'mismatch')?.sidecar ?? scans.find((s) => s.sidecar.status !== 'ok' && s.sidecar.status !== 'absent')?.sidecar ?? first.sidecar;
+  const metadata = first.metadata;
+  if (!metadata) return { bundle, ok: false, sidecar, problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes };
+
+  const set = metadata.volumes?.set;
+  for (const s of scans.slice(1)) {
+    if (!s.metadata) continue;
+    if (!set || s.metadata.volumes?.set !== set) problems.push(`${s.path} is not a volume of the same set as ${first.path}; verify them separately`);
+  }
+  const given = new Set(scans.map((s) => s.metadata?.volumes?.index).filter((i): i is number => i !== undefined));
+  const seen = new Map<string, BlobSeen>();
+  for (const s of scans) for (const [d, b] of s.seen) if (!seen.has(d) || seen.get(d)!.damage) seen.set(d, b);
+  // Configs and layers a delta leaves out, or that travel in volumes not given here.
+  const elsewhere = new Map<string, string>();
+  for (const b of metadata.blobs) {
+    if (b.external) elsewhere.set(b.digest, 'registry');
+    else if (b.volume !== undefined && !given.has(b.volume)) elsewhere.set(b.digest, `volume ${b.volume}`);
+  }
+  const images = metadata.images.map((im) => walkImage(im, seen, elsewhere));
+  const carried = metadata.blobs.filter((b) => !elsewhere.has(b.digest));
   const listed = carried.length;
   const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
   const missing = carried.filter((b) => !seen.has(b.digest)).length;
-  const sidecar = await checkSidecar(path, wholeFile);
-  const ok = problems.length === 0 && images.every((i) => i.status === 'intact') && damaged === 0 && missing === 0 && (sidecar.status === 'ok' || sidecar.status === 'absent');
+  const sidecarOk = scans.every((s) => s.sidecar.status === 'ok' || s.sidecar.status === 'absent');
+  const ok = problems.length === 0 && images.every((i) => i.status === 'intact' || i.status === 'needs other volumes') && damaged === 0 && missing === 0 && sidecarOk;
+  const external = metadata.blobs.filter((b) => b.external).length;
+  let volumes: VerifyReport['volumes'];
+  if (metadata.volumes) {
+    const count = metadata.volumes.count;
+    const damagedVolumes = scans.filter((s) => s.problems.length > 0 || s.sidecar.status === 'mismatch' || [...s.seen.values()].some((b) => b.damage)).map((s) => s.metadata?.volumes?.index ?? 0);
+    volumes = {
+      count,
+      present: [...given].sort((a, b) => a - b),
+      missing: Array.from({ length: count }, (_, i) => i + 1).filter((i) => !given.has(i)),
+      damaged: damagedVolumes.filter((i) => i > 0).sort((a, b) => a - b),
+    };
+  }
   return {
-    bundle: path,
+    bundle,
     ok,
     sidecar,
     tool: metadata.tool,
@@ -132,7 +196,8 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
     problems,
     images,
     blobs: { listed, verified: listed - damaged - missing, damaged, missing },
-    ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external.size } } : {}),
+    ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external } } : {}),
+    ...(volumes ? { volumes } : {}),
     bytes,
   };
 }
@@ -184,10 +249,16 @@ function statusOf(problems: Problem[]): ImageStatus {
 }
 
 /** Walks one image from its top descriptor, attributing each problem to the platform it breaks. */
-function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, external: Set<string>): ImageReport {
+function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, elsewhere: Map<string, string>): ImageReport {
+  const needs = new Set<string>();
   const check = (d: Descriptor, label: string, out: Problem[]): void => {
     const b = seen.get(d.digest);
-    if (!b && external.has(d.digest)) return; // a delta's dependency: checked against the registry at import
+    // A delta's dependency (checked against the registry at import) or a blob of another volume.
+    const where = elsewhere.get(d.digest);
+    if (!b && where) {
+      if (where !== 'registry') needs.add(where);
+      return;
+    }
     if (!b) return void out.push({ text: `${label} ${d.digest} is missing`, damaged: false });
     if (b.damage) return void out.push({ text: `${label} ${d.digest}: ${b.damage}`, damaged: true });
     if (b.size !== d.size) return void out.push({ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true });
@@ -221,7 +292,8 @@ function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobS
       platforms.push({ platform, digest: child.digest, status: statusOf(own) });
     }
   }
-  return { reference: im.reference, digest: im.digest, status: statusOf(problems), platforms, problems: problems.map((p) => p.text) };
+  const status = problems.length === 0 && needs.size > 0 ? 'needs other volumes' : statusOf(problems);
+  return { reference: im.reference, digest: im.digest, status, platforms, problems: [...problems.map((p) => p.text), ...(status === 'needs other volumes' ? [`its remaining blobs are in ${[...needs].sort().join(', ')}`] : [])] };
 }
 
 function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {

@@ -40,6 +40,9 @@ export interface WriteOptions {
   onBytes?: (n: number) => void;
 }
 
+/** Temporary files being written right now: what an interrupted export must remove. */
+export const activePartials = new Set<string>();
+
 /** The temporary name a bundle is written under, beside its final name. */
 export function partialPath(output: string): string {
   return join(dirname(output), `.${basename(output)}.partial-${process.pid}`);
@@ -95,12 +98,14 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     yield* directoryEntry('blobs', stamp);
     const algorithms = [...new Set(metadata.blobs.map((b) => b.digest.split(':')[0]!))].sort();
     for (const alg of algorithms) yield* directoryEntry(`blobs/${alg}`, stamp);
-    for (const b of metadata.blobs) if (!b.external) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
+    const index = metadata.volumes?.index;
+    for (const b of metadata.blobs) if (!b.external && (index === undefined || b.volume === undefined || b.volume === index)) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
     yield endOfArchive();
   }
 
   const hasher = new HashingStream();
   const counter = opts.onBytes;
+  activePartials.add(tmp).add(sidecarTmp);
   try {
     const source = Readable.from(entries(), { objectMode: false, highWaterMark: 1 << 20 });
     await pipeline(
@@ -125,6 +130,9 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     await rm(tmp, { force: true });
     await rm(sidecarTmp, { force: true });
     throw err;
+  } finally {
+    activePartials.delete(tmp);
+    activePartials.delete(sidecarTmp);
   }
 }
 

@@ -4,7 +4,8 @@ import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle } from '../bundle/collect.js';
-import { buildMetadata, partialPath, writeBundle } from '../bundle/writer.js';
+import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
+import { forVolume, parseVolumeSize, planVolumes, volumeName } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { Reporter } from '../ui/reporter.js';
@@ -22,6 +23,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   output?: string;
   'exclude-receipt': string[];
   'exclude-bundle': string[];
+  'volume-size'?: string;
   platform: string[];
   'registry-mirror': string[];
   'cache-dir': string;
@@ -37,11 +39,13 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)' })
     .option('exclude-receipt', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)' })
     .option('exclude-bundle', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)' })
+    .option('volume-size', { type: 'string', describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)' })
     .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
     .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
     .example('$0 export --from-talos-config controlplane.yaml --from-manifests apps/ -o cluster.tar', 'The images a Talos config and workload manifests name')
+    .example('$0 export -f talos.images -o talos.tar --volume-size fat32', 'Volumes that fit FAT32 USB sticks: talos.vol001.tar, …')
     .example('$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar', 'A delta: only what the isolated registry lacks')
     .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
     .epilog(
@@ -81,14 +85,18 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
   const { exclude, sources: excludeSources } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
+  let volumeSize: number | undefined;
+  try {
+    volumeSize = argv['volume-size'] !== undefined ? parseVolumeSize(argv['volume-size']) : undefined;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 
   const cache = new BlobCache(argv['cache-dir']);
   await cache.init();
   setResumeHint(`rerun the same command to resume; verified blobs are kept in ${cache.root}`);
-  const partial = partialPath(output);
   const forget = onInterrupt(() => {
-    rmSync(partial, { force: true });
-    rmSync(`${partial}.sha256`, { force: true });
+    for (const p of activePartials) rmSync(p, { force: true });
   });
 
   const { client, close } = buildClient(argv, {
@@ -123,26 +131,30 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       deltaAgainst: excludeSources,
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     });
-    reporter.startBytes('write', `writing ${basename(output)}`, totalBytes);
-    const written = await writeBundle(cache, metadata, {
-      output,
-      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-      onBytes: (n) => reporter.advance('write', n),
-    });
-    reporter.stop();
+    const volumes = volumeSize !== undefined ? planVolumes(metadata, volumeSize) : undefined;
+    const targets = volumes
+      ? Array.from({ length: volumes.volumes!.count }, (_, i) => ({ path: volumeName(output, i + 1), metadata: forVolume(volumes, i + 1) }))
+      : [{ path: output, metadata }];
+    if (volumes) reporter.info(`${targets.length} volumes of at most ${formatBytes(volumeSize!)}`);
+    const written: WriteResult[] = [];
+    for (const t of targets) {
+      reporter.startBytes('write', `writing ${basename(t.path)}`, t.metadata.blobs.filter((b) => !b.external && (b.volume === undefined || b.volume === t.metadata.volumes?.index)).reduce((s, b) => s + b.size, 0));
+      written.push(await writeBundle(cache, t.metadata, { output: t.path, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}), onBytes: (n) => reporter.advance('write', n) }));
+      reporter.stop();
+    }
     const seconds = (Date.now() - started) / 1000;
     const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
     if (exclude.size > 0) reporter.info(`delta: ${collected.blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`);
-    reporter.info(
-      `wrote ${written.path} (${formatBytes(written.bytes)}, ${collected.images.length} images, ${collected.blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs) in ${seconds.toFixed(1)}s`,
-    );
-    reporter.info(`checksum ${written.sidecar}: sha256 ${written.sha256}`);
+    for (const w of written) reporter.info(`wrote ${w.path} (${formatBytes(w.bytes)}), checksum ${w.sidecar}: sha256 ${w.sha256}`);
+    reporter.info(`${collected.images.length} images, ${collected.blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs, in ${seconds.toFixed(1)}s`);
+    const first = written[0]!;
     reporter.result({
-      bundle: written.path,
-      sidecar: written.sidecar,
-      bytes: written.bytes,
-      sha256: written.sha256,
-      integrity: written.integrity,
+      bundle: first.path,
+      sidecar: first.sidecar,
+      bytes: written.reduce((s, w) => s + w.bytes, 0),
+      sha256: first.sha256,
+      integrity: first.integrity,
+      ...(volumes ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
       seconds,
       images: collected.images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
       blobs: collected.blobs.length,

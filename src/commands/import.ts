@@ -90,10 +90,18 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     reporter.info(
       `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
     );
-    const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, plan, { deep: false, concurrency: argv.concurrency });
+    const waiting = result.images.filter((i) => i.status === 'waiting');
+    if (waiting.length > 0) {
+      const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
+      reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
+    }
+    // Images that wait for other volumes are not expected in the registry yet.
+    const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
+    const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
+    const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
     if (check && !argv.json) printRegistryCheck(check, reporter);
     reporter.result({ registry, seconds, ...result, verification: check });
-    if (!argv.json && failed.length === 0 && !argv.quiet) {
+    if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
       process.stderr.write(`\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n`);
       const mirrors = planMirrors({
         endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`,

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { verifyBundle, type VerifyReport } from '../bundle/verify.js';
+import { verifyBundles, type VerifyReport } from '../bundle/verify.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes, table } from '../ui/format.js';
 import { CheckFailed, UsageError } from './errors.js';
@@ -12,19 +12,20 @@ import { planImport, PlanError } from '../bundle/import-plan.js';
 import { checkRegistry } from '../bundle/registry-check.js';
 
 interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
-  bundle: string;
+  bundle: string[];
   deep: boolean;
 }
 
-export const command = 'verify <bundle>';
+export const command = 'verify <bundle..>';
 export const describe = 'Prove a bundle is complete and intact, offline, in one read';
 
 export function builder(y: Argv): Argv<VerifyArgs> {
   return targetOptions(outputOptions(registryOptions(y)), false)
-    .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
+    .positional('bundle', { type: 'string', array: true, demandOption: true, describe: 'Bundle tar written by export, or volumes of one set (any subset, any order)' })
     .option('deep', { type: 'boolean', default: false, describe: 'With --registry: also check every child manifest and blob' })
     .example('$0 verify talos.tar', 'Offline: check every blob, every image and the .sha256 sidecar')
     .example('$0 verify talos.tar --json | jq .images', 'The same report as data')
+    .example('$0 verify talos.vol001.tar talos.vol002.tar', 'Volumes of a set: which are present, missing or damaged')
     .example('$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http', 'Check that a registry serves every tag and digest of the bundle')
     .epilog(
       'Without --registry the bundle itself is checked, offline. With --registry the registry is checked against the bundle (catalog, every tag and digest; --deep for every blob). ' +
@@ -34,7 +35,8 @@ export function builder(y: Argv): Argv<VerifyArgs> {
 
 async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Reporter): Promise<void> {
   const registry = validateRegistry(argv.registry!);
-  const metadata = await readMetadata(argv.bundle);
+  const bundle = argv.bundle[0]!;
+  const metadata = await readMetadata(bundle);
   let plan;
   try {
     plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
@@ -48,7 +50,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
     const check = await checkRegistry(client, registry, plan, { deep: argv.deep, concurrency: argv.concurrency });
     reporter.result(check);
     printRegistryCheck(check, reporter);
-    if (!check.ok) throw new CheckFailed(`${registry} does not match ${argv.bundle}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
+    if (!check.ok) throw new CheckFailed(`${registry} does not match ${bundle}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
   } finally {
     close();
   }
@@ -57,19 +59,23 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
-  let size: number;
-  try {
-    size = statSync(argv.bundle).size;
-  } catch {
-    throw new UsageError(`bundle ${argv.bundle} does not exist`);
+  let size = 0;
+  for (const b of argv.bundle) {
+    try {
+      size += statSync(b).size;
+    } catch {
+      throw new UsageError(`bundle ${b} does not exist`);
+    }
   }
-  reporter.startBytes('read', `verifying ${argv.bundle}`, size);
+  const name = argv.bundle.length === 1 ? argv.bundle[0]! : `${argv.bundle.length} volumes`;
+  reporter.startBytes('read', `verifying ${name}`, size);
   const started = Date.now();
   let last = 0;
-  const report = await verifyBundle(argv.bundle, {
+  const report = await verifyBundles(argv.bundle, {
     onProgress: (pos) => {
-      reporter.advance('read', pos - last);
-      last = pos;
+      // Positions restart with each file.
+      reporter.advance('read', Math.max(0, pos - last));
+      last = pos < last ? 0 : pos;
     },
   });
   reporter.stop();
@@ -78,7 +84,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   // --quiet keeps a clean result silent, and a damaged one down to its problems.
   if (!argv.json && (!argv.quiet || !report.ok)) printReport(report, seconds, argv.quiet);
   if (!report.ok) {
-    const broken = report.images.filter((i) => i.status !== 'intact').length;
+    const broken = report.images.filter((i) => i.status === 'damaged' || i.status === 'incomplete').length;
     const total = report.images.length;
     const why =
       total === 0
@@ -86,7 +92,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
         : broken === 0
           ? `is damaged: ${report.problems.length || 1} problem(s) with the bundle itself${report.sidecar.status === 'mismatch' ? ' (checksum differs from the sidecar)' : ''}; all ${total} images are intact`
           : `is damaged: ${broken} of ${total} images broken${broken < total ? `; the other ${total - broken} are intact and can still be imported` : ''}`;
-    throw new CheckFailed(`${argv.bundle} ${why}`);
+    throw new CheckFailed(`${name} ${why}`);
   }
 }
 
@@ -106,6 +112,10 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     unchecked: 'not checked (the bundle could not be read to the end)',
   };
   out(`checksum sidecar: ${side[r.sidecar.status]}`);
+  if (r.volumes) {
+    const v = r.volumes;
+    out(`volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${v.damaged.join(', ')}` : ''}`);
+  }
   if (r.delta) out(`delta bundle, made against ${r.delta.against.join(', ')}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`);
   if (r.images.length > 0) {
     const rows = [['IMAGE', 'STATUS', 'PLATFORMS']];
@@ -120,5 +130,5 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     for (const p of details) out(`  - ${p}`);
   }
   out(`${r.blobs.verified} of ${r.blobs.listed} blobs verified, ${r.blobs.damaged} damaged, ${r.blobs.missing} missing, in ${seconds.toFixed(1)}s (${formatBytes(r.bytes / Math.max(seconds, 0.001))}/s)`);
-  if (r.ok) out('bundle intact');
+  if (r.ok) out(r.images.some((i) => i.status === 'needs other volumes') ? 'volumes intact; some images need the volumes not given here' : 'bundle intact');
 }
