@@ -1,12 +1,11 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { DigestMismatchError, digestAlgorithm, sha256Digest } from '../oci/digest.js';
+import type { Readable } from 'node:stream';
+import { DigestMismatchError } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
+import { indexBundle, readBlob, readSmallBlob, type BundleIndex } from './bundle-index.js';
 import type { ImportPlan, PlannedImage } from './import-plan.js';
-import { readBundle } from './reader.js';
 
 export interface ImportEvents {
   planned?(work: { images: number; complete: number; uploads: number; uploadBytes: number; mounts: number }): void;
@@ -23,208 +22,10 @@ export interface ImportResult {
   uploaded: { blobs: number; bytes: number };
   mounted: number;
   skipped: number;
-  /** Whether the tar was read at all: a registry that already holds everything needs only the metadata. */
+  /** Whether blob payloads were read: a registry that already holds everything needs only the metadata. */
   readBundle: boolean;
-  /** Tar entries refused (and skipped) while reading. */
+  /** Tar entries refused (never read, never pushed). */
   rejected: string[];
-}
-
-interface Pending {
-  /** Repositories still lacking this config/layer. */
-  repos: string[];
-}
-
-/**
- * Pushes a bundle into a registry so that no tag ever points at something that
- * cannot be pulled:
- *  1. ask the registry what it already has (tags, then blobs), so a rerun
- *     uploads nothing twice and a complete registry costs no read of the tar;
- *  2. stream the tar once: each needed blob is uploaded straight from the file
- *     while it is hashed, then mounted into the other repositories that need it;
- *  3. push manifests by digest, children before indexes, only for images whose
- *     every blob is in place; tags last.
- */
-export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
-  const ev = opts.events ?? {};
-  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [] };
-  const onRejected = (name: string, reason: string) => {
-    result.rejected.push(`${name}: ${reason}`);
-    ev.rejected?.(name, reason);
-  };
-
-  // 1. What is already complete? A tag is only ever set after everything below it.
-  const present = await mapSettled(plan.images, opts.concurrency, async (p) => {
-    const head = await client.headManifest(registry, p.repository, p.tag ?? p.image.digest, 'pull,push');
-    return head?.digest === p.image.digest;
-  });
-  const todo: PlannedImage[] = [];
-  plan.images.forEach((p, i) => {
-    const r = present[i]!;
-    if (!r.ok) throw r.error;
-    if (r.value) {
-      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'already present' });
-      ev.imageDone?.(p, 'already present');
-    } else todo.push(p);
-  });
-
-  const pending = new Map<string, Pending>();
-  for (const p of todo) {
-    for (const d of p.blobs) {
-      const entry = pending.get(d) ?? { repos: [] };
-      if (!entry.repos.includes(p.repository)) entry.repos.push(p.repository);
-      pending.set(d, entry);
-    }
-  }
-  const pairs = [...pending].flatMap(([digest, e]) => e.repos.map((repo) => ({ digest, repo })));
-  const exists = await mapSettled(pairs, opts.concurrency * 2, ({ digest, repo }) => client.hasBlob(registry, repo, digest));
-  pairs.forEach(({ digest, repo }, i) => {
-    const r = exists[i]!;
-    if (!r.ok) throw r.error;
-    if (r.value) {
-      const e = pending.get(digest)!;
-      e.repos = e.repos.filter((x) => x !== repo);
-      result.skipped++;
-    }
-  });
-  // A blob already in some repository of this registry can be mounted instead of uploaded.
-  const sources = new Map<string, string>();
-  pairs.forEach(({ digest, repo }, i) => {
-    const r = exists[i]!;
-    if (r.ok && r.value && !sources.has(digest)) sources.set(digest, repo);
-  });
-  for (const [digest, e] of pending) if (e.repos.length === 0) pending.delete(digest);
-
-  // A delta's external blobs must already be in the registry: mount them where
-  // they are missing, and refuse before anything is uploaded if they are nowhere.
-  const missingDeps: string[] = [];
-  for (const [digest, e] of pending) {
-    if (!plan.external.has(digest)) continue;
-    const from = sources.get(digest) ?? plan.external.get(digest);
-    if (from) await spread(client, registry, digest, from, e, result);
-    if (e.repos.length > 0) missingDeps.push(digest);
-    else pending.delete(digest);
-  }
-  if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, plan);
-
-  // Blobs of other volumes are not read from this one: their images wait.
-  const waiting = new Map<string, number>();
-  for (const d of pending.keys()) {
-    const v = plan.volume?.of.get(d);
-    if (v !== undefined && v !== plan.volume!.index && !sources.has(d)) waiting.set(d, v);
-  }
-  const needUpload = [...pending.keys()].filter((d) => !sources.has(d) && !waiting.has(d));
-  ev.planned?.({
-    images: plan.images.length,
-    complete: plan.images.length - todo.length,
-    uploads: needUpload.length,
-    uploadBytes: needUpload.reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0),
-    mounts: [...pending.values()].reduce((s, e) => s + e.repos.length, 0) - needUpload.length,
-  });
-
-  const failed = new Map<string, string>();
-  // Mounts for blobs whose bytes are already in the registry need no read of the tar.
-  for (const [digest, source] of sources) {
-    const e = pending.get(digest);
-    if (e) await spread(client, registry, digest, source, e, result);
-  }
-
-  // 2. One pass over the tar, only when something must be uploaded or a manifest pushed.
-  const manifests = new Map<string, Buffer>();
-  const wantedManifests = new Set(todo.flatMap((p) => p.manifests));
-  if (todo.length > 0) {
-    result.readBundle = true;
-    const retry = new Set<string>();
-    await streamBlobs(path, async (digest, size, chunks) => {
-      if (wantedManifests.has(digest)) {
-        const bytes = await readSmall(chunks(), digest, size);
-        if (bytes) manifests.set(digest, bytes);
-        else ev.blobFailed?.(digest, 'manifest damaged in the bundle');
-        return;
-      }
-      const e = pending.get(digest);
-      if (!e || e.repos.length === 0) return;
-      const first = e.repos[0]!;
-      try {
-        await uploadFromTar(client, registry, first, digest, size, chunks, ev);
-        result.uploaded.blobs++;
-        result.uploaded.bytes += size;
-        e.repos.shift();
-        await spread(client, registry, digest, first, e, result);
-        if (e.repos.length > 0) retry.add(digest);
-      } catch (err) {
-        if (err instanceof DigestMismatchError || (err instanceof RegistryError && err.kind === 'digest')) {
-          failed.set(digest, `damaged in the bundle: ${err.message}`);
-          ev.blobFailed?.(digest, failed.get(digest)!);
-          return;
-        }
-        if (err instanceof RegistryError && err.retryable) {
-          retry.add(digest);
-          return;
-        }
-        throw err;
-      }
-    }, onRejected);
-    // Uploads cut short by a transient fault (or mounts the registry refused) get
-    // one more targeted pass: the bytes are only in the tar, which is read again.
-    if (retry.size > 0) {
-      await streamBlobs(path, async (digest, size, chunks) => {
-        const e = pending.get(digest);
-        if (!retry.has(digest) || !e) return;
-        while (e.repos.length > 0) {
-          const repo = e.repos[0]!;
-          try {
-            await uploadFromTar(client, registry, repo, digest, size, chunks, ev);
-          } catch (err) {
-            failed.set(digest, (err as Error).message);
-            ev.blobFailed?.(digest, (err as Error).message);
-            return;
-          }
-          result.uploaded.blobs++;
-          result.uploaded.bytes += size;
-          e.repos.shift();
-          await spread(client, registry, digest, repo, e, result);
-          if (e.repos.length > 0) break; // bytes consumed; a third pass is not worth it
-        }
-        if (e.repos.length > 0) failed.set(digest, `could not be placed in ${e.repos.join(', ')}`);
-      }, () => undefined);
-    }
-    for (const [digest, e] of pending) {
-      if (e.repos.length > 0 && !failed.has(digest) && !waiting.has(digest)) failed.set(digest, `not in the bundle or not uploaded to ${e.repos.join(', ')}`);
-    }
-  }
-
-  // 3. Manifests, then tags, only for images with every blob in place.
-  for (const p of todo) {
-    const needs = [...new Set(p.blobs.filter((d) => waiting.has(d) && !failed.has(d)).map((d) => waiting.get(d)!))].sort((a, b) => a - b);
-    if (needs.length > 0 && !p.blobs.some((d) => failed.has(d))) {
-      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'waiting', reason: `needs volume${needs.length > 1 ? 's' : ''} ${needs.join(', ')}` });
-      ev.imageDone?.(p, 'waiting');
-      continue;
-    }
-    const broken = p.blobs.filter((d) => failed.has(d));
-    const missingManifest = p.manifests.find((d) => !manifests.has(d));
-    if (broken.length > 0 || missingManifest) {
-      const reason = broken.length > 0 ? `blob ${broken[0]} ${failed.get(broken[0]!)}` : `manifest ${missingManifest} is missing from the bundle or damaged`;
-      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'failed', reason });
-      ev.imageDone?.(p, 'failed');
-      continue;
-    }
-    try {
-      for (const d of p.manifests) await client.putManifest(registry, p.repository, d, manifests.get(d)!, plan.mediaTypes.get(d)!);
-      if (p.tag !== undefined) await client.putManifest(registry, p.repository, p.tag, manifests.get(p.image.digest)!, p.image.mediaType);
-      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'imported' });
-      ev.imageDone?.(p, 'imported');
-    } catch (err) {
-      if (!(err instanceof RegistryError)) throw err;
-      let reason = err.message;
-      if (err.kind === 'not-found' && p.image.absent.length > 0) {
-        reason = `the registry refuses the index because ${p.image.absent.length} platform manifest(s) were left out at export (--platform); nothing was tagged. Re-export without --platform for this registry, or import into a registry that accepts sparse indexes`;
-      }
-      result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status: 'failed', reason });
-      ev.imageDone?.(p, 'failed');
-    }
-  }
-  return result;
 }
 
 /** A delta was imported into a registry that lacks what it was made against. */
@@ -242,71 +43,206 @@ export class MissingDependenciesError extends Error {
   }
 }
 
+/**
+ * Pushes a bundle into a registry so that no tag ever points at something that
+ * cannot be pulled:
+ *  1. ask the registry what it already has (tags, then blobs): a rerun uploads
+ *     nothing twice, and a complete registry costs one metadata read;
+ *  2. locate the blobs in the tar by walking its headers (seeking, not reading,
+ *     over payloads), then upload the missing ones in parallel straight from
+ *     their byte ranges, hashed on the way (the registry checks `?digest=` too),
+ *     and mount each into the other repositories that need it;
+ *  3. push manifests by digest, children before indexes, only for images whose
+ *     every blob is in place; tags last.
+ * A ranged read can be repeated, so transient upload failures are retried.
+ */
+export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
+  const ev = opts.events ?? {};
+  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [] };
+  const record = (p: PlannedImage, status: ImageImportStatus, reason?: string) => {
+    result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}) });
+    ev.imageDone?.(p, status);
+  };
+
+  // 1. What is already complete? A tag is only ever set after everything below it.
+  const present = await mapSettled(plan.images, opts.concurrency, async (p) => {
+    const head = await client.headManifest(registry, p.repository, p.tag ?? p.image.digest, 'pull,push');
+    return head?.digest === p.image.digest;
+  });
+  const todo: PlannedImage[] = [];
+  plan.images.forEach((p, i) => {
+    const r = present[i]!;
+    if (!r.ok) throw r.error;
+    if (r.value) record(p, 'already present');
+    else todo.push(p);
+  });
+  if (todo.length === 0) {
+    ev.planned?.({ images: plan.images.length, complete: plan.images.length, uploads: 0, uploadBytes: 0, mounts: 0 });
+    return result;
+  }
+
+  // Which repository lacks which config or layer.
+  const needs = new Map<string, string[]>();
+  for (const p of todo) {
+    for (const d of p.blobs) {
+      const repos = needs.get(d) ?? [];
+      if (!repos.includes(p.repository)) repos.push(p.repository);
+      needs.set(d, repos);
+    }
+  }
+  const pairs = [...needs].flatMap(([digest, repos]) => repos.map((repo) => ({ digest, repo })));
+  const exists = await mapSettled(pairs, opts.concurrency * 2, ({ digest, repo }) => client.hasBlob(registry, repo, digest));
+  /** A repository of this registry already holding the blob: mount instead of upload. */
+  const holder = new Map<string, string>();
+  pairs.forEach(({ digest, repo }, i) => {
+    const r = exists[i]!;
+    if (!r.ok) throw r.error;
+    if (!r.value) return;
+    needs.set(digest, needs.get(digest)!.filter((x) => x !== repo));
+    holder.set(digest, holder.get(digest) ?? repo);
+    result.skipped++;
+  });
+  for (const [digest, repos] of needs) if (repos.length === 0) needs.delete(digest);
+
+  // A delta's external blobs must already be in the registry: mount them where
+  // they are missing, and refuse before anything is uploaded if they are nowhere.
+  const missingDeps: string[] = [];
+  for (const [digest] of needs) {
+    if (!plan.external.has(digest)) continue;
+    const from = holder.get(digest) ?? plan.external.get(digest);
+    if (from) await mountAll(client, registry, digest, from, needs, result);
+    if (needs.has(digest)) missingDeps.push(digest);
+  }
+  if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, plan);
+
+  // Blobs of other volumes are not in this one: their images wait.
+  const waiting = new Map<string, number>();
+  for (const d of needs.keys()) {
+    const v = plan.volume?.of.get(d);
+    if (v !== undefined && v !== plan.volume!.index && !holder.has(d)) waiting.set(d, v);
+  }
+
+  // 2. Locate blobs in the tar; mount what the registry has elsewhere; upload the rest.
+  const index: BundleIndex = await indexBundle(path);
+  for (const r of index.rejected) {
+    result.rejected.push(`${r.name}: ${r.reason}`);
+    ev.rejected?.(r.name, r.reason);
+  }
+  const failed = new Map<string, string>();
+  const uploads = [...needs.keys()].filter((d) => !holder.has(d) && !waiting.has(d));
+  for (const d of uploads) if (!index.blobs.has(d)) failed.set(d, 'is missing from the bundle');
+  const toUpload = uploads.filter((d) => !failed.has(d));
+  ev.planned?.({
+    images: plan.images.length,
+    complete: plan.images.length - todo.length,
+    uploads: toUpload.length,
+    uploadBytes: toUpload.reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0),
+    mounts: [...needs.values()].reduce((s, r) => s + r.length, 0) - toUpload.length,
+  });
+  for (const [digest, from] of holder) if (needs.has(digest)) await mountAll(client, registry, digest, from, needs, result);
+
+  // Largest first, so a big layer does not start last and run alone.
+  toUpload.sort((a, b) => (plan.sizes.get(b) ?? 0) - (plan.sizes.get(a) ?? 0));
+  if (toUpload.length > 0) result.readBundle = true;
+  const uploaded = await mapSettled(toUpload, opts.concurrency, async (digest) => {
+    const at = index.blobs.get(digest)!;
+    const first = needs.get(digest)![0]!;
+    await upload(client, registry, first, digest, at.size, () => readBlob(path, digest, at, ev.bytes));
+    result.uploaded.blobs++;
+    result.uploaded.bytes += at.size;
+    needs.set(digest, needs.get(digest)!.slice(1));
+    await mountAll(client, registry, digest, first, needs, result);
+    // A registry that refuses mounts gets the bytes again.
+    for (const repo of needs.get(digest) ?? []) await upload(client, registry, repo, digest, at.size, () => readBlob(path, digest, at));
+    needs.delete(digest);
+  });
+  uploaded.forEach((r, i) => {
+    if (r.ok) return;
+    const digest = toUpload[i]!;
+    const err = r.error;
+    const damaged = err instanceof DigestMismatchError || (err instanceof RegistryError && err.kind === 'digest');
+    if (!damaged && !(err instanceof RegistryError)) throw err;
+    const message = damaged ? `is damaged in the bundle (${(err as Error).message})` : `could not be uploaded: ${(err as Error).message}`;
+    failed.set(digest, message);
+    ev.blobFailed?.(digest, message);
+  });
+
+  // 3. Manifests, then tags, only for images with every blob in place.
+  for (const p of todo) {
+    const waitsFor = [...new Set(p.blobs.filter((d) => waiting.has(d)).map((d) => waiting.get(d)!))].sort((a, b) => a - b);
+    const broken = p.blobs.find((d) => failed.has(d));
+    if (broken) {
+      record(p, 'failed', `blob ${broken} ${failed.get(broken)}`);
+      continue;
+    }
+    if (waitsFor.length > 0) {
+      record(p, 'waiting', `needs volume${waitsFor.length > 1 ? 's' : ''} ${waitsFor.join(', ')}`);
+      continue;
+    }
+    const bytes = new Map<string, Buffer>();
+    let unreadable: string | undefined;
+    for (const d of p.manifests) {
+      const at = index.blobs.get(d);
+      const b = at ? await readSmallBlob(path, d, at, MAX_MANIFEST_BYTES) : undefined;
+      if (!b) {
+        unreadable = d;
+        break;
+      }
+      bytes.set(d, b);
+    }
+    if (unreadable) {
+      record(p, 'failed', `manifest ${unreadable} is missing from the bundle or damaged`);
+      continue;
+    }
+    try {
+      for (const d of p.manifests) await client.putManifest(registry, p.repository, d, bytes.get(d)!, plan.mediaTypes.get(d)!);
+      if (p.tag !== undefined) await client.putManifest(registry, p.repository, p.tag, bytes.get(p.image.digest)!, p.image.mediaType);
+      record(p, 'imported');
+    } catch (err) {
+      if (!(err instanceof RegistryError)) throw err;
+      let reason = err.message;
+      if (err.kind === 'not-found' && p.image.absent.length > 0) {
+        reason = `the registry refuses the index because ${p.image.absent.length} platform manifest(s) were left out at export (--platform); nothing was tagged. Re-export without --platform for this registry, or import into a registry that accepts sparse indexes`;
+      }
+      record(p, 'failed', reason);
+    }
+  }
+  return result;
+}
+
 function target(registry: string, p: PlannedImage): string {
   return `${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`;
 }
 
 /** Cross-repository mounts from `source` into every repository still lacking the blob. */
-async function spread(client: RegistryClient, registry: string, digest: string, source: string, e: Pending, result: ImportResult): Promise<void> {
+async function mountAll(client: RegistryClient, registry: string, digest: string, source: string, needs: Map<string, string[]>, result: ImportResult): Promise<void> {
   const left: string[] = [];
-  for (const repo of e.repos) {
+  for (const repo of needs.get(digest) ?? []) {
     if (await client.mountBlob(registry, repo, digest, source)) result.mounted++;
     else left.push(repo);
   }
-  e.repos = left;
+  if (left.length === 0) needs.delete(digest);
+  else needs.set(digest, left);
 }
 
 /**
- * Uploads one tar entry. The bytes are hashed on their way out; on a mismatch
- * the body fails before it completes, and the registry, which checks `?digest=`
- * itself, would refuse it anyway: a damaged blob never appears under its digest.
- * The entry can be read once, so a retry of this upload is left to a later pass.
+ * One blob upload from a fresh ranged read per attempt. A mismatch between the
+ * bytes and the digest surfaces as the stream's error, which aborts the request
+ * before it completes.
  */
-async function uploadFromTar(client: RegistryClient, registry: string, repo: string, digest: string, size: number, chunks: () => AsyncGenerator<Buffer>, ev: ImportEvents): Promise<void> {
-  let used = false;
+async function upload(client: RegistryClient, registry: string, repo: string, digest: string, size: number, open: () => Readable): Promise<void> {
   let mismatch: DigestMismatchError | undefined;
-  async function* verified(): AsyncGenerator<Buffer> {
-    const hash = createHash(digestAlgorithm(digest));
-    let seen = 0;
-    for await (const c of chunks()) {
-      hash.update(c);
-      seen += c.length;
-      ev.bytes?.(c.length);
-      // A copy: the reader reuses its buffers, and the socket writes later.
-      yield Buffer.from(c);
-    }
-    const actual = { digest: `${digestAlgorithm(digest)}:${hash.digest('hex')}`, size: seen };
-    if (actual.digest !== digest || seen !== size) throw (mismatch = new DigestMismatchError({ digest, size }, actual));
-  }
   try {
     await client.uploadBlob(registry, repo, digest, size, () => {
-      if (used) throw new RegistryError('network', `upload of ${digest} cannot be retried from the bundle stream`, undefined, true);
-      used = true;
-      return Readable.from(verified(), { objectMode: false });
+      // The bundle's bytes do not change between attempts: stop retrying a damaged blob.
+      if (mismatch) throw new RegistryError('digest', mismatch.message);
+      const body = open();
+      body.on('error', (err) => {
+        if (err instanceof DigestMismatchError) mismatch = err;
+      });
+      return body;
     });
   } catch (err) {
     throw mismatch ?? err;
-  }
-  if (mismatch) throw mismatch;
-}
-
-/** A manifest's bytes, or undefined when they do not match their digest. */
-async function readSmall(chunks: AsyncIterable<Buffer>, digest: string, size: number): Promise<Buffer | undefined> {
-  if (size > MAX_MANIFEST_BYTES) return undefined;
-  const parts: Buffer[] = [];
-  for await (const c of chunks) parts.push(Buffer.from(c));
-  const bytes = Buffer.concat(parts);
-  return bytes.length === size && sha256Digest(bytes) === digest ? bytes : undefined;
-}
-
-/**
- * Iterates the tar's blob entries. Refused entries (never extracted) are
- * reported and skipped; structural damage (truncation) ends the import before
- * any manifest is pushed.
- */
-async function streamBlobs(path: string, visit: (digest: string, size: number, chunks: () => AsyncGenerator<Buffer>) => Promise<void>, onRejected: (name: string, reason: string) => void): Promise<void> {
-  for await (const entry of readBundle(path)) {
-    if (entry.type === 'blob') await visit(entry.digest, entry.size, entry.chunks);
-    else if (entry.type === 'rejected') onRejected(entry.name, entry.reason);
   }
 }

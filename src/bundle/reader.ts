@@ -20,7 +20,7 @@ export type BundleEntry =
    * next is requested; a consumer that does not read them has them skipped.
    * `size` is the tar header's, checked by the consumer against the metadata.
    */
-  | { type: 'blob'; digest: string; size: number; chunks: () => AsyncGenerator<Buffer> }
+  | { type: 'blob'; digest: string; size: number; offset: number; chunks: () => AsyncGenerator<Buffer> }
   /**
    * An entry refused and skipped unread (link, device, name outside the layout,
    * duplicate, oversized document). Never extracted, so skipping is safe; the
@@ -155,7 +155,7 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
           yield { type: 'index', bytes: await collect(tar, entry) };
           break;
         case 'blob':
-          yield { type: 'blob', digest: cls.digest, size: entry.size, chunks: () => tar.data(entry) };
+          yield { type: 'blob', digest: cls.digest, size: entry.size, offset: entry.offset, chunks: () => tar.data(entry) };
           break;
       }
     }

@@ -1,0 +1,99 @@
+import { createReadStream } from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { DigestMismatchError, digestAlgorithm } from '../oci/digest.js';
+import type { BundleMetadata } from './format.js';
+import { BundleFormatError, openBundle } from './reader.js';
+
+export interface BlobLocation {
+  offset: number;
+  size: number;
+}
+
+export interface BundleIndex {
+  metadata: BundleMetadata;
+  blobs: Map<string, BlobLocation>;
+  /** Entries refused by the reader (never read, never pushed). */
+  rejected: Array<{ name: string; reason: string }>;
+}
+
+/**
+ * Where every blob sits in the tar, found by walking the headers and seeking
+ * over the payloads: for a multi-GB bundle this reads a few MB. Entries are
+ * validated as in any read (names, types, duplicates); a truncated archive
+ * fails here, before anything is pushed.
+ */
+export async function indexBundle(path: string): Promise<BundleIndex> {
+  const reading = await openBundle(path);
+  let metadata: BundleMetadata | undefined;
+  const blobs = new Map<string, BlobLocation>();
+  const rejected: BundleIndex['rejected'] = [];
+  try {
+    for await (const entry of reading.entries()) {
+      if (entry.type === 'metadata') metadata = entry.metadata;
+      else if (entry.type === 'blob') blobs.set(entry.digest, { offset: entry.offset, size: entry.size });
+      else if (entry.type === 'rejected') rejected.push({ name: entry.name, reason: entry.reason });
+    }
+  } finally {
+    await reading.close();
+  }
+  if (!metadata) throw new BundleFormatError(`${path}: no metadata`);
+  return { metadata, blobs, rejected };
+}
+
+/** Hashes bytes on their way through and fails at the end when they are not the expected blob. */
+class RangeVerifier extends Transform {
+  private readonly hash: Hash;
+  private seen = 0;
+
+  constructor(
+    private readonly digest: string,
+    private readonly size: number,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+    this.hash = createHash(digestAlgorithm(digest));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.seen += chunk.length;
+    this.onBytes?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual = `${digestAlgorithm(this.digest)}:${this.hash.digest('hex')}`;
+    if (actual !== this.digest || this.seen !== this.size) cb(new DigestMismatchError({ digest: this.digest, size: this.size }, { digest: actual, size: this.seen }));
+    else cb();
+  }
+}
+
+/**
+ * A blob's bytes straight from the bundle file, hashed as they are read: the
+ * stream fails at its end if they do not match, so a damaged blob never
+ * completes an upload. Each call opens a fresh read, so an upload can be retried.
+ */
+export function readBlob(path: string, digest: string, at: BlobLocation, onBytes?: (n: number) => void): Transform {
+  const verifier = new RangeVerifier(digest, at.size, onBytes);
+  if (at.size === 0) {
+    verifier.end();
+    return verifier;
+  }
+  const file = createReadStream(path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 });
+  file.on('error', (err) => verifier.destroy(err));
+  return file.pipe(verifier);
+}
+
+/** A small blob (a manifest) read whole, or undefined when it does not match its digest. */
+export async function readSmallBlob(path: string, digest: string, at: BlobLocation, limit: number): Promise<Buffer | undefined> {
+  if (at.size > limit) return undefined;
+  const parts: Buffer[] = [];
+  try {
+    for await (const c of readBlob(path, digest, at)) parts.push(c as Buffer);
+  } catch (err) {
+    if (err instanceof DigestMismatchError) return undefined;
+    throw err;
+  }
+  return Buffer.concat(parts);
+}
