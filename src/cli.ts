@@ -6,6 +6,7 @@ import * as imagesCommand from './commands/images.js';
 import * as importCommand from './commands/import.js';
 import * as inspectCommand from './commands/inspect.js';
 import * as inventoryCommand from './commands/inventory.js';
+import * as keygenCommand from './commands/keygen.js';
 import * as mirrorConfigCommand from './commands/mirror-config.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
     .command(inspectCommand)
     .command(mirrorConfigCommand)
     .command(inventoryCommand)
-    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config, inventory')
+    .command(keygenCommand)
+    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config, inventory, keygen')
     .strict()
     .recommendCommands()
     .version(TOOL.version)

@@ -1,8 +1,8 @@
 import { isValidDigest } from '../reference/reference.js';
-import { INDEX_NAME, METADATA_NAME, OCI_LAYOUT_NAME } from './format.js';
+import { INDEX_NAME, METADATA_NAME, OCI_LAYOUT_NAME, SIGNATURE_NAME } from './format.js';
 
 export type EntryName =
-  | { kind: 'metadata' | 'oci-layout' | 'index' }
+  | { kind: 'metadata' | 'signature' | 'oci-layout' | 'index' }
   | { kind: 'directory' }
   | { kind: 'blob'; digest: string };
 
@@ -16,6 +16,7 @@ export function classifyEntryName(name: string): EntryName | { kind: 'invalid'; 
   if (name.split('/').includes('..')) return { kind: 'invalid', reason: 'path with ".."' };
   const path = name.replace(/^\.\//, '');
   if (path === METADATA_NAME) return { kind: 'metadata' };
+  if (path === SIGNATURE_NAME) return { kind: 'signature' };
   if (path === OCI_LAYOUT_NAME) return { kind: 'oci-layout' };
   if (path === INDEX_NAME) return { kind: 'index' };
   if (path === 'blobs/' || path === 'blobs' || /^blobs\/(sha256|sha512)\/?$/.test(path)) return { kind: 'directory' };

@@ -3,12 +3,14 @@
  * with this tool's metadata as the first entry so a streaming reader knows the
  * whole content before the first blob arrives.
  *
- * Entry order: metadata, oci-layout, index.json, blobs/, blobs/sha256/, then
+ * Entry order: metadata, [signature], oci-layout, index.json, blobs/, blobs/sha256/, then
  * configs and layers, then image manifests, then indexes (children before
  * parents), each group sorted by digest. An importer streaming the tar has
  * therefore pushed every blob a manifest needs before it meets the manifest.
  */
 export const METADATA_NAME = 'airgap-bundle.json';
+/** Ed25519 signature of the metadata entry, right after it (signed bundles only). */
+export const SIGNATURE_NAME = 'airgap-bundle.sig';
 export const OCI_LAYOUT_NAME = 'oci-layout';
 export const INDEX_NAME = 'index.json';
 export const BUNDLE_FORMAT = 'airgap-bundle/v1';

@@ -12,7 +12,9 @@ export class BundleFormatError extends Error {
 }
 
 export type BundleEntry =
-  | { type: 'metadata'; metadata: BundleMetadata }
+  /** `bytes`: the entry exactly as stored, what a signature covers. */
+  | { type: 'metadata'; metadata: BundleMetadata; bytes: Buffer }
+  | { type: 'signature'; bytes: Buffer }
   | { type: 'oci-layout'; bytes: Buffer }
   | { type: 'index'; bytes: Buffer }
   /**
@@ -47,6 +49,7 @@ const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 
 const JSON_LIMITS: Partial<Record<EntryName['kind'], number>> = {
   metadata: MAX_METADATA_BYTES,
+  signature: 64 * 1024,
   'oci-layout': 64 * 1024,
   index: MAX_INDEX_BYTES,
 };
@@ -58,6 +61,26 @@ function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: 
   if (!isDir && !FILE_TYPES.has(entry.type)) return { kind: 'invalid', reason: `a ${entry.type}; a bundle holds only regular files and folders` };
   if (isDir !== (cls.kind === 'directory')) return { kind: 'invalid', reason: `wrong entry type (${entry.type})` };
   return cls;
+}
+
+/**
+ * The metadata and, for a signed bundle, its signature: the first two entries.
+ * Enough to check a signature before anything else happens.
+ */
+export async function readHead(path: string): Promise<{ metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined }> {
+  const reading = await openBundle(path);
+  let head: { metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined } | undefined;
+  try {
+    for await (const entry of reading.entries()) {
+      if (entry.type === 'metadata') head = { metadata: entry.metadata, metadataBytes: entry.bytes, signature: undefined };
+      else if (entry.type === 'signature' && head) head.signature = entry.bytes;
+      else break;
+    }
+  } finally {
+    await reading.close();
+  }
+  if (!head) throw new BundleFormatError(`${path}: no ${METADATA_NAME} in the bundle`);
+  return head;
 }
 
 /**
@@ -139,15 +162,19 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
           break;
         case 'metadata': {
           let metadata: BundleMetadata;
+          const bytes = await collect(tar, entry);
           try {
-            metadata = parseMetadata(await collect(tar, entry));
+            metadata = parseMetadata(bytes);
           } catch (err) {
             if (err instanceof MetadataError) throw new BundleFormatError(`${path}: ${err.message}`);
             throw err;
           }
-          yield { type: 'metadata', metadata };
+          yield { type: 'metadata', metadata, bytes };
           break;
         }
+        case 'signature':
+          yield { type: 'signature', bytes: await collect(tar, entry) };
+          break;
         case 'oci-layout':
           yield { type: 'oci-layout', bytes: await collect(tar, entry) };
           break;

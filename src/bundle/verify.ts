@@ -38,6 +38,8 @@ export interface VerifyReport {
   blobs: { listed: number; verified: number; damaged: number; missing: number };
   /** A delta: what it was made against, and how many blobs it expects the registry to hold. */
   delta?: { against: string[]; dependsOn: number };
+  /** Whether the bundle carries a signature (checked against a key with --public-key). */
+  signed?: boolean;
   /** A volume set: which volumes were checked, which are missing, which are damaged. */
   volumes?: { count: number; present: number[]; missing: number[]; damaged: number[] };
   bytes: number;
@@ -58,6 +60,7 @@ interface Scan {
   problems: string[];
   sidecar: VerifyReport['sidecar'];
   bytes: number;
+  signed: boolean;
 }
 
 async function scanBundle(path: string, onProgress?: (position: number) => void): Promise<Scan> {
@@ -67,6 +70,7 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
   let records = new Map<string, BundleMetadata['blobs'][number]>();
   let index: Descriptor[] | undefined;
   let sawLayout = false;
+  let signed = false;
 
   const reading = await openBundle(path, { wholeFileHash: true, ...(onProgress ? { onProgress } : {}) });
   let wholeFile: string | undefined;
@@ -76,6 +80,9 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
         case 'metadata':
           metadata = entry.metadata;
           records = new Map(metadata.blobs.map((b) => [b.digest, b]));
+          break;
+        case 'signature':
+          signed = true;
           break;
         case 'oci-layout':
           sawLayout = true;
@@ -120,7 +127,7 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
       else if (r.external) problems.push(`blob ${digest} is marked external (left out of this delta) but is in the tar`);
     }
   }
-  return { path, metadata, seen, problems, sidecar: await checkSidecar(path, wholeFile), bytes };
+  return { path, metadata, seen, problems, sidecar: await checkSidecar(path, wholeFile), bytes, signed };
 }
 
 /**
@@ -198,6 +205,7 @@ function report(scans: Scan[]): VerifyReport {
     blobs: { listed, verified: listed - damaged - missing, damaged, missing },
     ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external } } : {}),
     ...(volumes ? { volumes } : {}),
+    signed: scans.every((s) => s.signed),
     bytes,
   };
 }

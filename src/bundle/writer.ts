@@ -14,6 +14,7 @@ import {
   FORMAT_VERSION,
   INDEX_NAME,
   METADATA_NAME,
+  SIGNATURE_NAME,
   OCI_LAYOUT_NAME,
   blobEntryName,
   type BundleMetadata,
@@ -35,6 +36,8 @@ export interface WriteResult {
 
 export interface WriteOptions {
   output: string;
+  /** Signs the metadata bytes; the signature is stored after the metadata and as NAME.tar.sig. */
+  sign?: (metadataBytes: Buffer) => Buffer;
   /** From SOURCE_DATE_EPOCH: sets entry mtimes (the metadata records it too). */
   sourceDateEpoch?: number;
   onBytes?: (n: number) => void;
@@ -91,8 +94,12 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
   const sidecar = `${opts.output}.sha256`;
   const sidecarTmp = `${tmp}.sha256`;
 
+  const metadataBytes = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
+  const signature = opts.sign?.(metadataBytes);
+  const signatureFile = `${opts.output}.sig`;
   async function* entries(): AsyncGenerator<Buffer> {
-    yield* bytesEntry(METADATA_NAME, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`), stamp);
+    yield* bytesEntry(METADATA_NAME, metadataBytes, stamp);
+    if (signature) yield* bytesEntry(SIGNATURE_NAME, signature, stamp);
     yield* bytesEntry(OCI_LAYOUT_NAME, Buffer.from('{"imageLayoutVersion":"1.0.0"}\n'), stamp);
     yield* bytesEntry(INDEX_NAME, buildIndex(metadata.images), stamp);
     yield* directoryEntry('blobs', stamp);
@@ -105,7 +112,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
 
   const hasher = new HashingStream();
   const counter = opts.onBytes;
-  activePartials.add(tmp).add(sidecarTmp);
+  activePartials.add(tmp).add(sidecarTmp).add(`${tmp}.sig`);
   try {
     const source = Readable.from(entries(), { objectMode: false, highWaterMark: 1 << 20 });
     await pipeline(
@@ -122,17 +129,21 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     await syncFile(tmp);
     const sha256 = hasher.hex();
     await writeSmallFile(sidecarTmp, sidecarLine(sha256, basename(opts.output)));
+    if (signature) await writeSmallFile(`${tmp}.sig`, signature.toString('utf8'));
     await rename(tmp, opts.output);
     await rename(sidecarTmp, sidecar);
+    if (signature) await rename(`${tmp}.sig`, signatureFile);
     const integrity = ssri.fromHex(sha256, 'sha256').toString();
     return { path: opts.output, sidecar, bytes: hasher.bytes, sha256, integrity, metadata };
   } catch (err) {
     await rm(tmp, { force: true });
     await rm(sidecarTmp, { force: true });
+    await rm(`${tmp}.sig`, { force: true });
     throw err;
   } finally {
     activePartials.delete(tmp);
     activePartials.delete(sidecarTmp);
+    activePartials.delete(`${tmp}.sig`);
   }
 }
 

@@ -7,6 +7,8 @@ export const ExitCode = {
   usage: 2,
   /** A bundle is damaged or incomplete, or a registry does not match its bundle. */
   damaged: 3,
+  /** A signature was required (--public-key) and is missing, invalid, or by another key. */
+  untrusted: 4,
   /** Stopped by Ctrl-C; rerunning the same command resumes. */
   interrupted: 130,
 } as const;

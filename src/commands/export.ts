@@ -15,6 +15,7 @@ import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
 import { loadExclusions } from './exclusions.js';
+import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
@@ -24,6 +25,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   'exclude-receipt': string[];
   'exclude-bundle': string[];
   'volume-size'?: string;
+  'sign-key'?: string;
   platform: string[];
   'registry-mirror': string[];
   'cache-dir': string;
@@ -40,6 +42,7 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .option('exclude-receipt', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)' })
     .option('exclude-bundle', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)' })
     .option('volume-size', { type: 'string', describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)' })
+    .option('sign-key', { type: 'string', describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig' })
     .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
@@ -85,6 +88,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
   const { exclude, sources: excludeSources } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
+  const signer = await loadSigner(argv['sign-key']);
   let volumeSize: number | undefined;
   try {
     volumeSize = argv['volume-size'] !== undefined ? parseVolumeSize(argv['volume-size']) : undefined;
@@ -139,7 +143,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const written: WriteResult[] = [];
     for (const t of targets) {
       reporter.startBytes('write', `writing ${basename(t.path)}`, t.metadata.blobs.filter((b) => !b.external && (b.volume === undefined || b.volume === t.metadata.volumes?.index)).reduce((s, b) => s + b.size, 0));
-      written.push(await writeBundle(cache, t.metadata, { output: t.path, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}), onBytes: (n) => reporter.advance('write', n) }));
+      written.push(await writeBundle(cache, t.metadata, { output: t.path, ...(signer ? { sign: signer } : {}), ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}), onBytes: (n) => reporter.advance('write', n) }));
       reporter.stop();
     }
     const seconds = (Date.now() - started) / 1000;

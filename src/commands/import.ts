@@ -2,7 +2,8 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import { importBundle, MissingDependenciesError } from '../bundle/importer.js';
 import { planImport, PlanError, type ImportPlan } from '../bundle/import-plan.js';
-import { readMetadata } from '../bundle/reader.js';
+import { readHead } from '../bundle/reader.js';
+import { requireSignature } from './signing.js';
 import { checkRegistry } from '../bundle/registry-check.js';
 import { planMirrors } from '../mirror/plan.js';
 import { talosPatch } from '../mirror/talos.js';
@@ -18,6 +19,7 @@ interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
   bundle: string;
   'dry-run': boolean;
   'skip-verify': boolean;
+  'public-key'?: string;
 }
 
 export const command = 'import <bundle>';
@@ -27,13 +29,14 @@ export function builder(y: Argv): Argv<ImportArgs> {
   return targetOptions(outputOptions(registryOptions(y)))
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (repositories, tags, bytes to upload) and write nothing' })
+    .option('public-key', { type: 'string', describe: 'Refuse the bundle unless it is signed by this Ed25519 public key (checked before anything is pushed)' })
     .option('skip-verify', { type: 'boolean', default: false, describe: 'Do not check the registry against the bundle at the end' })
     .example('$0 import talos.tar --registry 10.5.0.1:6000 --plain-http', 'Seed a plain-HTTP registry')
     .example('$0 import talos.tar --registry registry.lan --ca-file ca.pem --username ci --password-stdin < pw', 'TLS with a private CA and credentials')
     .example('$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run', 'What would go where, into a Harbor project')
     .epilog(
       'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
-        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 3 some images could not be imported or the registry does not match, 2 usage, 1 other failure, 130 interrupted.',
+        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 3 some images could not be imported or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
     ) as unknown as Argv<ImportArgs>;
 }
 
@@ -45,7 +48,12 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   } catch {
     throw new UsageError(`bundle ${argv.bundle} does not exist`);
   }
-  const metadata = await readMetadata(argv.bundle);
+  const head = await readHead(argv.bundle);
+  const metadata = head.metadata;
+  if (argv['public-key']) {
+    const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
+    reporter.info(`signature valid (key ${key})`);
+  }
   let plan: ImportPlan;
   try {
     plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });

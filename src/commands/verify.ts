@@ -7,12 +7,14 @@ import { CheckFailed, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
 import { printRegistryCheck, readPasswordStdin, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
-import { readMetadata } from '../bundle/reader.js';
+import { readHead, readMetadata } from '../bundle/reader.js';
+import { requireSignature } from './signing.js';
 import { planImport, PlanError } from '../bundle/import-plan.js';
 import { checkRegistry } from '../bundle/registry-check.js';
 
 interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
   bundle: string[];
+  'public-key'?: string;
   deep: boolean;
 }
 
@@ -22,6 +24,7 @@ export const describe = 'Prove a bundle is complete and intact, offline, in one 
 export function builder(y: Argv): Argv<VerifyArgs> {
   return targetOptions(outputOptions(registryOptions(y)), false)
     .positional('bundle', { type: 'string', array: true, demandOption: true, describe: 'Bundle tar written by export, or volumes of one set (any subset, any order)' })
+    .option('public-key', { type: 'string', describe: 'Require a valid signature by this Ed25519 public key (exit 4 otherwise)' })
     .option('deep', { type: 'boolean', default: false, describe: 'With --registry: also check every child manifest and blob' })
     .example('$0 verify talos.tar', 'Offline: check every blob, every image and the .sha256 sidecar')
     .example('$0 verify talos.tar --json | jq .images', 'The same report as data')
@@ -29,7 +32,7 @@ export function builder(y: Argv): Argv<VerifyArgs> {
     .example('$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http', 'Check that a registry serves every tag and digest of the bundle')
     .epilog(
       'Without --registry the bundle itself is checked, offline. With --registry the registry is checked against the bundle (catalog, every tag and digest; --deep for every blob). ' +
-        'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 2 usage error, 1 other failure.',
+        'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 4 signature missing or invalid (--public-key), 2 usage error, 1 other failure.',
     ) as unknown as Argv<VerifyArgs>;
 }
 
@@ -58,6 +61,14 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  // A signature is checked first: an untrusted bundle is not worth reading further.
+  if (argv['public-key']) {
+    for (const b of argv.bundle) {
+      const head = await readHead(b);
+      const key = await requireSignature(b, argv['public-key'], head.metadataBytes, head.signature);
+      reporter.info(`${b}: signature valid (key ${key})`);
+    }
+  }
   if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
   let size = 0;
   for (const b of argv.bundle) {
@@ -112,6 +123,7 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     unchecked: 'not checked (the bundle could not be read to the end)',
   };
   out(`checksum sidecar: ${side[r.sidecar.status]}`);
+  out(`signature: ${r.signed ? 'present' : 'none'}`);
   if (r.volumes) {
     const v = r.volumes;
     out(`volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${v.damaged.join(', ')}` : ''}`);
