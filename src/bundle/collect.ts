@@ -1,5 +1,6 @@
 import type { ListedReference } from '../reference/image-list.js';
-import { formatReference, manifestSelector } from '../reference/reference.js';
+import { formatReference, manifestSelector, type Reference } from '../reference/reference.js';
+import { discoverArtifacts } from './artifacts.js';
 import type { Platform } from '../oci/descriptor.js';
 import { formatPlatform } from '../oci/platform.js';
 import { resolveImage, type ManifestNode, type ResolvedImage } from '../oci/resolve.js';
@@ -27,6 +28,8 @@ export interface CollectOptions {
    */
   beforeDownload?(sizes: { bundleBytes: number; downloadBytes: number }): Promise<void>;
   platforms?: Platform[];
+  /** Also carry signatures, attestations, SBOMs and referrers of every image. */
+  artifacts?: boolean;
   /**
    * Configs and layers the isolated side already holds (a delta): recorded as
    * external, neither downloaded nor written. The value names a repository known
@@ -65,27 +68,29 @@ export class CollectError extends Error {
  * cache, verified. Nothing is written under the bundle's name here.
  */
 export async function collectBundle(refs: ListedReference[], client: RegistryClient, cache: BlobCache, opts: CollectOptions): Promise<CollectedBundle> {
-  const resolved = await mapSettled(refs, opts.concurrency, async (item) => {
-    const { ref } = item;
-    const where = formatReference(ref);
-    const image = await resolveImage(
-      manifestSelector(ref),
-      (sel) => client.getManifest(ref.registry, ref.repository, sel),
-      opts.platforms,
-      where,
-    );
-    for (const m of image.manifests) await cache.putBytes(m.digest, m.bytes);
-    return image;
-  });
-  const failures = resolved.flatMap((r, i) => (r.ok ? [] : [{ what: refs[i]!.name, message: messageOf(r.error, refs[i]!.name) }]));
-  if (failures.length > 0) throw new CollectError(failures);
+  const resolveAll = async (list: ListedReference[], platforms: Platform[] | undefined) => {
+    const out = await mapSettled(list, opts.concurrency, async (item) => {
+      const { ref } = item;
+      const image = await resolveImage(manifestSelector(ref), (sel) => client.getManifest(ref.registry, ref.repository, sel), platforms, formatReference(ref));
+      for (const m of image.manifests) await cache.putBytes(m.digest, m.bytes);
+      return image;
+    });
+    const failures = out.flatMap((r, i) => (r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }]));
+    if (failures.length > 0) throw new CollectError(failures);
+    return out.map((r) => (r as { ok: true; value: ResolvedImage }).value);
+  };
+  const resolvedImages = await resolveAll(refs, opts.platforms);
+  const all: Array<{ item: ListedReference; image: ResolvedImage; artifact?: ImageRecord['artifact'] }> = refs.map((item, i) => ({ item, image: resolvedImages[i]! }));
+  if (opts.artifacts) {
+    const extra = await findArtifacts(all, client, opts.concurrency);
+    const resolvedExtra = await resolveAll(extra.map((e) => e.item), undefined);
+    extra.forEach((e, i) => all.push({ item: e.item, image: resolvedExtra[i]!, artifact: e.artifact }));
+  }
 
   const images: ImageRecord[] = [];
   const blobs = new Map<string, BlobRecord & { level: number; source: { registry: string; repository: string } }>();
-  resolved.forEach((r, i) => {
-    if (!r.ok) return;
-    const ref = refs[i]!.ref;
-    const image = r.value;
+  all.forEach(({ item, image, artifact }) => {
+    const ref = item.ref;
     const source = { registry: ref.registry, repository: ref.repository };
     for (const b of image.blobs) {
       if (!blobs.has(b.digest)) blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
@@ -95,7 +100,8 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
         blobs.set(m.digest, { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType, role: isIndexType(m.mediaType) ? 'index' : 'manifest', level: m.level, source });
       }
     }
-    const record = imageRecord(refs[i]!.name, ref, image);
+    const record = imageRecord(item.name, ref, image);
+    if (artifact) record.artifact = artifact;
     images.push(record);
     opts.events?.resolved?.(record.reference, record);
   });
@@ -170,6 +176,26 @@ async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: 
       throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
     }
   });
+}
+
+/**
+ * Signatures, attestations, SBOMs and referrers of every carried manifest (the
+ * top one, and each carried platform manifest of an index), as references to
+ * resolve like images. Found once per repository and digest.
+ */
+async function findArtifacts(all: Array<{ item: ListedReference; image: ResolvedImage }>, client: RegistryClient, concurrency: number): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {
+  const out = new Map<string, { item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>();
+  for (const { item, image } of all) {
+    const { registry, repository } = item.ref;
+    const subjects = [...new Set([image.root.digest, ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest)])];
+    for (const f of await discoverArtifacts(client, registry, repository, subjects, concurrency)) {
+      const ref: Reference = f.selector.startsWith('sha256:') ? { registry, repository, digest: f.selector } : { registry, repository, tag: f.selector };
+      const name = formatReference(ref);
+      if (out.has(name) || all.some((a) => a.item.name === name)) continue;
+      out.set(name, { item: { ref, name, origins: [{ source: `${f.kind} of ${item.name}` }] }, artifact: { kind: f.kind, subject: f.subject, of: item.name } });
+    }
+  }
+  return [...out.values()];
 }
 
 function imageRecord(name: string, ref: ListedReference['ref'], image: ResolvedImage): ImageRecord {

@@ -70,6 +70,8 @@ export interface ImageRecord {
   blobs: string[];
   /** Sum of the sizes of `blobs`. */
   bytes: number;
+  /** A signature, attestation, SBOM or referrers index carried for another image. */
+  artifact?: { kind: 'signature' | 'attestation' | 'sbom' | 'referrers' | 'referrer'; subject: string; of: string };
 }
 
 export interface BundleMetadata {

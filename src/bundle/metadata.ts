@@ -67,6 +67,10 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     }
     for (const d of r.absent as unknown[]) if (typeof d !== 'string' || !isValidDigest(d)) fail(`images[${i}].absent holds an invalid digest`);
     if (!known.has(r.digest as string)) fail(`images[${i}] (${String(r.reference)}) has a top manifest the bundle does not list`);
+    if (r.artifact !== undefined) {
+      const a = r.artifact as { kind?: unknown; subject?: unknown; of?: unknown };
+      if (typeof a.kind !== 'string' || typeof a.subject !== 'string' || !isValidDigest(a.subject) || typeof a.of !== 'string') fail(`images[${i}].artifact must hold kind, subject digest and of`);
+    }
   });
   return doc as BundleMetadata;
 }

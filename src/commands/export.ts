@@ -26,6 +26,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   'exclude-bundle': string[];
   'volume-size'?: string;
   'sign-key'?: string;
+  signatures: boolean;
   platform: string[];
   'registry-mirror': string[];
   'cache-dir': string;
@@ -42,6 +43,7 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .option('exclude-receipt', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)' })
     .option('exclude-bundle', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)' })
     .option('volume-size', { type: 'string', describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)' })
+    .option('signatures', { type: 'boolean', default: true, describe: 'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)' })
     .option('sign-key', { type: 'string', describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig' })
     .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
@@ -114,10 +116,12 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const collected = await collectBundle(refs, client, cache, {
       ...(platforms ? { platforms } : {}),
       concurrency: argv.concurrency,
+      artifacts: argv.signatures,
       exclude,
       beforeDownload: (sizes) => ensureSpace(dirname(output), cache.root, sizes),
       events: {
-        resolved: (ref, im) => reporter.info(`resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
+        resolved: (ref, im) =>
+          reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
         blobQueued: (t) => {
           if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already in the cache`);
           reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);

@@ -38,6 +38,8 @@ export function summarize(m: BundleMetadata) {
       bytes: im.bytes,
       platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
       absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
+      ...(im.artifact ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject } : {}),
+      artifacts: m.images.filter((a) => a.artifact?.of === im.reference).map((a) => ({ kind: a.artifact!.kind, reference: a.reference, subject: a.artifact!.subject })),
     })),
   };
 }
@@ -50,9 +52,11 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
   }
   const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS']];
   for (const im of s.images) {
+    if (im.artifactOf) continue;
     const type = im.mediaType.includes('docker') ? (im.mediaType.includes('list') ? 'docker list' : 'docker') : im.mediaType.includes('index') ? 'oci index' : 'oci';
     const plats = [...im.platforms, ...im.absentPlatforms.map((p) => `-${p}`)].join(' ') || '-';
     rows.push([im.reference, im.digest.slice(0, 19), type, formatBytes(im.bytes), plats]);
+    for (const a of im.artifacts) rows.push([`  + ${a.kind}`, a.reference.slice(a.reference.lastIndexOf('/') + 1), '', '', `for ${a.subject.slice(0, 19)}`]);
   }
   const lines = [
     table(rows),

@@ -207,6 +207,23 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * The OCI 1.1 referrers API: digests of manifests whose `subject` is `digest`,
+   * or undefined when the registry does not offer the API.
+   */
+  async getReferrers(registry: string, repository: string, digest: string): Promise<string[] | undefined> {
+    const what = `referrers of ${registry}/${repository}@${digest}`;
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `referrers/${digest}`, headers: { accept: 'application/vnd.oci.image.index.v1+json' } }, what);
+      if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json')) {
+        res.discard();
+        return undefined;
+      }
+      const body = JSON.parse((await res.buffer(MAX_MANIFEST_BYTES)).toString('utf8')) as { manifests?: Array<{ digest?: unknown }> };
+      return (body.manifests ?? []).map((m) => m.digest).filter((d): d is string => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d));
+    });
+  }
+
   /** Every tag of a repository, following `Link` pagination. */
   async listTags(registry: string, repository: string): Promise<string[]> {
     const what = `tags of ${registry}/${repository}`;

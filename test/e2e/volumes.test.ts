@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 
 let upstream: RunningRegistry;
 let images: SampleImage[];
@@ -44,7 +44,7 @@ beforeAll(async () => {
     join(work.path, 'cache'),
     '--json',
   ]);
-  expect(res.stderr).toBe('');
+  expect(unexpectedOutput(res.stderr)).toEqual([]);
   expect(res.code).toBe(0);
   volumes = (JSON.parse(res.stdout).volumes as Array<{ path: string }>).map((v) => v.path);
 });

@@ -35,3 +35,12 @@ export async function tempDir(prefix = 'airgap-test-'): Promise<{ path: string; 
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
+
+/**
+ * Lines of stderr other than the expected advice about Talos lists without an
+ * installer (the sample set looks like a Talos cluster): a quiet run that
+ * succeeded prints nothing else.
+ */
+export function unexpectedOutput(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('warning: this looks like a Talos image list'));
+}

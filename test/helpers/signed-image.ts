@@ -1,0 +1,107 @@
+import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import type { RunningRegistry } from '../../scripts/lib/registry.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+export interface SignedImage {
+  repository: string;
+  tag: string;
+  digest: string;
+  publicKey: KeyObject;
+  /** `sha256-<hex>.sig`: the cosign signature manifest. */
+  signatureTag: string;
+  signatureDigest: string;
+  /** `sha256-<hex>`: the OCI referrers fallback index. */
+  referrersTag: string;
+  referrersDigest: string;
+  /** The sigstore-bundle referrer manifest (with `subject`). */
+  referrerDigest: string;
+}
+
+/** Plain distribution-spec pushes, written here so seeding does not rely on the code under test. */
+async function pushBlob(reg: RunningRegistry, repo: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  if (start.status !== 202) throw new Error(`upload start ${start.status}`);
+  const url = new URL(start.headers.get('location')!, reg.url);
+  url.searchParams.set('digest', digest);
+  const put = await fetch(url, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new Error(`blob put ${put.status}: ${await put.text()}`);
+  return digest;
+}
+
+async function pushManifest(reg: RunningRegistry, repo: string, ref: string, doc: unknown, mediaType: string): Promise<{ digest: string; size: number; bytes: Buffer }> {
+  const bytes = Buffer.from(JSON.stringify(doc));
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  if (res.status !== 201) throw new Error(`manifest put ${ref} ${res.status}: ${await res.text()}`);
+  return { digest: sha256(bytes), size: bytes.length, bytes };
+}
+
+/**
+ * An image signed as cosign signs (simple-signing payload, ECDSA P-256, the
+ * `sha256-<hex>.sig` tag) and with an OCI 1.1 referrer (a sigstore bundle
+ * manifest with `subject`, listed in the `sha256-<hex>` fallback index, since
+ * this registry has no referrers API).
+ */
+export async function pushSignedImage(reg: RunningRegistry, repository = 'signed/app', tag = 'v1'): Promise<SignedImage> {
+  const layer = Buffer.from(`layer of ${repository}`);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  await pushBlob(reg, repository, layer);
+  await pushBlob(reg, repository, config);
+  const image = await pushManifest(
+    reg,
+    repository,
+    tag,
+    { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }] },
+    OCI_MANIFEST,
+  );
+
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const payload = Buffer.from(
+    JSON.stringify({ critical: { identity: { 'docker-reference': `${reg.host}/${repository}` }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+  );
+  const signature = sign('sha256', payload, privateKey).toString('base64');
+  await pushBlob(reg, repository, payload);
+  const sigConfig = Buffer.from(JSON.stringify({ architecture: '', config: {}, created: '0001-01-01T00:00:00Z', os: '', rootfs: { type: 'layers', diff_ids: [sha256(payload)] } }));
+  await pushBlob(reg, repository, sigConfig);
+  const signatureTag = `${image.digest.replace(':', '-')}.sig`;
+  const sig = await pushManifest(
+    reg,
+    repository,
+    signatureTag,
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(sigConfig), size: sigConfig.length },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signature } }],
+    },
+    OCI_MANIFEST,
+  );
+
+  const empty = Buffer.from('{}');
+  await pushBlob(reg, repository, empty);
+  const bundle = Buffer.from(JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', messageSignature: { signature } }));
+  await pushBlob(reg, repository, bundle);
+  const artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+  const refDoc = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType,
+    config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+    layers: [{ mediaType: artifactType, digest: sha256(bundle), size: bundle.length }],
+    subject: { mediaType: OCI_MANIFEST, digest: image.digest, size: image.size },
+  };
+  const refBytes = Buffer.from(JSON.stringify(refDoc));
+  const ref = await pushManifest(reg, repository, sha256(refBytes), refDoc, OCI_MANIFEST);
+  const referrersTag = image.digest.replace(':', '-');
+  const index = await pushManifest(
+    reg,
+    repository,
+    referrersTag,
+    { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: ref.digest, size: ref.size, artifactType }] },
+    OCI_INDEX,
+  );
+  return { repository, tag, digest: image.digest, publicKey, signatureTag, signatureDigest: sig.digest, referrersTag, referrersDigest: index.digest, referrerDigest: ref.digest };
+}
