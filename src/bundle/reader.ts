@@ -123,16 +123,6 @@ export async function openBundle(path: string, opts: ReadOptions = {}): Promise<
   };
 }
 
-/** One pass over a bundle's entries; closes the file at the end. */
-export async function* readBundle(path: string, opts: ReadOptions = {}): AsyncGenerator<BundleEntry> {
-  const reading = await openBundle(path, opts);
-  try {
-    yield* reading.entries();
-  } finally {
-    await reading.close();
-  }
-}
-
 async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): AsyncGenerator<BundleEntry> {
   const seen = new Set<string>();
   let first = true;

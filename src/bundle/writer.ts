@@ -47,7 +47,7 @@ export interface WriteOptions {
 export const activePartials = new Set<string>();
 
 /** The temporary name a bundle is written under, beside its final name. */
-export function partialPath(output: string): string {
+function partialPath(output: string): string {
   return join(dirname(output), `.${basename(output)}.partial-${process.pid}`);
 }
 

@@ -25,7 +25,8 @@ const POD_SPEC_PATHS: Record<string, string[]> = {
 
 const CONTAINER_LISTS = ['initContainers', 'containers', 'ephemeralContainers'] as const;
 
-function dig(obj: unknown, path: string[]): unknown {
+/** The value at `path` inside parsed YAML, or undefined when any step is missing. */
+export function dig(obj: unknown, path: string[]): unknown {
   let cur = obj;
   for (const key of path) {
     if (typeof cur !== 'object' || cur === null) return undefined;
@@ -59,18 +60,22 @@ function imagesOfObject(doc: unknown, out: FoundImage[]): void {
   }
 }
 
+/** Every document of a multi-document YAML file; a parse error names the file. */
+export function loadDocuments(text: string, source: string): unknown[] {
+  try {
+    return yaml.loadAll(text, undefined, { filename: source });
+  } catch (err) {
+    throw new ManifestError(`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
 /**
  * Every container image named by Kubernetes YAML (multi-document): Pods, every
  * workload kind that embeds a pod template, and Lists of those; containers,
  * initContainers and ephemeralContainers.
  */
 export function imagesFromManifests(text: string, source: string): FoundImage[] {
-  let docs: unknown[];
-  try {
-    docs = yaml.loadAll(text, undefined, { filename: source });
-  } catch (err) {
-    throw new ManifestError(`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const docs = loadDocuments(text, source);
   const out: FoundImage[] = [];
   for (const doc of docs) imagesOfObject(doc, out);
   return out;

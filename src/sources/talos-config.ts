@@ -1,5 +1,4 @@
-import yaml from 'js-yaml';
-import { imagesFromManifests, ManifestError, type FoundImage } from './kubernetes.js';
+import { dig, imagesFromManifests, loadDocuments, ManifestError, type FoundImage } from './kubernetes.js';
 
 /** Fields of a v1alpha1 machine config that name an image. */
 const IMAGE_FIELDS: Array<[string, string[]]> = [
@@ -19,27 +18,13 @@ export interface TalosConfigImages {
   unreadable: string[];
 }
 
-function dig(obj: unknown, path: string[]): unknown {
-  let cur = obj;
-  for (const key of path) {
-    if (typeof cur !== 'object' || cur === null) return undefined;
-    cur = (cur as Record<string, unknown>)[key];
-  }
-  return cur;
-}
-
 /**
  * The images a Talos machine config names: the v1alpha1 document's image
  * fields, system extensions, and the images of inline manifests. Newer configs
  * are multi-document; the other documents name no images.
  */
 export function imagesFromTalosConfig(text: string, source: string): TalosConfigImages {
-  let docs: unknown[];
-  try {
-    docs = yaml.loadAll(text, undefined, { filename: source });
-  } catch (err) {
-    throw new ManifestError(`${source}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
+  const docs = loadDocuments(text, source);
   const images: FoundImage[] = [];
   const unreadable: string[] = [];
   let sawMachineConfig = false;
