@@ -1,11 +1,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { digestAlgorithm, digestHex, sha256Digest, VerifyingStream } from '../oci/digest.js';
+import { processAlive } from '../util/process.js';
 
 /** `$AIRGAP_BUNDLE_CACHE`, else `$XDG_CACHE_HOME/airgap-bundle`, else `~/.cache/airgap-bundle`. */
 export function defaultCacheDir(env = process.env): string {
@@ -32,6 +33,11 @@ export class BlobCache {
   async init(): Promise<void> {
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
     await mkdir(join(this.root, 'tmp'), { recursive: true });
+    // Downloads cut short by a killed run: their process is gone, the bytes are garbage.
+    for (const name of await readdir(join(this.root, 'tmp'))) {
+      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(this.root, 'tmp', name), { force: true });
+    }
   }
 
   /** True when the blob is present and intact; a damaged copy is removed. */

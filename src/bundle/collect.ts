@@ -8,7 +8,7 @@ import { isIndexType } from '../oci/media-types.js';
 import { DigestMismatchError } from '../oci/digest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { withRetry, DEFAULT_RETRY, type RetryPolicy } from '../registry/retry.js';
+import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
 import type { BlobCache } from './blob-cache.js';
 import { ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
@@ -37,7 +37,6 @@ export interface CollectOptions {
    */
   exclude?: Map<string, { mountFrom?: string }>;
   concurrency: number;
-  retry?: RetryPolicy;
   events?: CollectEvents;
 }
 
@@ -155,7 +154,9 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
 
 /** Streams one blob into the cache; a broken transfer or a digest mismatch is retried as a whole. */
 async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: string, repository: string, b: BlobRecord, opts: CollectOptions): Promise<void> {
-  await withRetry(opts.retry ?? DEFAULT_RETRY, async () => {
+  const what = `blob ${b.digest} of ${registry}/${repository}`;
+  const report = (err: RegistryError, attempt: number, delayMs: number) => client.reportRetry({ what, attempt, delayMs, reason: err.message });
+  await withRetry(client.retryPolicy, async () => {
     const { body, size } = await client.openBlob(registry, repository, b.digest);
     if (size !== undefined && size !== b.size) {
       body.destroy();
@@ -175,7 +176,7 @@ async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: 
       if (code === 'ENOSPC' || code === 'EDQUOT') throw err;
       throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
     }
-  });
+  }, report);
 }
 
 /**

@@ -18,7 +18,8 @@ export interface ImportEvents {
 export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed';
 
 export interface ImportResult {
-  images: Array<{ reference: string; target: string; digest: string; status: ImageImportStatus; reason?: string }>;
+  /** `cause` of a failure: the bundle's content, or the registry (network, refusal). */
+  images: Array<{ reference: string; target: string; digest: string; status: ImageImportStatus; reason?: string; cause?: 'bundle' | 'registry' }>;
   uploaded: { blobs: number; bytes: number };
   mounted: number;
   skipped: number;
@@ -59,8 +60,8 @@ export class MissingDependenciesError extends Error {
 export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
   const ev = opts.events ?? {};
   const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [] };
-  const record = (p: PlannedImage, status: ImageImportStatus, reason?: string) => {
-    result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}) });
+  const record = (p: PlannedImage, status: ImageImportStatus, reason?: string, cause?: 'bundle' | 'registry') => {
+    result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}), ...(cause ? { cause } : {}) });
     ev.imageDone?.(p, status);
   };
 
@@ -128,9 +129,9 @@ export async function importBundle(path: string, client: RegistryClient, registr
     result.rejected.push(`${r.name}: ${r.reason}`);
     ev.rejected?.(r.name, r.reason);
   }
-  const failed = new Map<string, string>();
+  const failed = new Map<string, { message: string; cause: 'bundle' | 'registry' }>();
   const uploads = [...needs.keys()].filter((d) => !holder.has(d) && !waiting.has(d));
-  for (const d of uploads) if (!index.blobs.has(d)) failed.set(d, 'is missing from the bundle');
+  for (const d of uploads) if (!index.blobs.has(d)) failed.set(d, { message: 'is missing from the bundle', cause: 'bundle' });
   const toUpload = uploads.filter((d) => !failed.has(d));
   ev.planned?.({
     images: plan.images.length,
@@ -160,10 +161,11 @@ export async function importBundle(path: string, client: RegistryClient, registr
     if (r.ok) return;
     const digest = toUpload[i]!;
     const err = r.error;
-    const damaged = err instanceof DigestMismatchError || (err instanceof RegistryError && err.kind === 'digest');
+    // Only our own hash of the bundle's bytes convicts the bundle; anything else is the registry's side.
+    const damaged = err instanceof DigestMismatchError;
     if (!damaged && !(err instanceof RegistryError)) throw err;
     const message = damaged ? `is damaged in the bundle (${(err as Error).message})` : `could not be uploaded: ${(err as Error).message}`;
-    failed.set(digest, message);
+    failed.set(digest, { message, cause: damaged ? 'bundle' : 'registry' });
     ev.blobFailed?.(digest, message);
   });
 
@@ -172,7 +174,8 @@ export async function importBundle(path: string, client: RegistryClient, registr
     const waitsFor = [...new Set(p.blobs.filter((d) => waiting.has(d)).map((d) => waiting.get(d)!))].sort((a, b) => a - b);
     const broken = p.blobs.find((d) => failed.has(d));
     if (broken) {
-      record(p, 'failed', `blob ${broken} ${failed.get(broken)}`);
+      const f = failed.get(broken)!;
+      record(p, 'failed', `blob ${broken} ${f.message}`, f.cause);
       continue;
     }
     if (waitsFor.length > 0) {
@@ -191,7 +194,7 @@ export async function importBundle(path: string, client: RegistryClient, registr
       bytes.set(d, b);
     }
     if (unreadable) {
-      record(p, 'failed', `manifest ${unreadable} is missing from the bundle or damaged`);
+      record(p, 'failed', `manifest ${unreadable} is missing from the bundle or damaged`, 'bundle');
       continue;
     }
     try {
@@ -201,10 +204,12 @@ export async function importBundle(path: string, client: RegistryClient, registr
     } catch (err) {
       if (!(err instanceof RegistryError)) throw err;
       let reason = err.message;
+      let cause: 'bundle' | 'registry' = 'registry';
       if (err.kind === 'not-found' && p.image.absent.length > 0) {
         reason = `the registry refuses the index because ${p.image.absent.length} platform manifest(s) were left out at export (--platform); nothing was tagged. Re-export without --platform for this registry, or import into a registry that accepts sparse indexes`;
+        cause = 'bundle';
       }
-      record(p, 'failed', reason);
+      record(p, 'failed', reason, cause);
     }
   }
   return result;
@@ -235,7 +240,7 @@ async function upload(client: RegistryClient, registry: string, repo: string, di
   try {
     await client.uploadBlob(registry, repo, digest, size, () => {
       // The bundle's bytes do not change between attempts: stop retrying a damaged blob.
-      if (mismatch) throw new RegistryError('digest', mismatch.message);
+      if (mismatch) throw mismatch;
       const body = open();
       body.on('error', (err) => {
         if (err instanceof DigestMismatchError) mismatch = err;

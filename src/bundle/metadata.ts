@@ -29,6 +29,14 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
   if (typeof m.formatVersion !== 'number' || m.formatVersion > FORMAT_VERSION) {
     fail(`format version ${JSON.stringify(m.formatVersion)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`);
   }
+  const tool = m.tool as { name?: unknown; version?: unknown } | undefined;
+  if (typeof tool !== 'object' || tool === null || typeof tool.name !== 'string' || typeof tool.version !== 'string') fail('"tool" must hold name and version');
+  if (m.created !== undefined && typeof m.created !== 'string') fail('"created" is not a string');
+  if (m.platforms !== null && (!Array.isArray(m.platforms) || m.platforms.some((p) => typeof p !== 'string'))) fail('"platforms" must be null or a list of strings');
+  if (m.delta !== undefined) {
+    const against = (m.delta as { against?: unknown } | null)?.against;
+    if (!Array.isArray(against) || against.some((a) => typeof a !== 'string')) fail('"delta.against" must be a list of strings');
+  }
   if (!Array.isArray(m.blobs)) fail('"blobs" is not a list');
   if (!Array.isArray(m.images)) fail('"images" is not a list');
   const known = new Set<string>();
@@ -62,6 +70,14 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     if (!isValidDigest(r.digest as string)) fail(`images[${i}] has an invalid digest`);
     if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) fail(`images[${i}] has an invalid size`);
     for (const key of ['platforms', 'absent', 'blobs'] as const) if (!Array.isArray(r[key])) fail(`images[${i}].${key} is not a list`);
+    if (r.tag !== undefined && typeof r.tag !== 'string') fail(`images[${i}].tag is not a string`);
+    if (typeof r.bytes !== 'number') fail(`images[${i}].bytes is not a number`);
+    (r.platforms as unknown[]).forEach((p, j) => {
+      const q = p as { platform?: unknown; digest?: unknown; mediaType?: unknown; carried?: unknown } | null;
+      if (typeof q !== 'object' || q === null || typeof q.platform !== 'string' || typeof q.digest !== 'string' || typeof q.mediaType !== 'string' || typeof q.carried !== 'boolean') {
+        fail(`images[${i}].platforms[${j}] must hold platform, digest, mediaType and carried`);
+      }
+    });
     for (const d of r.blobs as unknown[]) {
       if (typeof d !== 'string' || !known.has(d)) fail(`images[${i}] (${String(r.reference)}) needs blob ${String(d)}, which the bundle does not list`);
     }

@@ -87,7 +87,13 @@ export class TarReader {
       if (header.length < BLOCK) {
         throw new TarFormatError(this.pos === 0 && header.length === 0 ? 'the file is empty' : 'the archive is truncated (it ends without the end-of-archive marker)');
       }
-      const h = new Header(Buffer.from(header), 0, ex as never);
+      let h: Header;
+      try {
+        h = new Header(Buffer.from(header), 0, ex as never);
+      } catch (err) {
+        // Numeric fields out of range or badly encoded: damage or a crafted header.
+        throw new TarFormatError(`invalid tar header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
+      }
       if (h.nullBlock) return;
       if (!h.cksumValid) throw new TarFormatError(`not a valid tar archive (header checksum mismatch at offset ${this.pos - BLOCK}): damaged, or not a bundle`);
       const size = h.size ?? 0;
@@ -98,7 +104,13 @@ export class TarReader {
         const body = await this.takeExact(size);
         if (body.length < size) throw new TarFormatError('the archive is truncated inside an extended header');
         await this.skipTo(this.pos + pad(size));
-        if (type === 'ExtendedHeader') ex = { ...Pax.parse(body.toString('utf8'), undefined, false) };
+        if (type === 'ExtendedHeader') {
+          try {
+            ex = { ...Pax.parse(body.toString('utf8'), undefined, false) };
+          } catch (err) {
+            throw new TarFormatError(`invalid extended header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
+          }
+        }
         else longPath = body.toString('utf8').replace(/\0.*$/s, '');
         continue;
       }

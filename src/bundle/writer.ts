@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +23,7 @@ import {
 } from './format.js';
 import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
 import { sidecarLine } from './sidecar.js';
+import { processAlive } from '../util/process.js';
 
 export interface WriteResult {
   path: string;
@@ -89,6 +90,7 @@ export function buildIndex(images: ImageRecord[]): Buffer {
  * the final name never holds a partial bundle.
  */
 export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, opts: WriteOptions): Promise<WriteResult> {
+  await removeStalePartials(opts.output);
   const stamp: EntryStamp = { mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) };
   const tmp = partialPath(opts.output);
   const sidecar = `${opts.output}.sha256`;
@@ -139,11 +141,37 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     await rm(tmp, { force: true });
     await rm(sidecarTmp, { force: true });
     await rm(`${tmp}.sig`, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      const needed = metadata.blobs.filter((b) => !b.external).reduce((n, b) => n + b.size, 0);
+      throw new Error(
+        `no space left in ${dirname(opts.output)} while writing ${basename(opts.output)}: ${hasher.bytes} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,
+      );
+    }
     throw err;
   } finally {
     activePartials.delete(tmp);
     activePartials.delete(sidecarTmp);
     activePartials.delete(`${tmp}.sig`);
+  }
+}
+
+/**
+ * Temporary files of earlier runs that were killed (SIGKILL, power loss): named
+ * after a process that no longer exists, they can only be garbage.
+ */
+async function removeStalePartials(output: string): Promise<void> {
+  const prefix = `.${basename(output)}.partial-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(output));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)/.exec(name.slice(prefix.length))?.[1]);
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(dirname(output), name), { force: true });
   }
 }
 

@@ -36,7 +36,7 @@ export function builder(y: Argv): Argv<ImportArgs> {
     .example('$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run', 'What would go where, into a Harbor project')
     .epilog(
       'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
-        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 3 some images could not be imported or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
+        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
     ) as unknown as Argv<ImportArgs>;
 }
 
@@ -121,7 +121,11 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
       });
       process.stderr.write(talosPatch(mirrors));
     }
-    if (failed.length > 0) throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them); see the warnings above`, ExitCode.damaged);
+    if (failed.length > 0) {
+      // Exit 3 only when the bundle is at fault; a registry or network failure is 1, like everywhere else.
+      const code = failed.some((f) => f.cause === 'registry') ? ExitCode.failure : ExitCode.damaged;
+      throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${failed[0]!.reason}${failed.length > 1 ? ' (and more above)' : ''}`, code);
+    }
     if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
   } finally {
     reporter.stop();

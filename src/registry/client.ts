@@ -69,6 +69,12 @@ export class RegistryClient {
       if (selector.startsWith('sha256:') && selector !== digest) {
         throw new RegistryError('digest', `${what}: the registry served content with digest ${digest}`, 200, true);
       }
+      // By tag, the registry's own digest header is the only reference: bytes that
+      // disagree with it were damaged on the way (or the registry is broken).
+      const claimed = res.headers.get('docker-content-digest');
+      if (!selector.startsWith('sha256:') && claimed && /^sha256:[a-f0-9]{64}$/.test(claimed) && claimed !== digest) {
+        throw new RegistryError('digest', `${what}: content has digest ${digest} but the registry announced ${claimed}`, 200, true);
+      }
       return { bytes, mediaType: res.headers.get('content-type')?.split(';')[0]?.trim() || undefined, digest };
     });
   }
@@ -86,12 +92,12 @@ export class RegistryClient {
   }
 
   /**
-   * Opens a blob for download. The caller streams and verifies it; a failure
-   * mid-body surfaces as a stream error, which the caller retries as a whole.
+   * Opens a blob for download, once: the caller streams and verifies it, and
+   * retries the whole transfer (headers or body failing alike) within one budget.
    */
   async openBlob(registry: string, repository: string, digest: string): Promise<{ body: Readable; size: number | undefined }> {
     const what = `blob ${digest} of ${registry}/${repository}`;
-    return this.retrying(what, async () => {
+    return (async () => {
       const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `blobs/${digest}` }, what);
       if (res.status === 404) {
         res.discard();
@@ -100,7 +106,16 @@ export class RegistryClient {
       expectStatus(res, [200], what);
       const len = res.headers.get('content-length');
       return { body: res.body, size: len !== null ? Number(len) : undefined };
-    });
+    })();
+  }
+
+  /** The retry policy and the retry report of this client, for transfers retried by their callers. */
+  get retryPolicy(): RetryPolicy {
+    return this.retry;
+  }
+
+  reportRetry(e: RetryEvent): void {
+    this.opts.onRetry?.(e);
   }
 
   async hasBlob(registry: string, repository: string, digest: string): Promise<boolean> {
@@ -164,7 +179,8 @@ export class RegistryClient {
       }, what);
       res.discard();
       if (res.status === 400) {
-        throw new RegistryError('digest', `${what}: the registry rejected the content (400); the bundle's copy of this blob does not match its digest`, 400);
+        // The bytes were hashed as they left; a rejection means they changed on the way.
+        throw new RegistryError('digest', `${what}: the registry rejected the content as not matching its digest (400)`, 400, true);
       }
       expectStatus(res, [201], what);
     });

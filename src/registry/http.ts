@@ -80,12 +80,15 @@ export class HttpTransport {
         clearTimeout(timer);
         timer = setTimeout(() => controller.abort(), this.idleTimeoutMs);
       };
+      // A long upload is alive as long as bytes leave: the watchdog counts them
+      // too. Slices keep the count close to what the socket really takes.
+      const body = req.body instanceof Readable ? Readable.from(sliced(req.body, arm), { objectMode: false, highWaterMark: SLICE }) : req.body;
       let res: Response;
       try {
         res = await fetch(url.href, {
           method: req.method,
           headers,
-          body: req.body,
+          body,
           redirect: 'manual',
           agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
           signal: controller.signal,
@@ -111,6 +114,19 @@ export class HttpTransport {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+const SLICE = 64 * 1024;
+
+async function* sliced(source: Readable, progress: () => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    const buf = chunk as Buffer;
+    for (let i = 0; i < buf.length; i += SLICE) {
+      progress();
+      yield buf.subarray(i, i + SLICE);
+    }
+  }
+  progress();
 }
 
 function wrapResponse(res: Response, url: string, arm: () => void, done: () => void, host: string, what: string): HttpResponse {

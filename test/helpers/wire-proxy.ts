@@ -3,7 +3,7 @@
 // live links, redirects, and a record of every request's headers (to see what a client disclosed).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 
 export interface SeenRequest {
   method: string;
@@ -20,7 +20,7 @@ export type WireAction =
   | { kind: 'reset-upload' } // read about half of the request body, then RST the connection; nothing reaches upstream
   | { kind: 'corrupt-upload' } // forward the request with one body byte flipped: same length, wrong bytes
   | { kind: 'throttle'; bytesPerSecond: number } // forward, pacing the request and response bodies (never idle long)
-  | { kind: 'delay'; ms: number } // wait, then forward normally
+  | { kind: 'delay'; ms: number | (() => number) } // wait (decided when the request arrives), then forward normally
   | { kind: 'redirect'; status: number; location: (path: string) => string } // answer a redirect instead of forwarding
   | { kind: 'respond'; status: number; headers?: Record<string, string>; body?: string }; // answer without forwarding
 
@@ -85,8 +85,8 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
       if (typeof out.location === 'string' && out.location.startsWith(target.origin)) out.location = origin + out.location.slice(target.origin.length);
       record.status = up.statusCode ?? 502;
       res.writeHead(up.statusCode ?? 502, out);
-      if (pace) Readable.from(paced(up, pace)).pipe(res);
-      else up.pipe(res);
+      // A client that gives up mid-transfer is part of the scenarios: errors end the exchange quietly.
+      pipeline(pace ? Readable.from(paced(up, pace)) : up, res, () => undefined);
     });
     upstream.on('error', (err) => {
       record.status = 502;
@@ -94,10 +94,12 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
       res.end(`wire proxy: upstream error: ${err.message}`);
     });
     if (Buffer.isBuffer(body)) upstream.end(body);
-    else body.pipe(upstream);
+    else pipeline(body, upstream, () => undefined);
   };
 
   const server = http.createServer((req, res) => {
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
     const record: SeenRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: { ...req.headers } };
     seen.push(record);
     const action = pick(record);
@@ -119,14 +121,17 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
         res.writeHead(action.status, { location: action.location(record.path), 'content-length': '0' });
         return void res.end();
       case 'delay':
-        return void sleep(action.ms).then(() => forward(req, res, record, req));
+        return void sleep(typeof action.ms === 'function' ? action.ms() : action.ms).then(() => forward(req, res, record, req));
       case 'throttle':
         return forward(req, res, record, Readable.from(paced(req, action.bytesPerSecond)), action.bytesPerSecond);
       case 'corrupt-upload':
-        return void readAll(req).then((body) => {
-          if (body.length > 0) body[Math.floor(body.length / 2)]! ^= 0xff;
-          forward(req, res, record, body);
-        });
+        return void readAll(req).then(
+          (body) => {
+            if (body.length > 0) body[Math.floor(body.length / 2)]! ^= 0xff;
+            forward(req, res, record, body);
+          },
+          () => undefined,
+        );
       case 'reset-upload': {
         const declared = Number(req.headers['content-length'] ?? 0);
         let got = 0;
