@@ -37,8 +37,10 @@ export interface TarEntry {
  * Headers are decoded by node-tar's Header and Pax classes.
  */
 export class TarReader {
-  private readonly ring = new SharedArrayBuffer(SLOT * SLOTS);
-  private readonly slots: Buffer[];
+  /** Shared with the hashing thread only when the whole file is hashed. */
+  private readonly ring: SharedArrayBuffer | undefined;
+  /** Allocated on first use: reading only the metadata touches one slot. */
+  private readonly slots: Array<Buffer | undefined> = new Array<Buffer | undefined>(SLOTS);
   private slot = 0;
   /** The current window: file bytes [winStart, winStart + win.length). */
   private win: Buffer = Buffer.alloc(0);
@@ -59,8 +61,8 @@ export class TarReader {
     wholeFileHash: boolean,
   ) {
     this.size = size;
-    this.slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(this.ring, i * SLOT, SLOT));
-    this.hasher = wholeFileHash ? new BackgroundSha256(this.ring) : undefined;
+    this.ring = wholeFileHash ? new SharedArrayBuffer(SLOT * SLOTS) : undefined;
+    this.hasher = this.ring ? new BackgroundSha256(this.ring) : undefined;
   }
 
   static async open(path: string, opts: { wholeFileHash?: boolean } = {}): Promise<TarReader> {
@@ -150,8 +152,17 @@ export class TarReader {
   }
 
   async close(): Promise<void> {
-    this.hasher?.terminate();
+    await this.hasher?.terminate();
     await this.fh.close();
+  }
+
+  private slotBuffer(slot: number): Buffer {
+    let b = this.slots[slot];
+    if (!b) {
+      b = this.ring ? Buffer.from(this.ring, slot * SLOT, SLOT) : Buffer.allocUnsafeSlow(SLOT);
+      this.slots[slot] = b;
+    }
+    return b;
   }
 
   /** Up to `n` bytes from the current position, as a view (never crossing windows). */
@@ -229,7 +240,7 @@ export class TarReader {
     const want = Math.max(0, Math.min(SLOT, this.size - at));
     this.filePos += want;
     await this.hasher?.release(slot);
-    const buf = this.slots[slot]!;
+    const buf = this.slotBuffer(slot);
     const { bytesRead } = want > 0 ? await this.fh.read(buf, 0, want, at) : { bytesRead: 0 };
     if (bytesRead < want) this.filePos = at + bytesRead;
     const view = buf.subarray(0, bytesRead);

@@ -62,7 +62,7 @@ export class BackgroundSha256 {
     });
   }
 
-  terminate(): void {
-    void this.worker.terminate();
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
   }
 }
