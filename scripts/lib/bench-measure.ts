@@ -10,6 +10,7 @@ import { MediaTypes, type SampleImage } from './samples.js';
 
 export interface Sample {
   seconds: number; // wall clock
+  cpuSeconds: number; // user + system CPU (GNU time %U + %S): less sensitive than wall time to other load
   rssMiB: number; // peak resident set (GNU time %M)
   writtenBytes: number; // bytes the process sent to the filesystem (GNU time %O, from the kernel's I/O accounting)
   tmpPeakBytes: number; // largest size its private TMPDIR reached
@@ -40,7 +41,7 @@ export async function dirBytes(dir: string): Promise<number> {
  * is watched every 100 ms, so temporary copies show up even when they are deleted before exit.
  * Throws with the command's stderr when it fails.
  */
-export async function measure(cmd: string[], tmpDir: string): Promise<Sample> {
+export async function measure(cmd: string[], tmpDir: string, cwd?: string): Promise<Sample> {
   await rm(tmpDir, { recursive: true, force: true });
   await mkdir(tmpDir, { recursive: true });
   const timeFile = `${tmpDir}.time`;
@@ -56,8 +57,9 @@ export async function measure(cmd: string[], tmpDir: string): Promise<Sample> {
   }, 100);
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M %O', '-o', timeFile, ...cmd], {
+    const child = spawn('/usr/bin/time', ['-f', '%U %S %M %O', '-o', timeFile, ...cmd], {
       env: { ...process.env, TMPDIR: tmpDir },
+      cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -70,16 +72,17 @@ export async function measure(cmd: string[], tmpDir: string): Promise<Sample> {
   tmpPeakBytes = Math.max(tmpPeakBytes, await dirBytes(tmpDir));
   if (code !== 0) throw new Error(`${cmd.join(' ')} exited with ${code}:\n${stderr}`);
   // GNU time prints "Command exited with non-zero status" first on failure; the numbers are last.
-  const [kib, blocks] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
+  const [user, sys, kib, blocks] = (await readFile(timeFile, 'utf8')).trim().split('\n').pop()!.split(' ').map(Number);
   await rm(tmpDir, { recursive: true, force: true });
   await rm(timeFile, { force: true });
-  return { seconds, rssMiB: kib! / 1024, writtenBytes: blocks! * 512, tmpPeakBytes };
+  return { seconds, cpuSeconds: user! + sys!, rssMiB: kib! / 1024, writtenBytes: blocks! * 512, tmpPeakBytes };
 }
 
 /** A sequence of commands counted as one operation: times and bytes add up, memory is the largest. */
 export function total(samples: Sample[]): Sample {
   return {
     seconds: samples.reduce((s, x) => s + x.seconds, 0),
+    cpuSeconds: samples.reduce((s, x) => s + x.cpuSeconds, 0),
     rssMiB: Math.max(...samples.map((x) => x.rssMiB)),
     writtenBytes: samples.reduce((s, x) => s + x.writtenBytes, 0),
     tmpPeakBytes: Math.max(...samples.map((x) => x.tmpPeakBytes)),
