@@ -6,13 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { runCli, tempDir } from '../helpers/cli.js';
-
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+import { ACCEPT } from '../helpers/registry-state.js';
 
 interface TalosMirror {
   endpoints: string[];

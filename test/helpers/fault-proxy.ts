@@ -1,7 +1,7 @@
 // An HTTP proxy in front of a test registry that injects faults into chosen requests, so retry,
 // resume and verification paths are exercised against real server behaviour everywhere else.
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLoopback, stopper } from './loopback-server.js';
 
 export type Fault =
   | { kind: 'status'; status: number; retryAfter?: number; headers?: Record<string, string> } // answer this status instead of forwarding
@@ -112,27 +112,14 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
     req.pipe(upstream);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const host = await listenLoopback(server);
   origin = `http://${host}`;
-
-  let stopped: Promise<void> | undefined;
   const proxy: FaultProxy = {
     url: origin,
     host,
     requests,
     rules,
-    stop() {
-      // closeAllConnections also ends stalled responses, which would otherwise keep close() waiting.
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return stopped;
-    },
+    stop: stopper(server),
   };
   return proxy;
 }

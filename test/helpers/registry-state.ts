@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-const ACCEPT = [
+/** Every manifest type, as a node asks for them. */
+export const ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',

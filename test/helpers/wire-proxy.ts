@@ -2,8 +2,8 @@
 // client SENDS (uploads cut or altered in transit), a server that never answers at all, slow but
 // live links, redirects, and a record of every request's headers (to see what a client disclosed).
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
+import { listenLoopback, stopper } from './loopback-server.js';
 
 export interface SeenRequest {
   method: string;
@@ -145,26 +145,14 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
     }
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const host = await listenLoopback(server);
   origin = `http://${host}`;
-
-  let stopped: Promise<void> | undefined;
   const proxy: WireProxy = {
     url: origin,
     host,
     seen,
     rules,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      return stopped;
-    },
+    stop: stopper(server),
   };
   return proxy;
 }
