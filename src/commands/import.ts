@@ -13,7 +13,7 @@ import { setResumeHint } from '../util/interrupt.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
-import { printRegistryCheck, readPasswordStdin, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 
 interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
   bundle: string;
@@ -65,10 +65,9 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     printPlan(plan, registry, argv.json);
     return;
   }
-  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
-  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
+  const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, {
-    ...(argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {}),
+    ...(explicit ? { explicit } : {}),
     onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
   });
   setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');

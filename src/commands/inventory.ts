@@ -4,9 +4,9 @@ import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
 import { listCatalog } from '../bundle/registry-check.js';
 import { resolveImage } from '../oci/resolve.js';
 import { mapSettled } from '../util/pool.js';
-import { CheckFailed, ExitCode, UsageError } from './errors.js';
+import { CheckFailed, ExitCode } from './errors.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
-import { readPasswordStdin, validateRegistry } from './target-options.js';
+import { explicitCredential, validateRegistry } from './target-options.js';
 
 interface InventoryArgs extends RegistryArgs {
   registry: string;
@@ -30,9 +30,8 @@ export function builder(y: Argv): Argv<InventoryArgs> {
 
 export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<void> {
   const registry = validateRegistry(argv.registry);
-  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
-  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
-  const { client, close } = buildClient(argv, argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {});
+  const explicit = await explicitCredential(argv, registry);
+  const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {
     const repos = await listCatalog(client, registry);
     if (!repos) throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled or restricted); an inventory needs it`, ExitCode.failure);

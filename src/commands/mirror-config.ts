@@ -8,7 +8,7 @@ import { checkMirrorOptions, MirrorConfigError, planMirrors, type MirrorOptions 
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseReference } from '../reference/reference.js';
 import { UsageError } from './errors.js';
-import { readPasswordStdin } from './target-options.js';
+import { explicitCredential } from './target-options.js';
 
 const FORMATS = ['talos', 'talos-multidoc', 'containerd', 'k3s'] as const;
 type Format = (typeof FORMATS)[number];
@@ -71,8 +71,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     }
     if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${argv['ca-file']} holds no PEM certificate`);
   }
-  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
-  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
+  const auth = (await explicitCredential(argv, ''))?.credential;
   const options: MirrorOptions = {
     endpoint: argv.endpoint,
     registries: [...new Set(repositories.map((r) => r.registry))],
@@ -81,7 +80,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     skipFallback: argv['skip-fallback'],
     ...(caPem ? { caPem } : {}),
     insecureSkipVerify: argv['insecure-skip-tls-verify'],
-    ...(argv.username ? { auth: { username: argv.username, password: password ?? '' } } : {}),
+    ...(auth ? { auth } : {}),
   };
   const { errors, warnings } = checkMirrorOptions(options, repositories.filter((r) => r.repository !== ''));
   for (const w of warnings) process.stderr.write(`warning: ${w}\n`);

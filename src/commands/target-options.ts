@@ -37,7 +37,18 @@ export function validateRegistry(value: string): string {
   }
 }
 
-export async function readPasswordStdin(): Promise<string> {
+/**
+ * `--username` with `--password-stdin`, as the explicit credential for the
+ * target registry; checked before standard input is read.
+ */
+export async function explicitCredential(argv: { username?: string; 'password-stdin'?: boolean }, host: string): Promise<{ host: string; credential: { username: string; password: string } } | undefined> {
+  if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
+  if (!argv.username) return undefined;
+  const password = argv['password-stdin'] ? await readPasswordStdin() : '';
+  return { host, credential: { username: argv.username, password } };
+}
+
+async function readPasswordStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');

@@ -6,7 +6,7 @@ import { formatBytes, table } from '../ui/format.js';
 import { CheckFailed, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
-import { printRegistryCheck, readPasswordStdin, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { planImport, PlanError } from '../bundle/import-plan.js';
@@ -47,8 +47,8 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
     if (err instanceof PlanError) throw new UsageError(err.message);
     throw err;
   }
-  const password = argv['password-stdin'] ? await readPasswordStdin() : undefined;
-  const { client, close } = buildClient(argv, argv.username ? { explicit: { host: registry, credential: { username: argv.username, password: password ?? '' } } } : {});
+  const explicit = await explicitCredential(argv, registry);
+  const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {
     const check = await checkRegistry(client, registry, plan, { deep: argv.deep, concurrency: argv.concurrency });
     reporter.result(check);

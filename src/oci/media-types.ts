@@ -30,10 +30,6 @@ export function isImageManifestType(mediaType: string | undefined): boolean {
   return mediaType === MediaType.ociManifest || mediaType === MediaType.dockerManifest;
 }
 
-export function isManifestType(mediaType: string | undefined): boolean {
-  return isIndexType(mediaType) || isImageManifestType(mediaType);
-}
-
 export function isSchema1Type(mediaType: string | undefined): boolean {
   return mediaType === MediaType.dockerSchema1 || mediaType === MediaType.dockerSchema1Signed;
 }

@@ -74,7 +74,9 @@ export class Reporter {
     const secs = (now - p.startedAt) / 1000;
     const rate = secs > 0 ? p.value / secs : 0;
     if (p.bar) {
-      p.bar.update(p.value, { done: formatBytes(p.value), rate: rate > 0 ? `${formatBytes(rate)}/s` : '' });
+      // Totals are estimates (tar headers, retried bytes): never show more than 100 %.
+      const shown = Math.min(p.value, p.bar.getTotal());
+      p.bar.update(shown, { done: formatBytes(shown), rate: rate > 0 ? `${formatBytes(rate)}/s` : '' });
     } else if (now - this.lastLine >= LINE_INTERVAL_MS) {
       this.lastLine = now;
       const eta = rate > 0 ? formatDuration((p.total - p.value) / rate) : '?';
