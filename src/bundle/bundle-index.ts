@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
-import { createHash, type Hash } from 'node:crypto';
-import { DigestMismatchError, digestAlgorithm } from '../oci/digest.js';
+import type { Transform } from 'node:stream';
+import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
 import type { BundleMetadata } from './format.js';
 import { BundleFormatError, openBundle } from './reader.js';
 
@@ -41,41 +40,13 @@ export async function indexBundle(path: string): Promise<BundleIndex> {
   return { metadata, blobs, rejected };
 }
 
-/** Hashes bytes on their way through and fails at the end when they are not the expected blob. */
-class RangeVerifier extends Transform {
-  private readonly hash: Hash;
-  private seen = 0;
-
-  constructor(
-    private readonly digest: string,
-    private readonly size: number,
-    private readonly onBytes?: (n: number) => void,
-  ) {
-    super({ highWaterMark: 1 << 20 });
-    this.hash = createHash(digestAlgorithm(digest));
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.seen += chunk.length;
-    this.onBytes?.(chunk.length);
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const actual = `${digestAlgorithm(this.digest)}:${this.hash.digest('hex')}`;
-    if (actual !== this.digest || this.seen !== this.size) cb(new DigestMismatchError({ digest: this.digest, size: this.size }, { digest: actual, size: this.seen }));
-    else cb();
-  }
-}
-
 /**
  * A blob's bytes straight from the bundle file, hashed as they are read: the
  * stream fails at its end if they do not match, so a damaged blob never
  * completes an upload. Each call opens a fresh read, so an upload can be retried.
  */
 export function readBlob(path: string, digest: string, at: BlobLocation, onBytes?: (n: number) => void): Transform {
-  const verifier = new RangeVerifier(digest, at.size, onBytes);
+  const verifier = new VerifyingStream({ digest, size: at.size }, onBytes);
   if (at.size === 0) {
     verifier.end();
     return verifier;

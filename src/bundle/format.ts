@@ -39,6 +39,18 @@ export interface BlobRecord {
   mountFrom?: string;
   /** In a volume set: the volume (1-based) carrying this config or layer. Manifests are in every volume. */
   volume?: number;
+  /**
+   * In a volume set, a config or layer larger than a volume: its bytes cut in
+   * order into parts, each stored as a blob named by its own digest (so each is
+   * checked on its own) in the volume given. The blob has no `volume` then.
+   */
+  parts?: BlobPart[];
+}
+
+export interface BlobPart {
+  digest: string;
+  size: number;
+  volume: number;
 }
 
 export interface PlatformRecord {

@@ -1,4 +1,4 @@
-import type { BundleMetadata, ImageRecord } from './format.js';
+import type { BlobPart, BundleMetadata, ImageRecord } from './format.js';
 
 /**
  * How bundle references become repositories of the isolated registry.
@@ -42,8 +42,11 @@ export interface ImportPlan {
   mediaTypes: Map<string, string>;
   /** Blobs a delta leaves out: digest → a repository known to hold it, if recorded. */
   external: Map<string, string | undefined>;
-  /** In a volume set: this volume, and the volume carrying each config and layer. */
-  volume?: { index: number; count: number; of: Map<string, number> };
+  /**
+   * In a volume set: this volume, the volume carrying each whole config and
+   * layer, and the parts of each blob cut across volumes.
+   */
+  volume?: { index: number; count: number; of: Map<string, number>; parts: Map<string, BlobPart[]> };
 }
 
 const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -89,7 +92,12 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
   }
   const external = new Map(metadata.blobs.filter((b) => b.external).map((b) => [b.digest, b.mountFrom]));
   const volume = metadata.volumes
-    ? { index: metadata.volumes.index, count: metadata.volumes.count, of: new Map(metadata.blobs.filter((b) => b.volume !== undefined).map((b) => [b.digest, b.volume!])) }
+    ? {
+        index: metadata.volumes.index,
+        count: metadata.volumes.count,
+        of: new Map(metadata.blobs.filter((b) => b.volume !== undefined).map((b) => [b.digest, b.volume!])),
+        parts: new Map(metadata.blobs.filter((b) => b.parts).map((b) => [b.digest, b.parts!])),
+      }
     : undefined;
   return { images, blobRepos, sizes, mediaTypes, external, ...(volume ? { volume } : {}) };
 }

@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
-import { DigestMismatchError } from '../oci/digest.js';
+import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
-import { indexBundle, readBlob, readSmallBlob, type BundleIndex } from './bundle-index.js';
+import { indexBundle, readBlob, readSmallBlob, type BlobLocation, type BundleIndex } from './bundle-index.js';
+import type { BlobPart } from './format.js';
+import { joinParts, locateParts } from './split-blobs.js';
 import type { ImportPlan, PlannedImage } from './import-plan.js';
 
 export interface ImportEvents {
@@ -13,6 +15,8 @@ export interface ImportEvents {
   blobFailed?(digest: string, message: string): void;
   rejected?(name: string, reason: string): void;
   imageDone?(image: PlannedImage, status: ImageImportStatus): void;
+  /** A blob cut across volumes cannot be completed yet: the parts this volume carries go in ahead. */
+  partsStaged?(digest: string, parts: number, waitingFor: number[]): void;
 }
 
 export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed';
@@ -27,6 +31,8 @@ export interface ImportResult {
   readBundle: boolean;
   /** Tar entries refused (never read, never pushed). */
   rejected: string[];
+  /** Blobs cut across volumes that this run could not complete: parts pushed ahead, volumes still needed. */
+  staged: Array<{ digest: string; parts: number; waitingFor: number[] }>;
 }
 
 /** A delta was imported into a registry that lacks what it was made against. */
@@ -59,7 +65,7 @@ export class MissingDependenciesError extends Error {
  */
 export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
   const ev = opts.events ?? {};
-  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [] };
+  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [], staged: [] };
   const record = (p: PlannedImage, status: ImageImportStatus, reason?: string, cause?: 'bundle' | 'registry') => {
     result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}), ...(cause ? { cause } : {}) });
     ev.imageDone?.(p, status);
@@ -117,10 +123,10 @@ export async function importBundle(path: string, client: RegistryClient, registr
   if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, plan);
 
   // Blobs of other volumes are not in this one: their images wait.
-  const waiting = new Map<string, number>();
+  const waiting = new Map<string, number[]>();
   for (const d of needs.keys()) {
     const v = plan.volume?.of.get(d);
-    if (v !== undefined && v !== plan.volume!.index && !holder.has(d)) waiting.set(d, v);
+    if (v !== undefined && v !== plan.volume!.index && !holder.has(d)) waiting.set(d, [v]);
   }
 
   // 2. Locate blobs in the tar; mount what the registry has elsewhere; upload the rest.
@@ -130,48 +136,65 @@ export async function importBundle(path: string, client: RegistryClient, registr
     ev.rejected?.(r.name, r.reason);
   }
   const failed = new Map<string, { message: string; cause: 'bundle' | 'registry' }>();
-  const uploads = [...needs.keys()].filter((d) => !holder.has(d) && !waiting.has(d));
-  for (const d of uploads) if (!index.blobs.has(d)) failed.set(d, { message: 'is missing from the bundle', cause: 'bundle' });
-  const toUpload = uploads.filter((d) => !failed.has(d));
+  const jobs: UploadJob[] = [];
+  for (const digest of needs.keys()) {
+    if (holder.has(digest) || waiting.has(digest)) continue;
+    const size = plan.sizes.get(digest) ?? 0;
+    const parts = plan.volume?.parts.get(digest);
+    if (parts) {
+      jobs.push(...(await splitBlobJobs(client, registry, path, plan, index, digest, parts, waiting, result, ev)));
+      continue;
+    }
+    const at = index.blobs.get(digest);
+    if (!at) failed.set(digest, { message: 'is missing from the bundle', cause: 'bundle' });
+    else jobs.push({ digest, size, for: digest, open: (onBytes) => readBlob(path, digest, at, onBytes) });
+  }
   ev.planned?.({
     images: plan.images.length,
     complete: plan.images.length - todo.length,
-    uploads: toUpload.length,
-    uploadBytes: toUpload.reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0),
-    mounts: [...needs.values()].reduce((s, r) => s + r.length, 0) - toUpload.length,
+    uploads: jobs.length,
+    uploadBytes: jobs.reduce((s, j) => s + j.size, 0),
+    mounts: [...needs.entries()].filter(([d]) => !waiting.has(d)).reduce((s, [, r]) => s + r.length, 0) - jobs.filter((j) => !j.stage).length,
   });
   for (const [digest, from] of holder) if (needs.has(digest)) await mountAll(client, registry, digest, from, needs, result);
 
   // Largest first, so a big layer does not start last and run alone.
-  toUpload.sort((a, b) => (plan.sizes.get(b) ?? 0) - (plan.sizes.get(a) ?? 0));
-  if (toUpload.length > 0) result.readBundle = true;
-  const uploaded = await mapSettled(toUpload, opts.concurrency, async (digest) => {
-    const at = index.blobs.get(digest)!;
+  jobs.sort((a, b) => b.size - a.size);
+  if (jobs.length > 0) result.readBundle = true;
+  const uploaded = await mapSettled(jobs, opts.concurrency, async (job) => {
+    if (job.stage) {
+      await upload(client, registry, job.stage, job.digest, job.size, () => job.open(ev.bytes));
+      result.uploaded.blobs++;
+      result.uploaded.bytes += job.size;
+      return;
+    }
+    const digest = job.digest;
     const first = needs.get(digest)![0]!;
-    await upload(client, registry, first, digest, at.size, () => readBlob(path, digest, at, ev.bytes));
+    await upload(client, registry, first, digest, job.size, () => job.open(ev.bytes));
     result.uploaded.blobs++;
-    result.uploaded.bytes += at.size;
+    result.uploaded.bytes += job.size;
     needs.set(digest, needs.get(digest)!.slice(1));
     await mountAll(client, registry, digest, first, needs, result);
     // A registry that refuses mounts gets the bytes again.
-    for (const repo of needs.get(digest) ?? []) await upload(client, registry, repo, digest, at.size, () => readBlob(path, digest, at));
+    for (const repo of needs.get(digest) ?? []) await upload(client, registry, repo, digest, job.size, () => job.open());
     needs.delete(digest);
   });
   uploaded.forEach((r, i) => {
     if (r.ok) return;
-    const digest = toUpload[i]!;
+    const job = jobs[i]!;
     const err = r.error;
     // Only our own hash of the bundle's bytes convicts the bundle; anything else is the registry's side.
     const damaged = err instanceof DigestMismatchError;
     if (!damaged && !(err instanceof RegistryError)) throw err;
-    const message = damaged ? `is damaged in the bundle (${(err as Error).message})` : `could not be uploaded: ${(err as Error).message}`;
-    failed.set(digest, { message, cause: damaged ? 'bundle' : 'registry' });
-    ev.blobFailed?.(digest, message);
+    const what = job.stage ? `part ${job.digest} ` : '';
+    const message = damaged ? `${what}is damaged in the bundle (${(err as Error).message})` : `${what}could not be uploaded: ${(err as Error).message}`;
+    failed.set(job.for, { message, cause: damaged ? 'bundle' : 'registry' });
+    ev.blobFailed?.(job.for, message);
   });
 
   // 3. Manifests, then tags, only for images with every blob in place.
   for (const p of todo) {
-    const waitsFor = [...new Set(p.blobs.filter((d) => waiting.has(d)).map((d) => waiting.get(d)!))].sort((a, b) => a - b);
+    const waitsFor = [...new Set(p.blobs.flatMap((d) => waiting.get(d) ?? []))].sort((a, b) => a - b);
     const broken = p.blobs.find((d) => failed.has(d));
     if (broken) {
       const f = failed.get(broken)!;
@@ -213,6 +236,63 @@ export async function importBundle(path: string, client: RegistryClient, registr
     }
   }
   return result;
+}
+
+/** One upload: a blob into the first repository lacking it, or a part of a split blob staged into `stage`. */
+interface UploadJob {
+  digest: string;
+  size: number;
+  /** The config or layer whose images fail if this upload fails. */
+  for: string;
+  stage?: string;
+  /** A fresh, verified read of the bytes (one per attempt). */
+  open: (onBytes?: (n: number) => void) => Readable;
+}
+
+/**
+ * The uploads a blob cut across volumes needs in this run: the whole blob when
+ * every part is in this volume or already staged in the registry; otherwise the
+ * parts this volume carries, staged for a later run, while its images wait.
+ */
+async function splitBlobJobs(
+  client: RegistryClient,
+  registry: string,
+  path: string,
+  plan: ImportPlan,
+  index: BundleIndex,
+  digest: string,
+  parts: BlobPart[],
+  waiting: Map<string, number[]>,
+  result: ImportResult,
+  ev: ImportEvents,
+): Promise<UploadJob[]> {
+  // The same repository in every run: the first one the bundle maps this blob to.
+  const stage = plan.blobRepos.get(digest)![0]!;
+  const sources = await locateParts(parts, plan.volume!.index, index.blobs, (d) => client.hasBlob(registry, stage, d));
+  const read = {
+    local: (p: BlobPart, at: BlobLocation) => readBlob(path, p.digest, at),
+    staged: async function* (p: BlobPart): AsyncGenerator<Buffer> {
+      const { body } = await client.openBlob(registry, stage, p.digest);
+      const checked = new VerifyingStream(p);
+      body.on('error', (err) => checked.destroy(err));
+      try {
+        for await (const chunk of body.pipe(checked)) yield chunk as Buffer;
+      } catch (err) {
+        // Wrong bytes from the registry are the registry's fault, not the bundle's.
+        if (err instanceof DigestMismatchError) throw new RegistryError('status', `part ${p.digest} staged in ${registry}/${stage} is corrupt (${err.message}); delete it there and import its volume again`);
+        throw err;
+      }
+    },
+  };
+  if (sources.waitingFor.length === 0) {
+    const size = plan.sizes.get(digest) ?? 0;
+    return [{ digest, size, for: digest, open: (onBytes) => joinParts({ digest, size }, parts, sources, read, onBytes) }];
+  }
+  waiting.set(digest, sources.waitingFor);
+  const ahead = [...sources.local].filter(([d]) => !sources.staged.has(d));
+  result.staged.push({ digest, parts: ahead.length, waitingFor: sources.waitingFor });
+  ev.partsStaged?.(digest, ahead.length, sources.waitingFor);
+  return ahead.map(([d, at]) => ({ digest: d, size: at.size, for: digest, stage, open: (onBytes) => readBlob(path, d, at, onBytes) }));
 }
 
 function target(registry: string, p: PlannedImage): string {

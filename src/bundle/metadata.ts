@@ -52,6 +52,7 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     if (r.external && (r.role === 'manifest' || r.role === 'index')) fail(`blobs[${i}] is an external ${String(r.role)}; a bundle always carries its manifests`);
     if (r.mountFrom !== undefined && typeof r.mountFrom !== 'string') fail(`blobs[${i}].mountFrom is not a string`);
     if (r.volume !== undefined && (!Number.isSafeInteger(r.volume) || (r.volume as number) < 1)) fail(`blobs[${i}].volume is not a volume number`);
+    if (r.parts !== undefined) checkParts(r, i, fail);
     known.add(r.digest as string);
   });
   const v = m.volumes as { index?: unknown; count?: unknown; set?: unknown } | undefined;
@@ -59,7 +60,11 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     if (!Number.isSafeInteger(v.count) || !Number.isSafeInteger(v.index) || (v.index as number) < 1 || (v.index as number) > (v.count as number) || typeof v.set !== 'string') {
       fail('"volumes" must hold index (1..count), count and set');
     }
-    for (const b of m.blobs as Array<{ volume?: number }>) if (b.volume !== undefined && b.volume > (v.count as number)) fail(`a blob is assigned to volume ${b.volume} of ${String(v.count)}`);
+    for (const b of m.blobs as Array<{ volume?: number; parts?: Array<{ volume: number }> }>) {
+      for (const n of [b.volume, ...(b.parts ?? []).map((p) => p.volume)]) if (n !== undefined && n > (v.count as number)) fail(`a blob is assigned to volume ${n} of ${String(v.count)}`);
+    }
+  } else if ((m.blobs as Array<{ parts?: unknown }>).some((b) => b.parts !== undefined)) {
+    fail('a blob is cut into parts, but the bundle is not a volume set');
   }
   (m.images as unknown[]).forEach((im, i) => {
     const r = im as Record<string, unknown>;
@@ -89,4 +94,21 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
     }
   });
   return doc as BundleMetadata;
+}
+
+/** A blob cut across volumes: parts in order, sizes adding up, each with its own sha256. */
+function checkParts(r: Record<string, unknown>, i: number, fail: (what: string) => never): void {
+  const parts = r.parts;
+  if (!Array.isArray(parts) || parts.length === 0) fail(`blobs[${i}].parts is not a list of parts`);
+  if (r.external || (r.role !== 'layer' && r.role !== 'config')) fail(`blobs[${i}] has parts but is not a carried config or layer`);
+  if (r.volume !== undefined) fail(`blobs[${i}] has both a volume and parts`);
+  let total = 0;
+  (parts as unknown[]).forEach((p, j) => {
+    const q = p as { digest?: unknown; size?: unknown; volume?: unknown } | null;
+    if (typeof q !== 'object' || q === null || typeof q.digest !== 'string' || !q.digest.startsWith('sha256:') || !isValidDigest(q.digest)) fail(`blobs[${i}].parts[${j}] has an invalid digest`);
+    if (typeof q!.size !== 'number' || !Number.isSafeInteger(q!.size) || q!.size <= 0) fail(`blobs[${i}].parts[${j}] has an invalid size`);
+    if (!Number.isSafeInteger(q!.volume) || (q!.volume as number) < 1) fail(`blobs[${i}].parts[${j}].volume is not a volume number`);
+    total += q!.size as number;
+  });
+  if (total !== r.size) fail(`the parts of blobs[${i}] add up to ${total} bytes, not ${String(r.size)}`);
 }

@@ -35,17 +35,18 @@ export function* directoryEntry(path: string, stamp: EntryStamp): Generator<Buff
 }
 
 /**
- * A file's entry, streamed. The size is fixed up front (it is in the header), so
- * a file that changed size underneath is an error rather than a corrupt archive.
+ * An entry holding `size` bytes of a file from `offset`, streamed. The size is
+ * fixed up front (it is in the header), so a file that shrank underneath is an
+ * error rather than a corrupt archive.
  */
-export async function* fileEntry(path: string, file: string, size: number, stamp: EntryStamp): AsyncGenerator<Buffer> {
+export async function* fileEntry(path: string, file: string, size: number, stamp: EntryStamp, offset = 0): AsyncGenerator<Buffer> {
   yield* header(path, size, 'File', stamp);
   let seen = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of size === 0 ? [] : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 })) {
     seen += (chunk as Buffer).length;
     yield chunk as Buffer;
   }
-  if (seen !== size) throw new Error(`${file} changed while being archived (expected ${size} bytes, read ${seen})`);
+  if (seen !== size) throw new Error(`${file} changed while being archived (expected to read ${size} bytes, read ${seen})`);
   const pad = padding(size);
   if (pad) yield pad;
 }

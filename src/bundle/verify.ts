@@ -5,7 +5,7 @@ import { digestAlgorithm } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isIndexType, MediaType } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
-import { ANNOTATION_REF_NAME, type BundleMetadata } from './format.js';
+import { ANNOTATION_REF_NAME, type BlobPart, type BundleMetadata } from './format.js';
 import { BundleFormatError, isSmallDocument, openBundle } from './reader.js';
 import { TarFormatError } from './tar-reader.js';
 import { parseSidecar } from './sidecar.js';
@@ -80,6 +80,8 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
         case 'metadata':
           metadata = entry.metadata;
           records = new Map(metadata.blobs.map((b) => [b.digest, b]));
+          // A part is checked like a layer: by its own digest and size.
+          for (const b of metadata.blobs) for (const p of b.parts ?? []) if (!records.has(p.digest)) records.set(p.digest, { digest: p.digest, size: p.size, mediaType: b.mediaType, role: b.role });
           break;
         case 'signature':
           signed = true;
@@ -170,10 +172,16 @@ function report(scans: Scan[]): VerifyReport {
   const seen = new Map<string, BlobSeen>();
   for (const s of scans) for (const [d, b] of s.seen) if (!seen.has(d) || seen.get(d)!.damage) seen.set(d, b);
   // Configs and layers a delta leaves out, or that travel in volumes not given here.
-  const elsewhere = new Map<string, string>();
+  const elsewhere = new Map<string, string[]>();
   for (const b of metadata.blobs) {
-    if (b.external) elsewhere.set(b.digest, 'registry');
-    else if (b.volume !== undefined && !given.has(b.volume)) elsewhere.set(b.digest, `volume ${b.volume}`);
+    if (b.external) elsewhere.set(b.digest, []);
+    else if (b.volume !== undefined && !given.has(b.volume)) elsewhere.set(b.digest, [`volume ${b.volume}`]);
+    else if (b.parts) {
+      const whole = assembleParts(b.parts, seen, given);
+      if (whole === 'missing') continue;
+      if (whole) seen.set(b.digest, whole);
+      else elsewhere.set(b.digest, [...new Set(b.parts.filter((p) => !given.has(p.volume)).map((p) => `volume ${p.volume}`))]);
+    }
   }
   const images = metadata.images.map((im) => walkImage(im, seen, elsewhere));
   const carried = metadata.blobs.filter((b) => !elsewhere.has(b.digest));
@@ -208,6 +216,29 @@ function report(scans: Scan[]): VerifyReport {
     signed: scans.every((s) => s.signed),
     bytes,
   };
+}
+
+/**
+ * A blob cut into parts, judged from the parts the given volumes hold: damaged
+ * or missing as soon as one of those is, whole when all are there and intact,
+ * and undefined (it needs other volumes) otherwise. Each part was hashed on its
+ * own; their digests were taken from the whole, verified blob at export.
+ */
+function assembleParts(parts: BlobPart[], seen: Map<string, BlobSeen>, given: Set<number>): BlobSeen | 'missing' | undefined {
+  let size = 0;
+  let complete = true;
+  for (const [i, p] of parts.entries()) {
+    if (!given.has(p.volume)) {
+      complete = false;
+      continue;
+    }
+    const s = seen.get(p.digest);
+    const label = `part ${i + 1} of ${parts.length} (${p.digest}, volume ${p.volume})`;
+    if (!s) return 'missing';
+    if (s.damage) return { size, damage: `${label}: ${s.damage}` };
+    size += s.size;
+  }
+  return complete ? { size } : undefined;
 }
 
 /** Hashes one blob from borrowed chunks, keeping the bytes only of small JSON documents. */
@@ -257,14 +288,14 @@ function statusOf(problems: Problem[]): ImageStatus {
 }
 
 /** Walks one image from its top descriptor, attributing each problem to the platform it breaks. */
-function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, elsewhere: Map<string, string>): ImageReport {
+function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, elsewhere: Map<string, string[]>): ImageReport {
   const needs = new Set<string>();
   const check = (d: Descriptor, label: string, out: Problem[]): void => {
     const b = seen.get(d.digest);
     // A delta's dependency (checked against the registry at import) or a blob of another volume.
     const where = elsewhere.get(d.digest);
     if (!b && where) {
-      if (where !== 'registry') needs.add(where);
+      for (const w of where) needs.add(w);
       return;
     }
     if (!b) return void out.push({ text: `${label} ${d.digest} is missing`, damaged: false });

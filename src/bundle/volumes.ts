@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildIndex } from './writer.js';
-import type { BundleMetadata } from './format.js';
+import type { BlobPart, BlobRecord, BundleMetadata } from './format.js';
 
 const BLOCK = 512;
 /** FAT32 keeps files under 4 GiB. */
 export const FAT32_MAX = 4 * 1024 ** 3 - 1;
+/** Volume names have three digits; the size estimate of the metadata assumes no wider numbers. */
+export const MAX_VOLUMES = 999;
 
 export class VolumeError extends Error {
   override name = 'VolumeError';
@@ -26,48 +29,118 @@ export function volumeName(output: string, index: number): string {
   return join(dirname(output), `${base}.vol${String(index).padStart(3, '0')}.tar`);
 }
 
+/** Parts are always named by sha256. */
+const PART_DIGEST_PROBE = `sha256:${'f'.repeat(64)}`;
 const entryBytes = (size: number) => BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+const isPacked = (b: BlobRecord) => !b.external && (b.role === 'layer' || b.role === 'config');
+
+/**
+ * What every volume holds besides its configs and layers: metadata (estimated
+ * with the widest numbers and digests it can hold), a signature, the layout
+ * files, every manifest, folder entries and the end-of-archive blocks.
+ */
+function fixedBytes(metadata: BundleMetadata, blobs: BlobRecord[]): number {
+  const probe: BundleMetadata = {
+    ...metadata,
+    volumes: { index: MAX_VOLUMES, count: MAX_VOLUMES, set: 'f'.repeat(64) },
+    blobs: blobs.map((b) => {
+      if (b.parts) return { ...b, parts: b.parts.map((p) => ({ ...p, digest: PART_DIGEST_PROBE, volume: MAX_VOLUMES })) };
+      return isPacked(b) ? { ...b, volume: MAX_VOLUMES } : b;
+    }),
+  };
+  return (
+    entryBytes(Buffer.byteLength(`${JSON.stringify(probe, null, 2)}\n`)) +
+    entryBytes(2048) +
+    entryBytes(31) +
+    entryBytes(buildIndex(metadata.images).length) +
+    3 * BLOCK +
+    metadata.blobs.filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + entryBytes(b.size), 0) +
+    2 * BLOCK
+  );
+}
+
+/**
+ * Packs configs and layers, in tar order, into volumes with `room` bytes for
+ * them. A blob is never cut, unless it cannot fit in a volume on its own: it is
+ * then cut into parts that fill the rest of the current volume and the next
+ * ones. Part digests are left empty for the caller to fill in.
+ */
+export function layoutVolumes(blobs: BlobRecord[], room: number): { blobs: BlobRecord[]; count: number } {
+  let volume = 1;
+  let used = 0;
+  const next = () => {
+    volume++;
+    used = 0;
+  };
+  const out = blobs.map((b): BlobRecord => {
+    if (!isPacked(b)) return b;
+    const cost = entryBytes(b.size);
+    if (cost <= room) {
+      if (used + cost > room) next();
+      used += cost;
+      return { ...b, volume };
+    }
+    // Starting a large blob on a sliver of free space only adds a part.
+    if (room - used < room / 8) next();
+    const parts: BlobPart[] = [];
+    let left = b.size;
+    while (left > 0) {
+      const fit = Math.floor((room - used - BLOCK) / BLOCK) * BLOCK;
+      if (fit <= 0) {
+        next();
+        continue;
+      }
+      const size = Math.min(left, fit);
+      parts.push({ digest: '', size, volume });
+      used += entryBytes(size);
+      left -= size;
+      if (left > 0) next();
+    }
+    const { volume: _unused, ...whole } = b;
+    return { ...whole, parts };
+  });
+  return { blobs: out, count: volume };
+}
 
 /**
  * Splits a bundle into volumes of at most `maxBytes` each. Every volume is a
  * complete tar with the metadata, the layout files and every manifest (they
  * are small, and any volume can then push any image whose blobs are present);
- * configs and layers are packed in tar order, never cut. A blob larger than
- * a volume is refused: cutting one across volumes is not supported.
+ * configs and layers are packed in tar order. A blob larger than a volume is
+ * cut into parts, each hashed here from `blobPath` so that every part carries
+ * its own digest check.
  */
-export function planVolumes(metadata: BundleMetadata, maxBytes: number): BundleMetadata {
-  // Upper bound of the per-volume overhead: metadata written with the widest numbers.
-  const probe: BundleMetadata = {
-    ...metadata,
-    volumes: { index: 999, count: 999, set: 'f'.repeat(64) },
-    blobs: metadata.blobs.map((b) => (b.role === 'layer' || b.role === 'config') && !b.external ? { ...b, volume: 999 } : b),
-  };
-  const fixed =
-    entryBytes(Buffer.byteLength(`${JSON.stringify(probe, null, 2)}\n`)) +
-    entryBytes(31) +
-    entryBytes(buildIndex(metadata.images).length) +
-    3 * BLOCK +
-    metadata.blobs.filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + entryBytes(b.size), 0) +
-    2 * BLOCK;
-  const room = maxBytes - fixed;
-  if (room <= 0) throw new VolumeError(`--volume-size ${maxBytes} bytes cannot even hold the metadata and manifests (${fixed} bytes); choose a larger size`);
-  let volume = 1;
-  let used = 0;
-  const blobs = metadata.blobs.map((b) => {
-    if (b.external || (b.role !== 'layer' && b.role !== 'config')) return b;
-    const cost = entryBytes(b.size);
-    if (cost > room) {
-      throw new VolumeError(`blob ${b.digest} (${b.size} bytes) does not fit in a volume of ${maxBytes} bytes with its metadata; choose a larger --volume-size`);
+export async function planVolumes(metadata: BundleMetadata, maxBytes: number, blobPath: (digest: string) => string): Promise<BundleMetadata> {
+  // More parts mean more metadata, which means less room: settle on a room that holds them.
+  let fixed = fixedBytes(metadata, metadata.blobs);
+  for (let round = 0; round < 16; round++) {
+    const room = maxBytes - fixed;
+    if (room < 4 * BLOCK) throw new VolumeError(`--volume-size ${maxBytes} bytes cannot even hold the metadata and manifests (${fixed} bytes); choose a larger size`);
+    const layout = layoutVolumes(metadata.blobs, room);
+    if (layout.count > MAX_VOLUMES) throw new VolumeError(`--volume-size ${maxBytes} bytes would need ${layout.count} volumes (at most ${MAX_VOLUMES}); choose a larger size`);
+    const needed = fixedBytes(metadata, layout.blobs);
+    if (needed > fixed) {
+      fixed = needed;
+      continue;
     }
-    if (used + cost > room) {
-      volume++;
-      used = 0;
-    }
-    used += cost;
-    return { ...b, volume };
-  });
-  const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
-  return { ...metadata, blobs, volumes: { index: 1, count: volume, set } };
+    const blobs: BlobRecord[] = [];
+    for (const b of layout.blobs) blobs.push(b.parts ? { ...b, parts: await hashParts(blobPath(b.digest), b.parts) } : b);
+    const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
+    return { ...metadata, blobs, volumes: { index: 1, count: layout.count, set } };
+  }
+  throw new VolumeError(`cannot lay out volumes of ${maxBytes} bytes; choose a larger --volume-size`);
+}
+
+async function hashParts(file: string, parts: BlobPart[]): Promise<BlobPart[]> {
+  const out: BlobPart[] = [];
+  let offset = 0;
+  for (const p of parts) {
+    const hash = createHash('sha256');
+    for await (const c of createReadStream(file, { start: offset, end: offset + p.size - 1, highWaterMark: 1 << 20 })) hash.update(c as Buffer);
+    out.push({ ...p, digest: `sha256:${hash.digest('hex')}` });
+    offset += p.size;
+  }
+  return out;
 }
 
 /** The metadata of one volume of a planned set. */

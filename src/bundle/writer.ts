@@ -23,6 +23,7 @@ import {
 } from './format.js';
 import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
 import { sidecarLine } from './sidecar.js';
+import { blobEntries } from './volume-content.js';
 import { processAlive } from '../util/process.js';
 
 export interface WriteResult {
@@ -107,8 +108,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     yield* directoryEntry('blobs', stamp);
     const algorithms = [...new Set(metadata.blobs.map((b) => b.digest.split(':')[0]!))].sort();
     for (const alg of algorithms) yield* directoryEntry(`blobs/${alg}`, stamp);
-    const index = metadata.volumes?.index;
-    for (const b of metadata.blobs) if (!b.external && (index === undefined || b.volume === undefined || b.volume === index)) yield* fileEntry(blobEntryName(b.digest), cache.path(b.digest), b.size, stamp);
+    for (const e of blobEntries(metadata)) yield* fileEntry(blobEntryName(e.digest), cache.path(e.of), e.size, stamp, e.offset);
     yield endOfArchive();
   }
 

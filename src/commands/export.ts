@@ -5,7 +5,8 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
-import { forVolume, parseVolumeSize, planVolumes, volumeName } from '../bundle/volumes.js';
+import { blobEntries } from '../bundle/volume-content.js';
+import { forVolume, parseVolumeSize, planVolumes, volumeName, VolumeError } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { Reporter } from '../ui/reporter.js';
@@ -139,14 +140,14 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       deltaAgainst: excludeSources,
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     });
-    const volumes = volumeSize !== undefined ? planVolumes(metadata, volumeSize) : undefined;
+    const volumes = volumeSize !== undefined ? await planVolumes(metadata, volumeSize, (d) => cache.path(d)).catch(usageOnVolumeError) : undefined;
     const targets = volumes
       ? Array.from({ length: volumes.volumes!.count }, (_, i) => ({ path: volumeName(output, i + 1), metadata: forVolume(volumes, i + 1) }))
       : [{ path: output, metadata }];
     if (volumes) reporter.info(`${targets.length} volumes of at most ${formatBytes(volumeSize!)}`);
     const written: WriteResult[] = [];
     for (const t of targets) {
-      reporter.startBytes('write', `writing ${basename(t.path)}`, t.metadata.blobs.filter((b) => !b.external && (b.volume === undefined || b.volume === t.metadata.volumes?.index)).reduce((s, b) => s + b.size, 0));
+      reporter.startBytes('write', `writing ${basename(t.path)}`, blobEntries(t.metadata).reduce((s, e) => s + e.size, 0));
       written.push(await writeBundle(cache, t.metadata, { output: t.path, ...(signer ? { sign: signer } : {}), ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}), onBytes: (n) => reporter.advance('write', n) }));
       reporter.stop();
     }
@@ -174,6 +175,12 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     forget();
     close();
   }
+}
+
+/** A volume size too small for the bundle is the caller's choice to change (the fetched blobs stay cached). */
+function usageOnVolumeError(err: unknown): never {
+  if (err instanceof VolumeError) throw new UsageError(err.message);
+  throw err;
 }
 
 /** Every tar entry costs a header and padding; metadata and index.json come on top. */

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
+import { readTar, writeTar } from '../helpers/tar-edit.js';
 
 let upstream: RunningRegistry;
 let images: SampleImage[];
@@ -106,9 +107,111 @@ describe('volumes', () => {
     }
   });
 
-  it('refuses a volume size that cannot hold a blob', async () => {
-    const res = await runCli(['export', `${upstream.host}/${images[0]!.repository}:${images[0]!.tag}`, '-o', join(work.path, 'tiny.tar'), '--volume-size', '20K', '--plain-http', '--cache-dir', join(work.path, 'cache')]);
-    expect(res.code).not.toBe(0);
-    expect(res.stderr).toMatch(/--volume-size/);
+  it('refuses a volume size that cannot hold the metadata and manifests', async () => {
+    const res = await runCli(['export', `${upstream.host}/${images[0]!.repository}:${images[0]!.tag}`, '-o', join(work.path, 'tiny.tar'), '--volume-size', '4K', '--plain-http', '--cache-dir', join(work.path, 'cache')]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/--volume-size .*cannot even hold the metadata and manifests/);
+    expect(readdirSync(work.path).filter((f) => f.startsWith('tiny'))).toEqual([]);
+  });
+});
+
+describe('a blob larger than a volume', () => {
+  const SMALL = 200 * 1024;
+  let installer: SampleImage;
+  let parts: string[];
+  let split: string[];
+  const partOf = new Map<string, string>();
+
+  beforeAll(async () => {
+    installer = images.find((i) => i.repository.endsWith('installer'))!;
+    const res = await runCli(['export', `${upstream.host}/${installer.repository}:${installer.tag}`, '-o', join(work.path, 'split.tar'), '--volume-size', String(SMALL), '--plain-http', '--cache-dir', join(work.path, 'cache'), '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    split = (JSON.parse(res.stdout).volumes as Array<{ path: string }>).map((v) => v.path);
+    const metadata = JSON.parse(execFileSync('tar', ['-xOf', split[0]!, 'airgap-bundle.json']).toString()) as { blobs: Array<{ digest: string; parts?: Array<{ digest: string; volume: number }> }> };
+    parts = metadata.blobs.flatMap((b) => (b.parts ?? []).map((p) => p.digest));
+    for (const b of metadata.blobs) for (const p of b.parts ?? []) partOf.set(p.digest, b.digest);
+  });
+
+  it('cuts it into parts, each an entry named by its own digest, every volume under the size', () => {
+    expect(parts.length).toBeGreaterThanOrEqual(3);
+    for (const v of split) {
+      expect(statSync(v).size).toBeLessThanOrEqual(SMALL);
+      expect(execFileSync('sha256sum', ['-c', `${v}.sha256`], { cwd: work.path }).toString()).toContain(': OK');
+    }
+    const names = split.flatMap((v) => execFileSync('tar', ['-tf', v]).toString().split('\n'));
+    for (const p of parts) expect(names).toContain(`blobs/sha256/${p.slice(7)}`);
+  });
+
+  it('verify checks each part on its own, and names a damaged part', async () => {
+    const all = await runCli(['verify', ...split, '--json']);
+    expect(all.code, all.stdout).toBe(0);
+    expect(JSON.parse(all.stdout).images.every((i: { status: string }) => i.status === 'intact')).toBe(true);
+    const one = JSON.parse((await runCli(['verify', split[0]!, '--json'])).stdout);
+    expect(one.images[0].status).toBe('needs other volumes');
+
+    // Flip one byte of one part, in a copy of the volume that holds it.
+    const victim = split.find((v) => execFileSync('tar', ['-tf', v]).toString().includes(parts[1]!.slice(7)))!;
+    const entries = readTar(victim);
+    const entry = entries.find((e) => e.path === `blobs/sha256/${parts[1]!.slice(7)}`)!;
+    entry.data[100] = entry.data[100]! ^ 0xff;
+    const damaged = join(work.path, 'damaged', basename(victim));
+    mkdirSync(dirname(damaged), { recursive: true });
+    writeTar(damaged, entries);
+    const res = await runCli(['verify', ...split.filter((v) => v !== victim), damaged, '--json']);
+    expect(res.code).toBe(3);
+    const report = JSON.parse(res.stdout);
+    expect(report.images[0].status).toBe('damaged');
+    expect(report.images[0].problems.join('\n')).toMatch(new RegExp(`part 2 of \\d+ \\(${parts[1]}`));
+  });
+
+  it('imports one volume per run in any order: parts wait in the registry, the last run pushes the whole blob', async () => {
+    const reg = await startRegistry();
+    try {
+      const order = split.map((_, i) => i).reverse();
+      for (const [step, i] of order.entries()) {
+        const res = await runCli(['import', split[i]!, '--registry', reg.host, '--plain-http', '--json']);
+        expect(res.code, res.stderr).toBe(0);
+        const out = JSON.parse(res.stdout);
+        expect(out.images[0].status).toBe(step === order.length - 1 ? 'imported' : 'waiting');
+        if (step === 0) {
+          // The parts this volume carries wait in the registry, under their own digests.
+          const carried = parts.filter((p) => execFileSync('tar', ['-tf', split[i]!]).toString().includes(p.slice(7)));
+          expect(carried.length).toBeGreaterThan(0);
+          expect(out.staged.filter((s: { parts: number }) => s.parts > 0).map((s: { digest: string }) => s.digest).sort()).toEqual([...new Set(carried.map((p) => partOf.get(p)))].sort());
+          expect(out.staged.reduce((n: number, s: { parts: number }) => n + s.parts, 0)).toBe(carried.length);
+          for (const p of carried) expect(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-I', `${reg.url}/v2/${installer.repository}/blobs/${p}`]).toString()).toBe('200');
+        }
+      }
+      const state = registryState(reg);
+      expect(state).toEqual({ [`${installer.repository}:${installer.tag}`]: installer.digest });
+      // skopeo pulls every layer, checking each against its digest.
+      execFileSync('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${reg.host}/${installer.repository}:${installer.tag}`, `dir:${join(work.path, 'pulled')}`]);
+      const again = await runCli(['import', split[0]!, '--registry', reg.host, '--plain-http', '--json']);
+      expect(JSON.parse(again.stdout).images[0].status).toBe('already present');
+    } finally {
+      await reg.stop();
+    }
+  });
+
+
+  it('a staged part the registry lost (garbage-collected) is asked for again', async () => {
+    const reg = await startRegistry();
+    try {
+      const last = split.length - 1;
+      const first = JSON.parse((await runCli(['import', split[last]!, '--registry', reg.host, '--plain-http', '--json'])).stdout);
+      const lost = parts.find((p) => execFileSync('tar', ['-tf', split[last]!]).toString().includes(p.slice(7)))!;
+      expect(first.staged.some((s: { digest: string }) => s.digest === partOf.get(lost))).toBe(true);
+      expect(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'DELETE', `${reg.url}/v2/${installer.repository}/blobs/${lost}`]).toString()).toBe('202');
+      let out;
+      for (let i = 0; i < last; i++) out = JSON.parse((await runCli(['import', split[i]!, '--registry', reg.host, '--plain-http', '--json'])).stdout);
+      expect(out.images[0].status).toBe('waiting');
+      expect(out.images[0].reason).toBe(`needs volume ${last + 1}`);
+      const again = await runCli(['import', split[last]!, '--registry', reg.host, '--plain-http', '--json']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).images[0].status).toBe('imported');
+      expect(registryState(reg)).toEqual({ [`${installer.repository}:${installer.tag}`]: installer.digest });
+    } finally {
+      await reg.stop();
+    }
   });
 });
