@@ -14,6 +14,7 @@
  *   import     airgap-bundle import, fresh registry vs skopeo copy of every image from those layouts,
  *              fresh registry; plus skopeo from oci-archive: of the bundle for its largest OCI image
  *   re-import  the same again into the registry that now holds everything (the no-op case)
+ * Every step starts after `sync`, so no step pays for the writeback of the one before.
  * Medians are reported (wall time, and the process's own CPU time, which other load on the
  * machine disturbs less); peak RSS (GNU time) is the largest seen. Disk: bytes the process wrote
  * (kernel I/O accounting) and the peak size of its private TMPDIR. Every import ends with a
@@ -175,10 +176,14 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
       return total(parts);
     };
 
+    // Each step starts with no writeback pending from the one before (both sides alike): on a
+    // small VM, gigabytes of dirty pages flushed in the middle of a timed run decide its result.
+    const settle = () => run('sync', []);
     const steps = {
       toolExport: async () => {
         await rm(cache, { recursive: true, force: true });
         await rm(bundle, { force: true });
+        await settle();
         record('export', 'tool', await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '--cache-dir', cache, '-q'), tmp));
         await checkBundle();
       },
@@ -186,6 +191,7 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         await rm(peerDir, { recursive: true, force: true });
         await rm(peerTar, { force: true });
         await mkdir(peerDir);
+        await settle();
         const parts: Sample[] = [];
         // One at a time, as a shell loop would: concurrent copies into one oci: layout race on index.json.
         for (const img of set.images) {
@@ -199,19 +205,24 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
       peerVerify: async () => record('verify', 'peer', await measure(['sha256sum', '--quiet', '-c', `${bundle}.sha256`], tmp, work)),
       toolImport: async () => {
         const reg = await freshRegistry();
+        await settle();
         record('import', 'tool', await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp));
         await expectDigests(reg.host, set.images, 'airgap-bundle import');
+        await settle();
         record('noop', 'tool', await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp));
         await expectDigests(reg.host, set.images, 'airgap-bundle re-import');
       },
       peerImport: async () => {
         const reg = await freshRegistry();
+        await settle();
         record('import', 'peer', await skopeoImport(reg.host));
         await expectDigests(reg.host, set.images, 'skopeo import');
+        await settle();
         record('noop', 'peer', await skopeoImport(reg.host));
         await expectDigests(reg.host, set.images, 'skopeo re-import');
         // oci-archive: unpacks the whole archive into its temp folder first, whatever it copies.
         const one = await freshRegistry();
+        await settle();
         const ref = `${upstream.host}/${archived.repository}:${archived.tag}`;
         record('import-archive', 'peer', await measure(skopeo('--tmpdir', tmp, 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci-archive:${bundle}:${ref}`, `docker://${one.host}/${archived.repository}:${archived.tag}`), tmp));
         await expectDigests(one.host, [archived], 'skopeo import from oci-archive');

@@ -38,6 +38,14 @@ export interface CollectOptions {
   exclude?: Map<string, { mountFrom?: string }>;
   concurrency: number;
   events?: CollectEvents;
+  /**
+   * Started as soon as every blob is known, before the first layer is fetched,
+   * to use blobs while the others download (the bundle writer, in tar order;
+   * downloads go in that order too). `ready(digest)` settles once the blob is
+   * in the cache, and rejects if it cannot be fetched. When `consume` fails,
+   * downloads not yet started are dropped.
+   */
+  consume?(collected: Pick<CollectedBundle, 'images' | 'blobs'>, ready: (digest: string) => Promise<void>): Promise<void>;
 }
 
 export interface CollectedBundle {
@@ -125,31 +133,70 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   opts.events?.blobQueued?.({ count: payload.length, bytes: payload.reduce((s, b) => s + b.size, 0), cached: payload.length - missing.length, cachedBytes });
   for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
 
-  // Largest first: a big layer started last would otherwise run alone at the end.
-  missing.sort((a, b) => b.size - a.size);
-  const fetched = await mapSettled(missing, opts.concurrency, async (b) => {
-    await downloadBlob(client, cache, b.source.registry, b.source.repository, b, opts);
+  const ordered = [...blobs.values()].sort(
+    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
+  );
+  images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
+  const records = ordered.map(({ digest, size, mediaType, role, external, mountFrom }): BlobRecord => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) }));
+
+  // Tar order, so that a consumer writing the tar follows right behind the downloads.
+  const position = new Map(ordered.map((b, i) => [b.digest, i]));
+  missing.sort((a, b) => position.get(a.digest)! - position.get(b.digest)!);
+  const arrivals = new Map(missing.map((b) => [b.digest, deferred()]));
+  let consumerFailed = false;
+  const downloads = mapSettled(missing, opts.concurrency, async (b) => {
+    const arrival = arrivals.get(b.digest)!;
+    try {
+      if (consumerFailed) throw new Dropped();
+      await downloadBlob(client, cache, b.source.registry, b.source.repository, b, opts);
+      arrival.resolve();
+    } catch (err) {
+      arrival.reject(err);
+      throw err;
+    }
     opts.events?.blobDone?.(b.digest, b.size, false);
   });
+  const consumed = opts.consume
+    ? opts.consume({ images, blobs: records }, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve()).then(
+        () => undefined,
+        (err: unknown) => {
+          consumerFailed = true;
+          return { error: err };
+        },
+      )
+    : Promise.resolve(undefined);
+  const [fetched, consumerError] = await Promise.all([downloads, consumed]);
   const blobFailures = fetched.flatMap((r, i) => {
-    if (r.ok) return [];
+    if (r.ok || r.error instanceof Dropped) return [];
     const b = missing[i]!;
     const users = images.filter((im) => im.blobs.includes(b.digest)).map((im) => im.reference);
     return [{ what: b.digest, message: `${b.role} ${b.digest} (${users.join(', ')}): ${messageOf(r.error, b.digest)}` }];
   });
   if (blobFailures.length > 0) throw new CollectError(blobFailures);
+  if (consumerError) throw consumerError.error;
 
-  const ordered = [...blobs.values()].sort(
-    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
-  );
-  images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
   const missingBytes = missing.reduce((s, b) => s + b.size, 0);
   return {
     images,
-    blobs: ordered.map(({ digest, size, mediaType, role, external, mountFrom }) => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) })),
+    blobs: records,
     fetched: { blobs: missing.length, bytes: missingBytes },
     cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
   };
+}
+
+/** A download not started because the consumer of the blobs gave up. */
+class Dropped extends Error {}
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A consumer that stopped early never awaits the rest: their failures are reported by the downloads.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** Streams one blob into the cache; a broken transfer or a digest mismatch is retried as a whole. */
@@ -186,10 +233,16 @@ async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: 
  */
 async function findArtifacts(all: Array<{ item: ListedReference; image: ResolvedImage }>, client: RegistryClient, concurrency: number): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {
   const out = new Map<string, { item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>();
-  for (const { item, image } of all) {
-    const { registry, repository } = item.ref;
+  // Images probed in parallel (a few round trips each); results taken in list order.
+  const found = await mapSettled(all, concurrency, ({ item, image }) => {
     const subjects = [...new Set([image.root.digest, ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest)])];
-    for (const f of await discoverArtifacts(client, registry, repository, subjects, concurrency)) {
+    return discoverArtifacts(client, item.ref.registry, item.ref.repository, subjects, concurrency);
+  });
+  for (const [i, { item }] of all.entries()) {
+    const { registry, repository } = item.ref;
+    const r = found[i]!;
+    if (!r.ok) throw r.error;
+    for (const f of r.value) {
       const ref: Reference = f.selector.startsWith('sha256:') ? { registry, repository, digest: f.selector } : { registry, repository, tag: f.selector };
       const name = formatReference(ref);
       if (out.has(name) || all.some((a) => a.item.name === name)) continue;

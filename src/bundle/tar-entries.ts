@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { Header, Pax } from 'tar';
 
 export const BLOCK = 512;
@@ -34,19 +33,17 @@ export function* directoryEntry(path: string, stamp: EntryStamp): Generator<Buff
   yield* header(path.endsWith('/') ? path : `${path}/`, 0, 'Directory', stamp);
 }
 
-/**
- * An entry holding `size` bytes of a file from `offset`, streamed. The size is
- * fixed up front (it is in the header), so a file that shrank underneath is an
- * error rather than a corrupt archive.
- */
-export async function* fileEntry(path: string, file: string, size: number, stamp: EntryStamp, offset = 0): AsyncGenerator<Buffer> {
+/** A byte range of a file, to be copied into the archive as it is. */
+export interface FileRange {
+  file: string;
+  offset: number;
+  size: number;
+}
+
+/** An entry holding `size` bytes of a file from `offset`: header, the range, padding. */
+export function* fileEntry(path: string, file: string, size: number, stamp: EntryStamp, offset = 0): Generator<Buffer | FileRange> {
   yield* header(path, size, 'File', stamp);
-  let seen = 0;
-  for await (const chunk of size === 0 ? [] : createReadStream(file, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 })) {
-    seen += (chunk as Buffer).length;
-    yield chunk as Buffer;
-  }
-  if (seen !== size) throw new Error(`${file} changed while being archived (expected to read ${size} bytes, read ${seen})`);
+  if (size > 0) yield { file, offset, size };
   const pad = padding(size);
   if (pad) yield pad;
 }

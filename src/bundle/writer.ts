@@ -1,10 +1,6 @@
-import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import ssri from 'ssri';
-import { HashingStream } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { BlobCache } from './blob-cache.js';
 import {
@@ -21,7 +17,8 @@ import {
   type ImageRecord,
   type BlobRecord,
 } from './format.js';
-import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
+import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp, type FileRange } from './tar-entries.js';
+import { TarSink } from './tar-sink.js';
 import { sidecarLine } from './sidecar.js';
 import { blobEntries } from './volume-content.js';
 import { processAlive } from '../util/process.js';
@@ -43,6 +40,8 @@ export interface WriteOptions {
   /** From SOURCE_DATE_EPOCH: sets entry mtimes (the metadata records it too). */
   sourceDateEpoch?: number;
   onBytes?: (n: number) => void;
+  /** Settles when a blob is in the cache: the tar can be written while downloads go on. */
+  ready?: (digest: string) => Promise<void>;
 }
 
 /** Temporary files being written right now: what an interrupted export must remove. */
@@ -100,7 +99,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
   const metadataBytes = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
   const signature = opts.sign?.(metadataBytes);
   const signatureFile = `${opts.output}.sig`;
-  async function* entries(): AsyncGenerator<Buffer> {
+  function* entries(): Generator<Buffer | FileRange | { ready: string }> {
     yield* bytesEntry(METADATA_NAME, metadataBytes, stamp);
     if (signature) yield* bytesEntry(SIGNATURE_NAME, signature, stamp);
     yield* bytesEntry(OCI_LAYOUT_NAME, Buffer.from('{"imageLayoutVersion":"1.0.0"}\n'), stamp);
@@ -108,36 +107,35 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     yield* directoryEntry('blobs', stamp);
     const algorithms = [...new Set(metadata.blobs.map((b) => b.digest.split(':')[0]!))].sort();
     for (const alg of algorithms) yield* directoryEntry(`blobs/${alg}`, stamp);
-    for (const e of blobEntries(metadata)) yield* fileEntry(blobEntryName(e.digest), cache.path(e.of), e.size, stamp, e.offset);
+    for (const e of blobEntries(metadata)) {
+      yield { ready: e.of };
+      yield* fileEntry(blobEntryName(e.digest), cache.path(e.of), e.size, stamp, e.offset);
+    }
     yield endOfArchive();
   }
 
-  const hasher = new HashingStream();
-  const counter = opts.onBytes;
+  let sink: TarSink | undefined;
   activePartials.add(tmp).add(sidecarTmp).add(`${tmp}.sig`);
   try {
-    const source = Readable.from(entries(), { objectMode: false, highWaterMark: 1 << 20 });
-    await pipeline(
-      source,
-      hasher,
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const c of chunks) {
-          counter?.(c.length);
-          yield c;
-        }
-      },
-      createWriteStream(tmp, { highWaterMark: 1 << 20 }),
-    );
-    await syncFile(tmp);
-    const sha256 = hasher.hex();
+    sink = await TarSink.create(tmp, opts.onBytes);
+    for (const piece of entries()) {
+      if (Buffer.isBuffer(piece)) await sink.append(piece);
+      else if ('ready' in piece) await opts.ready?.(piece.ready);
+      else await sink.appendFile(piece.file, piece.offset, piece.size);
+    }
+    const bytes = sink.bytes;
+    const sha256 = await sink.finish();
+    sink = undefined;
     await writeSmallFile(sidecarTmp, sidecarLine(sha256, basename(opts.output)));
     if (signature) await writeSmallFile(`${tmp}.sig`, signature.toString('utf8'));
     await rename(tmp, opts.output);
     await rename(sidecarTmp, sidecar);
     if (signature) await rename(`${tmp}.sig`, signatureFile);
     const integrity = ssri.fromHex(sha256, 'sha256').toString();
-    return { path: opts.output, sidecar, bytes: hasher.bytes, sha256, integrity, metadata };
+    return { path: opts.output, sidecar, bytes, sha256, integrity, metadata };
   } catch (err) {
+    const written = sink?.bytes ?? 0;
+    await sink?.close();
     await rm(tmp, { force: true });
     await rm(sidecarTmp, { force: true });
     await rm(`${tmp}.sig`, { force: true });
@@ -145,7 +143,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       const needed = metadata.blobs.filter((b) => !b.external).reduce((n, b) => n + b.size, 0);
       throw new Error(
-        `no space left in ${dirname(opts.output)} while writing ${basename(opts.output)}: ${hasher.bytes} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,
+        `no space left in ${dirname(opts.output)} while writing ${basename(opts.output)}: ${written} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,
       );
     }
     throw err;
@@ -172,16 +170,6 @@ async function removeStalePartials(output: string): Promise<void> {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)/.exec(name.slice(prefix.length))?.[1]);
     if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(dirname(output), name), { force: true });
-  }
-}
-
-/** A rename is only durable once the data it points at is on disk. */
-async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

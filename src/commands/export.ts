@@ -3,8 +3,9 @@ import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
-import { collectBundle } from '../bundle/collect.js';
+import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
+import type { BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
 import { forVolume, parseVolumeSize, planVolumes, volumeName, VolumeError } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
@@ -114,12 +115,34 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   try {
     reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
     for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
+    const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+    const describe = (c: Pick<CollectedBundle, 'images' | 'blobs'>) =>
+      buildMetadata(c.images, c.blobs, {
+        tool: TOOL,
+        platforms: platforms ? platforms.map(formatPlatform) : null,
+        deltaAgainst: excludeSources,
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+      });
+    const write = (path: string, metadata: BundleMetadata, ready?: (digest: string) => Promise<void>) => {
+      reporter.startBytes('write', `writing ${basename(path)}`, blobEntries(metadata).reduce((s, e) => s + e.size, 0));
+      return writeBundle(cache, metadata, {
+        output: path,
+        ...(signer ? { sign: signer } : {}),
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+        ...(ready ? { ready } : {}),
+        onBytes: (n) => reporter.advance('write', n),
+      });
+    };
+    const written: WriteResult[] = [];
     const collected = await collectBundle(refs, client, cache, {
       ...(platforms ? { platforms } : {}),
       concurrency: argv.concurrency,
       artifacts: argv.signatures,
       exclude,
       beforeDownload: (sizes) => ensureSpace(dirname(output), cache.root, sizes),
+      // One bundle is written while its blobs download, right behind them; volumes
+      // are planned from every blob (a blob cut into parts is hashed part by part).
+      ...(volumeSize === undefined ? { consume: async (c, ready) => void written.push(await write(output, describe(c), ready)) } : {}),
       events: {
         resolved: (ref, im) =>
           reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
@@ -133,23 +156,13 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     reporter.stop();
     const totalBytes = collected.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
     const externalBytes = collected.blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
-    const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
-    const metadata = buildMetadata(collected.images, collected.blobs, {
-      tool: TOOL,
-      platforms: platforms ? platforms.map(formatPlatform) : null,
-      deltaAgainst: excludeSources,
-      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-    });
-    const volumes = volumeSize !== undefined ? await planVolumes(metadata, volumeSize, (d) => cache.path(d)).catch(usageOnVolumeError) : undefined;
-    const targets = volumes
-      ? Array.from({ length: volumes.volumes!.count }, (_, i) => ({ path: volumeName(output, i + 1), metadata: forVolume(volumes, i + 1) }))
-      : [{ path: output, metadata }];
-    if (volumes) reporter.info(`${targets.length} volumes of at most ${formatBytes(volumeSize!)}`);
-    const written: WriteResult[] = [];
-    for (const t of targets) {
-      reporter.startBytes('write', `writing ${basename(t.path)}`, blobEntries(t.metadata).reduce((s, e) => s + e.size, 0));
-      written.push(await writeBundle(cache, t.metadata, { output: t.path, ...(signer ? { sign: signer } : {}), ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}), onBytes: (n) => reporter.advance('write', n) }));
-      reporter.stop();
+    if (volumeSize !== undefined) {
+      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache.path(d)).catch(usageOnVolumeError);
+      reporter.info(`${volumes.volumes!.count} volumes of at most ${formatBytes(volumeSize)}`);
+      for (let i = 1; i <= volumes.volumes!.count; i++) {
+        written.push(await write(volumeName(output, i), forVolume(volumes, i)));
+        reporter.stop();
+      }
     }
     const seconds = (Date.now() - started) / 1000;
     const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
@@ -163,7 +176,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       bytes: written.reduce((s, w) => s + w.bytes, 0),
       sha256: first.sha256,
       integrity: first.integrity,
-      ...(volumes ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
+      ...(volumeSize !== undefined ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
       seconds,
       images: collected.images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
       blobs: collected.blobs.length,

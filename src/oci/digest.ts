@@ -68,23 +68,3 @@ export class VerifyingStream extends Transform {
   }
 }
 
-/** Passes bytes through while hashing them: the whole-file checksum of a tar being written. */
-export class HashingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-
-  constructor() {
-    super({ highWaterMark: 1 << 20 });
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
-
-  /** Call once, after the stream has finished. */
-  hex(): string {
-    return this.hash.digest('hex');
-  }
-}

@@ -52,16 +52,15 @@ export async function resolveImage(selector: string, fetch: ManifestFetcher, fil
           `${where}: no manifest for ${filter.map(formatPlatform).join(', ')}; the image offers ${offered.length ? offered.join(', ') : 'no platform entries'}`,
         );
       }
-      let highest = 0;
+      const carried = [];
       for (const child of parsed.manifests) {
-        const carried = wanted.has(child.digest);
         const target = attestationTarget(child.annotations);
-        if (depth === 0) children.push({ descriptor: child, carried, ...(target ? { attestationFor: target } : {}) });
-        if (!carried) continue;
-        const sub = await visit(child.digest, child.mediaType, depth + 1);
-        highest = Math.max(highest, sub.level);
+        if (depth === 0) children.push({ descriptor: child, carried: wanted.has(child.digest), ...(target ? { attestationFor: target } : {}) });
+        if (wanted.has(child.digest)) carried.push(child);
       }
-      node.level = highest + 1;
+      // Children at once: each is a round trip, and an index may list a dozen platforms.
+      const subs = await Promise.all(carried.map((child) => visit(child.digest, child.mediaType, depth + 1)));
+      node.level = Math.max(0, ...subs.map((sub) => sub.level)) + 1;
     }
     manifests.push(node);
     return node;

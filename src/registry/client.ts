@@ -40,6 +40,8 @@ type Access = 'pull' | 'pull,push';
 export class RegistryClient {
   private readonly auth: Authenticator;
   private readonly retry: RetryPolicy;
+  /** Registries that answered 404 to the referrers API: they do not offer it, so it is not asked again. */
+  private readonly withoutReferrersApi = new Set<string>();
 
   constructor(
     private readonly http: HttpTransport,
@@ -229,8 +231,11 @@ export class RegistryClient {
    */
   async getReferrers(registry: string, repository: string, digest: string): Promise<string[] | undefined> {
     const what = `referrers of ${registry}/${repository}@${digest}`;
+    if (this.withoutReferrersApi.has(registry)) return undefined;
     return this.retrying(what, async () => {
       const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `referrers/${digest}`, headers: { accept: 'application/vnd.oci.image.index.v1+json' } }, what);
+      // A registry with the API answers 200 even when nothing refers to the digest: a 404 means no API, for every repository.
+      if (res.status === 404) this.withoutReferrersApi.add(registry);
       if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json')) {
         res.discard();
         return undefined;

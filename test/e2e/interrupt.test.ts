@@ -119,6 +119,7 @@ describe('export interrupted', () => {
     const points = [
       { kind: 'after blob request', n: rnd.int(1, payloadBlobs) },
       { kind: 'after delay', ms: rnd.int(250, 1200) },
+      // The tar is written while the blobs download: killed as soon as its temporary file appears.
       { kind: 'while writing the bundle' },
     ] as const;
     for (const [i, point] of points.entries()) {
@@ -150,8 +151,9 @@ describe('export interrupted', () => {
       stopWatch();
       expect(end.signal, `${label}: the export was not interrupted (exit ${end.code})`).toBe('SIGKILL');
       expect(listing(dir)).not.toContain('b.tar');
-      const { fetched } = await expectRerunIdentical(proxy.host, dir, label);
-      if (point.kind === 'while writing the bundle') expect(fetched, `${label}: every blob was in the cache before writing began`).toBe(0);
+      await expectRerunIdentical(proxy.host, dir, label);
+      // The killed run's temporary bundle is garbage once its process is gone: the rerun removes it.
+      expect(listing(dir).filter((n) => n.includes('.partial')), label).toEqual([]);
     }
   });
 
