@@ -133,8 +133,11 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   opts.events?.blobQueued?.({ count: payload.length, bytes: payload.reduce((s, b) => s + b.size, 0), cached: payload.length - missing.length, cachedBytes });
   for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
 
+  // Configs and layers largest first: they download in this order, so a big layer never starts
+  // last and runs alone, and the writer following behind is left with small ones at the end.
+  const bySize = (a: BlobRecord, b: BlobRecord) => (ROLE_ORDER[a.role] === 0 ? b.size - a.size : 0);
   const ordered = [...blobs.values()].sort(
-    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
+    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || bySize(a, b) || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
   );
   images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
   const records = ordered.map(({ digest, size, mediaType, role, external, mountFrom }): BlobRecord => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) }));

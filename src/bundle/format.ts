@@ -4,9 +4,10 @@
  * whole content before the first blob arrives.
  *
  * Entry order: metadata, [signature], oci-layout, index.json, blobs/, blobs/sha256/, then
- * configs and layers, then image manifests, then indexes (children before
- * parents), each group sorted by digest. An importer streaming the tar has
- * therefore pushed every blob a manifest needs before it meets the manifest.
+ * configs and layers (largest first, the order they download in), then image
+ * manifests, then indexes (children before parents), ties sorted by digest.
+ * An importer streaming the tar has therefore pushed every blob a manifest
+ * needs before it meets the manifest.
  */
 export const METADATA_NAME = 'airgap-bundle.json';
 /** Ed25519 signature of the metadata entry, right after it (signed bundles only). */

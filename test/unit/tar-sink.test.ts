@@ -1,0 +1,45 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TarSink } from '../../src/bundle/tar-sink.js';
+import { tempDir } from '../helpers/cli.js';
+
+let work: { path: string; remove: () => Promise<void> };
+beforeAll(async () => {
+  work = await tempDir();
+});
+afterAll(async () => {
+  await work?.remove();
+});
+
+describe('tar sink', () => {
+  it('writes buffers and file ranges in order across slot boundaries, and hashes exactly what it wrote', async () => {
+    const source = join(work.path, 'source');
+    const data = randomBytes(5 * 1024 * 1024 + 123);
+    writeFileSync(source, data);
+    const out = join(work.path, 'out');
+    let counted = 0;
+    const sink = await TarSink.create(out, (n) => (counted += n));
+    const small = randomBytes(700);
+    await sink.append(small);
+    await sink.appendFile(source, 0, data.length);
+    await sink.appendFile(source, 1000, 3 * 1024 * 1024);
+    await sink.append(Buffer.alloc(0));
+    await sink.appendFile(source, data.length - 10, 10);
+    const expected = Buffer.concat([small, data, data.subarray(1000, 1000 + 3 * 1024 * 1024), data.subarray(data.length - 10)]);
+    expect(sink.bytes).toBe(expected.length);
+    const digest = await sink.finish();
+    expect(readFileSync(out).equals(expected)).toBe(true);
+    expect(digest).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(counted).toBe(expected.length);
+  });
+
+  it('refuses a range past the end of its file', async () => {
+    const source = join(work.path, 'short');
+    writeFileSync(source, randomBytes(1000));
+    const sink = await TarSink.create(join(work.path, 'out2'));
+    await expect(sink.appendFile(source, 500, 1000)).rejects.toThrow(/changed while being archived/);
+    await sink.close();
+  });
+});
