@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Transform } from 'node:stream';
-import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
+import { DigestMismatchError, verified, VerifyingStream } from '../oci/digest.js';
 import type { BundleMetadata } from './format.js';
 import { BundleFormatError, openBundle } from './reader.js';
 
@@ -46,14 +46,12 @@ export async function indexBundle(path: string): Promise<BundleIndex> {
  * completes an upload. Each call opens a fresh read, so an upload can be retried.
  */
 export function readBlob(path: string, digest: string, at: BlobLocation, onBytes?: (n: number) => void): Transform {
-  const verifier = new VerifyingStream({ digest, size: at.size }, onBytes);
   if (at.size === 0) {
-    verifier.end();
-    return verifier;
+    const empty = new VerifyingStream({ digest, size: 0 }, onBytes);
+    empty.end();
+    return empty;
   }
-  const file = createReadStream(path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 });
-  file.on('error', (err) => verifier.destroy(err));
-  return file.pipe(verifier);
+  return verified(createReadStream(path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 }), { digest, size: at.size }, onBytes);
 }
 
 /** A small blob (a manifest) read whole, or undefined when it does not match its digest. */

@@ -23,10 +23,10 @@ export interface CollectEvents {
 export interface CollectOptions {
   /**
    * Called once the manifests are known and before any layer is fetched, with
-   * the bundle's size and what must still be downloaded: the place to refuse
-   * early for lack of disk space.
+   * the bundle's size, what must still be downloaded and the bundle's content:
+   * the place to refuse early (disk space, a volume size that cannot work).
    */
-  beforeDownload?(sizes: { bundleBytes: number; downloadBytes: number }): Promise<void>;
+  beforeDownload?(sizes: { bundleBytes: number; downloadBytes: number }, collected: Pick<CollectedBundle, 'images' | 'blobs'>): Promise<void>;
   platforms?: Platform[];
   /** Also carry signatures, attestations, SBOMs and referrers of every image. */
   artifacts?: boolean;
@@ -127,12 +127,6 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     return !(r.ok && r.value);
   });
   const missingSet = new Set(missing);
-  const cachedBytes = payload.reduce((s, b) => s + b.size, 0) - missing.reduce((s, b) => s + b.size, 0);
-  const manifestBytes = [...blobs.values()].filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + b.size, 0);
-  await opts.beforeDownload?.({ bundleBytes: payload.reduce((s, b) => s + b.size, 0) + manifestBytes, downloadBytes: payload.reduce((s, b) => s + b.size, 0) - cachedBytes });
-  opts.events?.blobQueued?.({ count: payload.length, bytes: payload.reduce((s, b) => s + b.size, 0), cached: payload.length - missing.length, cachedBytes });
-  for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
-
   // Configs and layers largest first: they download in this order, so a big layer never starts
   // last and runs alone, and the writer following behind is left with small ones at the end.
   const bySize = (a: BlobRecord, b: BlobRecord) => (ROLE_ORDER[a.role] === 0 ? b.size - a.size : 0);
@@ -141,6 +135,13 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   );
   images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
   const records = ordered.map(({ digest, size, mediaType, role, external, mountFrom }): BlobRecord => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) }));
+
+  const payloadBytes = payload.reduce((s, b) => s + b.size, 0);
+  const cachedBytes = payloadBytes - missing.reduce((s, b) => s + b.size, 0);
+  const manifestBytes = [...blobs.values()].filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + b.size, 0);
+  await opts.beforeDownload?.({ bundleBytes: payloadBytes + manifestBytes, downloadBytes: payloadBytes - cachedBytes }, { images, blobs: records });
+  opts.events?.blobQueued?.({ count: payload.length, bytes: payloadBytes, cached: payload.length - missing.length, cachedBytes });
+  for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
 
   // Tar order, so that a consumer writing the tar follows right behind the downloads.
   const position = new Map(ordered.map((b, i) => [b.digest, i]));

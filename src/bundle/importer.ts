@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { DigestMismatchError, VerifyingStream } from '../oci/digest.js';
+import { DigestMismatchError, verified } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
@@ -273,10 +273,8 @@ async function splitBlobJobs(
     local: (p: BlobPart, at: BlobLocation) => readBlob(path, p.digest, at),
     staged: async function* (p: BlobPart): AsyncGenerator<Buffer> {
       const { body } = await client.openBlob(registry, stage, p.digest);
-      const checked = new VerifyingStream(p);
-      body.on('error', (err) => checked.destroy(err));
       try {
-        for await (const chunk of body.pipe(checked)) yield chunk as Buffer;
+        for await (const chunk of verified(body, p)) yield chunk as Buffer;
       } catch (err) {
         // Wrong bytes from the registry are the registry's fault, not the bundle's.
         if (err instanceof DigestMismatchError) throw new RegistryError('status', `part ${p.digest} staged in ${registry}/${stage} is corrupt (${err.message}); delete it there and import its volume again`);

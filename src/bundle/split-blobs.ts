@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { VerifyingStream } from '../oci/digest.js';
+import { verified } from '../oci/digest.js';
 import type { BlobPart } from './format.js';
 import type { BlobLocation } from './bundle-index.js';
 
@@ -55,8 +55,5 @@ export function joinParts(
       yield* at ? read.local(p, at) : read.staged(p);
     }
   }
-  const whole = new VerifyingStream(blob, onBytes);
-  const source = Readable.from(concatenated(), { objectMode: false });
-  source.on('error', (err) => whole.destroy(err));
-  return source.pipe(whole);
+  return verified(Readable.from(concatenated(), { objectMode: false }), blob, onBytes);
 }

@@ -103,14 +103,11 @@ export function layoutVolumes(blobs: BlobRecord[], room: number): { blobs: BlobR
 }
 
 /**
- * Splits a bundle into volumes of at most `maxBytes` each. Every volume is a
- * complete tar with the metadata, the layout files and every manifest (they
- * are small, and any volume can then push any image whose blobs are present);
- * configs and layers are packed in tar order. A blob larger than a volume is
- * cut into parts, each hashed here from `blobPath` so that every part carries
- * its own digest check.
+ * How configs and layers spread over volumes of at most `maxBytes`, part
+ * digests left empty: pure and quick, so a size that cannot work is refused
+ * before anything is downloaded.
  */
-export async function planVolumes(metadata: BundleMetadata, maxBytes: number, blobPath: (digest: string) => string): Promise<BundleMetadata> {
+export function volumeLayout(metadata: BundleMetadata, maxBytes: number): { blobs: BlobRecord[]; count: number } {
   // More parts mean more metadata, which means less room: settle on a room that holds them.
   let fixed = fixedBytes(metadata, metadata.blobs);
   for (let round = 0; round < 16; round++) {
@@ -119,16 +116,26 @@ export async function planVolumes(metadata: BundleMetadata, maxBytes: number, bl
     const layout = layoutVolumes(metadata.blobs, room);
     if (layout.count > MAX_VOLUMES) throw new VolumeError(`--volume-size ${maxBytes} bytes would need ${layout.count} volumes (at most ${MAX_VOLUMES}); choose a larger size`);
     const needed = fixedBytes(metadata, layout.blobs);
-    if (needed > fixed) {
-      fixed = needed;
-      continue;
-    }
-    const blobs: BlobRecord[] = [];
-    for (const b of layout.blobs) blobs.push(b.parts ? { ...b, parts: await hashParts(blobPath(b.digest), b.parts) } : b);
-    const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
-    return { ...metadata, blobs, volumes: { index: 1, count: layout.count, set } };
+    if (needed <= fixed) return layout;
+    fixed = needed;
   }
   throw new VolumeError(`cannot lay out volumes of ${maxBytes} bytes; choose a larger --volume-size`);
+}
+
+/**
+ * Splits a bundle into volumes of at most `maxBytes` each. Every volume is a
+ * complete tar with the metadata, the layout files and every manifest (they
+ * are small, and any volume can then push any image whose blobs are present);
+ * configs and layers are packed in tar order. A blob larger than a volume is
+ * cut into parts, each hashed here from `blobPath` so that every part carries
+ * its own digest check.
+ */
+export async function planVolumes(metadata: BundleMetadata, maxBytes: number, blobPath: (digest: string) => string): Promise<BundleMetadata> {
+  const layout = volumeLayout(metadata, maxBytes);
+  const blobs: BlobRecord[] = [];
+  for (const b of layout.blobs) blobs.push(b.parts ? { ...b, parts: await hashParts(blobPath(b.digest), b.parts) } : b);
+  const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
+  return { ...metadata, blobs, volumes: { index: 1, count: layout.count, set } };
 }
 
 async function hashParts(file: string, parts: BlobPart[]): Promise<BlobPart[]> {

@@ -7,7 +7,7 @@ import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
 import type { BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
-import { forVolume, parseVolumeSize, planVolumes, volumeName, VolumeError } from '../bundle/volumes.js';
+import { forVolume, parseVolumeSize, planVolumes, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { Reporter } from '../ui/reporter.js';
@@ -139,7 +139,10 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       concurrency: argv.concurrency,
       artifacts: argv.signatures,
       exclude,
-      beforeDownload: (sizes) => ensureSpace(dirname(output), cache.root, sizes),
+      beforeDownload: async (sizes, c) => {
+        if (volumeSize !== undefined) usageOnVolumeError(() => volumeLayout(describe(c), volumeSize));
+        await ensureSpace(dirname(output), cache.root, sizes);
+      },
       // One bundle is written while its blobs download, right behind them; volumes
       // are planned from every blob (a blob cut into parts is hashed part by part).
       ...(volumeSize === undefined ? { consume: async (c, ready) => void written.push(await write(output, describe(c), ready)) } : {}),
@@ -157,7 +160,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const totalBytes = collected.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
     const externalBytes = collected.blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
     if (volumeSize !== undefined) {
-      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache.path(d)).catch(usageOnVolumeError);
+      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache.path(d));
       reporter.info(`${volumes.volumes!.count} volumes of at most ${formatBytes(volumeSize)}`);
       for (let i = 1; i <= volumes.volumes!.count; i++) {
         written.push(await write(volumeName(output, i), forVolume(volumes, i)));
@@ -190,10 +193,14 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   }
 }
 
-/** A volume size too small for the bundle is the caller's choice to change (the fetched blobs stay cached). */
-function usageOnVolumeError(err: unknown): never {
-  if (err instanceof VolumeError) throw new UsageError(err.message);
-  throw err;
+/** A volume size too small for the bundle is the caller's choice to change: a usage error, before any download. */
+function usageOnVolumeError(check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof VolumeError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** Every tar entry costs a header and padding; metadata and index.json come on top. */

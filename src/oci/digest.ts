@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -68,3 +68,9 @@ export class VerifyingStream extends Transform {
   }
 }
 
+/** `source` piped through a VerifyingStream, its errors passed on: the one stream a consumer reads. */
+export function verified(source: Readable, expected: { digest: string; size: number }, onBytes?: (n: number) => void): VerifyingStream {
+  const verifier = new VerifyingStream(expected, onBytes);
+  source.on('error', (err) => verifier.destroy(err));
+  return source.pipe(verifier);
+}
