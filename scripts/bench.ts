@@ -8,8 +8,9 @@
  * A Talos-like image set of --size unique compressed layers (cached in .bench/images-SIZE) is
  * seeded into an upstream registry with skopeo. Then, --runs times, tool and peer alternating
  * which goes first, it measures:
- *   export     airgap-bundle export (fresh cache)  vs  skopeo copy --all --preserve-digests of every
- *              image into one oci: layout (OCI-typed) or dir: folders (Docker-typed), then tar cf
+ *   export     airgap-bundle export (default: no cache)  vs  skopeo copy --all --preserve-digests of
+ *              every image into one oci: layout (OCI-typed) or dir: folders (Docker-typed), then tar cf;
+ *              also the tool with a fresh --cache-dir (each byte written twice), against the same peer
  *   verify     airgap-bundle verify                vs  sha256sum -c on the sidecar
  *   import     airgap-bundle import, fresh registry vs skopeo copy of every image from those layouts,
  *              fresh registry; plus skopeo from oci-archive: of the bundle for its largest OCI image
@@ -74,9 +75,10 @@ function snapshotTool(): string {
   return join(dir, 'dist', 'cli.js');
 }
 
-type RowId = 'export' | 'verify' | 'import' | 'import-archive' | 'noop';
+type RowId = 'export' | 'export-cache' | 'verify' | 'import' | 'import-archive' | 'noop';
 const ROWS: Record<RowId, { title: string; tool?: string; peer?: string }> = {
-  export: { title: 'export', tool: 'airgap-bundle export (fresh cache)', peer: 'skopeo copy --all --preserve-digests per image into oci:/dir:, then tar cf' },
+  export: { title: 'export', tool: 'airgap-bundle export', peer: 'skopeo copy --all --preserve-digests per image into oci:/dir:, then tar cf' },
+  'export-cache': { title: 'export --cache-dir (fresh)', tool: 'airgap-bundle export --cache-dir (empty cache)', peer: 'the same skopeo copies and tar cf as for export' },
   verify: { title: 'verify', tool: 'airgap-bundle verify', peer: 'sha256sum -c BUNDLE.sha256' },
   import: { title: 'import (empty registry)', tool: 'airgap-bundle import --skip-verify', peer: 'skopeo copy --all --preserve-digests per image from the oci:/dir: layouts' },
   'import-archive': { title: 'import 1 image via oci-archive', peer: 'skopeo copy oci-archive:BUNDLE:REF (the largest OCI image)' },
@@ -184,8 +186,13 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         await rm(cache, { recursive: true, force: true });
         await rm(bundle, { force: true });
         await settle();
-        record('export', 'tool', await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '--cache-dir', cache, '-q'), tmp));
+        record('export', 'tool', await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '-q'), tmp));
         await checkBundle();
+        await rm(bundle, { force: true });
+        await settle();
+        record('export-cache', 'tool', await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '--cache-dir', cache, '-q'), tmp));
+        await checkBundle();
+        await rm(cache, { recursive: true, force: true });
       },
       peerExport: async () => {
         await rm(peerDir, { recursive: true, force: true });
@@ -249,8 +256,8 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
     const bundleBytes = statSync(bundle).size;
     const rows: Row[] = [];
     for (const [id, def] of Object.entries(ROWS) as Array<[RowId, (typeof ROWS)[RowId]]>) {
-      const s = samples.get(id);
-      if (!s) continue;
+      const s = id === 'export-cache' ? { tool: samples.get(id)?.tool ?? [], peer: samples.get('export')?.peer ?? [] } : samples.get(id);
+      if (!s || s.tool.length + s.peer.length === 0) continue;
       const rowBytes = id === 'verify' ? bundleBytes : id === 'import-archive' ? archived.size : set.uniqueBytes;
       const tool = s.tool.length > 0 ? { command: def.tool!, ...summarize(s.tool, rowBytes) } : undefined;
       const peer = s.peer.length > 0 ? { command: def.peer!, ...summarize(s.peer, rowBytes) } : undefined;

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
 
     step('3. export (connected side): every registry is reached through the loopback mirror');
     const bundle = join(demo, 'talos-demo.tar');
-    await run(['export', '-f', list, '-o', bundle, '--registry-mirror', `*=${upstream.url}`, '--cache-dir', join(demo, 'cache')]);
+    await run(['export', '-f', list, '-o', bundle, '--registry-mirror', `*=${upstream.url}`]);
 
     step('4. inspect and verify the bundle, offline');
     await run(['inspect', bundle]);

@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { digestAlgorithm, digestHex, sha256Digest, VerifyingStream } from '../oci/digest.js';
 import { processAlive } from '../util/process.js';
+import type { BlobStore } from './blob-store.js';
 
 /** `$AIRGAP_BUNDLE_CACHE`, else `$XDG_CACHE_HOME/airgap-bundle`, else `~/.cache/airgap-bundle`. */
 export function defaultCacheDir(env = process.env): string {
@@ -21,7 +22,7 @@ export function defaultCacheDir(env = process.env): string {
  * rerun could mistake for a good blob. Reuse across runs re-hashes the file once,
  * which is cheaper than a download and catches a damaged disk.
  */
-export class BlobCache {
+export class BlobCache implements BlobStore {
   private readonly verifiedThisRun = new Set<string>();
 
   constructor(readonly root: string) {}

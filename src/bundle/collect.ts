@@ -10,7 +10,7 @@ import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
-import type { BlobCache } from './blob-cache.js';
+import type { BlobStore } from './blob-store.js';
 import { ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
 
 export interface CollectEvents {
@@ -42,7 +42,7 @@ export interface CollectOptions {
    * Started as soon as every blob is known, before the first layer is fetched,
    * to use blobs while the others download (the bundle writer, in tar order;
    * downloads go in that order too). `ready(digest)` settles once the blob is
-   * in the cache, and rejects if it cannot be fetched. When `consume` fails,
+   * in the store, and rejects if it cannot be fetched. When `consume` fails,
    * downloads not yet started are dropped.
    */
   consume?(collected: Pick<CollectedBundle, 'images' | 'blobs'>, ready: (digest: string) => Promise<void>): Promise<void>;
@@ -52,7 +52,7 @@ export interface CollectedBundle {
   images: ImageRecord[];
   /** Every blob to put in the tar, in tar order. */
   blobs: BlobRecord[];
-  /** Configs and layers downloaded in this run vs found verified in the cache. */
+  /** Configs and layers downloaded in this run vs found verified in the store (cache, or a partial bundle resumed). */
   fetched: { blobs: number; bytes: number };
   cached: { blobs: number; bytes: number };
 }
@@ -70,16 +70,16 @@ export class CollectError extends Error {
 }
 
 /**
- * The connected side's work before the tar is written: resolve every reference
- * to its manifests, then fetch every distinct config and layer once into the
- * cache, verified. Nothing is written under the bundle's name here.
+ * The connected side's work: resolve every reference to its manifests, then
+ * fetch every distinct config and layer once into `store`, verified. Nothing is
+ * written under the bundle's name here.
  */
-export async function collectBundle(refs: ListedReference[], client: RegistryClient, cache: BlobCache, opts: CollectOptions): Promise<CollectedBundle> {
+export async function collectBundle(refs: ListedReference[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<CollectedBundle> {
   const resolveAll = async (list: ListedReference[], platforms: Platform[] | undefined) => {
     const out = await mapSettled(list, opts.concurrency, async (item) => {
       const { ref } = item;
       const image = await resolveImage(manifestSelector(ref), (sel) => client.getManifest(ref.registry, ref.repository, sel), platforms, formatReference(ref));
-      for (const m of image.manifests) await cache.putBytes(m.digest, m.bytes);
+      for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
       return image;
     });
     const failures = out.flatMap((r, i) => (r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }]));
@@ -121,12 +121,6 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     }
   }
   const payload = [...blobs.values()].filter((b) => (b.role === 'layer' || b.role === 'config') && !b.external);
-  const cachedFlags = await mapSettled(payload, opts.concurrency, (b) => cache.has(b.digest, b.size));
-  const missing = payload.filter((_, i) => {
-    const r = cachedFlags[i]!;
-    return !(r.ok && r.value);
-  });
-  const missingSet = new Set(missing);
   // Configs and layers largest first: they download in this order, so a big layer never starts
   // last and runs alone, and the writer following behind is left with small ones at the end.
   const bySize = (a: BlobRecord, b: BlobRecord) => (ROLE_ORDER[a.role] === 0 ? b.size - a.size : 0);
@@ -135,6 +129,14 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   );
   images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
   const records = ordered.map(({ digest, size, mediaType, role, external, mountFrom }): BlobRecord => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) }));
+  await store.prepare?.({ images, blobs: records });
+
+  const cachedFlags = await mapSettled(payload, opts.concurrency, (b) => store.has(b.digest, b.size));
+  const missing = payload.filter((_, i) => {
+    const r = cachedFlags[i]!;
+    return !(r.ok && r.value);
+  });
+  const missingSet = new Set(missing);
 
   const payloadBytes = payload.reduce((s, b) => s + b.size, 0);
   const cachedBytes = payloadBytes - missing.reduce((s, b) => s + b.size, 0);
@@ -152,7 +154,7 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     const arrival = arrivals.get(b.digest)!;
     try {
       if (consumerFailed) throw new Dropped();
-      await downloadBlob(client, cache, b.source.registry, b.source.repository, b, opts);
+      await downloadBlob(client, store, b.source.registry, b.source.repository, b, opts);
       arrival.resolve();
     } catch (err) {
       arrival.reject(err);
@@ -203,8 +205,8 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
   return { promise, resolve, reject };
 }
 
-/** Streams one blob into the cache; a broken transfer or a digest mismatch is retried as a whole. */
-async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: string, repository: string, b: BlobRecord, opts: CollectOptions): Promise<void> {
+/** Streams one blob into the store; a broken transfer or a digest mismatch is retried as a whole. */
+async function downloadBlob(client: RegistryClient, store: BlobStore, registry: string, repository: string, b: BlobRecord, opts: CollectOptions): Promise<void> {
   const what = `blob ${b.digest} of ${registry}/${repository}`;
   const report = (err: RegistryError, attempt: number, delayMs: number) => client.reportRetry({ what, attempt, delayMs, reason: err.message });
   await withRetry(client.retryPolicy, async () => {
@@ -215,7 +217,7 @@ async function downloadBlob(client: RegistryClient, cache: BlobCache, registry: 
     }
     let sent = 0;
     try {
-      await cache.put(b.digest, b.size, body, (n) => {
+      await store.put(b.digest, b.size, body, (n) => {
         sent += n;
         opts.events?.blobProgress?.(n);
       });

@@ -10,7 +10,9 @@ const SYNC_EVERY = 256 * 1024 * 1024;
  * Writes a file sequentially through a ring of shared slots: file ranges are
  * read straight into a slot, a worker thread hashes the slot while the thread
  * pool writes it out, and the main thread only moves slot numbers around. A
- * slot is refilled once both its hash and its write are done.
+ * slot is refilled once both its hash and its write are done. Writes go one at
+ * a time: concurrent writes to one file only queue on its inode lock, spinning.
+ * Without a file (`hashing()`), the same ring hashes bytes already in place.
  */
 export class TarSink {
   private readonly view: Buffer;
@@ -23,8 +25,10 @@ export class TarSink {
   private syncing: Promise<void> | undefined;
   private failure: unknown;
 
+  private lastWrite: Promise<void> = Promise.resolve();
+
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly fh: FileHandle | undefined,
     ring: SharedArrayBuffer,
     private readonly onBytes?: (n: number) => void,
   ) {
@@ -35,6 +39,11 @@ export class TarSink {
   static async create(path: string, onBytes?: (n: number) => void): Promise<TarSink> {
     const fh = await open(path, 'w');
     return new TarSink(fh, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
+  }
+
+  /** The sha256 of a sequence of bytes and file ranges, nothing written. */
+  static hashing(onBytes?: (n: number) => void): TarSink {
+    return new TarSink(undefined, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
   }
 
   /** Bytes written so far (handed to the file, not necessarily on disk yet). */
@@ -81,14 +90,14 @@ export class TarSink {
     await this.syncing;
     if (this.failure) throw this.failure;
     const digest = await this.hasher.digest();
-    await this.fh.sync();
+    await this.fh?.sync();
     await this.close();
     return digest;
   }
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.writes, this.syncing]);
-    await this.fh.close().catch(() => undefined);
+    await this.fh?.close().catch(() => undefined);
     await this.hasher.terminate();
   }
 
@@ -97,15 +106,20 @@ export class TarSink {
     const slot = this.slot;
     const length = this.fill;
     this.hasher.update(slot, slot * SLOT, length);
-    this.writes[slot] = this.writeAll(slot * SLOT, length, this.position).catch((err: unknown) => {
-      this.failure ??= err;
-    });
+    const fh = this.fh;
+    if (fh) {
+      const position = this.position;
+      this.lastWrite = this.lastWrite.then(() => this.writeAll(fh, slot * SLOT, length, position)).catch((err: unknown) => {
+        this.failure ??= err;
+      });
+      this.writes[slot] = this.lastWrite;
+    }
     this.position += length;
     this.fill = 0;
     this.slot = (slot + 1) % SLOTS;
-    if (this.position - this.syncedAt >= SYNC_EVERY && !this.syncing) {
+    if (fh && this.position - this.syncedAt >= SYNC_EVERY && !this.syncing) {
       this.syncedAt = this.position;
-      this.syncing = this.fh.datasync().then(
+      this.syncing = fh.datasync().then(
         () => void (this.syncing = undefined),
         (err: unknown) => void (this.failure ??= err),
       );
@@ -115,10 +129,10 @@ export class TarSink {
     if (this.failure) throw this.failure;
   }
 
-  private async writeAll(at: number, length: number, position: number): Promise<void> {
+  private async writeAll(fh: FileHandle, at: number, length: number, position: number): Promise<void> {
     let done = 0;
     while (done < length) {
-      const { bytesWritten } = await this.fh.write(this.view, at + done, length - done, position + done);
+      const { bytesWritten } = await fh.write(this.view, at + done, length - done, position + done);
       done += bytesWritten;
     }
   }

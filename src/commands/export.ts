@@ -5,6 +5,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
+import { PlacedBundle } from '../bundle/placed-bundle.js';
 import type { BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
 import { forVolume, parseVolumeSize, planVolumes, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
@@ -31,7 +32,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   signatures: boolean;
   platform: string[];
   'registry-mirror': string[];
-  'cache-dir': string;
+  'cache-dir'?: string;
 }
 
 export const command = 'export [images..]';
@@ -47,7 +48,10 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .option('volume-size', { type: 'string', describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)' })
     .option('signatures', { type: 'boolean', default: true, describe: 'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)' })
     .option('sign-key', { type: 'string', describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig' })
-    .option('cache-dir', { type: 'string', default: defaultCacheDir(), describe: 'Where verified blobs are kept between runs (safe to delete)' })
+    .option('cache-dir', {
+      type: 'string',
+      describe: 'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
+    })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
     .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
@@ -56,8 +60,8 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .example('$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar', 'A delta: only what the isolated registry lacks')
     .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
     .epilog(
-      'Blobs are verified against their digests while they download and kept in the cache, so a rerun after an interruption fetches only what is missing. ' +
-        'The bundle is written under a temporary name and renamed when complete. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
+      'Blobs are verified against their digests while they download and written straight to their place in the bundle, which is written under a hidden temporary name and renamed when complete. ' +
+        'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
     ) as unknown as Argv<ExportArgs>;
 }
 
@@ -100,9 +104,26 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     throw new UsageError((err as Error).message);
   }
 
-  const cache = new BlobCache(argv['cache-dir']);
-  await cache.init();
-  setResumeHint(`rerun the same command to resume; verified blobs are kept in ${cache.root}`);
+  // One bundle is written in one pass, each blob straight to its place; a cache (asked for, or
+  // needed by volume sets, which are planned from every blob) costs a second write of each byte.
+  const cacheDir = argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined) ?? (volumeSize !== undefined ? defaultCacheDir() : undefined);
+  const cache = cacheDir !== undefined ? new BlobCache(cacheDir) : undefined;
+  await cache?.init();
+  const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+  const describe = (c: Pick<CollectedBundle, 'images' | 'blobs'>) =>
+    buildMetadata(c.images, c.blobs, {
+      tool: TOOL,
+      platforms: platforms ? platforms.map(formatPlatform) : null,
+      deltaAgainst: excludeSources,
+      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    });
+  const writeOptions = {
+    ...(signer ? { sign: signer } : {}),
+    ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+    onBytes: (n: number) => reporter.advance('write', n),
+  };
+  const placed = cache ? undefined : new PlacedBundle({ output, describe, ...writeOptions });
+  setResumeHint(cache ? `rerun the same command to resume; verified blobs are kept in ${cache.root}` : `rerun the same command to resume from ${placed!.partial}`);
   const forget = onInterrupt(() => {
     for (const p of activePartials) rmSync(p, { force: true });
   });
@@ -115,55 +136,59 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   try {
     reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
     for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
-    const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
-    const describe = (c: Pick<CollectedBundle, 'images' | 'blobs'>) =>
-      buildMetadata(c.images, c.blobs, {
-        tool: TOOL,
-        platforms: platforms ? platforms.map(formatPlatform) : null,
-        deltaAgainst: excludeSources,
-        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-      });
-    const write = (path: string, metadata: BundleMetadata, ready?: (digest: string) => Promise<void>) => {
-      reporter.startBytes('write', `writing ${basename(path)}`, blobEntries(metadata).reduce((s, e) => s + e.size, 0));
-      return writeBundle(cache, metadata, {
-        output: path,
-        ...(signer ? { sign: signer } : {}),
-        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-        ...(ready ? { ready } : {}),
-        onBytes: (n) => reporter.advance('write', n),
-      });
+    const startWriting = (path: string, metadata: BundleMetadata) => reporter.startBytes('write', `writing ${basename(path)}`, blobEntries(metadata).reduce((s, e) => s + e.size, 0));
+    const write = (store: BlobCache, path: string, metadata: BundleMetadata, ready?: (digest: string) => Promise<void>) => {
+      startWriting(path, metadata);
+      return writeBundle(store, metadata, { output: path, ...writeOptions, ...(ready ? { ready } : {}) });
     };
     const written: WriteResult[] = [];
-    const collected = await collectBundle(refs, client, cache, {
+    const collected = await collectBundle(refs, client, cache ?? placed!, {
       ...(platforms ? { platforms } : {}),
       concurrency: argv.concurrency,
       artifacts: argv.signatures,
       exclude,
       beforeDownload: async (sizes, c) => {
         if (volumeSize !== undefined) usageOnVolumeError(() => volumeLayout(describe(c), volumeSize));
-        await ensureSpace(dirname(output), cache.root, sizes);
+        await ensureSpace(dirname(output), cache?.root, sizes);
       },
       // One bundle is written while its blobs download, right behind them; volumes
       // are planned from every blob (a blob cut into parts is hashed part by part).
-      ...(volumeSize === undefined ? { consume: async (c, ready) => void written.push(await write(output, describe(c), ready)) } : {}),
+      ...(placed
+        ? {
+            consume: async (c, ready) => {
+              startWriting(output, describe(c));
+              written.push(await placed.finish(ready));
+            },
+          }
+        : volumeSize === undefined
+          ? { consume: async (c, ready) => void written.push(await write(cache!, output, describe(c), ready)) }
+          : {}),
       events: {
         resolved: (ref, im) =>
           reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
         blobQueued: (t) => {
-          if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already in the cache`);
+          if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already ${cache ? 'in the cache' : `in the partial bundle of an earlier run`}`);
           reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);
         },
         blobProgress: (n) => reporter.advance('fetch', n),
       },
+    }).catch(async (err: unknown) => {
+      if (!placed) throw err;
+      // A partial bundle is what a rerun resumes from, unless the disk is full.
+      const full = placed.outOfSpace || (err as NodeJS.ErrnoException).code === 'ENOSPC';
+      await placed.abort(!full);
+      if (full) throw new Error(`no space left in ${dirname(output)} while writing ${basename(output)}, which needs ${formatBytes(placed.size)} (partial file removed); free space or choose another -o folder, then rerun`);
+      if (placed.started) reporter.warn(`the partial bundle ${placed.partial} is kept: rerun the same command to resume`);
+      throw err;
     });
     reporter.stop();
     const totalBytes = collected.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
     const externalBytes = collected.blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
     if (volumeSize !== undefined) {
-      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache.path(d));
+      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache!.path(d));
       reporter.info(`${volumes.volumes!.count} volumes of at most ${formatBytes(volumeSize)}`);
       for (let i = 1; i <= volumes.volumes!.count; i++) {
-        written.push(await write(volumeName(output, i), forVolume(volumes, i)));
+        written.push(await write(cache!, volumeName(output, i), forVolume(volumes, i)));
         reporter.stop();
       }
     }
@@ -208,24 +233,26 @@ const TAR_OVERHEAD_PER_MB = 4096;
 
 /**
  * Refuses before the first layer is fetched when the disks clearly cannot hold
- * the work: the cache receives what is still to download, the output folder the
- * whole bundle (both on one filesystem when they share one).
+ * the work: the output folder the bundle, less what a resumed partial bundle
+ * already holds, and a cache what is still to download (both on one filesystem
+ * when they share one).
  */
-async function ensureSpace(outputDir: string, cacheDir: string, sizes: { bundleBytes: number; downloadBytes: number }): Promise<void> {
+async function ensureSpace(outputDir: string, cacheDir: string | undefined, sizes: { bundleBytes: number; downloadBytes: number }): Promise<void> {
   const bundle = sizes.bundleBytes + Math.ceil(sizes.bundleBytes / 1e6) * TAR_OVERHEAD_PER_MB + 1024 * 1024;
-  const [outStat, cacheStat] = await Promise.all([stat(outputDir), stat(cacheDir)]);
-  const sameDisk = outStat.dev === cacheStat.dev;
-  const checks = sameDisk
-    ? [{ dir: outputDir, need: bundle + sizes.downloadBytes, what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})` }]
-    : [
-        { dir: outputDir, need: bundle, what: `the bundle (${formatBytes(bundle)})` },
-        { dir: cacheDir, need: sizes.downloadBytes, what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})` },
-      ];
+  const [outStat, cacheStat] = await Promise.all([stat(outputDir), cacheDir !== undefined ? stat(cacheDir) : undefined]);
+  const checks = !cacheStat
+    ? [{ dir: outputDir, need: bundle - (sizes.bundleBytes - sizes.downloadBytes), what: `the bundle (${formatBytes(bundle)}, of which ${formatBytes(sizes.downloadBytes)} still to download)` }]
+    : outStat.dev === cacheStat.dev
+      ? [{ dir: outputDir, need: bundle + sizes.downloadBytes, what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})` }]
+      : [
+          { dir: outputDir, need: bundle, what: `the bundle (${formatBytes(bundle)})` },
+          { dir: cacheDir!, need: sizes.downloadBytes, what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})` },
+        ];
   for (const c of checks) {
     const st = await statfs(c.dir);
     const free = st.bavail * st.bsize;
     if (free < c.need) {
-      throw new Error(`not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder or --cache-dir`);
+      throw new Error(`not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder${cacheDir !== undefined ? ' or --cache-dir' : ''}`);
     }
   }
 }

@@ -38,11 +38,13 @@ export class VerifyingStream extends Transform {
   /** Filled in once the stream has ended successfully. */
   result: { digest: string; size: number } | undefined;
 
+  /** `highWaterMark`: bytes held before the reader takes them (1 MiB unless told). */
   constructor(
     private readonly expected: { digest: string; size: number },
     private readonly onBytes?: (n: number) => void,
+    highWaterMark = 1 << 20,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super({ highWaterMark });
     this.hash = createHash(digestAlgorithm(expected.digest));
   }
 

@@ -2,7 +2,7 @@
 // a full disk must leave a state from which rerunning the same command gives exactly what an
 // uninterrupted run gives, and never a partial bundle under (or beside) the final name.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, statfsSync, watch, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, statfsSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,8 +52,8 @@ const listing = (dir: string) => readdirSync(dir).filter((f) => f !== 'cache').s
 /** Children this file started, killed (by pid) at the end if a failed test left one running. */
 const children: ChildProcess[] = [];
 
-function spawnCli(args: string[]): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config' } });
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...env } });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));
@@ -202,6 +202,125 @@ describe('export interrupted', () => {
   });
 });
 
+/** The default export: no cache, each blob written straight to its place in the partial bundle. */
+const directArgs = (host: string, dir: string, refs = names()) => ['export', ...refs, '--registry-mirror', `*=http://${host}`, '-o', join(dir, 'b.tar')];
+const NO_CACHE = { AIRGAP_BUNDLE_CACHE: '' };
+const DIGEST_LINE = /^sha256:[0-9a-f]{64}$/;
+
+/** The blobs the journal of the (single) partial bundle in `dir` lists as complete. */
+function journaled(dir: string): string[] {
+  const journals = readdirSync(dir).filter((f) => /^\.b\.tar\.partial-\d+\.done$/.test(f));
+  if (journals.length !== 1) return [];
+  return readFileSync(join(dir, journals[0]!), 'utf8').split('\n').filter((l) => DIGEST_LINE.test(l));
+}
+
+/** Where a blob's bytes start in the bundle: the layout is fixed, so the reference tells. */
+function blobOffset(digest: string): number {
+  const header = reference.indexOf(Buffer.from(`blobs/sha256/${digest.slice('sha256:'.length)}\0`));
+  expect(header).toBeGreaterThan(0);
+  return header + 512;
+}
+
+async function expectDirectRerunIdentical(host: string, dir: string, label: string): Promise<{ fetched: number; cached: number }> {
+  const res = await runCli([...directArgs(host, dir), '--json'], { env: NO_CACHE });
+  expect(res.code, `${label}: rerun failed: ${res.stderr}`).toBe(0);
+  expect(readFileSync(join(dir, 'b.tar')).equals(reference), `${label}: rerun bundle differs from the uninterrupted one`).toBe(true);
+  expect(readFileSync(join(dir, 'b.tar.sha256'), 'utf8')).toBe(referenceSidecar);
+  expect(readdirSync(dir).sort(), `${label}: only the bundle and its sidecar are left`).toEqual(['b.tar', 'b.tar.sha256']);
+  const summary = JSON.parse(res.stdout) as { fetched: { blobs: number }; cached: { blobs: number } };
+  expect(summary.fetched.blobs + summary.cached.blobs).toBe(payloadBlobs);
+  return { fetched: summary.fetched.blobs, cached: summary.cached.blobs };
+}
+
+/** Starts the default export through a proxy that slows blob downloads, and waits until `n` blobs are complete in the partial bundle. */
+async function exportUntilJournaled(dir: string, n: number, refs = names()): Promise<{ child: ChildProcess; closed: ReturnType<typeof spawnCli>['closed'] }> {
+  const slow = await startWireProxy(upstream.url, [{ match: (r) => r.method === 'GET' && r.path.includes('/blobs/'), action: { kind: 'delay', ms: 150 } }]);
+  stoppers.push(slow);
+  const run = spawnCli([...directArgs(slow.host, dir, refs), '--concurrency', '1', '-q'], NO_CACHE);
+  await until(`${n} blobs complete in the partial bundle`, () => journaled(dir).length >= n);
+  return run;
+}
+
+describe('export interrupted, without a cache (the default)', () => {
+  it('the same images, with no cache, give the very bytes of an export through a cache', async () => {
+    const dir = join(work.path, 'direct-plain');
+    mkdirSync(dir);
+    const { fetched, cached } = await expectDirectRerunIdentical(upstream.host, dir, 'direct export');
+    expect({ fetched, cached }).toEqual({ fetched: payloadBlobs, cached: 0 });
+  });
+
+  it('SIGKILL keeps the partial bundle and its journal; a rerun re-hashes the blobs listed, fetches a damaged one again and the rest, and writes the identical bundle', async () => {
+    const dir = join(work.path, 'direct-kill');
+    mkdirSync(dir);
+    const { child, closed } = await exportUntilJournaled(dir, 3);
+    child.kill('SIGKILL');
+    expect((await closed).signal).toBe('SIGKILL');
+    const listed = journaled(dir);
+    expect(listed.length).toBeGreaterThanOrEqual(3);
+    expect(readdirSync(dir).filter((f) => !f.startsWith('.b.tar.partial-'))).toEqual([]);
+    // One byte of a listed blob flipped on disk: the journal says complete, the bytes say otherwise.
+    const partial = join(dir, readdirSync(dir).find((f) => /^\.b\.tar\.partial-\d+$/.test(f))!);
+    const at = blobOffset(listed[0]!);
+    const fd = openSync(partial, 'r+');
+    const byte = Buffer.alloc(1);
+    readSync(fd, byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0xff;
+    writeSync(fd, byte, 0, 1, at);
+    closeSync(fd);
+    const { fetched, cached } = await expectDirectRerunIdentical(upstream.host, dir, 'after SIGKILL');
+    expect(cached).toBe(listed.length - 1);
+    expect(fetched).toBe(payloadBlobs - listed.length + 1);
+  });
+
+  it('a partial bundle of another export (other images) is removed, not resumed', async () => {
+    const dir = join(work.path, 'direct-other');
+    mkdirSync(dir);
+    const { child, closed } = await exportUntilJournaled(dir, 1, names().slice(1));
+    child.kill('SIGKILL');
+    await closed;
+    expect(journaled(dir).length).toBeGreaterThanOrEqual(1);
+    const { fetched, cached } = await expectDirectRerunIdentical(upstream.host, dir, 'after an unrelated partial');
+    expect({ fetched, cached }).toEqual({ fetched: payloadBlobs, cached: 0 });
+  });
+
+  it('Ctrl-C: exit 130 at once, names the partial bundle it keeps and how to resume; the rerun resumes from it', async () => {
+    const dir = join(work.path, 'direct-sigint');
+    mkdirSync(dir);
+    const { child, closed } = await exportUntilJournaled(dir, 2);
+    const t0 = Date.now();
+    child.kill('SIGINT');
+    const end = await closed;
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(end.code).toBe(130);
+    const kept = readdirSync(dir).filter((f) => /^\.b\.tar\.partial-\d+$/.test(f));
+    expect(kept).toHaveLength(1);
+    expect(end.stderr).toMatch(/interrupted/i);
+    expect(end.stderr).toContain(join(dir, kept[0]!));
+    expect(end.stderr).toMatch(/rerun the same command to resume/);
+    const listed = journaled(dir);
+    const { cached } = await expectDirectRerunIdentical(upstream.host, dir, 'after Ctrl-C');
+    expect(cached).toBe(listed.length);
+  });
+
+  it('a blob that cannot be fetched: exit 1, the partial bundle is kept and said to be; a rerun once the registry serves it fetches only what is missing', async () => {
+    const dir = join(work.path, 'direct-fail');
+    mkdirSync(dir);
+    // The last blob in tar order (the smallest) fails: by then the others are in.
+    const last = referenceMeta.blobs.filter((b) => b.role === 'layer' || b.role === 'config').at(-1)!;
+    const proxy = await startFaultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${last.digest}`), fault: { kind: 'status', status: 500 } }]);
+    stoppers.push(proxy);
+    const res = await runCli([...directArgs(proxy.host, dir), '--retries', '0', '--concurrency', '1', '-q'], { env: NO_CACHE });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(last.digest);
+    expect(res.stderr).toMatch(/partial bundle .*\.b\.tar\.partial-\d+ is kept: rerun the same command to resume/);
+    const listed = journaled(dir);
+    expect(listed).not.toContain(last.digest);
+    expect(listed.length).toBe(payloadBlobs - 1);
+    const { fetched, cached } = await expectDirectRerunIdentical(upstream.host, dir, 'after a failed blob');
+    expect({ fetched, cached }).toEqual({ fetched: 1, cached: payloadBlobs - 1 });
+  });
+});
+
 describe('import interrupted', () => {
   let clean: { tags: Record<string, string>; catalog: string[]; uploads: number; manifests: number };
   const importArgs = (host: string, prefix: string) => ['import', join(work.path, 'reference', 'b.tar'), '--registry', host, '--plain-http', '--repo-prefix', prefix];
@@ -345,5 +464,32 @@ describe('full disk during export', () => {
     expect(res.stderr).toMatch(/no space|not enough space|disk.*full/i);
     expect(res.stderr).toContain(disk);
     expect(res.stderr, 'the error should give sizes (needed / written / free)').toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
+  });
+
+  it.skipIf(!canMount)('without a cache, the disk fills up while blobs are written: exit 1, a clear error with numbers, and the partial bundle is removed (skipped only where a tmpfs cannot be mounted)', async () => {
+    clear();
+    let filled = false;
+    const proxy = await startFaultProxy(upstream.url, [
+      {
+        match: (m, p) => {
+          if (!filled && m === 'GET' && p.includes('/blobs/')) {
+            filled = true;
+            fill('other-writer', 16 * 1024);
+          }
+          return false;
+        },
+        fault: { kind: 'status', status: 500 },
+      },
+    ]);
+    stoppers.push(proxy);
+    const res = await runCli([...directArgs(proxy.host, disk), '-q'], { env: NO_CACHE });
+    expect(filled).toBe(true);
+    expect(res.code).toBe(1);
+    expect(readdirSync(disk)).toEqual(['other-writer']);
+    expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
+    expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
+    expect(res.stderr).toMatch(/no space/i);
+    expect(res.stderr).toContain(disk);
+    expect(res.stderr).toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
   });
 });

@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { appendFile, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { sha256Digest, VerifyingStream } from '../oci/digest.js';
+import type { BlobStore } from './blob-store.js';
+import type { BlobRecord, BundleMetadata, ImageRecord } from './format.js';
+import { TarSink } from './tar-sink.js';
+import { bundleDocuments, bundleEntries, partialPath, publishBundle, stalePartials, type BlobPiece, type BundleDocuments, type WriteOptions, type WriteResult } from './writer.js';
+
+/** First line of a journal: its format, then what identifies the bundle being written. */
+const JOURNAL_MAGIC = 'airgap-bundle partial 1';
+/** Downloaded bytes are gathered to this size before a write: fewer, larger writes. */
+const WRITE_BATCH = 1024 * 1024;
+/** Bytes a download holds between the socket and its batch: several run at once, memory adds up. */
+const DOWNLOAD_BUFFER = 64 * 1024;
+/** Dirty pages pushed to disk as the checksum pass advances, so the closing fsync has little left. */
+const SYNC_EVERY = 256 * 1024 * 1024;
+
+export interface PlacedOptions extends Pick<WriteOptions, 'sign' | 'sourceDateEpoch' | 'onBytes'> {
+  output: string;
+  /** The bundle's metadata, from every image and blob. */
+  describe(content: { images: ImageRecord[]; blobs: BlobRecord[] }): BundleMetadata;
+}
+
+interface Layout {
+  metadata: BundleMetadata;
+  docs: BundleDocuments;
+  size: number;
+  /** Every piece of the tar with its offset in the file. */
+  pieces: Array<{ at: number; piece: Buffer | BlobPiece }>;
+  /** Where each blob's bytes start in the file. */
+  blobAt: Map<string, number>;
+}
+
+/**
+ * A single bundle written in one pass: the tar's layout is fixed once every blob
+ * is known (names and sizes decide every offset), the file is created at its
+ * full size, and each download writes its bytes straight to their place, while a
+ * checksum pass follows behind in tar order. No byte is written twice.
+ *
+ * The partial file keeps a journal of the blobs that are complete in it. A run
+ * that is interrupted or fails leaves both behind (hidden, beside the output);
+ * a rerun that would write the same bundle adopts them and fetches only what is
+ * missing, after re-hashing what the journal lists. Anything else left by a
+ * dead run is removed.
+ */
+export class PlacedBundle implements BlobStore {
+  private readonly manifests = new Map<string, Buffer>();
+  private readonly tmp: string;
+  private readonly journal: string;
+  private layout: Layout | undefined;
+  private fh: FileHandle | undefined;
+  private journaled = new Set<string>();
+  private queue: Promise<void> = Promise.resolve();
+  private spaceFailure = false;
+  /** Set when a partial bundle of an earlier run was taken over. */
+  resumedFrom: string | undefined;
+
+  constructor(private readonly opts: PlacedOptions) {
+    this.tmp = partialPath(opts.output);
+    this.journal = `${this.tmp}.done`;
+  }
+
+  /** The partial file: what a rerun resumes from. */
+  get partial(): string {
+    return this.tmp;
+  }
+
+  /** The bundle's size in bytes, once prepared. */
+  get size(): number {
+    return this.layout?.size ?? 0;
+  }
+
+  /** True once the partial file exists: a failure from then on leaves something to resume from. */
+  get started(): boolean {
+    return this.layout !== undefined;
+  }
+
+  /** True once a write failed for lack of space: the partial is not worth keeping. */
+  get outOfSpace(): boolean {
+    return this.spaceFailure;
+  }
+
+  async putBytes(digest: string, bytes: Buffer): Promise<void> {
+    if (sha256Digest(bytes) !== digest) throw new Error(`refusing to store bytes under ${digest}: digest differs`);
+    this.manifests.set(digest, bytes);
+  }
+
+  async prepare(content: { images: ImageRecord[]; blobs: BlobRecord[] }): Promise<void> {
+    const layout = planLayout(this.opts.describe(content), this.opts);
+    this.layout = layout;
+    const key = `${JOURNAL_MAGIC} ${createHash('sha256').update(layout.docs.metadataBytes).update(layout.docs.signature ?? Buffer.alloc(0)).digest('hex')} ${layout.size}`;
+    await this.adoptOrCreate(key, layout.size);
+    // Everything already in memory goes to its place now: headers, documents, manifests.
+    let run: Buffer[] = [];
+    let runAt = 0;
+    let next = -1;
+    for (const { at, piece } of layout.pieces) {
+      const bytes = Buffer.isBuffer(piece) ? piece : this.manifests.get(piece.of)?.subarray(piece.offset, piece.offset + piece.size);
+      if (!bytes) continue;
+      if (at !== next) {
+        if (run.length > 0) await this.writeAt(run, runAt);
+        run = [];
+        runAt = at;
+      }
+      run.push(bytes);
+      next = at + bytes.length;
+    }
+    if (run.length > 0) await this.writeAt(run, runAt);
+  }
+
+  async has(digest: string, size: number): Promise<boolean> {
+    const at = this.layout?.blobAt.get(digest);
+    if (at === undefined || !this.journaled.has(digest)) return false;
+    try {
+      const source = size > 0 ? createReadStream(this.tmp, { start: at, end: at + size - 1, highWaterMark: WRITE_BATCH }) : [];
+      await pipeline(source, new VerifyingStream({ digest, size }), async (chunks: AsyncIterable<unknown>) => {
+        for await (const _ of chunks);
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async put(digest: string, size: number, source: Readable, onBytes?: (n: number) => void): Promise<void> {
+    const at = this.layout?.blobAt.get(digest);
+    if (at === undefined) throw new Error(`${digest} has no place in the bundle being written`);
+    let position = at;
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async () => {
+      const bufs = batch;
+      const n = batched;
+      batch = [];
+      batched = 0;
+      await this.writeAt(bufs, position);
+      position += n;
+    };
+    try {
+      await pipeline(source, new VerifyingStream({ digest, size }, onBytes, DOWNLOAD_BUFFER), async (chunks: AsyncIterable<Buffer>) => {
+        for await (const chunk of chunks) {
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH) await flush();
+        }
+        if (batched > 0) await flush();
+      });
+      // Listed only once all its bytes were handed to the file; a rerun re-hashes it anyway.
+      await appendFile(this.journal, `${digest}\n`);
+    } catch (err) {
+      source.destroy();
+      this.noteSpace(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Follows the downloads in tar order, hashing the file as it fills in; then
+   * syncs it, writes the sidecar and gives it its final name.
+   */
+  async finish(ready: (digest: string) => Promise<void>): Promise<WriteResult> {
+    const layout = this.layout;
+    const fh = this.fh;
+    if (!layout || !fh) throw new Error('the bundle layout is not prepared');
+    const sink = TarSink.hashing(this.opts.onBytes);
+    let syncedAt = 0;
+    let syncing: Promise<void> | undefined;
+    try {
+      for (const { at, piece } of layout.pieces) {
+        if (Buffer.isBuffer(piece)) await sink.append(piece);
+        else {
+          await ready(piece.of);
+          await sink.appendFile(this.tmp, at, piece.size);
+        }
+        if (at - syncedAt >= SYNC_EVERY && !syncing) {
+          syncedAt = at;
+          syncing = fh.datasync().finally(() => void (syncing = undefined));
+        }
+      }
+      const sha256 = await sink.finish();
+      await syncing;
+      await this.queue;
+      await fh.sync();
+      await fh.close();
+      this.fh = undefined;
+      await rm(this.journal, { force: true });
+      return await publishBundle(this.tmp, this.opts.output, { bytes: layout.size, sha256, metadata: layout.metadata, ...(layout.docs.signature ? { signature: layout.docs.signature } : {}) });
+    } finally {
+      await sink.close();
+    }
+  }
+
+  /** Closes the file after a failure; keeps it (and its journal) for a rerun unless told not to. */
+  async abort(keep: boolean): Promise<void> {
+    await this.queue;
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+    if (!keep) {
+      await rm(this.tmp, { force: true });
+      await rm(this.journal, { force: true });
+    }
+  }
+
+  /** Takes over the partial file of a dead run that was writing this same bundle, or starts a new one. */
+  private async adoptOrCreate(key: string, size: number): Promise<void> {
+    const stale = await stalePartials(this.opts.output);
+    for (const path of stale.filter((p) => /\.partial-\d+$/.test(p))) {
+      if (this.resumedFrom) break;
+      const lines = await readFile(`${path}.done`, 'utf8').then((t) => t.split('\n'), () => []);
+      const st = await stat(path).catch(() => undefined);
+      if (lines[0] !== key || st?.size !== size) continue;
+      await rename(path, this.tmp);
+      await rename(`${path}.done`, this.journal);
+      this.journaled = new Set(lines.slice(1).filter((l) => /^sha256:[0-9a-f]{64}$/.test(l)));
+      this.resumedFrom = path;
+    }
+    for (const path of stale) if (path !== this.resumedFrom && path !== `${this.resumedFrom}.done`) await rm(path, { force: true });
+    if (this.resumedFrom) {
+      this.fh = await open(this.tmp, 'r+');
+      return;
+    }
+    this.fh = await open(this.tmp, 'w');
+    await this.fh.truncate(size);
+    await writeFile(this.journal, `${key}\n`);
+  }
+
+  /** Writes one at a time: concurrent writes to one file only queue on its inode lock. */
+  private writeAt(buffers: Buffer[], position: number): Promise<void> {
+    const fh = this.fh;
+    if (!fh) return Promise.reject(new Error('the bundle file is not open'));
+    const run = this.queue.then(async () => {
+      let bufs = buffers;
+      let at = position;
+      while (bufs.length > 0) {
+        const { bytesWritten } = await fh.writev(bufs, at);
+        at += bytesWritten;
+        bufs = skip(bufs, bytesWritten);
+      }
+    });
+    this.queue = run.catch((err: unknown) => this.noteSpace(err));
+    return run;
+  }
+
+  private noteSpace(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') this.spaceFailure = true;
+  }
+}
+
+/** The tar's pieces with their offsets: a pure function of the metadata and documents. */
+function planLayout(metadata: BundleMetadata, opts: Pick<WriteOptions, 'sign' | 'sourceDateEpoch'>): Layout {
+  const docs = bundleDocuments(metadata, opts);
+  const pieces: Layout['pieces'] = [];
+  const blobAt = new Map<string, number>();
+  let at = 0;
+  for (const piece of bundleEntries(metadata, docs)) {
+    pieces.push({ at, piece });
+    if (Buffer.isBuffer(piece)) at += piece.length;
+    else {
+      if (piece.offset === 0) blobAt.set(piece.of, at);
+      at += piece.size;
+    }
+  }
+  return { metadata, docs, size: at, pieces, blobAt };
+}
+
+/** `bufs` without its first `n` bytes. */
+function skip(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = n;
+  for (const b of bufs) {
+    if (left >= b.length) left -= b.length;
+    else {
+      out.push(left > 0 ? b.subarray(left) : b);
+      left = 0;
+    }
+  }
+  return out;
+}
