@@ -38,10 +38,9 @@ export async function discoverArtifacts(client: RegistryClient, registry: string
     { subject, tag: digestTag(subject), kind: 'referrers' as const },
   ]);
   const found: FoundArtifact[] = [];
-  const heads = await mapSettled(probes, concurrency, (p) => client.headManifest(registry, repository, p.tag));
-  heads.forEach((h, i) => {
-    if (!h.ok) throw h.error;
-    if (h.value) found.push({ selector: probes[i]!.tag, kind: probes[i]!.kind, subject: probes[i]!.subject });
+  const present = await presentTags(client, registry, repository, probes.map((p) => p.tag), concurrency);
+  probes.forEach((p, i) => {
+    if (present[i]) found.push({ selector: p.tag, kind: p.kind, subject: p.subject });
   });
   // Registries with the referrers API may hold referrers under no tag at all.
   const apis = await mapSettled(subjects, concurrency, (subject) => client.getReferrers(registry, repository, subject));
@@ -53,4 +52,30 @@ export async function discoverArtifacts(client: RegistryClient, registry: string
     for (const digest of r.value ?? []) found.push({ selector: digest, kind: 'referrer', subject: subjects[i]! });
   });
   return found;
+}
+
+/** Tag listings longer than this many pages of 1000 are not worth reading for a few probes. */
+const MAX_TAG_PAGES = 3;
+
+/**
+ * Which of `tags` exist in the repository: one listing of its tags answers
+ * every probe at once. A registry that will not list them, lists too many, or
+ * lists none (a repository just read from is not empty: the listing is not
+ * served) is asked tag by tag.
+ */
+async function presentTags(client: RegistryClient, registry: string, repository: string, tags: string[], concurrency: number): Promise<boolean[]> {
+  try {
+    const listed = await client.listTags(registry, repository, MAX_TAG_PAGES);
+    if (listed.complete && listed.tags.length > 0) {
+      const all = new Set(listed.tags);
+      return tags.map((t) => all.has(t));
+    }
+  } catch (err) {
+    if (!(err instanceof RegistryError)) throw err;
+  }
+  const heads = await mapSettled(tags, concurrency, (tag) => client.headManifest(registry, repository, tag));
+  return heads.map((h) => {
+    if (!h.ok) throw h.error;
+    return h.value !== undefined;
+  });
 }

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { appendFile, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { sha256Digest, VerifyingStream } from '../oci/digest.js';
+import { DigestCheck, sha256Digest, VerifyingStream } from '../oci/digest.js';
 import type { BlobStore } from './blob-store.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from './format.js';
 import { TarSink } from './tar-sink.js';
@@ -13,8 +13,6 @@ import { bundleDocuments, bundleEntries, partialPath, publishBundle, stalePartia
 const JOURNAL_MAGIC = 'airgap-bundle partial 1';
 /** Downloaded bytes are gathered to this size before a write: fewer, larger writes. */
 const WRITE_BATCH = 1024 * 1024;
-/** Bytes a download holds between the socket and its batch: several run at once, memory adds up. */
-const DOWNLOAD_BUFFER = 64 * 1024;
 /** Dirty pages pushed to disk as the checksum pass advances, so the closing fsync has little left. */
 const SYNC_EVERY = 256 * 1024 * 1024;
 
@@ -140,14 +138,17 @@ export class PlacedBundle implements BlobStore {
       position += n;
     };
     try {
-      await pipeline(source, new VerifyingStream({ digest, size }, onBytes, DOWNLOAD_BUFFER), async (chunks: AsyncIterable<Buffer>) => {
-        for await (const chunk of chunks) {
-          batch.push(chunk);
-          batched += chunk.length;
-          if (batched >= WRITE_BATCH) await flush();
-        }
-        if (batched > 0) await flush();
-      });
+      // Hashed right here, not through one more stream: a download is the hottest path there is.
+      const check = new DigestCheck({ digest, size });
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        check.update(chunk);
+        onBytes?.(chunk.length);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= WRITE_BATCH) await flush();
+      }
+      check.finish();
+      if (batched > 0) await flush();
       // Listed only once all its bytes were handed to the file; a rerun re-hashes it anyway.
       await appendFile(this.journal, `${digest}\n`);
     } catch (err) {

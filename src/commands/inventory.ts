@@ -37,7 +37,7 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
     if (!repos) throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled or restricted); an inventory needs it`, ExitCode.failure);
     const receipt: Receipt = { format: RECEIPT_FORMAT, registry, repositories: {}, manifests: [], blobs: {} };
     const manifests = new Set<string>();
-    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (repo) => ({ repo, tags: (await client.listTags(registry, repo)).sort() }));
+    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (repo) => ({ repo, tags: (await client.listTags(registry, repo)).tags.sort() }));
     const pairs: Array<{ repo: string; tag: string }> = [];
     for (const r of tagged) {
       if (!r.ok) throw r.error;

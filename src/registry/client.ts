@@ -245,18 +245,22 @@ export class RegistryClient {
     });
   }
 
-  /** Every tag of a repository, following `Link` pagination. */
-  async listTags(registry: string, repository: string): Promise<string[]> {
+  /**
+   * Every tag of a repository, following `Link` pagination; `complete` is false
+   * when `maxPages` pages of 1000 did not reach the end.
+   */
+  async listTags(registry: string, repository: string, maxPages = 10_000): Promise<{ tags: string[]; complete: boolean }> {
     const what = `tags of ${registry}/${repository}`;
     const ep = this.endpoint(registry);
     const tags: string[] = [];
     let next: string | undefined = `/v2/${endpointRepository(ep, repository)}/tags/list?n=1000`;
-    for (let page = 0; next && page < 10_000; page++) {
+    for (let page = 0; next; page++) {
+      if (page >= maxPages) return { tags, complete: false };
       const url: string = new URL(next, ep.baseUrl).href;
       const res = await this.retrying(what, () => this.requestUrl(registry, repository, 'pull', { method: 'GET', url }, what));
       if (res.status === 404) {
         res.discard();
-        return tags;
+        return { tags, complete: true };
       }
       expectStatus(res, [200], what);
       const body = JSON.parse((await res.buffer(16 * 1024 * 1024)).toString('utf8')) as { tags?: unknown };
@@ -265,7 +269,7 @@ export class RegistryClient {
       const link = res.headers.get('link');
       next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
     }
-    return tags;
+    return { tags, complete: true };
   }
 
   private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir } from '../helpers/cli.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 
 const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
@@ -72,6 +73,22 @@ describe('signatures, attestations and referrers cross the gap', () => {
     expect(tags.sort()).toEqual([signed.referrersTag, signed.signatureTag, signed.tag].sort());
     const check = await runCli(['verify', bundle, '--registry', dest.host, '--plain-http', '--deep']);
     expect(check.code).toBe(0);
+  });
+
+  it('a registry that does not list tags (404 or 403 on tags/list): the same artifacts are found by asking tag by tag', async () => {
+    for (const status of [404, 403]) {
+      const proxy = await startFaultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.includes('/tags/list'), fault: { kind: 'status', status } }]);
+      try {
+        const out = join(work.path, `no-list-${status}.tar`);
+        const res = await runCli(['export', `${upstream.host}/${signed.repository}:${signed.tag}`, '--registry-mirror', `*=http://${proxy.host}`, '-o', out, '--retries', '0', '-q']);
+        expect(res.code, res.stderr).toBe(0);
+        expect(proxy.requests.some((r) => r.faulted && r.path.includes('/tags/list'))).toBe(true);
+        const s = JSON.parse((await runCli(['inspect', out, '--json'])).stdout);
+        expect(s.images.find((i: { reference: string }) => i.reference.endsWith(`${signed.repository}:${signed.tag}`)).artifacts.map((a: { kind: string }) => a.kind).sort()).toEqual(['referrers', 'signature']);
+      } finally {
+        await proxy.stop();
+      }
+    }
   });
 
   it('--no-signatures leaves them out', async () => {
