@@ -42,10 +42,11 @@ export interface CollectOptions {
    * Started as soon as every blob is known, before the first layer is fetched,
    * to use blobs while the others download (the bundle writer, in tar order;
    * downloads go in that order too). `ready(digest)` settles once the blob is
-   * in the store, and rejects if it cannot be fetched. When `consume` fails,
-   * downloads not yet started are dropped.
+   * in the store, and rejects if it cannot be fetched; `refetch(digest)`
+   * downloads a blob again (a consumer that found its bytes damaged). When
+   * `consume` fails, downloads not yet started are dropped.
    */
-  consume?(collected: Pick<CollectedBundle, 'images' | 'blobs'>, ready: (digest: string) => Promise<void>): Promise<void>;
+  consume?(collected: Pick<CollectedBundle, 'images' | 'blobs'>, ready: (digest: string) => Promise<void>, refetch: (digest: string) => Promise<void>): Promise<void>;
 }
 
 export interface CollectedBundle {
@@ -162,8 +163,13 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     }
     opts.events?.blobDone?.(b.digest, b.size, false);
   });
+  const refetch = async (digest: string) => {
+    const b = missing.find((m) => m.digest === digest);
+    if (!b) throw new Error(`${digest} was not downloaded in this run`);
+    await downloadBlob(client, store, b.source.registry, b.source.repository, b, opts);
+  };
   const consumed = opts.consume
-    ? opts.consume({ images, blobs: records }, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve()).then(
+    ? opts.consume({ images, blobs: records }, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve(), refetch).then(
         () => undefined,
         (err: unknown) => {
           consumerFailed = true;

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { appendFile, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DigestCheck, sha256Digest, VerifyingStream } from '../oci/digest.js';
+import { DigestMismatchError, sha256Digest, VerifyingStream } from '../oci/digest.js';
 import type { BlobStore } from './blob-store.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from './format.js';
 import { TarSink } from './tar-sink.js';
@@ -12,7 +12,7 @@ import { bundleDocuments, bundleEntries, partialPath, publishBundle, stalePartia
 /** First line of a journal: its format, then what identifies the bundle being written. */
 const JOURNAL_MAGIC = 'airgap-bundle partial 1';
 /** Downloaded bytes are gathered to this size before a write: fewer, larger writes. */
-const WRITE_BATCH = 1024 * 1024;
+const WRITE_BATCH = 512 * 1024;
 /** Dirty pages pushed to disk as the checksum pass advances, so the closing fsync has little left. */
 const SYNC_EVERY = 256 * 1024 * 1024;
 
@@ -51,6 +51,8 @@ export class PlacedBundle implements BlobStore {
   private layout: Layout | undefined;
   private fh: FileHandle | undefined;
   private journaled = new Set<string>();
+  /** Downloaded in this run and not hashed yet: the checksum pass checks them. */
+  private readonly unchecked = new Set<string>();
   private queue: Promise<void> = Promise.resolve();
   private spaceFailure = false;
   /** Set when a partial bundle of an earlier run was taken over. */
@@ -138,18 +140,21 @@ export class PlacedBundle implements BlobStore {
       position += n;
     };
     try {
-      // Hashed right here, not through one more stream: a download is the hottest path there is.
-      const check = new DigestCheck({ digest, size });
+      // Only counted here: the checksum pass that follows reads every byte back anyway, and
+      // hashes each blob on its own there, off this thread (see finish).
+      let seen = 0;
       for await (const chunk of source as AsyncIterable<Buffer>) {
-        check.update(chunk);
+        seen += chunk.length;
+        if (seen > size) throw new DigestMismatchError({ digest, size }, { digest: 'unknown', size: seen });
         onBytes?.(chunk.length);
         batch.push(chunk);
         batched += chunk.length;
         if (batched >= WRITE_BATCH) await flush();
       }
-      check.finish();
+      if (seen !== size) throw new DigestMismatchError({ digest, size }, { digest: 'unknown', size: seen });
       if (batched > 0) await flush();
-      // Listed only once all its bytes were handed to the file; a rerun re-hashes it anyway.
+      this.unchecked.add(digest);
+      // Listed once all its bytes were handed to the file; a rerun re-hashes what is listed.
       await appendFile(this.journal, `${digest}\n`);
     } catch (err) {
       source.destroy();
@@ -159,10 +164,13 @@ export class PlacedBundle implements BlobStore {
   }
 
   /**
-   * Follows the downloads in tar order, hashing the file as it fills in; then
-   * syncs it, writes the sidecar and gives it its final name.
+   * Follows the downloads in tar order, hashing the file as it fills in and each
+   * blob downloaded in this run on its own: one whose bytes do not match its
+   * digest is taken back out of the file's hash and fetched again (`refetch`),
+   * up to `retries` times. Then syncs the file, writes the sidecar and gives the
+   * bundle its final name.
    */
-  async finish(ready: (digest: string) => Promise<void>): Promise<WriteResult> {
+  async finish(ready: (digest: string) => Promise<void>, refetch: (digest: string) => Promise<void>, retries: number): Promise<WriteResult> {
     const layout = this.layout;
     const fh = this.fh;
     if (!layout || !fh) throw new Error('the bundle layout is not prepared');
@@ -174,7 +182,8 @@ export class PlacedBundle implements BlobStore {
         if (Buffer.isBuffer(piece)) await sink.append(piece);
         else {
           await ready(piece.of);
-          await sink.appendFile(this.tmp, at, piece.size);
+          if (!this.unchecked.has(piece.of)) await sink.appendFile(this.tmp, at, piece.size);
+          else await this.check(sink, piece.of, at, piece.size, refetch, retries);
         }
         if (at - syncedAt >= SYNC_EVERY && !syncing) {
           syncedAt = at;
@@ -191,6 +200,23 @@ export class PlacedBundle implements BlobStore {
       return await publishBundle(this.tmp, this.opts.output, { bytes: layout.size, sha256, metadata: layout.metadata, ...(layout.docs.signature ? { signature: layout.docs.signature } : {}) });
     } finally {
       await sink.close();
+    }
+  }
+
+  /** Hashes one downloaded blob on its way through the checksum pass; a damaged one is fetched again. */
+  private async check(sink: TarSink, digest: string, at: number, size: number, refetch: (digest: string) => Promise<void>, retries: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const actual = await sink.appendFileChecked(this.tmp, at, size);
+      if (actual === digest) {
+        this.unchecked.delete(digest);
+        return;
+      }
+      sink.unappend(size);
+      if (attempt >= retries) {
+        const mismatch = new DigestMismatchError({ digest, size }, { digest: actual, size });
+        throw new Error(`blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}`);
+      }
+      await refetch(digest);
     }
   }
 

@@ -83,6 +83,26 @@ export class TarSink {
     }
   }
 
+  /**
+   * Appends a file range like `appendFile` and returns the sha256 of just those
+   * bytes: how a range written by someone else is checked on its way through.
+   */
+  async appendFileChecked(file: string, offset: number, size: number): Promise<string> {
+    if (this.fill > 0) await this.flush();
+    this.hasher.beginPart();
+    await this.appendFile(file, offset, size);
+    if (this.fill > 0) await this.flush();
+    return `sha256:${await this.hasher.endPart()}`;
+  }
+
+  /** Takes back the range of the last `appendFileChecked` (hashing only: nothing was written). */
+  unappend(size: number): void {
+    if (this.fh) throw new Error('bytes already written cannot be taken back');
+    this.hasher.rewind();
+    this.position -= size;
+    this.onBytes?.(-size);
+  }
+
   /** Writes what is left, waits for every write, and returns the file's sha256; the file is on disk. */
   async finish(): Promise<string> {
     if (this.fill > 0) await this.flush();

@@ -14,6 +14,7 @@ import type { Platform } from '../oci/descriptor.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../ui/format.js';
 import { onInterrupt, setResumeHint } from '../util/interrupt.js';
+import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
@@ -84,6 +85,7 @@ async function checkOutputDir(output: string): Promise<void> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<void> {
+  retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const loaded = await loadSpec(argv.spec);
   const spec = loaded?.spec;
@@ -155,9 +157,9 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       // are planned from every blob (a blob cut into parts is hashed part by part).
       ...(placed
         ? {
-            consume: async (c, ready) => {
+            consume: async (c, ready, refetch) => {
               startWriting(output, describe(c));
-              written.push(await placed.finish(ready));
+              written.push(await placed.finish(ready, refetch, argv.retries));
             },
           }
         : volumeSize === undefined

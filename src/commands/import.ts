@@ -14,6 +14,7 @@ import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
 import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
 interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
   bundle: string;
@@ -41,6 +42,7 @@ export function builder(y: Argv): Argv<ImportArgs> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<void> {
+  retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   try {

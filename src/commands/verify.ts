@@ -11,6 +11,7 @@ import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { planImport, PlanError } from '../bundle/import-plan.js';
 import { checkRegistry } from '../bundle/registry-check.js';
+import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
 interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
   bundle: string[];
@@ -60,6 +61,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 }
 
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
+  retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   // A signature is checked first: an untrusted bundle is not worth reading further.
   if (argv['public-key']) {

@@ -213,6 +213,34 @@ describe('faults between the tool and the registry', () => {
     expect(readdirSync(work.path).filter((f) => f.includes('corrupt.tar'))).toEqual([]);
   });
 
+  it('without a cache, a blob damaged once in transit is caught by the checksum pass, fetched again, and the bundle is right', async () => {
+    const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
+    proxy.rules.length = 0;
+    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), fault: { kind: 'corrupt' }, times: 1 });
+    const before = proxy.requests.length;
+    const out = join(work.path, 'damaged-once.tar');
+    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--json'], { env: { AIRGAP_BUNDLE_CACHE: '' } });
+    expect(res.code, res.stderr).toBe(0);
+    const requests = proxy.requests.slice(before);
+    const damaged = requests.find((r) => r.faulted)!;
+    expect(damaged).toBeDefined();
+    expect(requests.filter((r) => r.method === 'GET' && r.path === damaged.path)).toHaveLength(2);
+    expect(metadataOf(out).images[0]!.digest).toBe(img.digest);
+    expect((await runCli(['verify', out])).code).toBe(0);
+  });
+
+  it('without a cache, a blob damaged every time: exit 1 naming it, no bundle under the final name', async () => {
+    const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
+    proxy.rules.length = 0;
+    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), fault: { kind: 'corrupt' } });
+    const out = join(work.path, 'damaged-always.tar');
+    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--retries', '1'], { env: { AIRGAP_BUNDLE_CACHE: '' } });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/blob sha256:[a-f0-9]{64}: content does not match after 2 downloads: digest mismatch/);
+    expect(existsSync(out)).toBe(false);
+    expect(existsSync(`${out}.sha256`)).toBe(false);
+  });
+
   it('retries 429 (honouring Retry-After) and 503, then succeeds with correct digests', async () => {
     const img = images.find((i) => i.kind === 'docker-list')!;
     proxy.rules.length = 0;

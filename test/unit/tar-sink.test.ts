@@ -42,4 +42,28 @@ describe('tar sink', () => {
     await expect(sink.appendFile(source, 500, 1000)).rejects.toThrow(/changed while being archived/);
     await sink.close();
   });
+
+  it('hashing only: checks each range on its own, and a range taken back leaves the whole hash as if it had never come', async () => {
+    const good = join(work.path, 'good');
+    const bad = join(work.path, 'bad');
+    const data = randomBytes(2 * 1024 * 1024 + 77);
+    const damaged = Buffer.from(data);
+    damaged[12345] = damaged[12345]! ^ 1;
+    writeFileSync(good, data);
+    writeFileSync(bad, damaged);
+    let counted = 0;
+    const sink = TarSink.hashing((n) => (counted += n));
+    const head = randomBytes(300);
+    await sink.append(head);
+    const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    expect(await sink.appendFileChecked(bad, 0, damaged.length)).toBe(sha(damaged));
+    sink.unappend(damaged.length);
+    expect(await sink.appendFileChecked(good, 0, data.length)).toBe(sha(data));
+    const tail = randomBytes(1000);
+    await sink.append(tail);
+    const expected = Buffer.concat([head, data, tail]);
+    expect(sink.bytes).toBe(expected.length);
+    expect(await sink.finish()).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(counted).toBe(expected.length);
+  });
 });
