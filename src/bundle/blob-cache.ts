@@ -9,6 +9,8 @@ import { digestAlgorithm, digestHex, sha256Digest, VerifyingStream } from '../oc
 import { processAlive } from '../util/process.js';
 import type { BlobStore } from './blob-store.js';
 
+const DOWNLOAD_BUFFER = 256 * 1024;
+
 /** `$AIRGAP_BUNDLE_CACHE`, else `$XDG_CACHE_HOME/airgap-bundle`, else `~/.cache/airgap-bundle`. */
 export function defaultCacheDir(env = process.env): string {
   if (env.AIRGAP_BUNDLE_CACHE) return env.AIRGAP_BUNDLE_CACHE;
@@ -61,7 +63,8 @@ export class BlobCache implements BlobStore {
   async put(digest: string, size: number, source: Readable, onBytes?: (n: number) => void): Promise<void> {
     const tmp = this.tempPath();
     try {
-      await pipeline(source, new VerifyingStream({ digest, size }, onBytes), createWriteStream(tmp, { highWaterMark: 1 << 20 }));
+      // Several downloads run at once: each holds little between the socket and the disk.
+      await pipeline(source, new VerifyingStream({ digest, size }, onBytes, DOWNLOAD_BUFFER), createWriteStream(tmp, { highWaterMark: DOWNLOAD_BUFFER }));
       await rename(tmp, this.path(digest));
     } catch (err) {
       source.destroy();
