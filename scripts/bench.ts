@@ -3,7 +3,7 @@
  * sha256sum), against real Distribution registries on loopback.
  *
  *   npm run bench                         # builds, then runs this at the defaults
- *   npx tsx scripts/bench.ts [--size 1G] [--runs 3] [--json FILE] [--scale 4]
+ *   npx tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4]
  *
  * A Talos-like image set of --size unique compressed layers (cached in .bench/images-SIZE) is
  * seeded into an upstream registry with skopeo. Then, --runs times, tool and peer alternating
@@ -49,11 +49,11 @@ const arg = (name: string, fallback: string) => {
 const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: GiB };
 const sizeArg = arg('--size', '1G').toUpperCase();
 const sizeBytes = Math.round(Number(sizeArg.replace(/[KMG]$/, '')) * (UNITS[sizeArg.slice(-1)] ?? 1));
-const runs = Number(arg('--runs', '3'));
+const runs = Number(arg('--runs', '5'));
 const jsonFile = resolve(arg('--json', join(benchDir, 'results.json')));
 const scale = Number(arg('--scale', '0'));
 if (!(sizeBytes > 0) || !(runs >= 1) || !(scale >= 0)) {
-  process.stderr.write('usage: tsx scripts/bench.ts [--size 1G] [--runs 3] [--json FILE] [--scale 4]\n');
+  process.stderr.write('usage: tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4]\n');
   process.exit(2);
 }
 

@@ -7,8 +7,8 @@
  * the host reclaims freed pages. glibc raises its trim threshold to twice the
  * largest mmapped block freed so far (its dynamic mmap threshold, for blocks up
  * to 32 MiB), so freeing one 16 MiB block early lets up to 32 MiB of freed
- * memory stay in the process: as fast, measured, as 64 MiB, and peak RSS stays
- * well under 150 MiB. With another allocator this is a no-op.
+ * memory stay in the process: measured as fast as 64 MiB, for less memory.
+ * With another allocator this is a no-op.
  */
 const BLOCK = 16 * 1024 * 1024;
 
