@@ -17,7 +17,8 @@
  *   re-import  the same again into the registry that now holds everything (the no-op case)
  * Every step starts after `sync`, so no step pays for the writeback of the one before.
  * Medians are reported (wall time, and the process's own CPU time, which other load on the
- * machine disturbs less); peak RSS (GNU time) is the largest seen. Disk: bytes the process wrote
+ * machine disturbs less); the ratio is the median of each run's own ratio, tool and peer having
+ * run back to back, with its range; peak RSS (GNU time) is the largest seen. Disk: bytes the process wrote
  * (kernel I/O accounting) and the peak size of its private TMPDIR. Every import ends with a
  * check that the registry serves the upstream digests; a mismatch aborts the benchmark.
  *
@@ -101,7 +102,8 @@ interface Row {
   bytes: number; // the data the operation carries; MB/s = bytes / 1e6 / seconds
   tool?: Side & { command: string };
   peer?: Side & { command: string };
-  ratio?: number; // tool throughput / peer throughput
+  ratio?: number; // tool throughput / peer throughput: the median of the runs' own ratios
+  ratios?: number[]; // each run's ratio (tool and peer measured back to back)
 }
 
 function summarize(samples: Sample[], bytes: number): Side {
@@ -261,7 +263,10 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
       const rowBytes = id === 'verify' ? bundleBytes : id === 'import-archive' ? archived.size : set.uniqueBytes;
       const tool = s.tool.length > 0 ? { command: def.tool!, ...summarize(s.tool, rowBytes) } : undefined;
       const peer = s.peer.length > 0 ? { command: def.peer!, ...summarize(s.peer, rowBytes) } : undefined;
-      rows.push({ id, title: def.title, ...(id === 'import-archive' ? { image: archived.upstream } : {}), bytes: rowBytes, tool, peer, ratio: tool && peer ? peer.seconds / tool.seconds : undefined });
+      // Tool and peer of one run ran back to back: their ratio is free of the drift a shared
+      // machine shows from one minute to the next, which a ratio of two medians is not.
+      const ratios = tool && peer ? s.tool.map((t, i) => Number((s.peer[i]!.seconds / t.seconds).toFixed(3))) : undefined;
+      rows.push({ id, title: def.title, ...(id === 'import-archive' ? { image: archived.upstream } : {}), bytes: rowBytes, tool, peer, ...(ratios ? { ratio: median(ratios), ratios } : {}) });
     }
     // Gigabytes of outputs; kept only when something failed, for a look at what went wrong.
     await rm(work, { recursive: true, force: true });
@@ -276,9 +281,9 @@ function printTable(rows: Row[]): void {
   const f = (n: number | undefined, digits: number) => (n === undefined ? '-' : n.toFixed(digits));
   const mb = (n: number | undefined) => (n === undefined ? '-' : (n / 1e6).toFixed(n > 0 && n < 1e6 ? 2 : 0));
   const cells = [
-    ['', 'tool s', 'tool MB/s', 'peer s', 'peer MB/s', 'ratio', 'CPU s tool', 'CPU s peer', 'RSS MiB tool', 'RSS MiB peer', 'written MB tool', 'written MB peer', 'tmp MB tool', 'tmp MB peer'],
+    ['', 'tool s', 'tool MB/s', 'peer s', 'peer MB/s', 'ratio (range)', 'CPU s tool', 'CPU s peer', 'RSS MiB tool', 'RSS MiB peer', 'written MB tool', 'written MB peer', 'tmp MB tool', 'tmp MB peer'],
     ...rows.map((r) => [
-      r.title, f(r.tool?.seconds, 2), f(r.tool?.mbPerSecond, 0), f(r.peer?.seconds, 2), f(r.peer?.mbPerSecond, 0), r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
+      r.title, f(r.tool?.seconds, 2), f(r.tool?.mbPerSecond, 0), f(r.peer?.seconds, 2), f(r.peer?.mbPerSecond, 0), r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x (${Math.min(...r.ratios!).toFixed(2)}-${Math.max(...r.ratios!).toFixed(2)})`,
       f(r.tool?.cpuSeconds, 1), f(r.peer?.cpuSeconds, 1),
       f(r.tool?.rssMiB, 0), f(r.peer?.rssMiB, 0), mb(r.tool?.writtenBytes), mb(r.peer?.writtenBytes), mb(r.tool?.tmpPeakBytes), mb(r.peer?.tmpPeakBytes),
     ]),
@@ -344,7 +349,7 @@ async function main(): Promise<void> {
     machine: { ...facts, loadAverage: { atStart: loadAtStart, atEnd: os.loadavg()[0]! } },
     size: { requested: sizeLabel(sizeBytes), images: primary.set.images.length, blobs: primary.set.blobs, layers: primary.set.layers, uniqueBytes: primary.set.uniqueBytes, bundleBytes: primary.bundleBytes },
     runs,
-    note: 'seconds: median over runs (wall); cpuSeconds: user+system of the process itself (registries excluded), median; RSS: peak over runs; written: bytes the process wrote to the filesystem (median); tmp: peak size of its TMPDIR; ratio: tool MB/s / peer MB/s',
+    note: 'seconds: median over runs (wall); cpuSeconds: user+system of the process itself (registries excluded), median; RSS: peak over runs; written: bytes the process wrote to the filesystem (median); tmp: peak size of its TMPDIR; ratio: tool MB/s / peer MB/s, the median of the ratios of each run (tool and peer back to back), ratios: each run',
     rows: primary.rows,
     targets,
     ...(scaled ? { scaled } : {}),
