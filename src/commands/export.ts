@@ -60,8 +60,9 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .example('$0 export -f talos.images -o talos.tar --volume-size fat32', 'Volumes that fit FAT32 USB sticks: talos.vol001.tar, …')
     .example('$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar', 'A delta: only what the isolated registry lacks')
     .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
+    .example('$0 export -f v1.9.images -o v1.9.tar --cache-dir ~/.cache/airgap-bundle', 'Keep the blobs: the next release\'s export fetches only what is new')
     .epilog(
-      'Blobs are verified against their digests while they download and written straight to their place in the bundle, which is written under a hidden temporary name and renamed when complete. ' +
+      'Blobs are written straight to their place in the bundle as they download and checked against their digests right behind (a damaged one is fetched again); the bundle is written under a hidden temporary name and renamed when complete. ' +
         'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
     ) as unknown as Argv<ExportArgs>;
 }
