@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { appendFile, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DigestMismatchError, sha256Digest, VerifyingStream } from '../oci/digest.js';
@@ -275,6 +275,18 @@ export class PlacedBundle implements BlobStore {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') this.spaceFailure = true;
   }
+}
+
+/** statfs magic numbers of filesystems that cannot leave a hole in a file: FAT (vfat, msdos) and exFAT. */
+const WITHOUT_HOLES = new Set([0x4d44, 0x2011bab0]);
+
+/** Whether files in `dir` can be written out of order without zero-filling what lies between. */
+export async function keepsHoles(dir: string): Promise<boolean> {
+  return fsKeepsHoles((await statfs(dir)).type);
+}
+
+export function fsKeepsHoles(fsType: number): boolean {
+  return !WITHOUT_HOLES.has(fsType);
 }
 
 /** The tar's pieces with their offsets: a pure function of the metadata and documents. */

@@ -5,7 +5,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
-import { PlacedBundle } from '../bundle/placed-bundle.js';
+import { keepsHoles, PlacedBundle } from '../bundle/placed-bundle.js';
 import type { BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
 import { forVolume, parseVolumeSize, planVolumes, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
@@ -109,7 +109,12 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
 
   // One bundle is written in one pass, each blob straight to its place; a cache (asked for, or
   // needed by volume sets, which are planned from every blob) costs a second write of each byte.
-  const cacheDir = argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined) ?? (volumeSize !== undefined ? defaultCacheDir() : undefined);
+  const askedCache = argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined);
+  // A filesystem without holes (FAT, exFAT: USB sticks) zero-fills a file written out of order
+  // before the first byte lands: there the bundle is written in order, from the cache.
+  const inOrder = askedCache === undefined && volumeSize === undefined && !(await keepsHoles(dirname(output)));
+  if (inOrder) reporter.info(`${dirname(output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`);
+  const cacheDir = askedCache ?? (volumeSize !== undefined || inOrder ? defaultCacheDir() : undefined);
   const cache = cacheDir !== undefined ? new BlobCache(cacheDir) : undefined;
   await cache?.init();
   const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);

@@ -1,8 +1,10 @@
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { classifyEntryName } from '../../src/bundle/entry-names.js';
 import { planImport, PlanError, targetRepository } from '../../src/bundle/import-plan.js';
 import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
 import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
+import { fsKeepsHoles, keepsHoles } from '../../src/bundle/placed-bundle.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
@@ -104,5 +106,16 @@ describe('sidecar', () => {
     expect(line).toBe(`${'f'.repeat(64)}  b.tar\n`);
     expect(parseSidecar(line)).toEqual({ sha256: 'f'.repeat(64), fileName: 'b.tar' });
     expect(parseSidecar('garbage')).toBeUndefined();
+  });
+});
+
+describe('where a bundle can be written in place', () => {
+  it('out of order on filesystems with holes, in order on FAT and exFAT (which zero-fill a gap)', async () => {
+    expect(fsKeepsHoles(0xef53)).toBe(true); // ext4
+    expect(fsKeepsHoles(0x01021994)).toBe(true); // tmpfs
+    expect(fsKeepsHoles(0x58465342)).toBe(true); // xfs
+    expect(fsKeepsHoles(0x4d44)).toBe(false); // vfat, msdos
+    expect(fsKeepsHoles(0x2011bab0)).toBe(false); // exfat
+    expect(await keepsHoles(tmpdir())).toBe(true);
   });
 });
