@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { appendFile, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { DigestMismatchError, sha256Digest, VerifyingStream } from '../oci/digest.js';
+import { DigestMismatchError, sha256Digest } from '../oci/digest.js';
+import { readBlob } from './bundle-index.js';
 import type { BlobStore } from './blob-store.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from './format.js';
 import { TarSink } from './tar-sink.js';
@@ -56,7 +55,7 @@ export class PlacedBundle implements BlobStore {
   private queue: Promise<void> = Promise.resolve();
   private spaceFailure = false;
   /** Set when a partial bundle of an earlier run was taken over. */
-  resumedFrom: string | undefined;
+  private resumedFrom: string | undefined;
 
   constructor(private readonly opts: PlacedOptions) {
     this.tmp = partialPath(opts.output);
@@ -115,10 +114,7 @@ export class PlacedBundle implements BlobStore {
     const at = this.layout?.blobAt.get(digest);
     if (at === undefined || !this.journaled.has(digest)) return false;
     try {
-      const source = size > 0 ? createReadStream(this.tmp, { start: at, end: at + size - 1, highWaterMark: WRITE_BATCH }) : [];
-      await pipeline(source, new VerifyingStream({ digest, size }), async (chunks: AsyncIterable<unknown>) => {
-        for await (const _ of chunks);
-      });
+      for await (const _ of readBlob(this.tmp, digest, { offset: at, size }));
       return true;
     } catch {
       return false;
@@ -214,7 +210,7 @@ export class PlacedBundle implements BlobStore {
       sink.unappend(size);
       if (attempt >= retries) {
         const mismatch = new DigestMismatchError({ digest, size }, { digest: actual, size });
-        throw new Error(`blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}`);
+        throw new Error(`blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}; the registry serves damaged data: rerun later, or fetch through another mirror (--registry-mirror)`);
       }
       await refetch(digest);
     }

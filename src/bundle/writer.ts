@@ -157,12 +157,12 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
 }
 
 /** The message for a full disk while a bundle is written, or undefined for any other error. */
-export function diskFull(err: unknown, output: string, written: number, metadata: BundleMetadata, kept = 'fetched blobs stay in the cache'): Error | undefined {
+function diskFull(err: unknown, output: string, written: number, metadata: BundleMetadata): Error | undefined {
   const code = (err as NodeJS.ErrnoException).code;
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
   const needed = metadata.blobs.filter((b) => !b.external).reduce((n, b) => n + b.size, 0);
   return new Error(
-    `no space left in ${dirname(output)} while writing ${basename(output)}: ${written} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (${kept})`,
+    `no space left in ${dirname(output)} while writing ${basename(output)}: ${written} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,
   );
 }
 

@@ -28,68 +28,44 @@ export class DigestMismatchError extends Error {
 }
 
 /**
- * Hashes and counts bytes against an expected digest and size: `update` fails as
- * soon as the bytes run over the size, `finish` when they do not match.
- */
-export class DigestCheck {
-  private readonly hash: Hash;
-  private seen = 0;
-
-  constructor(private readonly expected: { digest: string; size: number }) {
-    this.hash = createHash(digestAlgorithm(expected.digest));
-  }
-
-  update(chunk: Buffer): void {
-    this.seen += chunk.length;
-    if (this.seen > this.expected.size) throw new DigestMismatchError(this.expected, { digest: 'unknown', size: this.seen });
-    this.hash.update(chunk);
-  }
-
-  finish(): { digest: string; size: number } {
-    const actual = { digest: `${digestAlgorithm(this.expected.digest)}:${this.hash.digest('hex')}`, size: this.seen };
-    if (actual.size !== this.expected.size || actual.digest !== this.expected.digest) throw new DigestMismatchError(this.expected, actual);
-    return actual;
-  }
-}
-
-/**
  * Passes bytes through unchanged while hashing and counting them, and fails the
  * stream at the end (or as soon as it runs over the size) when they do not match.
  * Chunks are forwarded as-is: hashing costs no copy.
  */
 export class VerifyingStream extends Transform {
-  private readonly check: DigestCheck;
+  private readonly hash: Hash;
+  private seen = 0;
   /** Filled in once the stream has ended successfully. */
   result: { digest: string; size: number } | undefined;
 
   /** `highWaterMark`: bytes held before the reader takes them (1 MiB unless told). */
   constructor(
-    expected: { digest: string; size: number },
+    private readonly expected: { digest: string; size: number },
     private readonly onBytes?: (n: number) => void,
     highWaterMark = 1 << 20,
   ) {
     super({ highWaterMark });
-    this.check = new DigestCheck(expected);
+    this.hash = createHash(digestAlgorithm(expected.digest));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.check.update(chunk);
-    } catch (err) {
-      cb(err as Error);
+    this.seen += chunk.length;
+    if (this.seen > this.expected.size) {
+      cb(new DigestMismatchError(this.expected, { digest: 'unknown', size: this.seen }));
       return;
     }
+    this.hash.update(chunk);
     this.onBytes?.(chunk.length);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    try {
-      this.result = this.check.finish();
-    } catch (err) {
-      cb(err as Error);
+    const actual = { digest: `${digestAlgorithm(this.expected.digest)}:${this.hash.digest('hex')}`, size: this.seen };
+    if (actual.size !== this.expected.size || actual.digest !== this.expected.digest) {
+      cb(new DigestMismatchError(this.expected, actual));
       return;
     }
+    this.result = actual;
     cb();
   }
 }

@@ -407,6 +407,24 @@ describe('full disk during export', () => {
   const clear = () => {
     for (const f of readdirSync(disk)) execFileSync('rm', ['-rf', join(disk, f)]);
   };
+  /** Another writer takes the space once the up-front check has passed: when the first blob is fetched. */
+  const fillOnFirstBlob = async () => {
+    let filled = false;
+    const proxy = await startFaultProxy(upstream.url, [
+      {
+        match: (m, p) => {
+          if (!filled && m === 'GET' && p.includes('/blobs/')) {
+            filled = true;
+            fill('other-writer', 16 * 1024);
+          }
+          return false;
+        },
+        fault: { kind: 'status', status: 500 }, // never applied: the matcher only watches
+      },
+    ]);
+    stoppers.push(proxy);
+    return { proxy, filled: () => filled };
+  };
 
   it.skipIf(!canMount)('a disk too small from the start: refused with the numbers, nothing left on it; a roomy folder then works (skipped only where a tmpfs cannot be mounted)', async () => {
     clear();
@@ -430,23 +448,9 @@ describe('full disk during export', () => {
   it.skipIf(!canMount)('the disk fills up while the bundle is written: exit 1, no partial bundle, a clear error with numbers, and the cache stays valid (skipped only where a tmpfs cannot be mounted)', async () => {
     clear();
     const cacheDir = join(work.path, 'disk-cache-2');
-    // Another writer takes the space once the up-front check has passed: when the first blob is fetched.
-    let filled = false;
-    const proxy = await startFaultProxy(upstream.url, [
-      {
-        match: (m, p) => {
-          if (!filled && m === 'GET' && p.includes('/blobs/')) {
-            filled = true;
-            fill('other-writer', 16 * 1024);
-          }
-          return false;
-        },
-        fault: { kind: 'status', status: 500 },
-      },
-    ]);
-    stoppers.push(proxy);
+    const { proxy, filled } = await fillOnFirstBlob();
     const res = await runCli(['export', ...names(), '--registry-mirror', `*=http://${proxy.host}`, '-o', join(disk, 'b.tar'), '--cache-dir', cacheDir, '-q']);
-    expect(filled).toBe(true);
+    expect(filled()).toBe(true);
     expect(res.code).toBe(1);
     expect(readdirSync(disk)).toEqual(['other-writer']);
     expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
@@ -468,22 +472,9 @@ describe('full disk during export', () => {
 
   it.skipIf(!canMount)('without a cache, the disk fills up while blobs are written: exit 1, a clear error with numbers, and the partial bundle is removed (skipped only where a tmpfs cannot be mounted)', async () => {
     clear();
-    let filled = false;
-    const proxy = await startFaultProxy(upstream.url, [
-      {
-        match: (m, p) => {
-          if (!filled && m === 'GET' && p.includes('/blobs/')) {
-            filled = true;
-            fill('other-writer', 16 * 1024);
-          }
-          return false;
-        },
-        fault: { kind: 'status', status: 500 },
-      },
-    ]);
-    stoppers.push(proxy);
+    const { proxy, filled } = await fillOnFirstBlob();
     const res = await runCli([...directArgs(proxy.host, disk), '-q'], { env: NO_CACHE });
-    expect(filled).toBe(true);
+    expect(filled()).toBe(true);
     expect(res.code).toBe(1);
     expect(readdirSync(disk)).toEqual(['other-writer']);
     expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
