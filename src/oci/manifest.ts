@@ -1,8 +1,14 @@
 import { InvalidDocumentError, parseDescriptor, type Descriptor } from './descriptor.js';
 import { isImageManifestType, isIndexType, isSchema1Type, MediaType } from './media-types.js';
+import { parseBoundedJson } from '../util/json.js';
+import { printable } from '../util/text.js';
 
 /** Manifests larger than this are refused: Distribution itself caps them at 4 MiB. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Far above any real image (overlay filesystems stop at 128 layers); bounds the work one manifest can cause. */
+export const MAX_LAYERS = 1000;
+/** Far above any real index (dozens of platforms and attestations); bounds the fan-out of one index. */
+export const MAX_INDEX_ENTRIES = 1000;
 
 export type ParsedManifest =
   | { kind: 'index'; mediaType: string; manifests: Descriptor[] }
@@ -23,7 +29,7 @@ export function parseManifest(bytes: Uint8Array, declaredType: string | undefine
   }
   let doc: Record<string, unknown>;
   try {
-    const parsed: unknown = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    const parsed: unknown = parseBoundedJson(bytes);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
     doc = parsed as Record<string, unknown>;
   } catch (err) {
@@ -40,17 +46,19 @@ export function parseManifest(bytes: Uint8Array, declaredType: string | undefine
   if (mediaType === undefined || (!isIndexType(mediaType) && !isImageManifestType(mediaType))) {
     if (Array.isArray(doc.manifests)) mediaType = mediaType && isIndexType(mediaType) ? mediaType : MediaType.ociIndex;
     else if (doc.config !== undefined) mediaType = MediaType.ociManifest;
-    else throw new UnsupportedManifestError(`${where}: unsupported manifest media type ${JSON.stringify(mediaType ?? null)}`);
+    else throw new UnsupportedManifestError(`${where}: unsupported manifest media type "${printable(String(mediaType ?? null), 80)}"`);
   }
 
   if (isIndexType(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw new InvalidDocumentError(`${where}: index has no "manifests" array`);
+    if (doc.manifests.length > MAX_INDEX_ENTRIES) throw new InvalidDocumentError(`${where}: index lists ${doc.manifests.length} manifests, more than ${MAX_INDEX_ENTRIES}`);
     const manifests = doc.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`));
     return { kind: 'index', mediaType, manifests };
   }
   const config = parseDescriptor(doc.config, `${where} config`);
   const layersRaw = doc.layers ?? [];
   if (!Array.isArray(layersRaw)) throw new InvalidDocumentError(`${where}: "layers" is not an array`);
+  if (layersRaw.length > MAX_LAYERS) throw new InvalidDocumentError(`${where}: ${layersRaw.length} layers, more than ${MAX_LAYERS}`);
   const layers = layersRaw.map((l, i) => parseDescriptor(l, `${where} layers[${i}]`));
   const out: ParsedManifest = { kind: 'image', mediaType, config, layers };
   if (doc.subject !== undefined) out.subject = parseDescriptor(doc.subject, `${where} subject`);

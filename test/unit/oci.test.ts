@@ -52,7 +52,7 @@ describe('parseManifest', () => {
   });
   it('refuses bad descriptors and non-JSON', () => {
     expect(() => parseManifest(Buffer.from('not json'), MediaType.ociManifest, 'x')).toThrow(InvalidDocumentError);
-    expect(() => parseManifest(bytes({ config: { mediaType: 'a', digest: 'sha256:xyz', size: 1 }, layers: [] }), MediaType.ociManifest, 'x')).toThrow(/digest/);
-    expect(() => parseManifest(bytes({ config: { mediaType: 'a', digest: d('a'), size: -1 }, layers: [] }), MediaType.ociManifest, 'x')).toThrow(/size/);
+    expect(() => parseManifest(bytes({ config: { mediaType: 'application/a', digest: 'sha256:xyz', size: 1 }, layers: [] }), MediaType.ociManifest, 'x')).toThrow(/digest/);
+    expect(() => parseManifest(bytes({ config: { mediaType: 'application/a', digest: d('a'), size: -1 }, layers: [] }), MediaType.ociManifest, 'x')).toThrow(/size/);
   });
 });
