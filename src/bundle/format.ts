@@ -17,9 +17,26 @@ export const INDEX_NAME = 'index.json';
 export const BUNDLE_FORMAT = 'airgap-bundle/v1';
 export const FORMAT_VERSION = 1;
 
-/** JSON documents above these sizes are refused by the reader (hostile input). */
-export const MAX_METADATA_BYTES = 32 * 1024 * 1024;
-export const MAX_INDEX_BYTES = 4 * 1024 * 1024;
+/**
+ * Bounds on what a bundle may hold. The reader refuses anything past them as
+ * hostile, and export refuses to write a bundle past them, so no bundle is ever
+ * written that the isolated side would refuse. Sized for the largest mirrors in
+ * use (an OpenShift release with operators: about 10,000 images) with room.
+ */
+export const MAX_METADATA_BYTES = 64 * 1024 * 1024;
+export const MAX_INDEX_BYTES = 16 * 1024 * 1024;
+/** Images (references, signatures and other artifacts included) in one bundle. */
+export const MAX_IMAGES = 20_000;
+/** Blobs (manifests, configs, layers and parts) listed in one bundle. */
+export const MAX_BLOBS = 200_000;
+/** Blobs one image may need: its manifests, configs and layers. */
+export const MAX_BLOBS_PER_IMAGE = 10_000;
+/** Signatures, attestations, SBOMs and referrers carried for one image. */
+export const MAX_ARTIFACTS_PER_IMAGE = 100;
+/** Indexes inside indexes: real images nest one level, rarely two. */
+export const MAX_INDEX_DEPTH = 8;
+/** Strings the metadata holds that are not references or digests (tool version, media types, platforms). */
+export const MAX_FIELD_LENGTH = 255;
 
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
 export const ANNOTATION_CONTAINERD_NAME = 'io.containerd.image.name';
