@@ -1,8 +1,11 @@
 import { createReadStream } from 'node:fs';
 import type { Transform } from 'node:stream';
 import { DigestMismatchError, verified, VerifyingStream } from '../oci/digest.js';
-import type { BundleMetadata } from './format.js';
+import { parseManifest } from '../oci/manifest.js';
+import { MediaType } from '../oci/media-types.js';
+import type { BlobRecord, BundleMetadata } from './format.js';
 import { BundleFormatError, openBundle } from './reader.js';
+import { checkBlob, compareIndex, judgeImage, type BlobSeen } from './verify.js';
 
 export interface BlobLocation {
   offset: number;
@@ -12,32 +15,106 @@ export interface BlobLocation {
 export interface BundleIndex {
   metadata: BundleMetadata;
   blobs: Map<string, BlobLocation>;
-  /** Entries refused by the reader (never read, never pushed). */
-  rejected: Array<{ name: string; reason: string }>;
+}
+
+/** The bundle was altered, not merely damaged: import refuses all of it (exit 3) and pushes nothing. */
+export class TamperedBundleError extends BundleFormatError {
+  override name = 'TamperedBundleError';
+  constructor(path: string, problems: string[]) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more; \`airgap-bundle verify\` lists them)` : '';
+    super(`${path} is not the bundle its metadata describes, so none of it is imported and nothing was pushed: ${problems[0]}${more}`);
+  }
 }
 
 /**
  * Where every blob sits in the tar, found by walking the headers and seeking
- * over the payloads: for a multi-GB bundle this reads a few MB. Entries are
- * validated as in any read (names, types, duplicates); a truncated archive
- * fails here, before anything is pushed.
+ * over the payloads of configs and layers: for a multi-GB bundle this reads a
+ * few MB. The manifests are read, hashed and parsed on the way, and the whole
+ * structure is checked before anything is pushed: no refused entry, every
+ * carried blob where the metadata says, index.json as the metadata says, and
+ * every image's manifests reaching only blobs its metadata lists, indexes
+ * bounded in depth and free of cycles. Any of these failing means the archive
+ * was altered, and a TamperedBundleError refuses it as a whole. A manifest
+ * whose bytes do not match its digest is bit rot instead: its images fail at
+ * import, the others go on.
  */
 export async function indexBundle(path: string): Promise<BundleIndex> {
+  const scan = await scanStructure(path);
+  const problems = [...scan.tampering, ...missingBlobs(scan), ...imageStructure(scan)];
+  if (problems.length > 0) throw new TamperedBundleError(path, problems);
+  return { metadata: scan.metadata, blobs: scan.blobs };
+}
+
+interface StructureScan {
+  metadata: BundleMetadata;
+  blobs: Map<string, BlobLocation>;
+  /** Manifests and indexes read and judged; configs and layers by size only (hashed when uploaded). */
+  seen: Map<string, BlobSeen>;
+  tampering: string[];
+}
+
+async function scanStructure(path: string): Promise<StructureScan> {
   const reading = await openBundle(path);
   let metadata: BundleMetadata | undefined;
+  let roles = new Map<string, BlobRecord>();
   const blobs = new Map<string, BlobLocation>();
-  const rejected: BundleIndex['rejected'] = [];
+  const seen = new Map<string, BlobSeen>();
+  const tampering: string[] = [];
+  let index: Buffer | undefined;
   try {
     for await (const entry of reading.entries()) {
-      if (entry.type === 'metadata') metadata = entry.metadata;
-      else if (entry.type === 'blob') blobs.set(entry.digest, { offset: entry.offset, size: entry.size });
-      else if (entry.type === 'rejected') rejected.push({ name: entry.name, reason: entry.reason });
+      if (entry.type === 'metadata') {
+        metadata = entry.metadata;
+        roles = new Map(metadata.blobs.map((b) => [b.digest, b]));
+      } else if (entry.type === 'index') index = entry.bytes;
+      else if (entry.type === 'rejected') tampering.push(`entry "${entry.name}" refused: ${entry.reason}`);
+      else if (entry.type === 'blob') {
+        blobs.set(entry.digest, { offset: entry.offset, size: entry.size });
+        const record = roles.get(entry.digest);
+        const isDocument = record?.role === 'manifest' || record?.role === 'index';
+        seen.set(entry.digest, isDocument ? await checkBlob(entry.digest, entry.size, entry.chunks(), record) : { size: entry.size });
+      }
     }
   } finally {
     await reading.close();
   }
   if (!metadata) throw new BundleFormatError(`${path}: no metadata`);
-  return { metadata, blobs, rejected };
+  tampering.push(...indexProblems(metadata, index));
+  return { metadata, blobs, seen, tampering };
+}
+
+function indexProblems(metadata: BundleMetadata, index: Buffer | undefined): string[] {
+  if (!index) return ['index.json is missing'];
+  try {
+    const parsed = parseManifest(index, MediaType.ociIndex, 'index.json');
+    if (parsed.kind !== 'index') return ['index.json is not an image index'];
+    return compareIndex(metadata, parsed.manifests);
+  } catch (err) {
+    return [`index.json is unusable: ${(err as Error).message}`];
+  }
+}
+
+/** Carried blobs (and parts) of this volume that the metadata lists and the tar lacks. */
+function missingBlobs(scan: StructureScan): string[] {
+  const here = scan.metadata.volumes?.index;
+  const out: string[] = [];
+  for (const b of scan.metadata.blobs) {
+    if (b.external) continue;
+    const pieces = b.parts ?? [{ digest: b.digest, volume: b.volume }];
+    for (const p of pieces) {
+      const inThisVolume = p.volume === undefined || p.volume === here || b.role === 'manifest' || b.role === 'index';
+      if (inThisVolume && !scan.blobs.has(p.digest)) out.push(`blob ${p.digest} is listed in the metadata but not in the archive`);
+    }
+  }
+  return out;
+}
+
+/** Structural problems of the images: blobs reached but not listed, index cycles, nesting past the bound. */
+function imageStructure(scan: StructureScan): string[] {
+  // Configs and layers this run does not read: a delta's, another volume's, a cut blob's.
+  const elsewhere = new Map<string, string[]>();
+  for (const b of scan.metadata.blobs) if (b.role === 'config' || b.role === 'layer') if (!scan.seen.has(b.digest)) elsewhere.set(b.digest, []);
+  return scan.metadata.images.flatMap((im) => judgeImage(im, scan.seen, elsewhere).structural.map((p) => `${im.reference}: ${p}`));
 }
 
 /**

@@ -13,7 +13,6 @@ export interface ImportEvents {
   planned?(work: { images: number; complete: number; uploads: number; uploadBytes: number; mounts: number }): void;
   bytes?(n: number): void;
   blobFailed?(digest: string, message: string): void;
-  rejected?(name: string, reason: string): void;
   imageDone?(image: PlannedImage, status: ImageImportStatus): void;
   /** A blob cut across volumes cannot be completed yet: the parts this volume carries go in ahead. */
   partsStaged?(digest: string, parts: number, waitingFor: number[]): void;
@@ -29,8 +28,6 @@ export interface ImportResult {
   skipped: number;
   /** Whether blob payloads were read: a registry that already holds everything needs only the metadata. */
   readBundle: boolean;
-  /** Tar entries refused (never read, never pushed). */
-  rejected: string[];
   /** Blobs cut across volumes that this run could not complete: parts pushed ahead, volumes still needed. */
   staged: Array<{ digest: string; parts: number; waitingFor: number[] }>;
 }
@@ -52,24 +49,30 @@ export class MissingDependenciesError extends Error {
 
 /**
  * Pushes a bundle into a registry so that no tag ever points at something that
- * cannot be pulled:
+ * cannot be pulled, and nothing at all from a bundle that was altered:
+ *  0. locate the blobs in the tar by walking its headers (seeking, not reading,
+ *     over configs and layers), reading the manifests, and checking the whole
+ *     structure (see indexBundle): an altered bundle is refused before the
+ *     registry hears a single request;
  *  1. ask the registry what it already has (tags, then blobs): a rerun uploads
- *     nothing twice, and a complete registry costs one metadata read;
- *  2. locate the blobs in the tar by walking its headers (seeking, not reading,
- *     over payloads), then upload the missing ones in parallel straight from
- *     their byte ranges, hashed on the way (the registry checks `?digest=` too),
- *     and mount each into the other repositories that need it;
+ *     nothing twice;
+ *  2. upload the missing blobs in parallel straight from their byte ranges,
+ *     hashed on the way (the registry checks `?digest=` too), and mount each
+ *     into the other repositories that need it;
  *  3. push manifests by digest, children before indexes, only for images whose
  *     every blob is in place; tags last.
  * A ranged read can be repeated, so transient upload failures are retried.
  */
 export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
   const ev = opts.events ?? {};
-  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, rejected: [], staged: [] };
+  const result: ImportResult = { images: [], uploaded: { blobs: 0, bytes: 0 }, mounted: 0, skipped: 0, readBundle: false, staged: [] };
   const record = (p: PlannedImage, status: ImageImportStatus, reason?: string, cause?: 'bundle' | 'registry') => {
     result.images.push({ reference: p.image.reference, target: target(registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}), ...(cause ? { cause } : {}) });
     ev.imageDone?.(p, status);
   };
+
+  // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
+  const index: BundleIndex = await indexBundle(path);
 
   // 1. What is already complete? A tag is only ever set after everything below it.
   const present = await mapSettled(plan.images, opts.concurrency, async (p) => {
@@ -129,12 +132,7 @@ export async function importBundle(path: string, client: RegistryClient, registr
     if (v !== undefined && v !== plan.volume!.index && !holder.has(d)) waiting.set(d, [v]);
   }
 
-  // 2. Locate blobs in the tar; mount what the registry has elsewhere; upload the rest.
-  const index: BundleIndex = await indexBundle(path);
-  for (const r of index.rejected) {
-    result.rejected.push(`${r.name}: ${r.reason}`);
-    ev.rejected?.(r.name, r.reason);
-  }
+  // 2. Mount what the registry has elsewhere; upload the rest from where the tar holds it.
   const failed = new Map<string, { message: string; cause: 'bundle' | 'registry' }>();
   const jobs: UploadJob[] = [];
   for (const digest of needs.keys()) {

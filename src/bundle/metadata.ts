@@ -1,114 +1,277 @@
-import { isValidDigest } from '../reference/reference.js';
-import { BUNDLE_FORMAT, FORMAT_VERSION, MAX_METADATA_BYTES, type BlobRole, type BundleMetadata } from './format.js';
+import { isValidMediaType } from '../oci/descriptor.js';
+import { parsePlatform } from '../oci/platform.js';
+import { formatReference, isValidDigest, parseReference, ReferenceError, type Reference } from '../reference/reference.js';
+import { JsonLimitError, parseBoundedJson } from '../util/json.js';
+import { hasControlCharacters, printable } from '../util/text.js';
+import {
+  BUNDLE_FORMAT,
+  FORMAT_VERSION,
+  MAX_BLOBS,
+  MAX_BLOBS_PER_IMAGE,
+  MAX_FIELD_LENGTH,
+  MAX_IMAGES,
+  MAX_METADATA_BYTES,
+  type BlobPart,
+  type BlobRecord,
+  type BlobRole,
+  type BundleMetadata,
+  type ImageRecord,
+  type PlatformRecord,
+} from './format.js';
 
+/**
+ * The bundle metadata comes from a file anyone with the USB stick can edit.
+ * It is validated here, once, into the typed model every command works from:
+ * types, required fields, bounded counts and lengths, canonical digests, and
+ * the reference grammar for every registry, repository and tag (so no name can
+ * carry `..`, a control character or a URL-normalised surprise into a path, a
+ * config file, a request or a terminal). A document that fails is damaged.
+ */
 export class MetadataError extends Error {
   override name = 'MetadataError';
 }
 
-const ROLES: readonly BlobRole[] = ['layer', 'config', 'manifest', 'index'];
+type Fields = Record<string, unknown>;
 
-/**
- * Parses and checks the bundle metadata. It comes from an untrusted file, so
- * every field the tool later relies on is checked for type and range here,
- * once, and the rest of the code can trust the shape.
- */
+const ROLES: readonly BlobRole[] = ['layer', 'config', 'manifest', 'index'];
+const ARTIFACT_KINDS = ['signature', 'attestation', 'sbom', 'referrers', 'referrer'] as const;
+/** `created` is only ever written from SOURCE_DATE_EPOCH, as an ISO 8601 UTC instant. */
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+/** A volume set id: the sha256 hex the export computes. */
+const SET_ID = /^[a-f0-9]{64}$/;
+const MAX_VOLUMES = 999;
+const MAX_DELTA_SOURCES = 64;
+const MAX_PLATFORMS = 64;
+
+function fail(what: string): never {
+  throw new MetadataError(`metadata: ${what}`);
+}
+
+function object(value: unknown, where: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${where} is not an object`);
+  return value as Fields;
+}
+
+function list(value: unknown, where: string, max: number): unknown[] {
+  if (!Array.isArray(value)) fail(`${where} is not a list`);
+  if (value.length > max) fail(`${where} holds ${value.length} entries, more than the limit of ${max}`);
+  return value;
+}
+
+/** A short string of plain text: no control characters, bounded length. */
+function text(value: unknown, where: string, max = MAX_FIELD_LENGTH): string {
+  if (typeof value !== 'string' || value.length === 0) fail(`${where} is not a non-empty string`);
+  if (value.length > max) fail(`${where} is longer than ${max} characters`);
+  if (hasControlCharacters(value)) fail(`${where} holds control characters`);
+  return value;
+}
+
+function digest(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !isValidDigest(value)) fail(`${where} is an invalid digest (expected sha256:<64 lowercase hex>)`);
+  return value;
+}
+
+function size(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${where} is an invalid size (expected a whole number of bytes)`);
+  return value;
+}
+
+function count(value: unknown, where: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) fail(`${where} is not a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function mediaType(value: unknown, where: string): string {
+  if (!isValidMediaType(value)) fail(`${where} is not a media type`);
+  return value;
+}
+
+function optionalBoolean(value: unknown, where: string): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') fail(`${where} is not true or false`);
+  return value;
+}
+
+function platformText(value: unknown, where: string): string {
+  const s = text(value, where, 200);
+  if (s === 'unknown/unknown') return s;
+  try {
+    parsePlatform(s);
+  } catch {
+    fail(`${where} is not os/arch[/variant]`);
+  }
+  return s;
+}
+
+/** A repository path, by the same grammar as references (lowercase components, no `..`). */
+function repositoryPath(value: unknown, where: string): string {
+  const s = text(value, where);
+  try {
+    const ref = parseReference(`example.invalid/${s}`);
+    if (ref.repository !== s || ref.tag !== 'latest') throw new Error();
+  } catch {
+    fail(`${where} "${printable(s, 80)}" is not a repository path`);
+  }
+  return s;
+}
+
 export function parseMetadata(bytes: Buffer): BundleMetadata {
   if (bytes.length > MAX_METADATA_BYTES) throw new MetadataError(`metadata is ${bytes.length} bytes, more than the ${MAX_METADATA_BYTES}-byte limit`);
   let doc: unknown;
   try {
-    doc = JSON.parse(bytes.toString('utf8'));
+    doc = parseBoundedJson(bytes);
   } catch (err) {
-    throw new MetadataError(`metadata is not valid JSON (${(err as Error).message})`);
+    const why = err instanceof JsonLimitError ? err.message : `not valid JSON (${printable((err as Error).message, 120)})`;
+    throw new MetadataError(`metadata is ${why}`);
   }
-  const fail = (what: string): never => {
-    throw new MetadataError(`metadata: ${what}`);
-  };
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('not a JSON object');
-  const m = doc as Record<string, unknown>;
-  if (m.format !== BUNDLE_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected "${BUNDLE_FORMAT}"`);
+  return metadataModel(object(doc, 'the document'));
+}
+
+function metadataModel(m: Fields): BundleMetadata {
+  if (m.format !== BUNDLE_FORMAT) fail(`format is "${printable(String(m.format), 40)}", expected "${BUNDLE_FORMAT}"`);
   if (typeof m.formatVersion !== 'number' || m.formatVersion > FORMAT_VERSION) {
-    fail(`format version ${JSON.stringify(m.formatVersion)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`);
+    fail(`format version ${printable(String(m.formatVersion), 20)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`);
   }
-  const tool = m.tool as { name?: unknown; version?: unknown } | undefined;
-  if (typeof tool !== 'object' || tool === null || typeof tool.name !== 'string' || typeof tool.version !== 'string') fail('"tool" must hold name and version');
-  if (m.created !== undefined && typeof m.created !== 'string') fail('"created" is not a string');
-  if (m.platforms !== null && (!Array.isArray(m.platforms) || m.platforms.some((p) => typeof p !== 'string'))) fail('"platforms" must be null or a list of strings');
-  if (m.delta !== undefined) {
-    const against = (m.delta as { against?: unknown } | null)?.against;
-    if (!Array.isArray(against) || against.some((a) => typeof a !== 'string')) fail('"delta.against" must be a list of strings');
+  count(m.formatVersion, '"formatVersion"', 1, FORMAT_VERSION);
+  const tool = object(m.tool, '"tool"');
+  const volumes = m.volumes === undefined ? undefined : volumesModel(object(m.volumes, '"volumes"'));
+  const blobs = list(m.blobs, '"blobs"', MAX_BLOBS).map((b, i) => blobModel(object(b, `blobs[${i}]`), `blobs[${i}]`, volumes?.count));
+  const known = new Map<string, BlobRecord>();
+  for (const b of blobs) {
+    if (known.has(b.digest)) fail(`blob ${b.digest} is listed twice`);
+    known.set(b.digest, b);
   }
-  if (!Array.isArray(m.blobs)) fail('"blobs" is not a list');
-  if (!Array.isArray(m.images)) fail('"images" is not a list');
-  const known = new Set<string>();
-  (m.blobs as unknown[]).forEach((b, i) => {
-    const r = b as Record<string, unknown>;
-    if (typeof r !== 'object' || r === null) fail(`blobs[${i}] is not an object`);
-    if (typeof r.digest !== 'string' || !isValidDigest(r.digest)) fail(`blobs[${i}] has an invalid digest`);
-    if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) fail(`blobs[${i}] has an invalid size`);
-    if (typeof r.mediaType !== 'string') fail(`blobs[${i}] has no mediaType`);
-    if (!ROLES.includes(r.role as BlobRole)) fail(`blobs[${i}] has an invalid role`);
-    if (known.has(r.digest as string)) fail(`blob ${r.digest as string} is listed twice`);
-    if (r.external !== undefined && typeof r.external !== 'boolean') fail(`blobs[${i}].external is not a boolean`);
-    if (r.external && (r.role === 'manifest' || r.role === 'index')) fail(`blobs[${i}] is an external ${String(r.role)}; a bundle always carries its manifests`);
-    if (r.mountFrom !== undefined && typeof r.mountFrom !== 'string') fail(`blobs[${i}].mountFrom is not a string`);
-    if (r.volume !== undefined && (!Number.isSafeInteger(r.volume) || (r.volume as number) < 1)) fail(`blobs[${i}].volume is not a volume number`);
-    if (r.parts !== undefined) checkParts(r, i, fail);
-    known.add(r.digest as string);
-  });
-  const v = m.volumes as { index?: unknown; count?: unknown; set?: unknown } | undefined;
-  if (v !== undefined) {
-    if (!Number.isSafeInteger(v.count) || !Number.isSafeInteger(v.index) || (v.index as number) < 1 || (v.index as number) > (v.count as number) || typeof v.set !== 'string') {
-      fail('"volumes" must hold index (1..count), count and set');
-    }
-    for (const b of m.blobs as Array<{ volume?: number; parts?: Array<{ volume: number }> }>) {
-      for (const n of [b.volume, ...(b.parts ?? []).map((p) => p.volume)]) if (n !== undefined && n > (v.count as number)) fail(`a blob is assigned to volume ${n} of ${String(v.count)}`);
-    }
-  } else if ((m.blobs as Array<{ parts?: unknown }>).some((b) => b.parts !== undefined)) {
-    fail('a blob is cut into parts, but the bundle is not a volume set');
-  }
-  (m.images as unknown[]).forEach((im, i) => {
-    const r = im as Record<string, unknown>;
-    if (typeof r !== 'object' || r === null) fail(`images[${i}] is not an object`);
-    for (const key of ['reference', 'registry', 'repository', 'digest', 'mediaType'] as const) {
-      if (typeof r[key] !== 'string') fail(`images[${i}].${key} is missing`);
-    }
-    if (!isValidDigest(r.digest as string)) fail(`images[${i}] has an invalid digest`);
-    if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) fail(`images[${i}] has an invalid size`);
-    for (const key of ['platforms', 'absent', 'blobs'] as const) if (!Array.isArray(r[key])) fail(`images[${i}].${key} is not a list`);
-    if (r.tag !== undefined && typeof r.tag !== 'string') fail(`images[${i}].tag is not a string`);
-    if (typeof r.bytes !== 'number') fail(`images[${i}].bytes is not a number`);
-    (r.platforms as unknown[]).forEach((p, j) => {
-      const q = p as { platform?: unknown; digest?: unknown; mediaType?: unknown; carried?: unknown } | null;
-      if (typeof q !== 'object' || q === null || typeof q.platform !== 'string' || typeof q.digest !== 'string' || typeof q.mediaType !== 'string' || typeof q.carried !== 'boolean') {
-        fail(`images[${i}].platforms[${j}] must hold platform, digest, mediaType and carried`);
-      }
-    });
-    for (const d of r.blobs as unknown[]) {
-      if (typeof d !== 'string' || !known.has(d)) fail(`images[${i}] (${String(r.reference)}) needs blob ${String(d)}, which the bundle does not list`);
-    }
-    for (const d of r.absent as unknown[]) if (typeof d !== 'string' || !isValidDigest(d)) fail(`images[${i}].absent holds an invalid digest`);
-    if (!known.has(r.digest as string)) fail(`images[${i}] (${String(r.reference)}) has a top manifest the bundle does not list`);
-    if (r.artifact !== undefined) {
-      const a = r.artifact as { kind?: unknown; subject?: unknown; of?: unknown };
-      if (typeof a.kind !== 'string' || typeof a.subject !== 'string' || !isValidDigest(a.subject) || typeof a.of !== 'string') fail(`images[${i}].artifact must hold kind, subject digest and of`);
-    }
-  });
-  return doc as BundleMetadata;
+  if (!volumes && blobs.some((b) => b.parts !== undefined || b.volume !== undefined)) fail('a blob is assigned to a volume, but the bundle is not a volume set');
+  const images = list(m.images, '"images"', MAX_IMAGES).map((im, i) => imageModel(object(im, `images[${i}]`), `images[${i}]`, known));
+  return {
+    format: BUNDLE_FORMAT,
+    formatVersion: m.formatVersion as number,
+    tool: { name: text(tool.name, 'tool.name'), version: text(tool.version, 'tool.version') },
+    ...(m.created !== undefined ? { created: created(m.created) } : {}),
+    platforms: m.platforms === null ? null : list(m.platforms, '"platforms"', MAX_PLATFORMS).map((p, i) => platformText(p, `platforms[${i}]`)),
+    images,
+    blobs,
+    ...(m.delta !== undefined ? { delta: deltaModel(object(m.delta, '"delta"')) } : {}),
+    ...(volumes ? { volumes } : {}),
+  };
+}
+
+function created(value: unknown): string {
+  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) fail('"created" is not an ISO 8601 UTC time');
+  return value;
+}
+
+function deltaModel(d: Fields): { against: string[] } {
+  return { against: list(d.against, 'delta.against', MAX_DELTA_SOURCES).map((a, i) => text(a, `delta.against[${i}]`, 4096)) };
+}
+
+function volumesModel(v: Fields): NonNullable<BundleMetadata['volumes']> {
+  const total = count(v.count, 'volumes.count', 1, MAX_VOLUMES);
+  const index = count(v.index, 'volumes.index', 1, total);
+  if (typeof v.set !== 'string' || !SET_ID.test(v.set)) fail('volumes.set is not a volume set id');
+  return { index, count: total, set: v.set };
+}
+
+function blobModel(r: Fields, where: string, volumeCount: number | undefined): BlobRecord {
+  const role = r.role as BlobRole;
+  if (!ROLES.includes(role)) fail(`${where}.role is not one of ${ROLES.join(', ')}`);
+  const external = optionalBoolean(r.external, `${where}.external`);
+  if (external && (role === 'manifest' || role === 'index')) fail(`${where} is an external ${role}; a bundle always carries its manifests`);
+  const volumeLimit = volumeCount ?? MAX_VOLUMES;
+  const out: BlobRecord = { digest: digest(r.digest, `${where}.digest`), size: size(r.size, `${where}.size`), mediaType: mediaType(r.mediaType, `${where}.mediaType`), role };
+  if (external !== undefined) out.external = external;
+  if (r.mountFrom !== undefined) out.mountFrom = repositoryPath(r.mountFrom, `${where}.mountFrom`);
+  if (r.volume !== undefined) out.volume = count(r.volume, `${where}.volume`, 1, volumeLimit);
+  if (r.parts !== undefined) out.parts = partsModel(r, out, where, volumeLimit);
+  return out;
 }
 
 /** A blob cut across volumes: parts in order, sizes adding up, each with its own sha256. */
-function checkParts(r: Record<string, unknown>, i: number, fail: (what: string) => never): void {
-  const parts = r.parts;
-  if (!Array.isArray(parts) || parts.length === 0) fail(`blobs[${i}].parts is not a list of parts`);
-  if (r.external || (r.role !== 'layer' && r.role !== 'config')) fail(`blobs[${i}] has parts but is not a carried config or layer`);
-  if (r.volume !== undefined) fail(`blobs[${i}] has both a volume and parts`);
-  let total = 0;
-  (parts as unknown[]).forEach((p, j) => {
-    const q = p as { digest?: unknown; size?: unknown; volume?: unknown } | null;
-    if (typeof q !== 'object' || q === null || typeof q.digest !== 'string' || !q.digest.startsWith('sha256:') || !isValidDigest(q.digest)) fail(`blobs[${i}].parts[${j}] has an invalid digest`);
-    if (typeof q!.size !== 'number' || !Number.isSafeInteger(q!.size) || q!.size <= 0) fail(`blobs[${i}].parts[${j}] has an invalid size`);
-    if (!Number.isSafeInteger(q!.volume) || (q!.volume as number) < 1) fail(`blobs[${i}].parts[${j}].volume is not a volume number`);
-    total += q!.size as number;
+function partsModel(r: Fields, blob: BlobRecord, where: string, volumeLimit: number): BlobPart[] {
+  if (blob.external || (blob.role !== 'layer' && blob.role !== 'config')) fail(`${where} has parts but is not a carried config or layer`);
+  if (blob.volume !== undefined) fail(`${where} has both a volume and parts`);
+  const parts = list(r.parts, `${where}.parts`, MAX_VOLUMES).map((p, j) => {
+    const q = object(p, `${where}.parts[${j}]`);
+    const d = digest(q.digest, `${where}.parts[${j}].digest`);
+    if (!d.startsWith('sha256:')) fail(`${where}.parts[${j}].digest is not a sha256 digest`);
+    const n = size(q.size, `${where}.parts[${j}].size`);
+    if (n === 0) fail(`${where}.parts[${j}] is empty`);
+    return { digest: d, size: n, volume: count(q.volume, `${where}.parts[${j}].volume`, 1, volumeLimit) };
   });
-  if (total !== r.size) fail(`the parts of blobs[${i}] add up to ${total} bytes, not ${String(r.size)}`);
+  if (parts.length === 0) fail(`${where}.parts is empty`);
+  const total = parts.reduce((s, p) => s + p.size, 0);
+  if (total !== blob.size) fail(`the parts of ${where} add up to ${total} bytes, not ${blob.size}`);
+  return parts;
+}
+
+function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): ImageRecord {
+  const ref = referenceModel(r, where);
+  const top = digest(r.digest, `${where}.digest`);
+  if (ref.digest !== undefined && ref.digest !== top) fail(`${where}.reference pins ${ref.digest}, but its digest is ${top}`);
+  const blobs = list(r.blobs, `${where}.blobs`, MAX_BLOBS_PER_IMAGE).map((d, j) => digest(d, `${where}.blobs[${j}]`));
+  const own = new Set(blobs);
+  if (own.size !== blobs.length) fail(`${where}.blobs lists a blob twice`);
+  for (const d of blobs) if (!known.has(d)) fail(`${where} (${formatReference(ref)}) needs blob ${d}, which the bundle does not list`);
+  const record = known.get(top);
+  if (!record || !own.has(top)) fail(`${where} (${formatReference(ref)}) has a top manifest its blobs do not list`);
+  if (record.role !== 'manifest' && record.role !== 'index') fail(`${where} (${formatReference(ref)}) has a top manifest listed as a ${record.role}`);
+  const out: ImageRecord = {
+    reference: formatReference(ref),
+    registry: ref.registry,
+    repository: ref.repository,
+    ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
+    digest: top,
+    mediaType: mediaType(r.mediaType, `${where}.mediaType`),
+    size: size(r.size, `${where}.size`),
+    platforms: list(r.platforms, `${where}.platforms`, MAX_BLOBS_PER_IMAGE).map((p, j) => platformModel(object(p, `${where}.platforms[${j}]`), `${where}.platforms[${j}]`)),
+    absent: list(r.absent, `${where}.absent`, MAX_BLOBS_PER_IMAGE).map((d, j) => digest(d, `${where}.absent[${j}]`)),
+    blobs,
+    bytes: size(r.bytes, `${where}.bytes`),
+  };
+  if (out.size !== record.size) fail(`${where} (${out.reference}) gives its top manifest a size of ${out.size} bytes, the blob list ${record.size}`);
+  if (r.artifact !== undefined) out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
+  return out;
+}
+
+/**
+ * The reference must be exactly the normalised form of its registry,
+ * repository and tag: one grammar, and no field that says something else
+ * than the others (the repository is what the import pushes to).
+ */
+function referenceModel(r: Fields, where: string): Reference {
+  const reference = text(r.reference, `${where}.reference`, 1024);
+  let ref: Reference;
+  try {
+    ref = parseReference(reference);
+  } catch (err) {
+    fail(`${where}.reference: ${err instanceof ReferenceError ? err.reason : 'not a reference'} ("${printable(reference, 80)}")`);
+  }
+  if (formatReference(ref) !== reference) fail(`${where}.reference "${printable(reference, 80)}" is not in normalised form`);
+  if (r.registry !== ref.registry || r.repository !== ref.repository || r.tag !== ref.tag) {
+    fail(`${where} (${reference}): registry, repository and tag do not match its reference`);
+  }
+  return ref;
+}
+
+function platformModel(q: Fields, where: string): PlatformRecord {
+  const out: PlatformRecord = {
+    platform: platformText(q.platform, `${where}.platform`),
+    digest: digest(q.digest, `${where}.digest`),
+    mediaType: mediaType(q.mediaType, `${where}.mediaType`),
+    carried: q.carried === true,
+  };
+  if (typeof q.carried !== 'boolean') fail(`${where}.carried is not true or false`);
+  if (q.attestationFor !== undefined) out.attestationFor = digest(q.attestationFor, `${where}.attestationFor`);
+  return out;
+}
+
+function artifactModel(a: Fields, where: string): NonNullable<ImageRecord['artifact']> {
+  const kind = a.kind as (typeof ARTIFACT_KINDS)[number];
+  if (!ARTIFACT_KINDS.includes(kind)) fail(`${where}.kind is not one of ${ARTIFACT_KINDS.join(', ')}`);
+  const of = text(a.of, `${where}.of`, 1024);
+  try {
+    parseReference(of);
+  } catch {
+    fail(`${where}.of is not a reference`);
+  }
+  return { kind, subject: digest(a.subject, `${where}.subject`), of };
 }

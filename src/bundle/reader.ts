@@ -5,6 +5,7 @@ import { classifyEntryName, type EntryName } from './entry-names.js';
 import { MAX_INDEX_BYTES, MAX_METADATA_BYTES, METADATA_NAME } from './format.js';
 import { MetadataError, parseMetadata } from './metadata.js';
 import type { BundleMetadata } from './format.js';
+import { printable } from '../util/text.js';
 
 /** The bundle is structurally unusable or hostile: exit 3, with what and where. */
 export class BundleFormatError extends Error {
@@ -123,8 +124,35 @@ export async function openBundle(path: string, opts: ReadOptions = {}): Promise<
   };
 }
 
+/** Entries besides blobs: metadata, signature, oci-layout, index.json and the blobs/ folders. */
+const FIXED_ENTRIES = 8;
+
+/**
+ * What the metadata says the tar holds: every carried blob and part, by digest,
+ * with its size. The tar must agree: an entry it does not list, or lists with
+ * another size, is refused (the archive was altered, not damaged by bit rot).
+ */
+function expectedBlobs(metadata: BundleMetadata): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const b of metadata.blobs) {
+    if (b.external) continue;
+    if (b.parts) for (const p of b.parts) out.set(p.digest, p.size);
+    else out.set(b.digest, b.size);
+  }
+  return out;
+}
+
+function checkBlobEntry(expected: Map<string, number>, digest: string, size: number): string | undefined {
+  const want = expected.get(digest);
+  if (want === undefined) return 'a blob the metadata does not list';
+  if (want !== size) return `${size} bytes, the metadata says ${want}`;
+  return undefined;
+}
+
 async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): AsyncGenerator<BundleEntry> {
   const seen = new Set<string>();
+  let expected: Map<string, number> | undefined;
+  let count = 0;
   let first = true;
   try {
     for await (const entry of tar.entries()) {
@@ -136,6 +164,10 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
         throw new BundleFormatError(`${path}: not an airgap-bundle (the first entry must be ${METADATA_NAME}, found "${name}")`);
       }
       first = false;
+      // Bounded by what the metadata lists, so a flood of entries cannot grow memory.
+      if (expected && ++count > expected.size + FIXED_ENTRIES) {
+        throw new BundleFormatError(`${path}: the archive holds more entries than its metadata lists (${expected.size} blobs); it was altered`);
+      }
       if (cls.kind === 'invalid' || seen.has(key)) {
         yield { type: 'rejected', name, reason: cls.kind === 'invalid' ? cls.reason : 'appears twice' };
         continue;
@@ -151,15 +183,9 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
         case 'directory':
           break;
         case 'metadata': {
-          let metadata: BundleMetadata;
-          const bytes = await collect(tar, entry);
-          try {
-            metadata = parseMetadata(bytes);
-          } catch (err) {
-            if (err instanceof MetadataError) throw new BundleFormatError(`${path}: ${err.message}`);
-            throw err;
-          }
-          yield { type: 'metadata', metadata, bytes };
+          const metadata = parseMetadataEntry(path, await collect(tar, entry));
+          expected = expectedBlobs(metadata.metadata);
+          yield metadata;
           break;
         }
         case 'signature':
@@ -171,9 +197,12 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
         case 'index':
           yield { type: 'index', bytes: await collect(tar, entry) };
           break;
-        case 'blob':
-          yield { type: 'blob', digest: cls.digest, size: entry.size, offset: entry.offset, chunks: () => tar.data(entry) };
+        case 'blob': {
+          const refused = checkBlobEntry(expected!, cls.digest, entry.size);
+          if (refused) yield { type: 'rejected', name, reason: refused };
+          else yield { type: 'blob', digest: cls.digest, size: entry.size, offset: entry.offset, chunks: () => tar.data(entry) };
           break;
+        }
       }
     }
   } catch (err) {
@@ -184,12 +213,20 @@ async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): 
   opts.onProgress?.(tar.position);
 }
 
+function parseMetadataEntry(path: string, bytes: Buffer): Extract<BundleEntry, { type: 'metadata' }> {
+  try {
+    return { type: 'metadata', metadata: parseMetadata(bytes), bytes };
+  } catch (err) {
+    if (err instanceof MetadataError) throw new BundleFormatError(`${path}: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Whether a blob entry should be buffered and parsed as JSON (manifests, indexes). */
 export function isSmallDocument(size: number): boolean {
   return size <= MAX_MANIFEST_BYTES;
 }
 
-/** Buffers an entry whose size was already checked against its limit. */
 /** Buffers an entry whose size was already checked against its limit. */
 async function collect(tar: TarReader, entry: TarEntry): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -216,10 +253,4 @@ async function rejectCompressed(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** Entry names come from the file: never echo control characters to a terminal. */
-function printable(name: string): string {
-  const clean = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
-  return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
 }

@@ -7,6 +7,13 @@ const BLOCK = 512;
 const MAX_META_ENTRY = 64 * 1024;
 const SLOT = 4 << 20;
 const SLOTS = 4;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+/**
+ * Zeros allowed after the end-of-archive marker: GNU tar pads to its record
+ * size (10 KiB by default); anything more, or anything not zero, is data
+ * hidden from readers that stop at the marker.
+ */
+const MAX_TRAILING_ZEROS = 1 << 20;
 
 export class TarFormatError extends Error {
   override name = 'TarFormatError';
@@ -96,7 +103,7 @@ export class TarReader {
         // Numeric fields out of range or badly encoded: damage or a crafted header.
         throw new TarFormatError(`invalid tar header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
       }
-      if (h.nullBlock) return;
+      if (h.nullBlock) return this.endOfArchive(header);
       if (!h.cksumValid) throw new TarFormatError(`not a valid tar archive (header checksum mismatch at offset ${this.pos - BLOCK}): damaged, or not a bundle`);
       const size = h.size ?? 0;
       if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`invalid entry size at offset ${this.pos - BLOCK}`);
@@ -123,6 +130,27 @@ export class TarReader {
       yield entry;
       if (end > this.size) throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${end - this.size} more bytes)`);
       await this.skipTo(end);
+    }
+  }
+
+  /**
+   * The end-of-archive marker is two zero blocks, and nothing but zero padding
+   * follows. A lone zero block followed by more headers is refused: GNU tar
+   * stops there and other readers go on, so entries behind it would be seen by
+   * some readers and not by others (a smuggled blob).
+   */
+  private async endOfArchive(first: Buffer): Promise<void> {
+    const at = this.pos - BLOCK;
+    if (!first.equals(ZERO_BLOCK)) throw new TarFormatError(`invalid tar header at offset ${at} (an empty header that is not all zeros)`);
+    const second = await this.take(BLOCK);
+    if (second.length < BLOCK) throw new TarFormatError('the archive is truncated (it ends inside the end-of-archive marker)');
+    if (!second.equals(ZERO_BLOCK)) throw new TarFormatError(`a lone zero block at offset ${at} is followed by more data: entries hidden behind an early end of archive; the archive was altered`);
+    const trailing = this.size - this.pos;
+    if (trailing > MAX_TRAILING_ZEROS) throw new TarFormatError(`${trailing} bytes follow the end of the archive; the archive was altered`);
+    while (this.pos < this.size) {
+      const view = await this.take(Math.min(this.size - this.pos, BLOCK * 16));
+      if (view.length === 0) return;
+      if (view.some((b) => b !== 0)) throw new TarFormatError(`data follows the end of the archive at offset ${this.pos - view.length}; the archive was altered`);
     }
   }
 

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readSmallRegularFile, SmallFileError } from '../util/small-file.js';
+import { printable } from '../util/text.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestAlgorithm } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { isIndexType, MediaType } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
-import { ANNOTATION_REF_NAME, type BlobPart, type BundleMetadata } from './format.js';
+import { ANNOTATION_REF_NAME, MAX_INDEX_DEPTH, type BlobPart, type BundleMetadata, type ImageRecord } from './format.js';
 import { BundleFormatError, isSmallDocument, openBundle } from './reader.js';
 import { TarFormatError } from './tar-reader.js';
 import { parseSidecar } from './sidecar.js';
@@ -29,7 +31,8 @@ export interface ImageReport {
 export interface VerifyReport {
   bundle: string;
   ok: boolean;
-  sidecar: { status: 'ok' | 'mismatch' | 'absent' | 'invalid' | 'unchecked'; expected?: string; actual?: string };
+  /** `reason` says why an invalid sidecar cannot be used. */
+  sidecar: { status: 'ok' | 'mismatch' | 'absent' | 'invalid' | 'unchecked'; expected?: string; actual?: string; reason?: string };
   tool?: { name: string; version: string };
   formatVersion?: number;
   /** Problems of the bundle as a whole: refused entries, layout files, metadata vs index.json. */
@@ -45,7 +48,7 @@ export interface VerifyReport {
   bytes: number;
 }
 
-interface BlobSeen {
+export interface BlobSeen {
   size: number;
   /** Why the blob cannot be used, when it cannot. */
   damage?: string;
@@ -123,13 +126,10 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
     } else {
       problems.push(...compareIndex(metadata, index));
     }
-    for (const [digest] of seen) {
-      const r = records.get(digest);
-      if (!r) problems.push(`blob ${digest} is in the tar but not in the metadata`);
-      else if (r.external) problems.push(`blob ${digest} is marked external (left out of this delta) but is in the tar`);
-    }
   }
-  return { path, metadata, seen, problems, sidecar: await checkSidecar(path, wholeFile), bytes, signed };
+  const sidecar = await checkSidecar(path, wholeFile);
+  if (sidecar.reason) problems.push(sidecar.reason);
+  return { path, metadata, seen, problems, sidecar, bytes, signed };
 }
 
 /**
@@ -183,7 +183,7 @@ function report(scans: Scan[]): VerifyReport {
       else elsewhere.set(b.digest, [...new Set(b.parts.filter((p) => !given.has(p.volume)).map((p) => `volume ${p.volume}`))]);
     }
   }
-  const images = metadata.images.map((im) => walkImage(im, seen, elsewhere));
+  const images = metadata.images.map((im) => judgeImage(im, seen, elsewhere).report);
   const carried = metadata.blobs.filter((b) => !elsewhere.has(b.digest));
   const listed = carried.length;
   const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
@@ -208,7 +208,7 @@ function report(scans: Scan[]): VerifyReport {
     sidecar,
     tool: metadata.tool,
     formatVersion: metadata.formatVersion,
-    problems,
+    problems: bounded(problems),
     images,
     blobs: { listed, verified: listed - damaged - missing, damaged, missing },
     ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external } } : {}),
@@ -242,7 +242,7 @@ function assembleParts(parts: BlobPart[], seen: Map<string, BlobSeen>, given: Se
 }
 
 /** Hashes one blob from borrowed chunks, keeping the bytes only of small JSON documents. */
-async function checkBlob(digest: string, size: number, chunks: AsyncIterable<Buffer>, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
+export async function checkBlob(digest: string, size: number, chunks: AsyncIterable<Buffer>, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
   const wantsJson = record ? record.role === 'manifest' || record.role === 'index' : isSmallDocument(size);
   const keep = wantsJson && isSmallDocument(size);
   const kept: Buffer[] = [];
@@ -280,6 +280,12 @@ interface Problem {
   text: string;
   /** Damaged (bytes wrong) rather than incomplete (bytes absent). */
   damaged: boolean;
+  /**
+   * The metadata and the manifests disagree (a blob needed but not listed,
+   * indexes nested past the bound or in a cycle): the bundle was altered,
+   * not merely damaged, and nothing of it may be trusted.
+   */
+  structural?: boolean;
 }
 
 function statusOf(problems: Problem[]): ImageStatus {
@@ -287,55 +293,110 @@ function statusOf(problems: Problem[]): ImageStatus {
   return problems.some((p) => p.damaged) ? 'damaged' : 'incomplete';
 }
 
-/** Walks one image from its top descriptor, attributing each problem to the platform it breaks. */
-function walkImage(im: BundleMetadata['images'][number], seen: Map<string, BlobSeen>, elsewhere: Map<string, string[]>): ImageReport {
-  const needs = new Set<string>();
-  const check = (d: Descriptor, label: string, out: Problem[]): void => {
-    const b = seen.get(d.digest);
-    // A delta's dependency (checked against the registry at import) or a blob of another volume.
-    const where = elsewhere.get(d.digest);
-    if (!b && where) {
-      for (const w of where) needs.add(w);
-      return;
-    }
-    if (!b) return void out.push({ text: `${label} ${d.digest} is missing`, damaged: false });
-    if (b.damage) return void out.push({ text: `${label} ${d.digest}: ${b.damage}`, damaged: true });
-    if (b.size !== d.size) return void out.push({ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true });
-    const p = b.parsed;
-    if (!p) {
-      if (label === 'manifest' || label === 'index') out.push({ text: `${label} ${d.digest} could not be read as a manifest`, damaged: true });
-      return;
-    }
-    if (p.kind === 'image') {
-      check(p.config, 'config', out);
-      p.layers.forEach((l) => check(l, 'layer', out));
-    }
-  };
+/** What walking one image found, for verify's report and import's structural check. */
+export interface ImageJudgement {
+  report: ImageReport;
+  /** Problems that mean the bundle was altered (see Problem.structural). */
+  structural: string[];
+}
 
+/**
+ * Walks one image from its top descriptor through every level of indexes down
+ * to configs and layers, attributing each problem to the platform it breaks.
+ * Each digest is judged once per image (a child listed many times costs one
+ * visit), indexes may nest MAX_INDEX_DEPTH deep and never in a cycle, and
+ * everything reachable must be listed in the image's metadata.
+ */
+export function judgeImage(im: ImageRecord, seen: Map<string, BlobSeen>, elsewhere: Map<string, string[]>): ImageJudgement {
+  const walk = new ImageWalk(im, seen, elsewhere);
   const problems: Problem[] = [];
   const platforms: PlatformReport[] = [];
-  const absent = new Set(im.absent);
   const isIndex = isIndexType(im.mediaType);
-  check({ mediaType: im.mediaType, digest: im.digest, size: im.size }, isIndex ? 'index' : 'manifest', problems);
+  problems.push(...walk.check({ mediaType: im.mediaType, digest: im.digest, size: im.size }, isIndex ? 'index' : 'manifest', 0));
   const top = seen.get(im.digest)?.parsed;
   if (isIndex && top?.kind === 'index' && problems.length === 0) {
     for (const child of top.manifests) {
       const platform = child.platform ? formatPlatform(child.platform) : 'unknown/unknown';
-      if (absent.has(child.digest)) {
+      if (walk.absent.has(child.digest)) {
         platforms.push({ platform, digest: child.digest, status: 'not carried' });
         continue;
       }
-      const own: Problem[] = [];
-      check(child, isIndexType(child.mediaType) ? 'index' : 'manifest', own);
+      const own = walk.check(child, isIndexType(child.mediaType) ? 'index' : 'manifest', 1);
       problems.push(...own.map((p) => ({ ...p, text: `${platform}: ${p.text}` })));
       platforms.push({ platform, digest: child.digest, status: statusOf(own) });
     }
   }
+  const needs = walk.needs;
   const status = problems.length === 0 && needs.size > 0 ? 'needs other volumes' : statusOf(problems);
-  return { reference: im.reference, digest: im.digest, status, platforms, problems: [...problems.map((p) => p.text), ...(status === 'needs other volumes' ? [`its remaining blobs are in ${[...needs].sort().join(', ')}`] : [])] };
+  const texts = [...problems.map((p) => p.text), ...(status === 'needs other volumes' ? [`its remaining blobs are in ${[...needs].sort().join(', ')}`] : [])];
+  return {
+    report: { reference: im.reference, digest: im.digest, status, platforms, problems: bounded(texts) },
+    structural: problems.filter((p) => p.structural).map((p) => p.text),
+  };
 }
 
-function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {
+/** One image's walk: what it lists, what it left out, and each digest's verdict, computed once. */
+class ImageWalk {
+  readonly listed: Set<string>;
+  readonly absent: Set<string>;
+  readonly needs = new Set<string>();
+  private readonly verdicts = new Map<string, Problem[]>();
+  private readonly onPath = new Set<string>();
+
+  constructor(
+    im: ImageRecord,
+    private readonly seen: Map<string, BlobSeen>,
+    private readonly elsewhere: Map<string, string[]>,
+  ) {
+    this.listed = new Set(im.blobs);
+    this.absent = new Set(im.absent);
+  }
+
+  check(d: Descriptor, label: string, depth: number): Problem[] {
+    if (this.onPath.has(d.digest)) return [{ text: `${label} ${d.digest} contains itself (an index cycle)`, damaged: true, structural: true }];
+    const known = this.verdicts.get(d.digest);
+    if (known) return known;
+    this.onPath.add(d.digest);
+    const verdict = this.judge(d, label, depth);
+    this.onPath.delete(d.digest);
+    this.verdicts.set(d.digest, verdict);
+    return verdict;
+  }
+
+  private judge(d: Descriptor, label: string, depth: number): Problem[] {
+    if (!this.listed.has(d.digest)) return [{ text: `${label} ${d.digest} is needed, but the metadata does not list it for this image`, damaged: true, structural: true }];
+    const b = this.seen.get(d.digest);
+    // A delta's dependency (checked against the registry at import) or a blob of another volume.
+    const where = this.elsewhere.get(d.digest);
+    if (!b && where) {
+      for (const w of where) this.needs.add(w);
+      return [];
+    }
+    if (!b) return [{ text: `${label} ${d.digest} is missing`, damaged: false }];
+    if (b.damage) return [{ text: `${label} ${d.digest}: ${b.damage}`, damaged: true }];
+    if (b.size !== d.size) return [{ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true }];
+    const p = b.parsed;
+    if (!p) {
+      if (label === 'manifest' || label === 'index') return [{ text: `${label} ${d.digest} could not be read as a manifest`, damaged: true }];
+      return [];
+    }
+    if (p.kind === 'image') return [...this.check(p.config, 'config', depth + 1), ...p.layers.flatMap((l) => this.check(l, 'layer', depth + 1))];
+    // The top index's children are walked by the caller, platform by platform.
+    if (depth === 0) return [];
+    if (depth >= MAX_INDEX_DEPTH) return [{ text: `index ${d.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, damaged: true, structural: true }];
+    return p.manifests.filter((c) => !this.absent.has(c.digest)).flatMap((c) => this.check(c, isIndexType(c.mediaType) ? 'index' : 'manifest', depth + 1));
+  }
+}
+
+/** Reports list at most this many problems each; the count of the rest is given. */
+const MAX_LISTED_PROBLEMS = 100;
+
+function bounded(problems: string[]): string[] {
+  if (problems.length <= MAX_LISTED_PROBLEMS) return problems;
+  return [...problems.slice(0, MAX_LISTED_PROBLEMS), `… and ${problems.length - MAX_LISTED_PROBLEMS} more`];
+}
+
+export function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {
   const out: string[] = [];
   const byName = new Map(index.map((d) => [d.annotations?.[ANNOTATION_REF_NAME], d]));
   for (const im of metadata.images) {
@@ -348,7 +409,7 @@ function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {
   const names = new Set(metadata.images.map((im) => im.reference));
   for (const d of index) {
     const name = d.annotations?.[ANNOTATION_REF_NAME];
-    if (!name || !names.has(name)) out.push(`index.json entry ${name ?? d.digest} is not in the metadata`);
+    if (!name || !names.has(name)) out.push(`index.json entry ${name !== undefined ? printable(name) : d.digest} is not in the metadata`);
   }
   return out;
 }
@@ -361,15 +422,20 @@ function isLayoutFile(bytes: Buffer): boolean {
   }
 }
 
+/** A `sha256sum` line is under 200 bytes; a sidecar much larger than that is not one. */
+const MAX_SIDECAR_BYTES = 4096;
+
 async function checkSidecar(path: string, actual: string | undefined): Promise<VerifyReport['sidecar']> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readFile(`${path}.sha256`, 'utf8');
-  } catch {
-    return { status: 'absent' };
+    text = await readSmallRegularFile(`${path}.sha256`, MAX_SIDECAR_BYTES);
+  } catch (err) {
+    if (!(err instanceof SmallFileError)) throw err;
+    return { status: 'invalid', reason: `${path}.sha256 ${err.message}` };
   }
+  if (text === undefined) return { status: 'absent' };
   const parsed = parseSidecar(text);
-  if (!parsed) return { status: 'invalid' };
+  if (!parsed) return { status: 'invalid', reason: `${path}.sha256 is not a sha256sum line` };
   if (actual === undefined) return { status: 'unchecked', expected: parsed.sha256 };
   return { status: parsed.sha256 === actual ? 'ok' : 'mismatch', expected: parsed.sha256, actual };
 }

@@ -9,6 +9,7 @@ import {
   BUNDLE_FORMAT,
   FORMAT_VERSION,
   INDEX_NAME,
+  MAX_INDEX_BYTES,
   METADATA_NAME,
   SIGNATURE_NAME,
   OCI_LAYOUT_NAME,
@@ -20,6 +21,7 @@ import {
 import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
 import { TarSink } from './tar-sink.js';
 import { sidecarLine } from './sidecar.js';
+import { MetadataError, parseMetadata } from './metadata.js';
 import { blobEntries } from './volume-content.js';
 import { processAlive } from '../util/process.js';
 
@@ -84,6 +86,27 @@ export function buildIndex(images: ImageRecord[]): Buffer {
   return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
 }
 
+/** The bundle would be refused by the reader on the isolated side. */
+export class UnreadableBundleError extends Error {
+  override name = 'UnreadableBundleError';
+}
+
+/**
+ * No bundle is written that the isolated side would refuse: the metadata goes
+ * through the reader's own validation, and index.json through its size limit,
+ * before the first byte of the bundle is written.
+ */
+function assertReadable(metadataBytes: Buffer, indexBytes: Buffer): void {
+  const advice = 'split the image list into several bundles';
+  if (indexBytes.length > MAX_INDEX_BYTES) throw new UnreadableBundleError(`index.json would be ${indexBytes.length} bytes, more than the ${MAX_INDEX_BYTES} a bundle may hold; ${advice}`);
+  try {
+    parseMetadata(metadataBytes);
+  } catch (err) {
+    if (!(err instanceof MetadataError)) throw err;
+    throw new UnreadableBundleError(`the bundle would be refused when read (${err.message}); ${advice}`);
+  }
+}
+
 /** A byte range of a blob, copied into the tar as it is (a whole blob, or a part of one). */
 export interface BlobPiece {
   of: string;
@@ -100,6 +123,7 @@ export interface BundleDocuments {
 /** The bundle's documents: metadata bytes, its signature, the entry stamp. */
 export function bundleDocuments(metadata: BundleMetadata, opts: Pick<WriteOptions, 'sign' | 'sourceDateEpoch'>): BundleDocuments {
   const metadataBytes = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
+  assertReadable(metadataBytes, buildIndex(metadata.images));
   const signature = opts.sign?.(metadataBytes);
   return { metadataBytes, ...(signature ? { signature } : {}), stamp: { mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) } };
 }

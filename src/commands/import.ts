@@ -85,7 +85,6 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
         },
         bytes: (n) => reporter.advance('upload', n),
         blobFailed: (d, m) => reporter.warn(`blob ${d}: ${m}`),
-        rejected: (name, reason) => reporter.warn(`bundle entry "${name}" refused and skipped: ${reason}`),
         partsStaged: (d, n, waitingFor) =>
           reporter.info(`blob ${d} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
         imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`),

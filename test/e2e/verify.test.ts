@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
-import type { BundleMetadata } from '../../src/bundle/format.js';
+import { MAX_METADATA_BYTES, type BundleMetadata } from '../../src/bundle/format.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { editTar, readTar, type TarEntry } from '../helpers/tar-edit.js';
 
@@ -145,7 +145,7 @@ describe('verify', () => {
 
   it('refuses oversized metadata, compressed input and non-tar files without a stack trace', async () => {
     const big = join(work.path, 'bigmeta.tar');
-    editTar(bundle, big, (es) => [{ path: 'airgap-bundle.json', type: 'File', data: Buffer.alloc(33 * 1024 * 1024, 0x20) }, ...es.slice(1)]);
+    editTar(bundle, big, (es) => [{ path: 'airgap-bundle.json', type: 'File', data: Buffer.alloc(MAX_METADATA_BYTES + 1024 * 1024, 0x20) }, ...es.slice(1)]);
     const gz = join(work.path, 'bundle.tar.gz');
     writeFileSync(gz, gzipSync(readFileSync(bundle)));
     const junk = join(work.path, 'junk.tar');

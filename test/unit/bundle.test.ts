@@ -21,7 +21,7 @@ function metadata(images: ImageRecord[]): BundleMetadata {
     tool: { name: 'airgap-bundle', version: 'test' },
     platforms: null,
     images,
-    blobs: digests.map((digest) => ({ digest, size: 10, mediaType: 'x', role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer' })),
+    blobs: digests.map((digest) => ({ digest, size: 10, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer' })),
   };
 }
 
