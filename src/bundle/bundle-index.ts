@@ -1,10 +1,9 @@
 import { createReadStream } from 'node:fs';
 import type { Transform } from 'node:stream';
 import { DigestMismatchError, verified, VerifyingStream } from '../oci/digest.js';
-import { parseManifest } from '../oci/manifest.js';
-import { MediaType } from '../oci/media-types.js';
 import type { BlobRecord, BundleMetadata } from './format.js';
 import { BundleFormatError, openBundle } from './reader.js';
+import { parseLayoutIndex } from './layout-index.js';
 import { checkBlob, compareIndex, judgeImage, type BlobSeen } from './verify.js';
 
 export interface BlobLocation {
@@ -86,9 +85,7 @@ async function scanStructure(path: string): Promise<StructureScan> {
 function indexProblems(metadata: BundleMetadata, index: Buffer | undefined): string[] {
   if (!index) return ['index.json is missing'];
   try {
-    const parsed = parseManifest(index, MediaType.ociIndex, 'index.json');
-    if (parsed.kind !== 'index') return ['index.json is not an image index'];
-    return compareIndex(metadata, parsed.manifests);
+    return compareIndex(metadata, parseLayoutIndex(index));
   } catch (err) {
     return [`index.json is unusable: ${(err as Error).message}`];
   }

@@ -227,9 +227,24 @@ function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): I
     blobs,
     bytes: size(r.bytes, `${where}.bytes`),
   };
+  checkPlatformsListed(out, own, where);
   if (out.size !== record.size) fail(`${where} (${out.reference}) gives its top manifest a size of ${out.size} bytes, the blob list ${record.size}`);
   if (r.artifact !== undefined) out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
   return out;
+}
+
+/**
+ * What the metadata says of an index's children agrees with itself: a child
+ * carried is among the image's blobs, a child left out is among its absent
+ * ones. (The manifests themselves are checked against `blobs` by verify and
+ * import, which read them.)
+ */
+function checkPlatformsListed(im: ImageRecord, own: Set<string>, where: string): void {
+  const absent = new Set(im.absent);
+  for (const p of im.platforms) {
+    if (p.carried && !own.has(p.digest)) fail(`${where} (${im.reference}) carries platform ${p.platform} (${p.digest}) but does not list it among its blobs`);
+    if (!p.carried && !absent.has(p.digest)) fail(`${where} (${im.reference}) leaves out platform ${p.platform} (${p.digest}) but does not list it as absent`);
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ export interface TarEntry {
   size: number;
   /** Offset of the entry's data in the file. */
   offset: number;
+  /** Where the name came from: the header itself, a PAX extended header, or a GNU long-name entry. */
+  nameFrom: 'header' | 'pax' | 'gnu';
 }
 
 /**
@@ -123,7 +125,11 @@ export class TarReader {
         else longPath = body.toString('utf8').replace(/\0.*$/s, '');
         continue;
       }
-      const entry: TarEntry = { path: longPath ?? h.path ?? '', type, size, offset: this.pos };
+      if (ex?.size !== undefined && new Header(Buffer.from(header)).size !== size) {
+        throw new TarFormatError(`an extended header at offset ${this.pos - BLOCK} gives another size than the entry's own header: data hidden from other readers`);
+      }
+      const nameFrom = longPath !== undefined ? 'gnu' : ex?.path !== undefined ? 'pax' : 'header';
+      const entry: TarEntry = { path: longPath ?? h.path ?? '', type, size, offset: this.pos, nameFrom };
       ex = undefined;
       longPath = undefined;
       const end = entry.offset + size + pad(size);

@@ -5,10 +5,11 @@ import { printable } from '../util/text.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestAlgorithm } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
-import { isIndexType, MediaType } from '../oci/media-types.js';
+import { isIndexType } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import { ANNOTATION_REF_NAME, MAX_INDEX_DEPTH, type BlobPart, type BundleMetadata, type ImageRecord } from './format.js';
 import { BundleFormatError, isSmallDocument, openBundle } from './reader.js';
+import { parseLayoutIndex } from './layout-index.js';
 import { TarFormatError } from './tar-reader.js';
 import { parseSidecar } from './sidecar.js';
 
@@ -75,7 +76,14 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
   let sawLayout = false;
   let signed = false;
 
-  const reading = await openBundle(path, { wholeFileHash: true, ...(onProgress ? { onProgress } : {}) });
+  let reading;
+  try {
+    reading = await openBundle(path, { wholeFileHash: true, ...(onProgress ? { onProgress } : {}) });
+  } catch (err) {
+    // Not a bundle at all (compressed, say): still a report, so --json always answers.
+    if (!(err instanceof BundleFormatError)) throw err;
+    return { path, metadata, seen, problems: [err.message.replace(`${path}: `, '')], sidecar: { status: 'unchecked' }, bytes: (await stat(path)).size, signed };
+  }
   let wholeFile: string | undefined;
   try {
     for await (const entry of reading.entries()) {
@@ -95,9 +103,7 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
           break;
         case 'index':
           try {
-            const parsed = parseManifest(entry.bytes, MediaType.ociIndex, 'index.json');
-            if (parsed.kind !== 'index') throw new Error('not an image index');
-            index = parsed.manifests;
+            index = parseLayoutIndex(entry.bytes);
           } catch (err) {
             problems.push(`index.json is unusable: ${(err as Error).message}`);
           }

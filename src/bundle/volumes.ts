@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { buildIndex } from './writer.js';
+import { buildIndex } from './layout-index.js';
 import type { BlobPart, BlobRecord, BundleMetadata } from './format.js';
 
 const BLOCK = 512;

@@ -21,6 +21,7 @@ import {
 import { bytesEntry, directoryEntry, endOfArchive, fileEntry, type EntryStamp } from './tar-entries.js';
 import { TarSink } from './tar-sink.js';
 import { sidecarLine } from './sidecar.js';
+import { buildIndex } from './layout-index.js';
 import { MetadataError, parseMetadata } from './metadata.js';
 import { blobEntries } from './volume-content.js';
 import { processAlive } from '../util/process.js';
@@ -69,21 +70,6 @@ export function buildMetadata(
     blobs,
     ...(opts.deltaAgainst && opts.deltaAgainst.length > 0 ? { delta: { against: opts.deltaAgainst } } : {}),
   };
-}
-
-/** `index.json`: one descriptor per requested reference, named so skopeo and containerd find it. */
-export function buildIndex(images: ImageRecord[]): Buffer {
-  const index = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociIndex,
-    manifests: images.map((im) => ({
-      mediaType: im.mediaType,
-      digest: im.digest,
-      size: im.size,
-      annotations: { [ANNOTATION_CONTAINERD_NAME]: im.reference, [ANNOTATION_REF_NAME]: im.reference },
-    })),
-  };
-  return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
 }
 
 /** The bundle would be refused by the reader on the isolated side. */
