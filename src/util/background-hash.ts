@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { hashWorkerSource, type HashWorkerReply, type HashWorkerRequest } from './hash-worker.js';
 
 /**
  * sha256 computed on a worker thread over shared memory: the main thread reads
@@ -7,36 +8,6 @@ import { Worker } from 'node:worker_threads';
  * the worker has released it. A part of the file (one blob) can be hashed on its
  * own as well, and taken back: the whole-file hash returns to where it began.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-let hash = createHash('sha256');
-let part;
-let mark;
-const ring = Buffer.from(workerData);
-parentPort.on('message', (m) => {
-  if (m.done) return parentPort.postMessage({ digest: hash.digest('hex') });
-  if (m.begin) {
-    part = createHash('sha256');
-    mark = hash.copy();
-    return;
-  }
-  if (m.end) {
-    const digest = part.digest('hex');
-    part = undefined;
-    return parentPort.postMessage({ part: digest });
-  }
-  if (m.rewind) {
-    hash = mark;
-    return;
-  }
-  const bytes = ring.subarray(m.offset, m.offset + m.length);
-  hash.update(bytes);
-  if (part) part.update(bytes);
-  parentPort.postMessage({ slot: m.slot });
-});
-`;
-
 export class BackgroundSha256 {
   private readonly worker: Worker;
   private readonly busy = new Map<number, Promise<void>>();
@@ -46,11 +17,11 @@ export class BackgroundSha256 {
   private failure: Error | undefined;
 
   constructor(ring: SharedArrayBuffer) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: ring });
-    this.worker.on('message', (m: { slot?: number; digest?: string; part?: string }) => {
-      if (m.digest !== undefined) this.finished?.(m.digest);
-      else if (m.part !== undefined) this.partDone?.resolve(m.part);
-      else if (m.slot !== undefined) {
+    this.worker = new Worker(hashWorkerSource(), { eval: true, workerData: ring });
+    this.worker.on('message', (m: HashWorkerReply) => {
+      if ('digest' in m) this.finished?.(m.digest);
+      else if ('part' in m) this.partDone?.resolve(m.part);
+      else {
         this.busy.delete(m.slot);
         this.waiters.get(m.slot)?.();
         this.waiters.delete(m.slot);
@@ -63,10 +34,14 @@ export class BackgroundSha256 {
     });
   }
 
+  private send(m: HashWorkerRequest): void {
+    this.worker.postMessage(m);
+  }
+
   /** Hands a filled slot to the worker, in file order. */
   update(slot: number, offset: number, length: number): void {
     this.busy.set(slot, new Promise<void>((resolve) => this.waiters.set(slot, resolve)));
-    this.worker.postMessage({ slot, offset, length });
+    this.send({ slot, offset, length });
   }
 
   /** Waits until the worker no longer reads `slot`. */
@@ -77,7 +52,7 @@ export class BackgroundSha256 {
 
   /** The bytes handed over from now on are also hashed on their own, until `endPart`. */
   beginPart(): void {
-    this.worker.postMessage({ begin: true });
+    this.send({ begin: true });
   }
 
   /** The sha256 (hex) of the bytes since `beginPart`. */
@@ -85,13 +60,13 @@ export class BackgroundSha256 {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<string>((resolve, reject) => {
       this.partDone = { resolve, reject };
-      this.worker.postMessage({ end: true });
+      this.send({ end: true });
     });
   }
 
   /** Takes back the last part: the whole-file hash is again what it was at `beginPart`. */
   rewind(): void {
-    this.worker.postMessage({ rewind: true });
+    this.send({ rewind: true });
   }
 
   async digest(): Promise<string> {
@@ -99,7 +74,7 @@ export class BackgroundSha256 {
     if (this.failure) throw this.failure;
     return new Promise<string>((resolve) => {
       this.finished = resolve;
-      this.worker.postMessage({ done: true });
+      this.send({ done: true });
     });
   }
 

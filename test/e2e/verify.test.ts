@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
-import { MAX_METADATA_BYTES, type BundleMetadata } from '../../src/bundle/format.js';
+import { MAX_INDEX_BYTES, MAX_METADATA_BYTES, type BundleMetadata } from '../../src/bundle/format.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { editTar, readTar, type TarEntry } from '../helpers/tar-edit.js';
 
@@ -131,7 +131,7 @@ describe('verify', () => {
     ['an uppercase digest', (es: TarEntry[]) => [...es, { path: `blobs/sha256/${'A'.repeat(64)}`, type: 'File' as const, data: Buffer.from('x') }], /lowercase hex/],
     ['an unsupported algorithm', (es: TarEntry[]) => [...es, { path: `blobs/md5/${'a'.repeat(32)}`, type: 'File' as const, data: Buffer.from('x') }], /unsupported digest algorithm/],
     ['a duplicate entry', (es: TarEntry[]) => [...es, { ...es.find((e) => e.path === 'index.json')! }], /appears twice/],
-    ['an oversized index.json', (es: TarEntry[]) => es.map((e) => (e.path === 'index.json' ? { ...e, data: Buffer.alloc(5 * 1024 * 1024, 0x20) } : e)), /limit/],
+    ['an oversized index.json', (es: TarEntry[]) => es.map((e) => (e.path === 'index.json' ? { ...e, data: Buffer.alloc(MAX_INDEX_BYTES + 1024 * 1024, 0x20) } : e)), /limit/],
   ])('refuses %s with exit 3 and keeps reporting the images', async (_name, edit, message) => {
     const bad = join(work.path, `hostile-${Math.random().toString(36).slice(2)}.tar`);
     editTar(bundle, bad, edit);
