@@ -27,7 +27,6 @@
  * Results: a table on stdout and JSON in --json (default .bench/results.json).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, createReadStream, existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -37,6 +36,7 @@ import { expectDigests, measure, total, type Sample } from './lib/bench-measure.
 import { run } from './lib/process.js';
 import { startRegistry, type RunningRegistry } from './lib/registry.js';
 import { seedRegistry, talosLikeList, type SampleImage } from './lib/samples.js';
+import { sha256Digest } from './lib/digest.js';
 
 const root = resolve(import.meta.dirname, '..');
 const benchDir = join(root, '.bench');
@@ -170,7 +170,7 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         const ref = peerRef(img);
         const digest = ref.startsWith('oci:')
           ? index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === `${img.repository}:${img.tag}`)?.digest
-          : `sha256:${createHash('sha256').update(await readFile(join(ref.slice('dir:'.length), 'manifest.json'))).digest('hex')}`;
+          : sha256Digest(await readFile(join(ref.slice('dir:'.length), 'manifest.json')));
         if (digest !== img.digest) throw new Error(`DIGEST MISMATCH in skopeo's layout for ${img.repository}:${img.tag}: ${digest}`);
       }
     };

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { MediaTypes, type SampleImage, type SampleKind } from './samples.js';
+import { sha256Digest } from './digest.js';
 
 export interface ImageSet {
   images: SampleImage[];
@@ -70,7 +71,7 @@ const SPECS: Spec[] = [
 
 const CREATED = '2024-09-12T00:00:00Z';
 const hex = (digest: string) => digest.slice('sha256:'.length);
-const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const sha256 = sha256Digest;
 
 interface Blob {
   mediaType: string;

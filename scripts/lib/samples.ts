@@ -7,6 +7,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { run } from './process.js';
 import type { RunningRegistry } from './registry.js';
+import { sha256Digest } from './digest.js';
 
 export type SampleKind = 'oci-index' | 'docker-list' | 'oci-manifest' | 'docker-manifest';
 
@@ -85,7 +86,7 @@ interface Descriptor {
 }
 
 function blob(mediaType: string, bytes: Buffer): Blob {
-  return { mediaType, bytes, size: bytes.length, digest: `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}` };
+  return { mediaType, bytes, size: bytes.length, digest: sha256Digest(bytes) };
 }
 
 function descriptor(b: Blob, extra: Partial<Descriptor> = {}): Descriptor {
@@ -139,7 +140,7 @@ interface Layer {
 /** gzip from node's zlib writes mtime 0 and no file name, so equal input gives equal bytes. */
 function layer(mediaType: string, entries: Parameters<typeof tarArchive>[0]): Layer {
   const tar = tarArchive(entries);
-  return { blob: blob(mediaType, zlib.gzipSync(tar, { level: 6 })), diffId: `sha256:${crypto.createHash('sha256').update(tar).digest('hex')}` };
+  return { blob: blob(mediaType, zlib.gzipSync(tar, { level: 6 })), diffId: sha256Digest(tar) };
 }
 
 function parsePlatform(p: string): { architecture: string; os: string; variant?: string } {

@@ -12,6 +12,7 @@ import { BlobCache } from '../../src/bundle/blob-cache.js';
 import type { BlobRecord, ImageRecord } from '../../src/bundle/format.js';
 import { buildMetadata, writeBundle } from '../../src/bundle/writer.js';
 import { MediaType } from '../../src/oci/media-types.js';
+import { sha256Digest } from './digest.js';
 
 const CHUNK = 4 << 20;
 
@@ -32,7 +33,7 @@ async function randomBlob(cache: BlobCache, size: number): Promise<string> {
 
 async function jsonBlob(cache: BlobCache, doc: unknown): Promise<{ digest: string; size: number }> {
   const bytes = Buffer.from(JSON.stringify(doc));
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const digest = sha256Digest(bytes);
   await cache.putBytes(digest, bytes);
   return { digest, size: bytes.length };
 }

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,8 +8,9 @@ import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import type { BundleMetadata } from '../../src/bundle/format.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha256 = sha256Digest;
 
 /** The bundle's metadata, read with tar(1): an independent reader. */
 function metadataOf(bundle: string): BundleMetadata {

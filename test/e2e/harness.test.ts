@@ -1,7 +1,6 @@
 // Proves the test harness itself is real: actual registries, actual auth, actual skopeo, and
 // sample images whose digests survive a round trip. Every other e2e suite builds on these.
 import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -13,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, MediaTypes, seedRegistry, talosLikeList, type SampleImage } from '../../scripts/lib/samples.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
 const execFileP = promisify(execFile);
 
-const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+const sha256 = sha256Digest;
 
 const ACCEPT = [MediaTypes.ociIndex, MediaTypes.ociManifest, MediaTypes.dockerList, MediaTypes.dockerManifest].join(', ');
 

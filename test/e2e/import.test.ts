@@ -1,5 +1,4 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,8 +8,9 @@ import type { BundleMetadata } from '../../src/bundle/format.js';
 import { CLI, runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { editTar, readTar } from '../helpers/tar-edit.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha256 = sha256Digest;
 
 let upstream: RunningRegistry;
 let images: SampleImage[];

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { editTar, type TarEntry } from '../helpers/tar-edit.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
 let upstream: RunningRegistry;
 let images: SampleImage[];
@@ -88,7 +88,7 @@ describe('bundle signatures', () => {
       const layer = meta.blobs.find((b: { role: string }) => b.role === 'layer');
       const entry = es.find((e) => e.path === `blobs/sha256/${layer.digest.slice(7)}`)!;
       entry.data = Buffer.from('evil layer');
-      const digest = `sha256:${createHash('sha256').update(entry.data).digest('hex')}`;
+      const digest = sha256Digest(entry.data);
       entry.path = `blobs/sha256/${digest.slice(7)}`;
       const text = m.split(layer.digest).join(digest);
       return text.replace(`"size": ${layer.size},`, `"size": ${entry.data.length},`);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +6,7 @@ import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { readTar, writeTar } from '../helpers/tar-edit.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
 let upstream: RunningRegistry;
 let images: SampleImage[];
@@ -22,7 +22,7 @@ function registryState(reg: RunningRegistry): Record<string, string> {
     const tags = (JSON.parse(execFileSync('curl', ['-s', `${reg.url}/v2/${repo}/tags/list`]).toString()).tags ?? []) as string[];
     for (const tag of tags) {
       const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${repo}:${tag}`]);
-      out[`${repo}:${tag}`] = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+      out[`${repo}:${tag}`] = sha256Digest(raw);
     }
   }
   return out;

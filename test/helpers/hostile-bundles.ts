@@ -9,7 +9,6 @@
 //   truncation, compression, absurd sizes). 'control' cases are valid bundles: they prove the
 //   crafting is sound and that the fixes refuse only what is hostile.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -31,6 +30,7 @@ import {
   type RawEntry,
 } from './raw-tar.js';
 import { writeTinyBundle } from './tiny-bundle.js';
+import { sha256Hex } from '../../scripts/lib/digest.js';
 
 export type Command = 'verify' | 'verify-json' | 'inspect' | 'import' | 'mirror-config';
 export type CaseClass = '3' | '4' | '5' | '6' | '8' | 'tar' | 'control';
@@ -92,7 +92,7 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
 const LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
 const MiB = 1024 * 1024;
 
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+const sha256 = sha256Hex;
 const hexOf = (digest: string) => digest.slice(digest.indexOf(':') + 1);
 
 /** The valid bundle every case is derived from, taken apart. */

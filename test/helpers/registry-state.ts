@@ -1,7 +1,7 @@
 // What a registry holds, read straight over the distribution API (no code of the tool under test):
 // catalog, tags and their digests, and whether every tag can actually be pulled.
-import crypto from 'node:crypto';
 import http from 'node:http';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
 /** Every manifest type, as a node asks for them. */
 export const ACCEPT = [
@@ -51,7 +51,7 @@ export async function tagDigests(registryUrl: string, prefix = ''): Promise<Reco
   for (const repo of (await catalog(registryUrl)).filter((r) => r.startsWith(p))) {
     for (const tag of await tags(registryUrl, repo)) {
       const res = await request(`${registryUrl}/v2/${repo}/manifests/${tag}`);
-      out[`${repo.slice(p.length)}:${tag}`] = res.status === 200 ? `sha256:${crypto.createHash('sha256').update(res.body).digest('hex')}` : `status ${res.status}`;
+      out[`${repo.slice(p.length)}:${tag}`] = res.status === 200 ? sha256Digest(res.body) : `status ${res.status}`;
     }
   }
   return out;

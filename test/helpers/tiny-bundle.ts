@@ -1,7 +1,6 @@
 // A small, valid, byte-reproducible bundle made without a registry, by the tool's own writer: an OCI
 // index with two platform manifests and a Docker single-arch image. The seed fixes every byte, so a
 // fuzz case that fails can be rebuilt exactly.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { BlobCache } from '../../src/bundle/blob-cache.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
 import { buildMetadata, writeBundle } from '../../src/bundle/writer.js';
 import { prng } from './prng.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -18,7 +18,7 @@ const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
 
-const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const digestOf = sha256Digest;
 
 export async function writeTinyBundle(dir: string, output: string, seed = 1): Promise<BundleMetadata> {
   const rnd = prng(seed);

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TarSink } from '../../src/bundle/tar-sink.js';
 import { tempDir } from '../helpers/cli.js';
+import { sha256Digest, sha256Hex } from '../../scripts/lib/digest.js';
 
 let work: { path: string; remove: () => Promise<void> };
 beforeAll(async () => {
@@ -31,7 +32,7 @@ describe('tar sink', () => {
     expect(sink.bytes).toBe(expected.length);
     const digest = await sink.finish();
     expect(readFileSync(out).equals(expected)).toBe(true);
-    expect(digest).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(digest).toBe(sha256Hex(expected));
     expect(counted).toBe(expected.length);
   });
 
@@ -55,7 +56,7 @@ describe('tar sink', () => {
     const sink = TarSink.hashing((n) => (counted += n));
     const head = randomBytes(300);
     await sink.append(head);
-    const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+    const sha = sha256Digest;
     expect(await sink.appendFileChecked(bad, 0, damaged.length)).toBe(sha(damaged));
     sink.unappend(damaged.length);
     expect(await sink.appendFileChecked(good, 0, data.length)).toBe(sha(data));
@@ -63,7 +64,7 @@ describe('tar sink', () => {
     await sink.append(tail);
     const expected = Buffer.concat([head, data, tail]);
     expect(sink.bytes).toBe(expected.length);
-    expect(await sink.finish()).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(await sink.finish()).toBe(sha256Hex(expected));
     expect(counted).toBe(expected.length);
   });
 });

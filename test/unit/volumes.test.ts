@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,8 +7,9 @@ import { MetadataError, parseMetadata } from '../../src/bundle/metadata.js';
 import { blobEntries } from '../../src/bundle/volume-content.js';
 import { FAT32_MAX, layoutVolumes, parseVolumeSize, planVolumes, VolumeError } from '../../src/bundle/volumes.js';
 import { tempDir } from '../helpers/cli.js';
+import { sha256Digest } from '../../scripts/lib/digest.js';
 
-const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const sha = sha256Digest;
 const entryBytes = (size: number) => 512 + Math.ceil(size / 512) * 512;
 
 function bundle(blobs: BlobRecord[]): BundleMetadata {
