@@ -1,6 +1,7 @@
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
+import { printable } from '../util/text.js';
 
 /**
  * Signatures, attestations and SBOMs live beside an image, found by the digest
@@ -10,6 +11,9 @@ import { mapSettled } from '../util/pool.js';
  *   fallback tag `sha256-<hex>` holding an index of the referring manifests.
  * A verifier inside the air gap looks them up at exactly these places, so the
  * bundle carries them as the registry serves them.
+ *
+ * Finding them is optional: a listing that is broken, oversized or hostile
+ * costs a warning and the artifacts it would have shown, never the export.
  */
 export type ArtifactKind = 'signature' | 'attestation' | 'sbom' | 'referrers' | 'referrer';
 
@@ -19,6 +23,13 @@ export interface FoundArtifact {
   kind: ArtifactKind;
   /** Digest of the manifest the artifact describes. */
   subject: string;
+}
+
+export interface Discovery {
+  /** Tag-found artifacts in probe order (subject, then suffix), then API referrers by digest: a stable order. */
+  found: FoundArtifact[];
+  /** One line each, registry strings escaped: what could not be looked up, and what is left out for it. */
+  warnings: string[];
 }
 
 const COSIGN_SUFFIXES: Array<[string, ArtifactKind]> = [
@@ -32,50 +43,65 @@ export function digestTag(digest: string): string {
   return digest.replace(':', '-');
 }
 
-export async function discoverArtifacts(client: RegistryClient, registry: string, repository: string, subjects: string[], concurrency: number): Promise<FoundArtifact[]> {
+/** Looks up the artifacts of `subjects` (manifests of the image `image`) in one repository. */
+export async function discoverArtifacts(client: RegistryClient, registry: string, repository: string, subjects: string[], concurrency: number, image: string): Promise<Discovery> {
+  const where = `${printable(registry)}/${printable(repository)}`;
+  const warnings: string[] = [];
   const probes = subjects.flatMap((subject) => [
     ...COSIGN_SUFFIXES.map(([suffix, kind]) => ({ subject, tag: `${digestTag(subject)}${suffix}`, kind })),
     { subject, tag: digestTag(subject), kind: 'referrers' as const },
   ]);
   const found: FoundArtifact[] = [];
-  const present = await presentTags(client, registry, repository, probes.map((p) => p.tag), concurrency);
+  const present = await presentTags(client, registry, repository, probes.map((p) => p.tag), concurrency, (w) => warnings.push(`signatures of ${printable(image)}: ${w}`), where);
   probes.forEach((p, i) => {
     if (present[i]) found.push({ selector: p.tag, kind: p.kind, subject: p.subject });
   });
   // Registries with the referrers API may hold referrers under no tag at all.
   const apis = await mapSettled(subjects, concurrency, (subject) => client.getReferrers(registry, repository, subject));
+  const referrers: FoundArtifact[] = [];
   apis.forEach((r, i) => {
     if (!r.ok) {
-      if (r.error instanceof RegistryError) return; // no API, or refused: the tag fallback above covers it
-      throw r.error;
+      // No API, or refused: the fallback tag above covers it. A broken answer is worth a word.
+      if (!(r.error instanceof RegistryError) || r.error.kind === 'malformed') {
+        warnings.push(`referrers of ${printable(image)}: the referrers listing of ${where} for ${subjects[i]} is unusable (${reason(r.error)}); those referrers are left out`);
+      }
+      return;
     }
-    for (const digest of r.value ?? []) found.push({ selector: digest, kind: 'referrer', subject: subjects[i]! });
+    for (const digest of r.value ?? []) referrers.push({ selector: digest, kind: 'referrer', subject: subjects[i]! });
   });
-  return found;
+  referrers.sort((a, b) => (a.selector < b.selector ? -1 : a.selector > b.selector ? 1 : 0));
+  for (const r of referrers) found.push(r);
+  return { found, warnings };
 }
 
 /** Tag listings longer than this many pages of 1000 are not worth reading for a few probes. */
 const MAX_TAG_PAGES = 3;
+/** Tags read from a listing at most, however the registry pages them. */
+const MAX_LISTED_TAGS = 10_000;
 
 /**
  * Which of `tags` exist in the repository: one listing of its tags answers
  * every probe at once. A registry that will not list them, lists too many, or
  * lists none (a repository just read from is not empty: the listing is not
- * served) is asked tag by tag.
+ * served) is asked tag by tag; so is one whose listing is broken, with a
+ * warning. Probes that fail count as absent, with a warning.
  */
-async function presentTags(client: RegistryClient, registry: string, repository: string, tags: string[], concurrency: number): Promise<boolean[]> {
+async function presentTags(client: RegistryClient, registry: string, repository: string, tags: string[], concurrency: number, warn: (message: string) => void, where: string): Promise<boolean[]> {
   try {
-    const listed = await client.listTags(registry, repository, MAX_TAG_PAGES);
+    const listed = await client.listTags(registry, repository, MAX_TAG_PAGES, MAX_LISTED_TAGS);
     if (listed.complete && listed.tags.length > 0) {
       const all = new Set(listed.tags);
       return tags.map((t) => all.has(t));
     }
   } catch (err) {
-    if (!(err instanceof RegistryError)) throw err;
+    if (!(err instanceof RegistryError) || err.kind === 'malformed') warn(`the tag listing of ${where} is unusable (${reason(err)}); looking them up tag by tag`);
   }
   const heads = await mapSettled(tags, concurrency, (tag) => client.headManifest(registry, repository, tag));
-  return heads.map((h) => {
-    if (!h.ok) throw h.error;
-    return h.value !== undefined;
-  });
+  const failed = heads.find((h): h is { ok: false; error: unknown } => !h.ok);
+  if (failed) warn(`${heads.filter((h) => !h.ok).length} of ${tags.length} tags could not be looked up on ${where} (${reason(failed.error)}); those are left out`);
+  return heads.map((h) => h.ok && h.value !== undefined);
+}
+
+function reason(err: unknown): string {
+  return printable(err instanceof Error ? err.message : String(err), 200);
 }

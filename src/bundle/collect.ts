@@ -11,10 +11,13 @@ import { RegistryError } from '../registry/errors.js';
 import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
 import type { BlobStore } from './blob-store.js';
-import { ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
+import { MAX_ARTIFACTS_PER_IMAGE, MAX_BLOBS, MAX_IMAGES, ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
+import { printable } from '../util/text.js';
 
 export interface CollectEvents {
   resolved?(ref: string, image: ImageRecord): void;
+  /** Something optional was left out (artifacts that could not be looked up, or past a bound); one line, escaped. */
+  warn?(message: string): void;
   blobQueued?(total: { count: number; bytes: number; cached: number; cachedBytes: number }): void;
   blobProgress?(bytes: number): void;
   blobDone?(digest: string, size: number, fromCache: boolean): void;
@@ -58,17 +61,20 @@ export interface CollectedBundle {
   cached: { blobs: number; bytes: number };
 }
 
-/** One or more references failed to resolve or download; every failure is listed. */
+/**
+ * One or more references failed to resolve or download; every failure is
+ * listed, one line each. Messages may quote what a registry sent, so each is
+ * escaped here, whatever built it.
+ */
 export class CollectError extends Error {
   override name = 'CollectError';
   constructor(readonly failures: Array<{ what: string; message: string }>) {
-    super(
-      failures.length === 1
-        ? failures[0]!.message
-        : `${failures.length} failures:\n${failures.map((f) => `  - ${f.message}`).join('\n')}`,
-    );
+    const lines = failures.map((f) => printable(f.message, MAX_FAILURE_LENGTH));
+    super(lines.length === 1 ? lines[0]! : `${lines.length} failures:\n${lines.map((l) => `  - ${l}`).join('\n')}`);
   }
 }
+
+const MAX_FAILURE_LENGTH = 1000;
 
 /**
  * The connected side's work: resolve every reference to its manifests, then
@@ -76,10 +82,12 @@ export class CollectError extends Error {
  * written under the bundle's name here.
  */
 export async function collectBundle(refs: ListedReference[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<CollectedBundle> {
+  if (refs.length > MAX_IMAGES) throw new CollectError([{ what: 'images', message: `${refs.length} images, more than the ${MAX_IMAGES} a bundle holds; split the list into several bundles` }]);
   const resolveAll = async (list: ListedReference[], platforms: Platform[] | undefined) => {
     const out = await mapSettled(list, opts.concurrency, async (item) => {
       const { ref } = item;
-      const image = await resolveImage(manifestSelector(ref), (sel) => client.getManifest(ref.registry, ref.repository, sel), platforms, formatReference(ref));
+      const fetch = (sel: string, _declared?: string, maxBytes?: number) => client.getManifest(ref.registry, ref.repository, sel, maxBytes);
+      const image = await resolveImage(manifestSelector(ref), fetch, platforms, formatReference(ref));
       for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
       return image;
     });
@@ -90,7 +98,7 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   const resolvedImages = await resolveAll(refs, opts.platforms);
   const all: Array<{ item: ListedReference; image: ResolvedImage; artifact?: ImageRecord['artifact'] }> = refs.map((item, i) => ({ item, image: resolvedImages[i]! }));
   if (opts.artifacts) {
-    const extra = await findArtifacts(all, client, opts.concurrency);
+    const extra = await findArtifacts(all, client, opts.concurrency, (m) => opts.events?.warn?.(m));
     const resolvedExtra = await resolveAll(extra.map((e) => e.item), undefined);
     extra.forEach((e, i) => all.push({ item: e.item, image: resolvedExtra[i]!, artifact: e.artifact }));
   }
@@ -114,6 +122,9 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
     opts.events?.resolved?.(record.reference, record);
   });
 
+  if (blobs.size > MAX_BLOBS) {
+    throw new CollectError([{ what: 'blobs', message: `these images need ${blobs.size} blobs, more than the ${MAX_BLOBS} a bundle holds; split the list into several bundles` }]);
+  }
   for (const b of blobs.values()) {
     const ex = (b.role === 'layer' || b.role === 'config') && opts.exclude?.get(b.digest);
     if (ex) {
@@ -241,24 +252,51 @@ async function downloadBlob(client: RegistryClient, store: BlobStore, registry: 
 /**
  * Signatures, attestations, SBOMs and referrers of every carried manifest (the
  * top one, and each carried platform manifest of an index), as references to
- * resolve like images. Found once per repository and digest.
+ * resolve like images. Found once per repository and digest. Finding them is
+ * optional: an image whose lookup fails gets a warning and none.
+ *
+ * Past MAX_ARTIFACTS_PER_IMAGE for one image, the first ones in discovery order
+ * are carried (signatures, attestations and SBOMs by tag first, then referrers
+ * by digest), so the same registry content gives the same bundle, and the rest
+ * are named in a warning; past MAX_IMAGES in all, the same.
  */
-async function findArtifacts(all: Array<{ item: ListedReference; image: ResolvedImage }>, client: RegistryClient, concurrency: number): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {
+async function findArtifacts(
+  all: Array<{ item: ListedReference; image: ResolvedImage }>,
+  client: RegistryClient,
+  concurrency: number,
+  warn: (message: string) => void,
+): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {
   const out = new Map<string, { item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>();
+  const names = new Set(all.map((a) => a.item.name));
   // Images probed in parallel (a few round trips each); results taken in list order.
   const found = await mapSettled(all, concurrency, ({ item, image }) => {
     const subjects = [...new Set([image.root.digest, ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest)])];
-    return discoverArtifacts(client, item.ref.registry, item.ref.repository, subjects, concurrency);
+    return discoverArtifacts(client, item.ref.registry, item.ref.repository, subjects, concurrency, item.name);
   });
   for (const [i, { item }] of all.entries()) {
     const { registry, repository } = item.ref;
     const r = found[i]!;
-    if (!r.ok) throw r.error;
-    for (const f of r.value) {
+    if (!r.ok) {
+      warn(`signatures of ${printable(item.name)}: not looked up (${printable(r.error instanceof Error ? r.error.message : String(r.error))}); the export goes on without them`);
+      continue;
+    }
+    for (const w of r.value.warnings) warn(w);
+    let carried = 0;
+    let leftOut = 0;
+    for (const f of r.value.found) {
       const ref: Reference = f.selector.startsWith('sha256:') ? { registry, repository, digest: f.selector } : { registry, repository, tag: f.selector };
       const name = formatReference(ref);
-      if (out.has(name) || all.some((a) => a.item.name === name)) continue;
+      if (out.has(name) || names.has(name)) continue;
+      if (carried >= MAX_ARTIFACTS_PER_IMAGE || names.size + out.size >= MAX_IMAGES) {
+        leftOut++;
+        continue;
+      }
+      carried++;
       out.set(name, { item: { ref, name, origins: [{ source: `${f.kind} of ${item.name}` }] }, artifact: { kind: f.kind, subject: f.subject, of: item.name } });
+    }
+    if (leftOut > 0) {
+      const bound = carried >= MAX_ARTIFACTS_PER_IMAGE ? `the ${MAX_ARTIFACTS_PER_IMAGE} a bundle carries per image` : `the ${MAX_IMAGES} images a bundle holds`;
+      warn(`${printable(item.name)}: ${carried + leftOut} signatures, attestations and referrers found, more than ${bound}; the first ${carried} are carried, ${leftOut} left out`);
     }
   }
   return [...out.values()];

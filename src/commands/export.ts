@@ -6,7 +6,7 @@ import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
 import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
 import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
 import { keepsHoles, PlacedBundle } from '../bundle/placed-bundle.js';
-import type { BundleMetadata } from '../bundle/format.js';
+import { MAX_IMAGES, type BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
 import { forVolume, parseVolumeSize, planVolumes, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
@@ -95,6 +95,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const output = resolve(outputArg);
   const { references: refs, warnings } = await gatherReferences(argv, loaded);
   for (const w of warnings) reporter.warn(w);
+  if (refs.length > MAX_IMAGES) throw new UsageError(`${refs.length} image references, more than the ${MAX_IMAGES} one bundle holds; split the list into several bundles`);
   const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
@@ -172,6 +173,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
           ? { consume: async (c, ready) => void written.push(await write(cache!, output, describe(c), ready)) }
           : {}),
       events: {
+        warn: (message) => reporter.warn(message),
         resolved: (ref, im) =>
           reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
         blobQueued: (t) => {

@@ -7,6 +7,7 @@ import { imagesFromTalosConfig } from '../sources/talos-config.js';
 import { missingInstallerWarning } from '../sources/talos-hints.js';
 import { parseSpec, SpecError, type BundleSpec } from '../bundle/spec.js';
 import { UsageError } from './errors.js';
+import { printable } from '../util/text.js';
 
 /** The options every command that builds an image list shares (export, images). */
 export interface ImageSourceArgs {
@@ -73,7 +74,7 @@ async function manifestFiles(path: string): Promise<string[]> {
   const out: string[] = [];
   for (const name of (await readdir(path)).sort()) {
     const full = join(path, name);
-    if ((await stat(full)).isDirectory()) out.push(...(await manifestFiles(full)));
+    if ((await stat(full)).isDirectory()) for (const f of await manifestFiles(full)) out.push(f);
     else if (['.yaml', '.yml', '.json'].includes(extname(name).toLowerCase())) out.push(full);
   }
   return out;
@@ -96,7 +97,8 @@ export async function gatherReferences(argv: ImageSourceArgs, spec: { file: stri
   const problems: string[] = [];
   spec?.spec.images.forEach((input, i) => inputs.push({ input, origin: { source: `${spec.file} images[${i}]` } }));
   for (const file of [...(spec?.spec.imagesFiles ?? []), ...argv['images-file']]) {
-    inputs.push(...parseImageListText(await readText(file, 'image list'), file === '-' ? '<stdin>' : file));
+    // A loop, not a spread: a list of a few hundred thousand lines would overflow the call stack.
+    for (const entry of parseImageListText(await readText(file, 'image list'), file === '-' ? '<stdin>' : file)) inputs.push(entry);
   }
   for (const path of [...(spec?.spec.manifests ?? []), ...argv['from-manifests']]) {
     for (const file of await manifestFiles(path)) {
@@ -121,7 +123,7 @@ export async function gatherReferences(argv: ImageSourceArgs, spec: { file: stri
   argv.images.forEach((input, i) => inputs.push({ input, origin: { source: `argument ${i + 1}` } }));
 
   const { references, problems: invalid } = collectReferences(inputs);
-  problems.push(...invalid.map((p) => `  ${formatOrigin(p.origin)}: "${p.input}": ${p.reason}`));
+  for (const p of invalid) problems.push(`  ${formatOrigin(p.origin)}: "${printable(p.input)}": ${p.reason}`);
   if (problems.length > 0) {
     throw new UsageError(`${problems.length} problem${problems.length > 1 ? 's' : ''} in the image sources; nothing was downloaded:\n${problems.join('\n')}`);
   }

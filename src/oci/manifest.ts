@@ -33,7 +33,8 @@ export function parseManifest(bytes: Uint8Array, declaredType: string | undefine
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
     doc = parsed as Record<string, unknown>;
   } catch (err) {
-    throw new InvalidDocumentError(`${where}: manifest is not valid JSON (${(err as Error).message})`);
+    // The parser's message quotes the input: escaped like any registry string.
+    throw new InvalidDocumentError(`${where}: manifest is not valid JSON (${printable((err as Error).message, 120)})`);
   }
   const own = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   let mediaType = own ?? declaredType;

@@ -2,6 +2,7 @@ import { parseChallenges, type Challenge } from './challenge.js';
 import type { Credential, CredentialLookup } from './credentials.js';
 import { RegistryError } from './errors.js';
 import type { HttpTransport } from './http.js';
+import { printable } from '../util/text.js';
 
 interface CachedToken {
   header: string;
@@ -37,14 +38,15 @@ export class Authenticator {
   }
 
   /**
-   * Reacts to a 401: fetches what the challenge asks for. Concurrent callers
-   * for the same scope wait on one token request instead of stampeding.
+   * Reacts to a 401 of the registry at `origin`: fetches what the challenge asks
+   * for. Concurrent callers for the same scope wait on one token request instead
+   * of stampeding.
    */
-  async answer(host: string, scope: string, wwwAuthenticate: string | null): Promise<void> {
+  async answer(host: string, origin: string, scope: string, wwwAuthenticate: string | null): Promise<void> {
     const key = `${host} ${scope}`;
     let p = this.pending.get(key);
     if (!p) {
-      p = this.fetchAuthorization(host, scope, parseChallenges(wwwAuthenticate)).finally(() => this.pending.delete(key));
+      p = this.fetchAuthorization(host, origin, scope, parseChallenges(wwwAuthenticate)).finally(() => this.pending.delete(key));
       this.pending.set(key, p);
     }
     return p;
@@ -59,11 +61,11 @@ export class Authenticator {
     return this.credentials(host) !== undefined;
   }
 
-  private async fetchAuthorization(host: string, scope: string, challenges: Challenge[]): Promise<void> {
+  private async fetchAuthorization(host: string, origin: string, scope: string, challenges: Challenge[]): Promise<void> {
     const cred = this.credentials(host);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {
-      this.tokens.set(`${host} ${scope}`, await this.fetchToken(host, scope, bearer, cred));
+      this.tokens.set(`${host} ${scope}`, await this.fetchToken(host, origin, scope, bearer, cred));
       return;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
@@ -76,14 +78,16 @@ export class Authenticator {
     throw new RegistryError('auth', `${host}: unauthorized, and the registry offered no usable authentication challenge`, 401);
   }
 
-  private async fetchToken(host: string, scope: string, challenge: Challenge, cred: Credential | undefined): Promise<CachedToken> {
-    const realm = challenge.params.realm;
-    if (!realm) throw new RegistryError('auth', `${host}: Bearer challenge without a realm`, 401);
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new RegistryError('auth', `${host}: Bearer realm is not a URL`, 401);
+  /**
+   * The token spec's flow: the realm the registry names, and only it, receives
+   * the user's credentials (Basic, or a refresh token in the form body), never in
+   * clear when the registry itself is reached over https.
+   */
+  private async fetchToken(host: string, origin: string, scope: string, challenge: Challenge, cred: Credential | undefined): Promise<CachedToken> {
+    const url = realmUrl(host, challenge.params.realm);
+    const sendsSecret = Boolean(cred?.username || cred?.identityToken);
+    if (sendsSecret && url.protocol === 'http:' && origin.startsWith('https:')) {
+      throw new RegistryError('auth', `${host}: the registry's token realm ${printable(url.origin, 100)} is plain http while the registry uses https; credentials are not sent in clear: the realm must use https`, 401);
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     const scopes = new Set([scope]);
@@ -101,7 +105,7 @@ export class Authenticator {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       res = await this.http.send({ method: 'POST', url: `${url.origin}${url.pathname}`, headers, body: Buffer.from(form.toString()) }, undefined, 'token request');
     } else {
-      res = await this.http.send({ method: 'GET', url: url.href, headers }, cred?.username ? basicHeader(cred) : undefined, 'token request');
+      res = await this.http.send({ method: 'GET', url: url.href, headers }, cred?.username ? { header: basicHeader(cred), origin: url.origin } : undefined, 'token request');
     }
     if (res.status === 401 || res.status === 403) {
       res.discard();
@@ -123,6 +127,18 @@ export class Authenticator {
     const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(1000, lifetime * 1000 - EXPIRY_MARGIN_MS) };
   }
+}
+
+function realmUrl(host: string, realm: string | undefined): URL {
+  if (!realm) throw new RegistryError('auth', `${host}: Bearer challenge without a realm`, 401);
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw new RegistryError('auth', `${host}: Bearer realm is not a URL`, 401);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('auth', `${host}: Bearer realm is not an http or https URL`, 401);
+  return url;
 }
 
 function basicHeader(cred: Credential): string {

@@ -2,8 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { MANIFEST_ACCEPT } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { isValidMediaType } from '../oci/descriptor.js';
+import { parseBoundedJson } from '../util/json.js';
+import { printable } from '../util/text.js';
 import { Authenticator } from './auth.js';
-import { endpointRepository, resolveEndpoint, type Endpoint, type Mirror } from './endpoint.js';
+import { endpointOrigin, endpointRepository, resolveEndpoint, type Endpoint, type Mirror } from './endpoint.js';
 import { RegistryError, redactUrl } from './errors.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './http.js';
 import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js';
@@ -56,9 +59,16 @@ export class RegistryClient {
     return resolveEndpoint(registry, this.opts.mirrors ?? [], this.opts.plainHttp ?? false);
   }
 
-  /** Fetches a manifest or index by tag or digest, checking the digest when pinned. */
-  async getManifest(registry: string, repository: string, selector: string): Promise<FetchedManifest> {
+  /**
+   * Fetches a manifest or index by tag or digest, checking the digest when
+   * pinned. `maxBytes` is what the caller expects at most (a descriptor's size):
+   * a longer body is refused as it arrives, never held.
+   */
+  async getManifest(registry: string, repository: string, selector: string, maxBytes = MAX_MANIFEST_BYTES): Promise<FetchedManifest> {
     const what = `manifest ${registry}/${repository}:${selector}`;
+    const pinned = selector.includes(':');
+    // Manifests are stored and checked by sha256 throughout; another algorithm could not be verified here.
+    if (pinned && !selector.startsWith('sha256:')) throw new RegistryError('unsupported', `${what}: only sha256 manifest digests are supported`);
     return this.retrying(what, async () => {
       const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
       if (res.status === 404) {
@@ -66,18 +76,18 @@ export class RegistryClient {
         throw new RegistryError('not-found', `${what}: not found (404); check the name and tag, or that the registry holds it`, 404);
       }
       expectStatus(res, [200], what);
-      const bytes = await res.buffer(MAX_MANIFEST_BYTES);
+      const bytes = await res.buffer(Math.min(maxBytes, MAX_MANIFEST_BYTES));
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-      if (selector.startsWith('sha256:') && selector !== digest) {
+      if (pinned && selector !== digest) {
         throw new RegistryError('digest', `${what}: the registry served content with digest ${digest}`, 200, true);
       }
       // By tag, the registry's own digest header is the only reference: bytes that
       // disagree with it were damaged on the way (or the registry is broken).
       const claimed = res.headers.get('docker-content-digest');
-      if (!selector.startsWith('sha256:') && claimed && /^sha256:[a-f0-9]{64}$/.test(claimed) && claimed !== digest) {
+      if (!pinned && claimed && /^sha256:[a-f0-9]{64}$/.test(claimed) && claimed !== digest) {
         throw new RegistryError('digest', `${what}: content has digest ${digest} but the registry announced ${claimed}`, 200, true);
       }
-      return { bytes, mediaType: res.headers.get('content-type')?.split(';')[0]?.trim() || undefined, digest };
+      return { bytes, mediaType: servedMediaType(res), digest };
     });
   }
 
@@ -89,7 +99,7 @@ export class RegistryClient {
       res.discard();
       if (res.status === 404) return undefined;
       expectStatus(res, [200], what);
-      return { digest: res.headers.get('docker-content-digest') ?? undefined, mediaType: res.headers.get('content-type') ?? undefined };
+      return { digest: servedDigest(res), mediaType: servedMediaType(res) };
     });
   }
 
@@ -203,31 +213,32 @@ export class RegistryClient {
       }
       if (res.status >= 400) throw statusError(res.status, `${what}: ${registryErrorCode(text) || `answered ${res.status}`}`, res.headers);
       expectStatus(res, [201, 200], what);
-      return res.headers.get('docker-content-digest') ?? undefined;
+      return servedDigest(res);
     });
   }
 
-  /** One page of `/v2/_catalog`; `next` is the relative link of the next page. */
+  /** One page of `/v2/_catalog`; `next` is the link of the next page, on the registry's own origin. */
   async catalogPage(registry: string, pathAndQuery: string): Promise<{ repositories: string[]; next: string | undefined; status: number }> {
     const what = `catalog of ${registry}`;
     const ep = this.endpoint(registry);
+    const url = sameOriginUrl(ep, pathAndQuery, what);
     return this.retrying(what, async () => {
-      const res = await this.send(ep, 'registry:catalog:*', { method: 'GET', url: new URL(pathAndQuery, ep.baseUrl).href }, what);
+      const res = await this.send(ep, 'registry:catalog:*', { method: 'GET', url }, what);
       if (res.status !== 200) {
         res.discard();
         return { repositories: [], next: undefined, status: res.status };
       }
-      const body = JSON.parse((await res.buffer(16 * 1024 * 1024)).toString('utf8')) as { repositories?: unknown };
-      const repos = Array.isArray(body.repositories) ? body.repositories.filter((r): r is string => typeof r === 'string') : [];
-      const link = res.headers.get('link');
-      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
-      return { repositories: repos, next: m?.[1], status: 200 };
+      const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
+      const repositories = stringsOf(body.repositories, what, 'repositories', (r) => REPOSITORY.test(r));
+      const next = nextPage(res, ep, what);
+      return { repositories, next: next && `${next.pathname}${next.search}`, status: 200 };
     });
   }
 
   /**
    * The OCI 1.1 referrers API: digests of manifests whose `subject` is `digest`,
-   * or undefined when the registry does not offer the API.
+   * or undefined when the registry does not offer the API. An answer that is not
+   * an index of descriptors fails with kind `malformed`.
    */
   async getReferrers(registry: string, repository: string, digest: string): Promise<string[] | undefined> {
     const what = `referrers of ${registry}/${repository}@${digest}`;
@@ -240,40 +251,51 @@ export class RegistryClient {
         res.discard();
         return undefined;
       }
-      const body = JSON.parse((await res.buffer(MAX_MANIFEST_BYTES)).toString('utf8')) as { manifests?: Array<{ digest?: unknown }> };
-      return (body.manifests ?? []).map((m) => m.digest).filter((d): d is string => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d));
+      const body = parseListing(await res.buffer(MAX_MANIFEST_BYTES), what);
+      if (!Array.isArray(body.manifests)) throw new RegistryError('malformed', `${what}: the answer is not an index (no "manifests" array)`, 200);
+      const digests: string[] = [];
+      for (const m of body.manifests as unknown[]) {
+        const d = typeof m === 'object' && m !== null ? (m as { digest?: unknown }).digest : undefined;
+        if (typeof d === 'string' && SHA256.test(d)) digests.push(d);
+      }
+      return digests;
     });
   }
 
   /**
-   * Every tag of a repository, following `Link` pagination; `complete` is false
-   * when `maxPages` pages of 1000 did not reach the end.
+   * Every tag of a repository, following `Link` pagination on the registry's
+   * own origin; `complete` is false when `maxPages` pages did not reach the end.
+   * Entries that are not tags are skipped; an answer that is not a listing,
+   * holds more than `maxTags` tags, or links its next page elsewhere fails with
+   * kind `malformed`.
    */
-  async listTags(registry: string, repository: string, maxPages = 10_000): Promise<{ tags: string[]; complete: boolean }> {
+  async listTags(registry: string, repository: string, maxPages = 10_000, maxTags = maxPages * 1000): Promise<{ tags: string[]; complete: boolean }> {
     const what = `tags of ${registry}/${repository}`;
     const ep = this.endpoint(registry);
     const tags: string[] = [];
-    let next: string | undefined = `/v2/${endpointRepository(ep, repository)}/tags/list?n=1000`;
+    let next: string | undefined = `${ep.baseUrl}/v2/${endpointRepository(ep, repository)}/tags/list?n=1000`;
     for (let page = 0; next; page++) {
       if (page >= maxPages) return { tags, complete: false };
-      const url: string = new URL(next, ep.baseUrl).href;
+      const url: string = next;
       const res = await this.retrying(what, () => this.requestUrl(registry, repository, 'pull', { method: 'GET', url }, what));
       if (res.status === 404) {
         res.discard();
         return { tags, complete: true };
       }
       expectStatus(res, [200], what);
-      const body = JSON.parse((await res.buffer(16 * 1024 * 1024)).toString('utf8')) as { tags?: unknown };
+      const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
       // Distribution answers "tags": null for a repository whose last tag was deleted.
-      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
-      const link = res.headers.get('link');
-      next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+      const listed = body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', (t) => TAG.test(t));
+      // Pages are asked for 1000 at a time: a registry that answers far more at once is not paging, it is flooding.
+      if (tags.length + listed.length > maxTags) throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, 200);
+      for (const t of listed) tags.push(t);
+      next = nextPage(res, ep, what)?.href;
     }
     return { tags, complete: true };
   }
 
   private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetry(this.retry, op, (err, attempt, delayMs) => this.opts.onRetry?.({ what, attempt, delayMs, reason: err.message }));
+    return withRetry(this.retry, op, (err, attempt, delayMs) => this.opts.onRetry?.({ what, attempt, delayMs, reason: printable(err.message, 400) }));
   }
 
   private request(registry: string, repository: string, access: Access, req: { method: HttpRequest['method']; path: string; headers?: Record<string, string>; body?: HttpRequest['body'] }, what: string, extraScope?: string): Promise<HttpResponse> {
@@ -291,12 +313,21 @@ export class RegistryClient {
   /**
    * Sends with the cached authorization; on 401 answers the challenge once and
    * resends. A second 401 means the credentials are wrong: fail at once, no storm.
+   * Credentials go to the registry's own origin only; a 401 from anywhere else
+   * (a redirect target, an upload URL the registry handed out) is not answered,
+   * since its challenge would name a realm of a stranger's choosing.
    */
   private async send(ep: Endpoint, scope: string, req: HttpRequest, what: string): Promise<HttpResponse> {
     const scopes = scope.split(' ');
     const primary = scopes[0]!;
+    const origin = endpointOrigin(ep);
     for (let round = 0; ; round++) {
-      const res = await this.http.send(req, this.auth.header(ep.host, primary), what);
+      const header = this.auth.header(ep.host, primary);
+      const res = await this.http.send(req, header ? { header, origin } : undefined, what);
+      if (res.status === 401 && originOf(res.url) !== origin) {
+        res.discard();
+        throw new RegistryError('auth', `${ep.host}: ${what} reached ${printable(redactUrl(res.url), 120)}, another origin, which asks for credentials (401); they are only sent to ${origin}`, 401);
+      }
       if (res.status !== 401 || round > 0 || (req.body !== undefined && !Buffer.isBuffer(req.body))) {
         if (res.status === 401) {
           res.discard();
@@ -311,7 +342,7 @@ export class RegistryClient {
       }
       res.discard();
       this.auth.invalidate(ep.host, primary);
-      await this.auth.answer(ep.host, scopes.join(' '), res.headers.get('www-authenticate'));
+      await this.auth.answer(ep.host, origin, scopes.join(' '), res.headers.get('www-authenticate'));
     }
   }
 
@@ -329,7 +360,7 @@ function expectStatus(res: HttpResponse, ok: number[], what: string): void {
   if (ok.includes(res.status)) return;
   res.discard();
   if (res.status === 403) throw new RegistryError('auth', `${what}: access denied (403); the account lacks permission for this repository`, 403);
-  throw statusError(res.status, `${what}: unexpected status ${res.status} from ${redactUrl(res.url)}`, res.headers);
+  throw statusError(res.status, `${what}: unexpected status ${res.status} from ${printable(redactUrl(res.url), 120)}`, res.headers);
 }
 
 function statusError(status: number, message: string, headers: HttpResponse['headers']): RegistryError {
@@ -339,9 +370,79 @@ function statusError(status: number, message: string, headers: HttpResponse['hea
 /** The `errors[0].code` of a distribution-spec error body, for one-line messages. */
 function registryErrorCode(text: string): string {
   try {
-    const e = (JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> }).errors?.[0];
-    return e ? [e.code, e.message].filter(Boolean).join(': ') : '';
+    const e = (JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors?.[0];
+    return e ? printable([e.code, e.message].filter((x) => typeof x === 'string' && x !== '').join(': '), 200) : '';
   } catch {
     return '';
   }
+}
+
+/** Listings (tags, catalog) are small JSON documents; this bounds what one page may cost. */
+const MAX_LISTING_BYTES = 16 * 1024 * 1024;
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+/** The distribution spec's tag grammar. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** The distribution spec's repository name grammar, bounded. */
+const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The media type a response names, when it is a valid `type/subtype`: anything else is not carried or printed. */
+function servedMediaType(res: HttpResponse): string | undefined {
+  const value = res.headers.get('content-type')?.split(';')[0]?.trim();
+  return isValidMediaType(value) ? value : undefined;
+}
+
+function servedDigest(res: HttpResponse): string | undefined {
+  const value = res.headers.get('docker-content-digest')?.trim();
+  return value && SHA256.test(value) ? value : undefined;
+}
+
+/** A JSON object, or a `malformed` error naming what was asked. */
+function parseListing(bytes: Buffer, what: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseBoundedJson(bytes);
+  } catch {
+    throw new RegistryError('malformed', `${what}: the registry answered something that is not JSON`, 200);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new RegistryError('malformed', `${what}: the registry answered JSON that is not an object`, 200);
+  return doc as Record<string, unknown>;
+}
+
+/** The strings of a JSON array that pass `valid`; not an array is `malformed`. */
+function stringsOf(value: unknown, what: string, field: string, valid: (s: string) => boolean): string[] {
+  if (!Array.isArray(value)) throw new RegistryError('malformed', `${what}: "${field}" is not an array`, 200);
+  const out: string[] = [];
+  for (const v of value as unknown[]) if (typeof v === 'string' && valid(v)) out.push(v);
+  return out;
+}
+
+/** `target` resolved against the registry, refused when it leaves the registry's origin. */
+function sameOriginUrl(ep: Endpoint, target: string, what: string, base: string = ep.baseUrl): string {
+  let url: URL;
+  try {
+    url = new URL(target, base);
+  } catch {
+    throw new RegistryError('malformed', `${what}: a page link that does not parse ("${printable(target, 100)}")`, 200);
+  }
+  if (url.origin !== endpointOrigin(ep)) {
+    throw new RegistryError('malformed', `${what}: the next page is on another origin (${printable(url.origin, 100)}); not followed, since only ${endpointOrigin(ep)} is asked`, 200);
+  }
+  return url.href;
+}
+
+/** The `rel="next"` page of a paginated listing, on the registry's own origin. */
+function nextPage(res: HttpResponse, ep: Endpoint, what: string): URL | undefined {
+  const link = res.headers.get('link');
+  const target = link ? /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+  if (target === undefined) return undefined;
+  // A relative link is relative to the page it came with.
+  return new URL(sameOriginUrl(ep, target, what, originOf(res.url) ? res.url : ep.baseUrl));
 }

@@ -61,3 +61,8 @@ export function resolveEndpoint(registry: string, mirrors: readonly Mirror[], pl
 export function endpointRepository(endpoint: Endpoint, repository: string): string {
   return endpoint.pathPrefix ? `${endpoint.pathPrefix}/${repository}` : repository;
 }
+
+/** Scheme, host and port of the endpoint: the only origin its credentials go to. */
+export function endpointOrigin(endpoint: Endpoint): string {
+  return new URL(endpoint.baseUrl).origin;
+}

@@ -1,3 +1,5 @@
+import { printable } from '../util/text.js';
+
 /**
  * Registry failures carry what a user needs to act: which registry, what was
  * asked, the last status. Messages never hold credentials, tokens or signed
@@ -10,6 +12,7 @@ export type RegistryErrorKind =
   | 'not-found' // 404 manifest/blob/repository
   | 'status' // other unexpected status
   | 'digest' // content does not match its digest or size
+  | 'malformed' // an answer that breaks the protocol: not JSON, wrong shape, past a size bound, links to another origin
   | 'unsupported'; // schema1, unknown media type
 
 export class RegistryError extends Error {
@@ -67,7 +70,8 @@ export function networkError(err: unknown, host: string, what: string): Registry
   if (e.name === 'AbortError' || code === 'ETIMEDOUT' || code === 'ESTALLED') {
     return new RegistryError('network', `${host}: no data for too long during ${what} (stalled connection)`, undefined, true);
   }
-  const detail = code ?? e.cause?.message ?? e.message ?? String(err);
+  // Socket and parser messages may quote what the server sent: escaped, like every registry string.
+  const detail = printable(code ?? e.cause?.message ?? e.message ?? String(err));
   const hint = code === 'ECONNREFUSED' ? ' — is the registry running and the address right?' : code === 'ENOTFOUND' ? ' — host name does not resolve' : '';
   return new RegistryError('network', `${host}: ${what} failed: ${detail}${hint}`, undefined, true);
 }

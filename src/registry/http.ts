@@ -2,9 +2,10 @@ import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import fetch, { type Response } from 'node-fetch';
-import { networkError, RegistryError } from './errors.js';
+import { networkError, redactUrl, RegistryError } from './errors.js';
+import { printable } from '../util/text.js';
 
 export interface HttpOptions {
   /** Extra CA certificates (PEM files) trusted besides the system roots. */
@@ -14,6 +15,13 @@ export interface HttpOptions {
   idleTimeoutMs?: number;
   maxSockets?: number;
   userAgent?: string;
+  /**
+   * A response body must bring at least this many bytes per second, averaged
+   * over each window, or it is abandoned like a stall (default 1 KiB/s).
+   */
+  minBytesPerSecond?: number;
+  /** The window that floor is measured over (default: the idle timeout). */
+  rateWindowMs?: number;
 }
 
 export interface HttpRequest {
@@ -21,6 +29,17 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: Buffer | Readable;
+}
+
+/**
+ * An Authorization value and the one origin (scheme, host and port) it may be
+ * sent to: the registry's own, or its token realm's. Every hop of a request is
+ * compared with it, so neither a redirect nor a URL the server handed out (a
+ * `Link` page, an upload `Location`) can carry it elsewhere.
+ */
+export interface Authorization {
+  header: string;
+  origin: string;
 }
 
 export interface HttpResponse {
@@ -36,6 +55,8 @@ export interface HttpResponse {
 
 const MAX_REDIRECTS = 5;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Far below any real link (a modem does 5 KiB/s), far above a server that feeds a byte now and then. */
+export const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
 
 /**
  * One HTTP exchange with keep-alive agents, manual redirects and a stall
@@ -45,7 +66,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
-  private readonly idleTimeoutMs: number;
+  private readonly pace: Pace;
   private readonly userAgent: string;
 
   constructor(opts: HttpOptions = {}) {
@@ -59,30 +80,26 @@ export class HttpTransport {
       // Node replaces its root store when `ca` is given; keep the system roots too.
       ...(ca ? { ca: [...tls.rootCertificates, ...ca] } : {}),
     });
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.pace = { idleMs, windowMs: opts.rateWindowMs ?? idleMs, minBytesPerSecond: opts.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND };
     this.userAgent = opts.userAgent ?? 'airgap-bundle';
   }
 
   /**
-   * Sends one request. `authorization` is dropped when a redirect leaves the
-   * original host: blob downloads redirect to storage backends and CDNs that must
-   * never see registry credentials.
+   * Sends one request. `authorization` goes only to its own origin: blob
+   * downloads redirect to storage backends and CDNs that must never see registry
+   * credentials. A redirect from https to plain http is refused outright, so
+   * nothing is sent or fetched in clear that was asked for over TLS.
    */
-  async send(req: HttpRequest, authorization: string | undefined, what: string): Promise<HttpResponse> {
-    let url = new URL(req.url);
-    const originHost = url.host;
+  async send(req: HttpRequest, authorization: Authorization | undefined, what: string): Promise<HttpResponse> {
+    let url = parseUrl(req.url, what);
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
-      if (authorization && url.host === originHost) headers.authorization = authorization;
-      const controller = new AbortController();
-      let timer = setTimeout(() => controller.abort(), this.idleTimeoutMs);
-      const arm = () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => controller.abort(), this.idleTimeoutMs);
-      };
+      if (authorization && url.origin === authorization.origin) headers.authorization = authorization.header;
+      const watchdog = new Watchdog(this.pace);
       // A long upload is alive as long as bytes leave: the watchdog counts them
       // too. Slices keep the count close to what the socket really takes.
-      const body = req.body instanceof Readable ? Readable.from(sliced(req.body, arm), { objectMode: false, highWaterMark: SLICE }) : req.body;
+      const body = req.body instanceof Readable ? Readable.from(sliced(req.body, () => watchdog.active()), { objectMode: false, highWaterMark: SLICE }) : req.body;
       let res: Response;
       try {
         res = await fetch(url.href, {
@@ -91,22 +108,22 @@ export class HttpTransport {
           body,
           redirect: 'manual',
           agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-          signal: controller.signal,
+          signal: watchdog.signal,
           compress: false,
         });
       } catch (err) {
-        clearTimeout(timer);
+        watchdog.stop();
         throw networkError(err, url.host, what);
       }
       const location = res.headers.get('location');
       if ([301, 302, 303, 307, 308].includes(res.status) && location && req.method !== 'PUT' && req.method !== 'POST' && req.method !== 'PATCH') {
-        clearTimeout(timer);
+        watchdog.stop();
         res.body?.resume();
-        if (hop >= MAX_REDIRECTS) throw new RegistryError('status', `${originHost}: too many redirects during ${what}`, res.status);
-        url = new URL(location, url);
+        if (hop >= MAX_REDIRECTS) throw new RegistryError('status', `${url.host}: too many redirects during ${what}`, res.status);
+        url = redirectTarget(url, location, res.status, what);
         continue;
       }
-      return wrapResponse(res, url.href, arm, () => clearTimeout(timer), url.host, what);
+      return wrapResponse(res, url.href, watchdog, url.host, what);
     }
   }
 
@@ -114,6 +131,31 @@ export class HttpTransport {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+function parseUrl(text: string, what: string, base?: URL): URL {
+  let url: URL;
+  try {
+    url = new URL(text, base);
+  } catch {
+    throw new RegistryError('malformed', `${base?.host ?? 'registry'}: ${what} names a URL that does not parse ("${printable(text, 100)}")`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new RegistryError('malformed', `${base?.host ?? url.host}: ${what} names a ${printable(url.protocol, 20)} URL; only http and https are followed`);
+  }
+  return url;
+}
+
+function redirectTarget(from: URL, location: string, status: number, what: string): URL {
+  const to = parseUrl(location, what, from);
+  if (from.protocol === 'https:' && to.protocol === 'http:') {
+    throw new RegistryError(
+      'status',
+      `${from.host}: ${what} was redirected from https to plain http (${printable(redactUrl(to), 120)}); refused, so nothing is fetched or sent in clear: the registry or its storage must redirect to https`,
+      status,
+    );
+  }
+  return to;
 }
 
 const SLICE = 64 * 1024;
@@ -129,25 +171,142 @@ async function* sliced(source: Readable, progress: () => void): AsyncGenerator<B
   progress();
 }
 
-function wrapResponse(res: Response, url: string, arm: () => void, done: () => void, host: string, what: string): HttpResponse {
+interface Pace {
+  idleMs: number;
+  windowMs: number;
+  minBytesPerSecond: number;
+}
+
+type AbortReason = 'idle' | 'slow' | 'deadline';
+
+/**
+ * Abandons an exchange that does not move: no byte for the idle time (a
+ * stall), fewer bytes than the floor over a window (a body fed a byte now and
+ * then, which keeps any idle timer alive forever), or a body still arriving
+ * past the time its size takes at the floor rate. Time during which our own
+ * reader held the body back (a slow disk) is not counted against the link.
+ */
+class Watchdog {
+  private readonly controller = new AbortController();
+  private readonly idleTimer: NodeJS.Timeout;
+  private windowStart = 0;
+  private windowBytes = 0;
+  /** Time in this window during which our own reader held the body back. */
+  private heldMs = 0;
+  /** Time spent waiting on the link, in closed windows. */
+  private linkMs = 0;
+  /** The most `linkMs` may reach: the body's size at the floor rate, plus one window. */
+  private allowedMs: number | undefined;
+  reason: AbortReason | undefined;
+
+  constructor(private readonly pace: Pace) {
+    this.idleTimer = setTimeout(() => this.fire('idle'), pace.idleMs);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Bytes moved (an upload slice taken by the socket): the exchange is alive. */
+  active(): void {
+    this.idleTimer.refresh();
+  }
+
+  /** The response headers arrived: the body is measured from now. */
+  bodyStarts(declaredLength: number | undefined): void {
+    this.windowStart = Date.now();
+    if (declaredLength !== undefined) this.expect(declaredLength);
+  }
+
+  /** The body is at most `bytes` long (its Content-Length, or what the reader accepts). */
+  expect(bytes: number): void {
+    this.allowedMs ??= this.pace.windowMs + (bytes / this.pace.minBytesPerSecond) * 1000;
+  }
+
+  received(n: number): void {
+    this.idleTimer.refresh();
+    this.windowBytes += n;
+    const now = Date.now();
+    const elapsed = now - this.windowStart - this.heldMs;
+    if (elapsed < this.pace.windowMs) return;
+    if (this.windowBytes < (this.pace.minBytesPerSecond * elapsed) / 1000) return this.fire('slow');
+    this.linkMs += elapsed;
+    if (this.allowedMs !== undefined && this.linkMs > this.allowedMs) return this.fire('deadline');
+    this.windowStart = now;
+    this.windowBytes = 0;
+    this.heldMs = 0;
+  }
+
+  /** Our reader held the body back for `ms` (its buffer was full): not the link's time. */
+  held(ms: number): void {
+    this.heldMs += ms;
+  }
+
+  stop(): void {
+    clearTimeout(this.idleTimer);
+  }
+
+  private fire(reason: AbortReason): void {
+    this.reason ??= reason;
+    this.stop();
+    this.controller.abort();
+  }
+
+  /** The error for an exchange this watchdog ended for its pace, or undefined (a stall reads as one). */
+  error(host: string, what: string): RegistryError | undefined {
+    const floor = `${this.pace.minBytesPerSecond} bytes/s`;
+    if (this.reason === 'slow') {
+      return new RegistryError('network', `${host}: data arrived slower than ${floor} for ${Math.round(this.pace.windowMs / 100) / 10}s during ${what} (trickling connection); abandoned as stalled`, undefined, true);
+    }
+    if (this.reason === 'deadline') {
+      return new RegistryError('network', `${host}: ${what} took longer than its size allows at ${floor}; abandoned as stalled`, undefined, true);
+    }
+    return undefined;
+  }
+}
+
+/** A response body on its way to our reader, timed: how long the reader left it waiting is known. */
+class WatchedBody extends Transform {
+  /** When a chunk found the reader's buffer full; cleared when the reader asks for more. */
+  private fullSince: number | undefined;
+
+  constructor(private readonly watchdog: Watchdog) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.watchdog.received(chunk.length);
+    if (!this.push(chunk)) this.fullSince ??= Date.now();
+    cb();
+  }
+
+  override _read(size: number): void {
+    if (this.fullSince !== undefined) {
+      this.watchdog.held(Date.now() - this.fullSince);
+      this.fullSince = undefined;
+    }
+    super._read(size);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.watchdog.stop();
+    cb();
+  }
+}
+
+function wrapResponse(res: Response, url: string, watchdog: Watchdog, host: string, what: string): HttpResponse {
   const raw = (res.body as unknown as Readable | null) ?? Readable.from([]);
-  // Re-arming the idle timer on every chunk turns a stalled connection into an error
-  // instead of a hang; the chunk itself passes through uncopied.
-  const watched = new Transform({
-    transform(chunk, _enc, cb) {
-      arm();
-      cb(null, chunk);
-    },
-    flush(cb) {
-      done();
-      cb();
-    },
-  });
+  const length = res.headers.get('content-length');
+  watchdog.bodyStarts(length !== null && /^\d+$/.test(length) ? Number(length) : undefined);
+  // Every chunk re-arms the idle timer and counts towards the floor rate, which
+  // turns a stalled or trickling connection into an error instead of a hang; the
+  // chunk itself passes through uncopied.
+  const watched = new WatchedBody(watchdog);
   raw.on('error', (err) => {
-    done();
-    watched.destroy(networkError(err, host, what));
+    watchdog.stop();
+    watched.destroy(watchdog.error(host, what) ?? networkError(err, host, what));
   });
-  watched.on('close', done);
+  watched.on('close', () => watchdog.stop());
   raw.pipe(watched);
   return {
     status: res.status,
@@ -155,13 +314,14 @@ function wrapResponse(res: Response, url: string, arm: () => void, done: () => v
     url,
     body: watched,
     async buffer(limit: number) {
+      watchdog.expect(limit);
       const chunks: Buffer[] = [];
       let total = 0;
       for await (const chunk of watched) {
         total += (chunk as Buffer).length;
         if (total > limit) {
           watched.destroy();
-          throw new RegistryError('status', `${host}: response to ${what} exceeds ${limit} bytes`, res.status);
+          throw new RegistryError('malformed', `${host}: response to ${what} exceeds ${limit} bytes`, res.status);
         }
         chunks.push(chunk as Buffer);
       }
