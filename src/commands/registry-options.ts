@@ -25,7 +25,7 @@ export function registryOptions<T>(y: Argv<T>) {
     .option('insecure-skip-tls-verify', { type: 'boolean', default: false, describe: 'Do not verify registry TLS certificates (last resort)' })
     .option('authfile', { type: 'string', describe: 'Docker config.json with credentials (default: $DOCKER_CONFIG/config.json, ~/.docker/config.json)' })
     .option('retries', { type: 'number', default: DEFAULT_RETRY.retries, describe: 'Retries per request on connection errors, 429 and 5xx' })
-    .option('timeout', { type: 'number', default: 60, describe: 'Seconds without data before a connection counts as stalled' })
+    .option('timeout', { type: 'number', default: 60, describe: 'Seconds without data before a connection counts as stalled; also the window over which a response must average at least 1 KiB/s' })
     .option('concurrency', { type: 'number', default: 4, describe: 'Parallel transfers' });
 }
 
