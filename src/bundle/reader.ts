@@ -257,7 +257,7 @@ async function rejectCompressed(path: string): Promise<void> {
     fh = await open(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot open bundle ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`);
+    throw new Error(`cannot open bundle ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`, { cause: err });
   }
   try {
     const head = Buffer.alloc(8);

@@ -67,6 +67,15 @@ interface Scan {
   signed: boolean;
 }
 
+/** Every blob the tar may hold, by digest; a part is checked like a layer, by its own digest and size. */
+function blobRecords(metadata: BundleMetadata): Map<string, BundleMetadata['blobs'][number]> {
+  const records = new Map(metadata.blobs.map((b) => [b.digest, b]));
+  for (const b of metadata.blobs) {
+    for (const p of b.parts ?? []) if (!records.has(p.digest)) records.set(p.digest, { digest: p.digest, size: p.size, mediaType: b.mediaType, role: b.role });
+  }
+  return records;
+}
+
 async function scanBundle(path: string, onProgress?: (position: number) => void): Promise<Scan> {
   const problems: string[] = [];
   const seen = new Map<string, BlobSeen>();
@@ -90,9 +99,7 @@ async function scanBundle(path: string, onProgress?: (position: number) => void)
       switch (entry.type) {
         case 'metadata':
           metadata = entry.metadata;
-          records = new Map(metadata.blobs.map((b) => [b.digest, b]));
-          // A part is checked like a layer: by its own digest and size.
-          for (const b of metadata.blobs) for (const p of b.parts ?? []) if (!records.has(p.digest)) records.set(p.digest, { digest: p.digest, size: p.size, mediaType: b.mediaType, role: b.role });
+          records = blobRecords(metadata);
           break;
         case 'signature':
           signed = true;

@@ -1,11 +1,8 @@
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import ssri from 'ssri';
-import { MediaType } from '../oci/media-types.js';
 import type { BlobCache } from './blob-cache.js';
 import {
-  ANNOTATION_CONTAINERD_NAME,
-  ANNOTATION_REF_NAME,
   BUNDLE_FORMAT,
   FORMAT_VERSION,
   INDEX_NAME,

@@ -24,6 +24,18 @@ export function parseChallenges(header: string | null): Challenge[] {
     while (i < n && /[^\s=,"]/.test(header[i]!)) i++;
     return header.slice(start, i);
   };
+  /** A quoted-string, with backslash escapes: `"a \\"b\\" c"` → `a "b" c`. */
+  const readQuoted = () => {
+    let value = '';
+    i++;
+    while (i < n && header[i] !== '"') {
+      if (header[i] === '\\' && i + 1 < n) i++;
+      value += header[i];
+      i++;
+    }
+    i++;
+    return value;
+  };
   let current: Challenge | undefined;
   while (i < n) {
     skipWs();
@@ -37,18 +49,7 @@ export function parseChallenges(header: string | null): Challenge[] {
     if (header[i] === '=') {
       i++;
       while (i < n && header[i] === ' ') i++;
-      let value = '';
-      if (header[i] === '"') {
-        i++;
-        while (i < n && header[i] !== '"') {
-          if (header[i] === '\\' && i + 1 < n) i++;
-          value += header[i];
-          i++;
-        }
-        i++;
-      } else {
-        value = readToken();
-      }
+      const value = header[i] === '"' ? readQuoted() : readToken();
       if (current) current.params[token.toLowerCase()] = value;
     } else {
       current = { scheme: token.toLowerCase(), params: {} };
