@@ -12,17 +12,76 @@ import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
 import { BundleFormatError } from './bundle/reader.js';
+import { flushStandardStreams, printErr, watchStandardStreams } from './ui/output.js';
+import { printable } from './util/text.js';
 
-/** One line per failure, no stack: the message names the thing and what to do. */
-function fail(err: unknown): never {
-  if (err instanceof CheckFailed) {
-    process.stderr.write(`airgap-bundle: ${err.message}\n`);
-    process.exit(err.exitCode);
+/** Set when writing stdout or stderr failed for another reason than a reader that left. */
+let outputLost: Error | undefined;
+
+/** Longest error line printed: bundle strings are bounded where formatted, this bounds the sum. */
+const MAX_ERROR_LENGTH = 4096;
+
+/** Arguments yargs refused: its message (which may span lines) and a pointer to --help. */
+class ArgumentsRejected extends UsageError {
+  override name = 'ArgumentsRejected';
+}
+
+/**
+ * Leaves once stdout and stderr are written out, so a piped `--json` report is
+ * complete and the error line arrives. Exiting explicitly, rather than waiting
+ * for the event loop to empty, also ends a run that left a handle open (a
+ * keep-alive socket, a worker) instead of hanging on it.
+ */
+async function exit(code: number): Promise<never> {
+  // The outcome is decided and reported: a leftover handle failing while the output drains
+  // must not turn it into a crash with another exit code.
+  process.on('uncaughtException', reportLateError);
+  process.on('unhandledRejection', reportLateError);
+  await flushStandardStreams();
+  if (outputLost && code === ExitCode.ok) {
+    // The result was not delivered: a success would be a lie.
+    printErr(`airgap-bundle: error: the output could not be written (${printable(outputLost.message)}); free space or fix the destination, then rerun\n`);
+    await flushStandardStreams();
+    process.exit(ExitCode.failure);
   }
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`airgap-bundle: error: ${message}\n`);
-  if (process.env.AIRGAP_BUNDLE_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  process.exit(err instanceof UsageError ? ExitCode.usage : err instanceof BundleFormatError ? ExitCode.damaged : ExitCode.failure);
+  process.exit(code);
+}
+
+function reportLateError(err: unknown): void {
+  if (process.env.AIRGAP_BUNDLE_DEBUG) printErr(`airgap-bundle: after the result: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+}
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof CheckFailed) return err.exitCode;
+  if (err instanceof UsageError) return ExitCode.usage;
+  if (err instanceof BundleFormatError) return ExitCode.damaged;
+  return ExitCode.failure;
+}
+
+/**
+ * One line per failure, no stack: the message names the thing and what to do.
+ * Messages may quote bundle or registry strings: control characters are escaped
+ * and the line is bounded. Line breaks of a message that lists several
+ * problems are kept; each listed string was escaped where it was formatted.
+ */
+async function fail(err: unknown): Promise<never> {
+  if (err instanceof ArgumentsRejected) {
+    printErr(`airgap-bundle: error: ${err.message}\nRun with --help for usage.\n`);
+  } else {
+    const message = printableMessage(err instanceof Error ? err.message : String(err));
+    printErr(err instanceof CheckFailed ? `airgap-bundle: ${message}\n` : `airgap-bundle: error: ${message}\n`);
+    if (process.env.AIRGAP_BUNDLE_DEBUG && err instanceof Error && err.stack) printErr(`${err.stack}\n`);
+  }
+  return exit(exitCodeOf(err));
+}
+
+/** Every line of `message` escaped, the whole bounded. */
+function printableMessage(message: string): string {
+  const text = message
+    .split('\n', 100)
+    .map((line) => printable(line, MAX_ERROR_LENGTH))
+    .join('\n');
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }
 
 async function main(): Promise<void> {
@@ -45,11 +104,11 @@ async function main(): Promise<void> {
     .alias('h', 'help')
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
-      if (err) fail(err);
-      process.stderr.write(`airgap-bundle: error: ${msg}\nRun with --help for usage.\n`);
-      process.exit(ExitCode.usage);
+      // Thrown, so that main() ends through fail() and the output is flushed.
+      throw err ?? new ArgumentsRejected(msg);
     })
     .parseAsync();
 }
 
-main().catch(fail);
+watchStandardStreams((err) => (outputLost ??= err));
+main().then(() => exit(ExitCode.ok), fail);

@@ -1,20 +1,25 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import { importBundle, MissingDependenciesError } from '../bundle/importer.js';
-import { planImport, PlanError, type ImportPlan } from '../bundle/import-plan.js';
+import { planImport, PlanError, type ImportPlan, type PlannedImage } from '../bundle/import-plan.js';
 import { readHead } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { checkRegistry } from '../bundle/registry-check.js';
-import { planMirrors } from '../mirror/plan.js';
+import { MirrorConfigError, planMirrors } from '../mirror/plan.js';
 import { talosPatch } from '../mirror/talos.js';
 import { Reporter } from '../ui/reporter.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes, printableList } from '../ui/format.js';
+import { printOut, writeJson } from '../ui/output.js';
+import { printable } from '../util/text.js';
 import { setResumeHint } from '../util/interrupt.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
 import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
+
+/** Longest reason shown: reasons quote registry answers and bundle strings. */
+const MESSAGE_MAX = 1000;
 
 interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
   bundle: string;
@@ -48,13 +53,13 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   try {
     statSync(argv.bundle);
   } catch {
-    throw new UsageError(`bundle ${argv.bundle} does not exist`);
+    throw new UsageError(`bundle ${printable(argv.bundle)} does not exist`);
   }
   const head = await readHead(argv.bundle);
   const metadata = head.metadata;
   if (argv['public-key']) {
     const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
-    reporter.info(`signature valid (key ${key})`);
+    reporter.info(`signature valid (key ${printable(key)})`);
   }
   let plan: ImportPlan;
   try {
@@ -70,11 +75,11 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, {
     ...(explicit ? { explicit } : {}),
-    onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
+    onRetry: (e) => reporter.warn(`${printable(e.reason, MESSAGE_MAX)}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
   });
   setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
   const started = Date.now();
-  if (metadata.delta) reporter.info(`delta bundle (made against ${metadata.delta.against.join(', ')}): ${plan.external.size} blobs are expected in ${registry} already`);
+  if (metadata.delta) reporter.info(`delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`);
   try {
     const result = await importBundle(argv.bundle, client, registry, plan, {
       concurrency: argv.concurrency,
@@ -84,10 +89,10 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
           if (w.uploadBytes > 0) reporter.startBytes('upload', 'uploading blobs', w.uploadBytes);
         },
         bytes: (n) => reporter.advance('upload', n),
-        blobFailed: (d, m) => reporter.warn(`blob ${d}: ${m}`),
+        blobFailed: (d, m) => reporter.warn(`blob ${printable(d)}: ${printable(m, MESSAGE_MAX)}`),
         partsStaged: (d, n, waitingFor) =>
-          reporter.info(`blob ${d} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
-        imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`),
+          reporter.info(`blob ${printable(d)} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
+        imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${printable(targetName(registry, p))}`),
       },
     }).catch((err: unknown) => {
       if (err instanceof MissingDependenciesError) throw new CheckFailed(err.message, ExitCode.damaged);
@@ -96,7 +101,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     reporter.stop();
     const seconds = (Date.now() - started) / 1000;
     const failed = result.images.filter((i) => i.status === 'failed');
-    for (const f of failed) reporter.warn(`${f.reference} was not imported: ${f.reason}`);
+    for (const f of failed) reporter.warn(`${printable(f.reference)} was not imported: ${printable(f.reason ?? 'no reason given', MESSAGE_MAX)}`);
     reporter.info(
       `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
     );
@@ -112,21 +117,12 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     if (check && !argv.json) printRegistryCheck(check, reporter);
     reporter.result({ registry, seconds, ...result, verification: check });
     if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
-      process.stderr.write(`\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n`);
-      const mirrors = planMirrors({
-        endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`,
-        registries: plan.images.map((p) => p.image.registry),
-        keepRegistryHost: argv['keep-registry-host'],
-        ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
-        skipFallback: true,
-        insecureSkipVerify: false,
-      });
-      process.stderr.write(talosPatch(mirrors));
+      printTalosPatch(argv, registry, plan, reporter);
     }
     if (failed.length > 0) {
       // Exit 3 only when the bundle is at fault; a registry or network failure is 1, like everywhere else.
       const code = failed.some((f) => f.cause === 'registry') ? ExitCode.failure : ExitCode.damaged;
-      throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${failed[0]!.reason}${failed.length > 1 ? ' (and more above)' : ''}`, code);
+      throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`, code);
     }
     if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
   } finally {
@@ -135,13 +131,45 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   }
 }
 
-function printPlan(plan: ImportPlan, registry: string, json: boolean): void {
-  const bytes = [...plan.blobRepos.keys()].reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0);
-  const rows = plan.images.map((p) => ({ reference: p.image.reference, target: `${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`, digest: p.image.digest }));
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ registry, images: rows, blobs: plan.blobRepos.size, bytes }, null, 2)}\n`);
+/** `REGISTRY/REPOSITORY:TAG` (or `@DIGEST`) an image lands at. */
+function targetName(registry: string, p: PlannedImage): string {
+  return `${registry}/${p.repository}${p.tag !== undefined ? `:${p.tag}` : `@${p.image.digest}`}`;
+}
+
+/**
+ * The Talos mirror patch for the registry just filled. Its mirror names are the
+ * bundle's source registries: one that is not a host[:port] gets no patch (the
+ * images are in; only the courtesy output is left out, and a warning says why).
+ */
+function printTalosPatch(argv: ArgumentsCamelCase<ImportArgs>, registry: string, plan: ImportPlan, reporter: Reporter): void {
+  let patch: string;
+  try {
+    patch = talosPatch(
+      planMirrors({
+        endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`,
+        registries: plan.images.map((p) => p.image.registry),
+        keepRegistryHost: argv['keep-registry-host'],
+        ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+        skipFallback: true,
+        insecureSkipVerify: false,
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof MirrorConfigError)) throw err;
+    reporter.warn(`no Talos mirror patch: ${err.message}`);
     return;
   }
-  for (const r of rows) process.stdout.write(`${r.reference} -> ${r.target}\n`);
-  process.stdout.write(`${rows.length} images, ${plan.blobRepos.size} blobs, at most ${formatBytes(bytes)} to upload (less where the registry has them); nothing was written\n`);
+  // Serialised YAML: every string in it is quoted and escaped by js-yaml.
+  process.stderr.write(`\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n${patch}`);
+}
+
+function printPlan(plan: ImportPlan, registry: string, json: boolean): void {
+  const bytes = [...plan.blobRepos.keys()].reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0);
+  const rows = plan.images.map((p) => ({ reference: p.image.reference, target: targetName(registry, p), digest: p.image.digest }));
+  if (json) {
+    writeJson({ registry, images: rows, blobs: plan.blobRepos.size, bytes });
+    return;
+  }
+  for (const r of rows) printOut(`${printable(r.reference)} -> ${printable(r.target)}\n`);
+  printOut(`${rows.length} images, ${plan.blobRepos.size} blobs, at most ${formatBytes(bytes)} to upload (less where the registry has them); nothing was written\n`);
 }

@@ -1,7 +1,9 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
 import type { BundleMetadata } from '../bundle/format.js';
-import { formatBytes, table } from '../ui/format.js';
+import { formatBytes, printableList, table } from '../ui/format.js';
+import { printOut, writeJson } from '../ui/output.js';
+import { printable } from '../util/text.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 
 interface InspectArgs extends OutputArgs {
@@ -47,9 +49,11 @@ export function summarize(m: BundleMetadata) {
 export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<void> {
   const s = summarize(await readMetadata(argv.bundle));
   if (argv.json) {
-    process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    writeJson(s);
     return;
   }
+  // Every string below but the tool's own words comes from the bundle: escaped and bounded by
+  // printable (here, or by table() for cells) so that it stays one inert line.
   const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS']];
   for (const im of s.images) {
     if (im.artifactOf) continue;
@@ -62,9 +66,9 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
     table(rows),
     '',
     `${s.images.length} images, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
-    `written by ${s.tool.name} ${s.tool.version}, bundle format ${s.formatVersion}${s.created ? `, created ${s.created}` : ''}${s.platformFilter ? `, platforms ${s.platformFilter.join(', ')}` : ', all platforms'}`,
-    s.delta ? `delta against ${s.delta.against.join(', ')}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry` : '',
+    `written by ${printable(s.tool.name)} ${printable(s.tool.version)}, bundle format ${s.formatVersion}${s.created ? `, created ${printable(s.created)}` : ''}${s.platformFilter ? `, platforms ${printableList(s.platformFilter)}` : ', all platforms'}`,
+    s.delta ? `delta against ${printableList(s.delta.against)}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry` : '',
     s.images.some((im) => im.absentPlatforms.length) ? '(-os/arch: platform listed by the index but not carried)' : '',
   ];
-  process.stdout.write(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);
+  printOut(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);
 }

@@ -7,6 +7,8 @@ import { mapSettled } from '../util/pool.js';
 import { CheckFailed, ExitCode } from './errors.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
 import { explicitCredential, validateRegistry } from './target-options.js';
+import { jsonText, printErr } from '../ui/output.js';
+import { printable } from '../util/text.js';
 
 interface InventoryArgs extends RegistryArgs {
   registry: string;
@@ -58,9 +60,10 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
     receipt.manifests = [...manifests].sort();
     receipt.blobs = Object.fromEntries(Object.entries(receipt.blobs).sort(([a], [b]) => (a < b ? -1 : 1)));
     const tmp = `${argv.output}.partial-${process.pid}`;
-    await writeFile(tmp, `${JSON.stringify(receipt, null, 2)}\n`);
+    // Repository and tag names are the registry's: terminal controls escaped, as in every JSON the tool writes.
+    await writeFile(tmp, `${jsonText(receipt)}\n`);
     await rename(tmp, argv.output);
-    process.stderr.write(`wrote ${argv.output}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`);
+    printErr(`wrote ${printable(argv.output)}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`);
   } finally {
     close();
   }

@@ -1,12 +1,15 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { readMetadata } from '../bundle/reader.js';
-import { containerdHosts } from '../mirror/containerd.js';
+import { BundleFormatError, readMetadata } from '../bundle/reader.js';
+import { containerdHosts, type HostsFile } from '../mirror/containerd.js';
 import { k3sRegistries } from '../mirror/k3s.js';
-import { checkMirrorOptions, MirrorConfigError, planMirrors, type MirrorOptions } from '../mirror/plan.js';
+import { containedPath, makeContainedFolder, OutputLinkError, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
+import { checkMirrorOptions, invalidRegistries, isRegistryHost, MirrorConfigError, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseReference } from '../reference/reference.js';
+import { printErr, printOut } from '../ui/output.js';
+import { printable } from '../util/text.js';
 import { UsageError } from './errors.js';
 import { explicitCredential } from './target-options.js';
 
@@ -49,28 +52,52 @@ export function builder(y: Argv): Argv<MirrorConfigArgs> {
     .example('$0 mirror-config --format talos-multidoc --endpoint https://registry.lan --ca-file ca.pem --bundle talos.tar', 'Talos 1.12+ documents with a private CA')
     .example('$0 mirror-config --format containerd --endpoint http://10.5.0.1:6000 --keep-registry-host --bundle b.tar -o certs.d', 'containerd hosts.toml per registry')
     .example('$0 mirror-config --format k3s --endpoint http://10.5.0.1:6000 --bundle b.tar -o registries.yaml', 'k3s / RKE2 registries.yaml')
-    .epilog('Refuses an endpoint without scheme, TLS options on an http:// endpoint, and one "*" mirror when the bundle holds the same repository path under two registries; warns about loopback endpoints.') as unknown as Argv<MirrorConfigArgs>;
+    .epilog(
+      'Refuses an endpoint without scheme, TLS options on an http:// endpoint, and one "*" mirror when the bundle holds the same repository path under two registries; warns about loopback endpoints. ' +
+        'Files are written whole (temporary name, then renamed), only under -o. Exit codes: 0 written, 2 usage, 3 the bundle names a source registry that is not a host[:port] (damaged or forged; nothing written), 1 other failure.',
+    ) as unknown as Argv<MirrorConfigArgs>;
+}
+
+/** Source registries and repositories of the bundle's images; a registry that is no host[:port] is a forged bundle. */
+async function bundleRepositories(bundle: string): Promise<Array<{ registry: string; repository: string }>> {
+  const images = (await readMetadata(bundle)).images;
+  const invalid = invalidRegistries(images.map((im) => im.registry));
+  if (invalid.length > 0) {
+    throw new BundleFormatError(`${printable(bundle)}: the metadata names source registries that are not host[:port] (${invalid.slice(0, 5).join(', ')}): the bundle is damaged or forged; nothing was written`);
+  }
+  return images.map((im) => ({ registry: im.registry, repository: im.repository }));
+}
+
+/** `--source-registry` values as normalised hosts (`index.docker.io` → `docker.io`). */
+function sourceRegistries(values: string[]): Array<{ registry: string; repository: string }> {
+  return values.map((value) => {
+    try {
+      // A host is what stays the registry of `HOST/x/y` and leaves the path alone.
+      const ref = parseReference(`${value}/x/y`);
+      if (ref.repository === 'x/y' && isRegistryHost(ref.registry)) return { registry: ref.registry, repository: '' };
+    } catch {
+      // reported below
+    }
+    throw new UsageError(`--source-registry "${printable(value)}" is not a registry host[:port]`);
+  });
+}
+
+async function readCaFile(file: string | undefined): Promise<string | undefined> {
+  if (!file) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read --ca-file ${printable(file)}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${printable(file)} holds no PEM certificate`);
+  return pem;
 }
 
 export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promise<void> {
-  const repositories: Array<{ registry: string; repository: string }> = [];
-  if (argv.bundle) for (const im of (await readMetadata(argv.bundle)).images) repositories.push({ registry: im.registry, repository: im.repository });
-  for (const r of argv['source-registry']) {
-    try {
-      repositories.push({ registry: parseReference(`${r}/x`).registry, repository: '' });
-    } catch {
-      throw new UsageError(`--source-registry "${r}" is not a registry host`);
-    }
-  }
-  let caPem: string | undefined;
-  if (argv['ca-file']) {
-    try {
-      caPem = await readFile(argv['ca-file'], 'utf8');
-    } catch {
-      throw new UsageError(`cannot read --ca-file ${argv['ca-file']}`);
-    }
-    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${argv['ca-file']} holds no PEM certificate`);
-  }
+  // Bundle data first: a forged bundle is refused (exit 3) before anything else is looked at.
+  const repositories = [...(argv.bundle ? await bundleRepositories(argv.bundle) : []), ...sourceRegistries(argv['source-registry'])];
+  const caPem = await readCaFile(argv['ca-file']);
   const auth = (await explicitCredential(argv, ''))?.credential;
   const options: MirrorOptions = {
     endpoint: argv.endpoint,
@@ -83,7 +110,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     ...(auth ? { auth } : {}),
   };
   const { errors, warnings } = checkMirrorOptions(options, repositories.filter((r) => r.repository !== ''));
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of warnings) printErr(`warning: ${w}\n`);
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
   let plan;
   try {
@@ -94,22 +121,56 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
   }
 
   if (argv.format === 'containerd') {
-    const hosts = containerdHosts(plan);
+    const hosts = containedHosts(plan);
     if (argv.output) {
-      for (const h of hosts) {
-        await mkdir(join(argv.output, h.namespace), { recursive: true });
-        for (const [name, content] of Object.entries(h.files)) await writeFile(join(argv.output, h.namespace, name), content, { mode: 0o644 });
-      }
-      process.stderr.write(`wrote ${hosts.map((h) => join(argv.output!, h.namespace, 'hosts.toml')).join(', ')}; copy the folders into containerd's config_path (e.g. /etc/containerd/certs.d)\n`);
+      const written = await writeHostsFolders(hosts, argv.output);
+      printErr(`wrote ${written.map((p) => printable(p)).join(', ')}; copy the folders into containerd's config_path (e.g. /etc/containerd/certs.d)\n`);
       return;
     }
-    process.stdout.write(hosts.map((h) => Object.entries(h.files).map(([n, c]) => `# ---- ${h.namespace}/${n}\n${c}`).join('')).join('\n'));
+    printOut(hosts.map((h) => Object.entries(h.files).map(([n, c]) => `# ---- ${h.namespace}/${n}\n${c}`).join('')).join('\n'));
     return;
   }
   const text = argv.format === 'talos' ? talosPatch(plan) : argv.format === 'talos-multidoc' ? talosMultiDoc(plan) : k3sRegistries(plan);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
-    await writeFile(argv.output, text, { mode: options.auth ? 0o600 : 0o644 });
-    process.stderr.write(`wrote ${argv.output}\n`);
-  } else process.stdout.write(text);
+    await writeFileAtomic(argv.output, text, options.auth ? 0o600 : 0o644);
+    printErr(`wrote ${printable(argv.output)}\n`);
+  } else process.stdout.write(text); // serialised YAML: every string in it is quoted and escaped by js-yaml
+}
+
+/** The hosts.toml files of the plan; a namespace that is not a host is refused (it would name a folder). */
+function containedHosts(plan: MirrorPlan): HostsFile[] {
+  try {
+    return containerdHosts(plan);
+  } catch (err) {
+    if (err instanceof MirrorConfigError) throw new BundleFormatError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Writes `DIR/NAMESPACE/FILE` for every hosts file, each atomically. Every
+ * path is checked to stay under DIR, and every folder is made and checked,
+ * before the first file is written: a refusal leaves no file behind.
+ */
+async function writeHostsFolders(hosts: HostsFile[], root: string): Promise<string[]> {
+  let targets;
+  try {
+    targets = hosts.map((h) => ({
+      folder: containedPath(root, h.namespace),
+      files: Object.entries(h.files).map(([name, content]) => ({ path: containedPath(root, h.namespace, name), content })),
+    }));
+  } catch (err) {
+    if (err instanceof OutputPathError) throw new BundleFormatError(err.message);
+    throw err;
+  }
+  await mkdir(root, { recursive: true });
+  try {
+    for (const t of targets) await makeContainedFolder(root, t.folder);
+  } catch (err) {
+    if (err instanceof OutputLinkError) throw new UsageError(err.message);
+    throw err;
+  }
+  for (const t of targets) for (const f of t.files) await writeFileAtomic(f.path, f.content, 0o644);
+  return hosts.map((h) => join(root, h.namespace, 'hosts.toml'));
 }

@@ -4,6 +4,7 @@ import { formatReference, parseReference } from '../reference/reference.js';
 import { table } from '../ui/format.js';
 import type { Reporter } from '../ui/reporter.js';
 import { UsageError } from './errors.js';
+import { printable } from '../util/text.js';
 
 /** Options naming the isolated registry and how bundle references map onto it. */
 export interface TargetArgs {
@@ -26,14 +27,15 @@ export function targetOptions<T>(y: Argv<T>, required = true) {
 /** `--registry` is a host with an optional port: no scheme, no path. */
 export function validateRegistry(value: string): string {
   const v = value.trim();
-  if (/^[a-z]+:\/\//i.test(v)) throw new UsageError(`--registry "${value}" takes host[:port] without a scheme; use --plain-http for an http registry`);
-  if (v.includes('/')) throw new UsageError(`--registry "${value}" takes host[:port] only; use --repo-prefix for a path inside the registry`);
+  const shown = printable(value);
+  if (/^[a-z]+:\/\//i.test(v)) throw new UsageError(`--registry "${shown}" takes host[:port] without a scheme; use --plain-http for an http registry`);
+  if (v.includes('/')) throw new UsageError(`--registry "${shown}" takes host[:port] only; use --repo-prefix for a path inside the registry`);
   try {
     const ref = parseReference(`${v}/probe`);
     if (ref.registry !== v.toLowerCase() && !(v === 'docker.io')) throw new Error();
     return formatReference(ref).split('/')[0]!;
   } catch {
-    throw new UsageError(`--registry "${value}" is not a host[:port]`);
+    throw new UsageError(`--registry "${shown}" is not a host[:port]`);
   }
 }
 
@@ -62,8 +64,8 @@ export function printRegistryCheck(check: RegistryCheck, reporter: Reporter): vo
   for (const r of check.rows) {
     rows.push([r.repository, r.selector.startsWith('sha256:') ? `@${r.selector.slice(7, 19)}` : r.selector, r.expected.slice(0, 19), r.found?.slice(0, 19) ?? '-', r.status + (r.detail ? ` (${r.detail})` : '')]);
   }
-  reporter.info(`registry ${check.registry}: ${check.catalog === 'listed' ? 'catalog listed' : 'catalog not available (disabled or restricted); checked each reference directly'}`);
-  for (const u of check.unlisted) reporter.info(`  repository ${u} is not in the catalog`);
+  reporter.info(`registry ${printable(check.registry)}: ${check.catalog === 'listed' ? 'catalog listed' : 'catalog not available (disabled or restricted); checked each reference directly'}`);
+  for (const u of check.unlisted) reporter.info(`  repository ${printable(u)} is not in the catalog`);
   reporter.info(table(rows));
   reporter.info(check.ok ? `registry matches the bundle: ${check.rows.length} references resolve to the bundle's digests` : 'registry does NOT match the bundle');
 }

@@ -2,7 +2,9 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import { verifyBundles, type VerifyReport } from '../bundle/verify.js';
 import { Reporter } from '../ui/reporter.js';
-import { formatBytes, table } from '../ui/format.js';
+import { formatBytes, printableList, table } from '../ui/format.js';
+import { printErr } from '../ui/output.js';
+import { printable } from '../util/text.js';
 import { CheckFailed, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
@@ -54,7 +56,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
     const check = await checkRegistry(client, registry, plan, { deep: argv.deep, concurrency: argv.concurrency });
     reporter.result(check);
     printRegistryCheck(check, reporter);
-    if (!check.ok) throw new CheckFailed(`${registry} does not match ${bundle}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
+    if (!check.ok) throw new CheckFailed(`${registry} does not match ${printable(bundle)}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
   } finally {
     close();
   }
@@ -68,7 +70,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
     for (const b of argv.bundle) {
       const head = await readHead(b);
       const key = await requireSignature(b, argv['public-key'], head.metadataBytes, head.signature);
-      reporter.info(`${b}: signature valid (key ${key})`);
+      reporter.info(`${printable(b)}: signature valid (key ${printable(key)})`);
     }
   }
   if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
@@ -77,10 +79,10 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
     try {
       size += statSync(b).size;
     } catch {
-      throw new UsageError(`bundle ${b} does not exist`);
+      throw new UsageError(`bundle ${printable(b)} does not exist`);
     }
   }
-  const name = argv.bundle.length === 1 ? argv.bundle[0]! : `${argv.bundle.length} volumes`;
+  const name = argv.bundle.length === 1 ? printable(argv.bundle[0]!) : `${argv.bundle.length} volumes`;
   reporter.startBytes('read', `verifying ${name}`, size);
   const started = Date.now();
   let last = 0;
@@ -101,7 +103,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
     const total = report.images.length;
     const why =
       total === 0
-        ? `is not usable: ${report.problems[0] ?? 'no metadata'}`
+        ? `is not usable: ${printable(report.problems[0] ?? 'no metadata', PROBLEM_MAX)}`
         : broken === 0
           ? `is damaged: ${report.problems.length || 1} problem(s) with the bundle itself${report.sidecar.status === 'mismatch' ? ' (checksum differs from the sidecar)' : ''}; all ${total} images are intact`
           : `is damaged: ${broken} of ${total} images broken${broken < total ? `; the other ${total - broken} are intact and can still be imported` : ''}`;
@@ -109,17 +111,25 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   }
 }
 
+/** Longest problem line shown: problems quote bundle strings, each already bounded where it is known. */
+const PROBLEM_MAX = 1000;
+
+/**
+ * The human report, on stderr. Every string from the bundle (references,
+ * platforms, tool, sidecar text, problems) is passed through printable: one
+ * inert line each, bounded.
+ */
 function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): void {
-  const out = (s: string) => process.stderr.write(`${s}\n`);
-  const details = [...r.problems, ...r.images.flatMap((im) => im.problems.map((p) => `${im.reference}: ${p}`))];
+  const out = (s: string) => printErr(`${s}\n`);
+  const details = [...r.problems, ...r.images.flatMap((im) => im.problems.map((p) => `${printable(im.reference)}: ${p}`))].map((p) => printable(p, PROBLEM_MAX));
   if (problemsOnly) {
     for (const p of details) out(`problem: ${p}`);
     return;
   }
-  out(`bundle ${r.bundle}: ${formatBytes(r.bytes)}${r.tool ? `, written by ${r.tool.name} ${r.tool.version} (format ${r.formatVersion})` : ''}`);
+  out(`bundle ${printable(r.bundle)}: ${formatBytes(r.bytes)}${r.tool ? `, written by ${printable(r.tool.name)} ${printable(r.tool.version)} (format ${printable(String(r.formatVersion))})` : ''}`);
   const side: Record<VerifyReport['sidecar']['status'], string> = {
     ok: 'matches',
-    mismatch: `MISMATCH (sidecar ${r.sidecar.expected}, file ${r.sidecar.actual})`,
+    mismatch: `MISMATCH (sidecar ${printable(String(r.sidecar.expected))}, file ${printable(String(r.sidecar.actual))})`,
     absent: 'absent (not checked)',
     invalid: 'not in sha256sum format',
     unchecked: 'not checked (the bundle could not be read to the end)',
@@ -128,9 +138,9 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
   out(`signature: ${r.signed ? 'present' : 'none'}`);
   if (r.volumes) {
     const v = r.volumes;
-    out(`volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${v.damaged.join(', ')}` : ''}`);
+    out(`volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${printableList(v.damaged.map(String))}` : ''}`);
   }
-  if (r.delta) out(`delta bundle, made against ${r.delta.against.join(', ')}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`);
+  if (r.delta) out(`delta bundle, made against ${printableList(r.delta.against)}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`);
   if (r.images.length > 0) {
     const rows = [['IMAGE', 'STATUS', 'PLATFORMS']];
     for (const im of r.images) {

@@ -15,22 +15,26 @@ export function k3sRegistries(plan: MirrorPlan): string {
   const { options: o } = plan;
   const base = o.endpoint.replace(/\/+$/, '');
   const prefix = o.repoPrefix ? o.repoPrefix.replace(/^\/+|\/+$/g, '') : '';
-  const mirrors: Record<string, unknown> = {};
-  for (const e of plan.entries) {
-    const target = [prefix, e.registry === '*' ? '' : e.registry.replace(/:/g, '_')].filter(Boolean).join('/');
-    mirrors[e.registry] = { endpoint: [base], ...(target ? { rewrite: { '^(.*)$': `${target}/$1` } } : {}) };
-  }
-  const configs: Record<string, unknown> = {};
-  if (o.auth || o.caPem || o.insecureSkipVerify) {
-    configs[plan.endpointHost] = {
-      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
-      ...(o.caPem || o.insecureSkipVerify ? { tls: { ...(o.caPem ? { ca_file: K3S_CA_PATH } : {}), ...(o.insecureSkipVerify ? { insecure_skip_verify: true } : {}) } } : {}),
-    };
-  }
+  // Built with fromEntries: a key is always an own property, whatever its text (`__proto__` included).
+  const mirrors = Object.fromEntries(
+    plan.entries.map((e) => {
+      const target = [prefix, e.registry === '*' ? '' : e.registry.replace(/:/g, '_')].filter(Boolean).join('/');
+      return [e.registry, { endpoint: [base], ...(target ? { rewrite: { '^(.*)$': `${target}/$1` } } : {}) }];
+    }),
+  );
+  const settings =
+    o.auth || o.caPem || o.insecureSkipVerify
+      ? {
+          ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+          ...(o.caPem || o.insecureSkipVerify ? { tls: { ...(o.caPem ? { ca_file: K3S_CA_PATH } : {}), ...(o.insecureSkipVerify ? { insecure_skip_verify: true } : {}) } } : {}),
+        }
+      : undefined;
+  const configs = settings ? Object.fromEntries([[plan.endpointHost, settings]]) : undefined;
+  // The header holds the tool's own text only; every other string goes through the serialiser.
   const header = [
     '# /etc/rancher/k3s/registries.yaml (RKE2: /etc/rancher/rke2/registries.yaml) on every node',
     ...(o.caPem ? [`# copy the registry CA to ${K3S_CA_PATH} on every node`] : []),
     ...(o.skipFallback ? ['# to never fall back to upstream registries, start k3s with --disable-default-registry-endpoint'] : []),
   ];
-  return `${header.join('\n')}\n${yaml.dump({ mirrors, ...(Object.keys(configs).length ? { configs } : {}) }, { lineWidth: 200, quotingType: '"' })}`;
+  return `${header.join('\n')}\n${yaml.dump({ mirrors, ...(configs ? { configs } : {}) }, { lineWidth: 200, quotingType: '"', noRefs: true })}`;
 }

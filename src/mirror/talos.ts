@@ -1,7 +1,22 @@
 import yaml from 'js-yaml';
-import type { MirrorPlan } from './plan.js';
+import type { MirrorOptions, MirrorPlan } from './plan.js';
 
+/**
+ * Every string, key or value, reaches the YAML through js-yaml's serialiser,
+ * which quotes and escapes whatever needs it: nothing is concatenated.
+ */
 const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: 200, quotingType: "'", noRefs: true });
+
+/** Auth and TLS settings for the endpoint, or undefined when there are none. */
+function endpointSettings(o: MirrorOptions): Record<string, unknown> | undefined {
+  if (!o.auth && !o.caPem && !o.insecureSkipVerify) return undefined;
+  return {
+    ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
+    ...(o.caPem || o.insecureSkipVerify
+      ? { tls: { ...(o.caPem ? { ca: Buffer.from(o.caPem).toString('base64') } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) } }
+      : {}),
+  };
+}
 
 /**
  * A Talos machine-config patch (`machine.registries`, the v1alpha1 style every
@@ -10,20 +25,13 @@ const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: 200, quotingType: "'"
  */
 export function talosPatch(plan: MirrorPlan): string {
   const { options: o } = plan;
-  const mirrors: Record<string, Record<string, unknown>> = {};
-  for (const e of plan.entries) {
-    mirrors[e.registry] = { endpoints: [e.url], ...(e.overridePath ? { overridePath: true } : {}), ...(o.skipFallback ? { skipFallback: true } : {}) };
-  }
-  const config: Record<string, unknown> = {};
-  if (o.auth || o.caPem || o.insecureSkipVerify) {
-    config[plan.endpointHost] = {
-      ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
-      ...(o.caPem || o.insecureSkipVerify
-        ? { tls: { ...(o.caPem ? { ca: Buffer.from(o.caPem).toString('base64') } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) } }
-        : {}),
-    };
-  }
-  return dump({ machine: { registries: { mirrors, ...(Object.keys(config).length ? { config } : {}) } } });
+  // Built with fromEntries: a key is always an own property, whatever its text (`__proto__` included).
+  const mirrors = Object.fromEntries(
+    plan.entries.map((e) => [e.registry, { endpoints: [e.url], ...(e.overridePath ? { overridePath: true } : {}), ...(o.skipFallback ? { skipFallback: true } : {}) }]),
+  );
+  const settings = endpointSettings(o);
+  const config = settings ? Object.fromEntries([[plan.endpointHost, settings]]) : undefined;
+  return dump({ machine: { registries: { mirrors, ...(config ? { config } : {}) } } });
 }
 
 /** The same as multi-document config (Talos 1.12+): RegistryMirrorConfig, RegistryAuthConfig, RegistryTLSConfig. */
@@ -40,5 +48,6 @@ export function talosMultiDoc(plan: MirrorPlan): string {
   if (o.caPem || o.insecureSkipVerify) {
     docs.push({ apiVersion: 'v1alpha1', kind: 'RegistryTLSConfig', name: plan.endpointHost, ...(o.caPem ? { ca: o.caPem } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) });
   }
+  // Each document is serialised on its own; the separator is the only text added between them.
   return docs.map(dump).join('---\n');
 }

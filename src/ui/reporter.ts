@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import { formatBytes, formatDuration } from './format.js';
+import { terminalSafe, writeJson } from './output.js';
 
 export interface ReporterOptions {
   quiet: boolean;
@@ -21,7 +22,10 @@ const LINE_INTERVAL_MS = 5000;
 
 /**
  * Everything a command says to a person goes through here, on stderr, so that
- * stdout carries only results (`--json`) and can be piped.
+ * stdout carries only results (`--json`) and can be piped. Messages carry
+ * bundle and registry strings: every line is escaped on its way out (the
+ * callers also pass such strings through `printable`, which keeps each of them
+ * on one line and bounded).
  */
 export class Reporter {
   private multi: cliProgress.MultiBar | undefined;
@@ -90,12 +94,13 @@ export class Reporter {
     this.phases.clear();
   }
 
-  /** The `--json` result, alone on stdout. */
+  /** The `--json` result, alone on stdout, with terminal controls escaped. */
   result(value: unknown): void {
-    if (this.opts.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (this.opts.json) writeJson(value);
   }
 
-  private write(line: string): void {
+  private write(message: string): void {
+    const line = terminalSafe(message);
     if (this.multi) this.multi.log(`${line}\n`);
     else process.stderr.write(`${line}\n`);
   }
