@@ -1,3 +1,4 @@
+import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from './format.js';
 
 /**
@@ -73,7 +74,7 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
     const key = `${repository}:${image.tag ?? image.digest}`;
     const other = claimed.get(key);
     if (other && other.digest !== image.digest) {
-      collisions.push(`${other.reference} and ${image.reference} would both be ${key}`);
+      collisions.push(`${printable(other.reference)} and ${printable(image.reference)} would both be ${printable(key)}`);
     }
     claimed.set(key, { reference: image.reference, digest: image.digest });
     const manifests = image.blobs.filter((d) => roles.get(d) === 'manifest' || roles.get(d) === 'index').sort((a, b) => order.get(a)! - order.get(b)!);

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { printable } from '../util/text.js';
 import { DigestMismatchError, verified } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -39,7 +40,7 @@ export class MissingDependenciesError extends Error {
     readonly digests: string[],
     plan: ImportPlan,
   ) {
-    const users = (d: string) => plan.images.filter((p) => p.blobs.includes(d)).map((p) => p.image.reference);
+    const users = (d: string) => plan.images.filter((p) => p.blobs.includes(d)).map((p) => printable(p.image.reference));
     const shown = digests.slice(0, 5).map((d) => `  - ${d} (needed by ${users(d).join(', ')})`);
     super(
       `this delta bundle depends on ${digests.length} blob(s) the registry does not hold; nothing was pushed. Import the bundle it was made against first (or export a full bundle):\n${shown.join('\n')}${digests.length > 5 ? `\n  … and ${digests.length - 5} more` : ''}`,

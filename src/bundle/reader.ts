@@ -162,7 +162,7 @@ function expectedBlobs(metadata: BundleMetadata): Map<string, number> {
 function checkBlobEntry(expected: Map<string, number>, digest: string, size: number): string | undefined {
   const want = expected.get(digest);
   if (want === undefined) return 'a blob the metadata does not list';
-  if (want !== size) return `${size} bytes, the metadata says ${want}`;
+  if (want !== size) return `its size is ${size} bytes, the metadata says ${want}`;
   return undefined;
 }
 

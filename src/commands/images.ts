@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { formatOrigin } from '../reference/image-list.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import { printErr, printOut, writeJson } from '../ui/output.js';
 
 interface ImagesArgs extends ImageSourceArgs, OutputArgs {}
 
@@ -18,11 +19,11 @@ export function builder(y: Argv): Argv<ImagesArgs> {
 
 export async function handler(argv: ArgumentsCamelCase<ImagesArgs>): Promise<void> {
   const { references, warnings } = await gatherReferences(argv, await loadSpec(argv.spec));
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of warnings) printErr(`warning: ${w}\n`);
   if (argv.json) {
     const rows = references.map((r) => ({ reference: r.name, registry: r.ref.registry, repository: r.ref.repository, tag: r.ref.tag, digest: r.ref.digest, from: r.origins.map(formatOrigin) }));
-    process.stdout.write(`${JSON.stringify({ images: rows, warnings }, null, 2)}\n`);
+    writeJson({ images: rows, warnings });
     return;
   }
-  for (const r of references) process.stdout.write(`${r.name}  # from ${r.origins.map(formatOrigin).join('; ')}\n`);
+  for (const r of references) printOut(`${r.name}  # from ${r.origins.map(formatOrigin).join('; ')}\n`);
 }

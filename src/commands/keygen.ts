@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { generateSigningKeys } from '../bundle/signature.js';
 import { UsageError } from './errors.js';
+import { printErr } from '../ui/output.js';
 
 interface KeygenArgs {
   output: string;
@@ -27,5 +28,5 @@ export async function handler(argv: ArgumentsCamelCase<KeygenArgs>): Promise<voi
   const keys = generateSigningKeys();
   await writeFile(priv, keys.privatePem, { mode: 0o600 });
   await writeFile(pub, keys.publicPem, { mode: 0o644 });
-  process.stderr.write(`wrote ${priv} (private, mode 0600) and ${pub} (public); key id ${keys.keyId}\n`);
+  printErr(`wrote ${priv} (private, mode 0600) and ${pub} (public); key id ${keys.keyId}\n`);
 }

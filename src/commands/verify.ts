@@ -82,6 +82,8 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
       throw new UsageError(`bundle ${printable(b)} does not exist`);
     }
   }
+  // Metadata that is not usable is one line (exit 3) before any progress; --json still gets its report.
+  if (!argv.json) for (const b of argv.bundle) await readMetadata(b);
   const name = argv.bundle.length === 1 ? printable(argv.bundle[0]!) : `${argv.bundle.length} volumes`;
   reporter.startBytes('read', `verifying ${name}`, size);
   const started = Date.now();
@@ -97,18 +99,26 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   const seconds = (Date.now() - started) / 1000;
   reporter.result({ ...report, seconds });
   // --quiet keeps a clean result silent, and a damaged one down to its problems.
-  if (!argv.json && (!argv.quiet || !report.ok)) printReport(report, seconds, argv.quiet);
-  if (!report.ok) {
-    const broken = report.images.filter((i) => i.status === 'damaged' || i.status === 'incomplete').length;
-    const total = report.images.length;
-    const why =
-      total === 0
-        ? `is not usable: ${printable(report.problems[0] ?? 'no metadata', PROBLEM_MAX)}`
-        : broken === 0
-          ? `is damaged: ${report.problems.length || 1} problem(s) with the bundle itself${report.sidecar.status === 'mismatch' ? ' (checksum differs from the sidecar)' : ''}; all ${total} images are intact`
-          : `is damaged: ${broken} of ${total} images broken${broken < total ? `; the other ${total - broken} are intact and can still be imported` : ''}`;
-    throw new CheckFailed(`${name} ${why}`);
-  }
+  // A file that is no bundle at all (no usable metadata) gets the one line below, not a report.
+  const readable = report.tool !== undefined;
+  if (!argv.json && readable && (!argv.quiet || !report.ok)) printReport(report, seconds, argv.quiet);
+  if (!report.ok) throw new CheckFailed(`${name} ${verdict(report)}`);
+}
+
+/** The last line of a failed verify: what is wrong, naming the first problem, and what is still usable. */
+function verdict(report: VerifyReport): string {
+  const problems = [
+    ...(report.sidecar.status === 'mismatch' ? ['its checksum differs from the sidecar'] : []),
+    ...report.problems,
+    ...report.images.flatMap((im) => im.problems.map((p) => `${im.reference}: ${p}`)),
+  ];
+  const first = `${printable(problems[0] ?? 'no metadata', PROBLEM_MAX)}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`;
+  const total = report.images.length;
+  if (total === 0) return `is not usable: ${first}`;
+  const broken = report.images.filter((i) => i.status === 'damaged' || i.status === 'incomplete').length;
+  if (broken === 0) return `is damaged: ${first}; all ${total} images are intact`;
+  const rest = broken < total ? `; the other ${total - broken} are intact and can still be imported` : '';
+  return `is damaged: ${broken} of ${total} images broken, ${first}${rest}`;
 }
 
 /** Longest problem line shown: problems quote bundle strings, each already bounded where it is known. */
@@ -131,7 +141,7 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     ok: 'matches',
     mismatch: `MISMATCH (sidecar ${printable(String(r.sidecar.expected))}, file ${printable(String(r.sidecar.actual))})`,
     absent: 'absent (not checked)',
-    invalid: 'not in sha256sum format',
+    invalid: `unusable (${printable(r.sidecar.reason ?? 'not in sha256sum format')})`,
     unchecked: 'not checked (the bundle could not be read to the end)',
   };
   out(`checksum sidecar: ${side[r.sidecar.status]}`);

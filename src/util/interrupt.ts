@@ -1,3 +1,6 @@
+import { writeSync } from 'node:fs';
+import { terminalSafe } from '../ui/output.js';
+
 /**
  * Ctrl-C handling for long commands: remove what must not survive (partial
  * files), say how to resume, exit 130. Cleanups run synchronously because the
@@ -29,7 +32,12 @@ function install(): void {
         // best effort: the next run cleans up stale temporary files as well
       }
     }
-    process.stderr.write(`\ninterrupted (${signal})${resumeHint ? `; ${resumeHint}` : ''}\n`);
+    // Written synchronously: the process exits right after, and an asynchronous write to a pipe would be cut.
+    try {
+      writeSync(process.stderr.fd, terminalSafe(`\ninterrupted (${signal})${resumeHint ? `; ${resumeHint}` : ''}\n`));
+    } catch {
+      // a reader that went away, or a pipe that is full: exit all the same
+    }
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', handler);
