@@ -24,6 +24,7 @@ export function summarize(m: BundleMetadata) {
   const total = m.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
   const external = m.blobs.filter((b) => b.external);
   const perImage = m.images.reduce((s, im) => s + im.bytes, 0) - external.reduce((s, b) => s + b.size, 0);
+  const artifactsOf = groupArtifacts(m.images);
   return {
     tool: m.tool,
     formatVersion: m.formatVersion,
@@ -41,9 +42,23 @@ export function summarize(m: BundleMetadata) {
       platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
       absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
       ...(im.artifact ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject } : {}),
-      artifacts: m.images.filter((a) => a.artifact?.of === im.reference).map((a) => ({ kind: a.artifact!.kind, reference: a.reference, subject: a.artifact!.subject })),
+      artifacts: artifactsOf.get(im.reference) ?? [],
     })),
   };
+}
+
+type ArtifactSummary = { kind: string; reference: string; subject: string };
+
+/** Each image's artifacts, grouped in one pass (a scan per image would be quadratic in the image count). */
+function groupArtifacts(images: BundleMetadata['images']): Map<string, ArtifactSummary[]> {
+  const out = new Map<string, ArtifactSummary[]>();
+  for (const a of images) {
+    if (!a.artifact) continue;
+    const list = out.get(a.artifact.of) ?? [];
+    list.push({ kind: a.artifact.kind, reference: a.reference, subject: a.artifact.subject });
+    out.set(a.artifact.of, list);
+  }
+  return out;
 }
 
 export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<void> {
