@@ -8,9 +8,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobCache } from '../../src/bundle/blob-cache.js';
+import { BlobCache } from '../../src/export/blob-cache.js';
 import type { BlobRecord, ImageRecord } from '../../src/bundle/format.js';
-import { buildMetadata, writeBundle } from '../../src/bundle/writer.js';
+import { buildMetadata } from '../../src/bundle/metadata.js';
+import { writeBundle } from '../../src/export/cache-writer.js';
 import { MediaType } from '../../src/oci/media-types.js';
 import { sha256Digest } from './digest.js';
 

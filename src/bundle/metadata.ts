@@ -290,3 +290,20 @@ function artifactModel(a: Fields, where: string): NonNullable<ImageRecord['artif
   }
   return { kind, subject: digest(a.subject, `${where}.subject`), of };
 }
+
+export function buildMetadata(
+  images: ImageRecord[],
+  blobs: BlobRecord[],
+  opts: { tool: { name: string; version: string }; platforms: string[] | null; sourceDateEpoch?: number; deltaAgainst?: string[] },
+): BundleMetadata {
+  return {
+    format: BUNDLE_FORMAT,
+    formatVersion: FORMAT_VERSION,
+    tool: opts.tool,
+    ...(opts.sourceDateEpoch !== undefined ? { created: new Date(opts.sourceDateEpoch * 1000).toISOString() } : {}),
+    platforms: opts.platforms,
+    images,
+    blobs,
+    ...(opts.deltaAgainst && opts.deltaAgainst.length > 0 ? { delta: { against: opts.deltaAgainst } } : {}),
+  };
+}

@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
-import { TarFormatError, TarReader, type TarEntry } from './tar-reader.js';
+import { TarFormatError, TarReader, type TarEntry } from '../tar/reader.js';
 import { classifyEntryName, type EntryName } from './entry-names.js';
 import { MAX_INDEX_BYTES, MAX_METADATA_BYTES, METADATA_NAME } from './format.js';
 import { MetadataError, parseMetadata } from './metadata.js';
@@ -135,7 +135,7 @@ export async function openBundle(path: string, opts: ReadOptions = {}): Promise<
   await rejectCompressed(path);
   const tar = await TarReader.open(path, { wholeFileHash: opts.wholeFileHash ?? false });
   return {
-    entries: () => bundleEntries(path, tar, opts),
+    entries: () => readEntries(path, tar, opts),
     wholeFileDigest: () => tar.wholeFileDigest(),
     close: () => tar.close(),
   };
@@ -166,7 +166,7 @@ function checkBlobEntry(expected: Map<string, number>, digest: string, size: num
   return undefined;
 }
 
-async function* bundleEntries(path: string, tar: TarReader, opts: ReadOptions): AsyncGenerator<BundleEntry> {
+async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): AsyncGenerator<BundleEntry> {
   const seen = new Set<string>();
   let expected: Map<string, number> | undefined;
   let count = 0;

@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildIndex } from './layout-index.js';
+import { BLOCK } from '../tar/entries.js';
 import type { BlobPart, BlobRecord, BundleMetadata } from './format.js';
 
-const BLOCK = 512;
 /** FAT32 keeps files under 4 GiB. */
 export const FAT32_MAX = 4 * 1024 ** 3 - 1;
 /** Volume names have three digits; the size estimate of the metadata assumes no wider numbers. */
@@ -120,34 +118,6 @@ export function volumeLayout(metadata: BundleMetadata, maxBytes: number): { blob
     fixed = needed;
   }
   throw new VolumeError(`cannot lay out volumes of ${maxBytes} bytes; choose a larger --volume-size`);
-}
-
-/**
- * Splits a bundle into volumes of at most `maxBytes` each. Every volume is a
- * complete tar with the metadata, the layout files and every manifest (they
- * are small, and any volume can then push any image whose blobs are present);
- * configs and layers are packed in tar order. A blob larger than a volume is
- * cut into parts, each hashed here from `blobPath` so that every part carries
- * its own digest check.
- */
-export async function planVolumes(metadata: BundleMetadata, maxBytes: number, blobPath: (digest: string) => string): Promise<BundleMetadata> {
-  const layout = volumeLayout(metadata, maxBytes);
-  const blobs: BlobRecord[] = [];
-  for (const b of layout.blobs) blobs.push(b.parts ? { ...b, parts: await hashParts(blobPath(b.digest), b.parts) } : b);
-  const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
-  return { ...metadata, blobs, volumes: { index: 1, count: layout.count, set } };
-}
-
-async function hashParts(file: string, parts: BlobPart[]): Promise<BlobPart[]> {
-  const out: BlobPart[] = [];
-  let offset = 0;
-  for (const p of parts) {
-    const hash = createHash('sha256');
-    for await (const c of createReadStream(file, { start: offset, end: offset + p.size - 1, highWaterMark: 1 << 20 })) hash.update(c as Buffer);
-    out.push({ ...p, digest: `sha256:${hash.digest('hex')}` });
-    offset += p.size;
-  }
-  return out;
 }
 
 /** The metadata of one volume of a planned set. */

@@ -2,13 +2,16 @@ import { access, constants, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { BlobCache, defaultCacheDir } from '../bundle/blob-cache.js';
-import { collectBundle, type CollectedBundle } from '../bundle/collect.js';
-import { activePartials, buildMetadata, writeBundle, type WriteResult } from '../bundle/writer.js';
-import { keepsHoles, PlacedBundle } from '../bundle/placed-bundle.js';
+import { BlobCache, defaultCacheDir } from '../export/blob-cache.js';
+import { collectBundle, type CollectedBundle } from '../export/collect.js';
+import { buildMetadata } from '../bundle/metadata.js';
+import { writeBundle } from '../export/cache-writer.js';
+import { activePartials, type WriteResult } from '../export/publish.js';
+import { keepsHoles, InPlaceWriter } from '../export/in-place-writer.js';
 import { MAX_IMAGES, type BundleMetadata } from '../bundle/format.js';
 import { blobEntries } from '../bundle/volume-content.js';
-import { forVolume, parseVolumeSize, planVolumes, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
+import { forVolume, parseVolumeSize, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
+import { planVolumes } from '../export/volume-plan.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { Reporter } from '../ui/reporter.js';
@@ -18,7 +21,7 @@ import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
-import { loadExclusions } from './exclusions.js';
+import { loadExclusions } from '../export/exclusions.js';
 import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
@@ -131,7 +134,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
     onBytes: (n: number) => reporter.advance('write', n),
   };
-  const placed = cache ? undefined : new PlacedBundle({ output, describe, ...writeOptions });
+  const placed = cache ? undefined : new InPlaceWriter({ output, describe, ...writeOptions });
   setResumeHint(cache ? `rerun the same command to resume; verified blobs are kept in ${cache.root}` : `rerun the same command to resume from ${placed!.partial}`);
   const forget = onInterrupt(() => {
     for (const p of activePartials) rmSync(p, { force: true });

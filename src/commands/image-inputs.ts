@@ -5,7 +5,7 @@ import { collectReferences, formatOrigin, parseImageListText, type ListedReferen
 import { imagesFromManifests, ManifestError } from '../sources/kubernetes.js';
 import { imagesFromTalosConfig } from '../sources/talos-config.js';
 import { missingInstallerWarning } from '../sources/talos-hints.js';
-import { parseSpec, SpecError, type BundleSpec } from '../bundle/spec.js';
+import { parseSpec, SpecError, type BundleSpec } from '../export/spec.js';
 import { UsageError } from './errors.js';
 import { printable } from '../util/text.js';
 

@@ -1,10 +1,10 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { importBundle, MissingDependenciesError } from '../bundle/importer.js';
-import { planImport, PlanError, type ImportPlan, type PlannedImage } from '../bundle/import-plan.js';
+import { importBundle, MissingDependenciesError } from '../import/importer.js';
+import { planImport, PlanError, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
-import { checkRegistry } from '../bundle/registry-check.js';
+import { checkRegistry } from '../import/registry-check.js';
 import { MirrorConfigError, planMirrors } from '../mirror/plan.js';
 import { talosPatch } from '../mirror/talos.js';
 import { Reporter } from '../ui/reporter.js';

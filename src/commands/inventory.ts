@@ -1,7 +1,7 @@
 import { writeFile, rename } from 'node:fs/promises';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
-import { listCatalog } from '../bundle/registry-check.js';
+import { listCatalog } from '../import/registry-check.js';
 import { resolveImage } from '../oci/resolve.js';
 import { mapSettled } from '../util/pool.js';
 import { CheckFailed, ExitCode } from './errors.js';

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import type { RegistryCheck } from '../bundle/registry-check.js';
+import type { RegistryCheck } from '../import/registry-check.js';
 import { formatReference, parseReference } from '../reference/reference.js';
 import { table } from '../ui/format.js';
 import type { Reporter } from '../ui/reporter.js';

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { verifyBundles, type VerifyReport } from '../bundle/verify.js';
+import { verifyBundles, type VerifyReport } from '../verify/verify.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes, printableList, table } from '../ui/format.js';
 import { printErr } from '../ui/output.js';
@@ -11,8 +11,8 @@ import { buildClient, registryOptions, type RegistryArgs } from './registry-opti
 import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
-import { planImport, PlanError } from '../bundle/import-plan.js';
-import { checkRegistry } from '../bundle/registry-check.js';
+import { planImport, PlanError } from '../import/plan.js';
+import { checkRegistry } from '../import/registry-check.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
 interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {

@@ -8,6 +8,7 @@ import { printable } from '../util/text.js';
 import { Authenticator } from './auth.js';
 import { endpointOrigin, endpointRepository, resolveEndpoint, type Endpoint, type Mirror } from './endpoint.js';
 import { RegistryError, redactUrl } from './errors.js';
+import { Repository } from './repository.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './http.js';
 import { DEFAULT_RETRY, isRetryableStatus, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js';
 
@@ -33,7 +34,7 @@ export interface RegistryClientOptions {
   onRetry?: (e: RetryEvent) => void;
 }
 
-type Access = 'pull' | 'pull,push';
+export type Access = 'pull' | 'pull,push';
 
 /**
  * A distribution-spec client for every registry a run talks to. Callers speak
@@ -53,6 +54,11 @@ export class RegistryClient {
   ) {
     this.auth = auth;
     this.retry = opts.retry ?? DEFAULT_RETRY;
+  }
+
+  /** A handle on one repository of `registry`, for calls that all concern it. */
+  repository(registry: string, name: string): Repository {
+    return new Repository(this, registry, name);
   }
 
   endpoint(registry: string): Endpoint {

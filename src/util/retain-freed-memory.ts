@@ -10,9 +10,9 @@
  * memory stay in the process: measured as fast as 64 MiB, for less memory.
  * With another allocator this is a no-op.
  */
-const BLOCK = 16 * 1024 * 1024;
+const PROBE_BYTES = 16 * 1024 * 1024;
 
 export function retainFreedMemory(): void {
   // Allocated outside V8's pool and dropped at once: the next GC frees it with free().
-  Buffer.allocUnsafeSlow(BLOCK);
+  Buffer.allocUnsafeSlow(PROBE_BYTES);
 }

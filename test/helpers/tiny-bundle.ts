@@ -4,9 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BlobCache } from '../../src/bundle/blob-cache.js';
+import { BlobCache } from '../../src/export/blob-cache.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
-import { buildMetadata, writeBundle } from '../../src/bundle/writer.js';
+import { buildMetadata } from '../../src/bundle/metadata.js';
+import { writeBundle } from '../../src/export/cache-writer.js';
 import { prng } from './prng.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 

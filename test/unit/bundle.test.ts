@@ -1,10 +1,10 @@
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { classifyEntryName } from '../../src/bundle/entry-names.js';
-import { planImport, PlanError, targetRepository } from '../../src/bundle/import-plan.js';
+import { planImport, PlanError, targetRepository } from '../../src/import/plan.js';
 import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
 import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
-import { fsKeepsHoles, keepsHoles } from '../../src/bundle/placed-bundle.js';
+import { fsKeepsHoles, keepsHoles } from '../../src/export/in-place-writer.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetadata, BundleFormatError } from '../../src/bundle/reader.js';
-import { verifyBundle } from '../../src/bundle/verify.js';
+import { verifyBundle } from '../../src/verify/verify.js';
 import { summarize } from '../../src/commands/inspect.js';
 import { formatReference, parseReference, ReferenceError } from '../../src/reference/reference.js';
 import { CLI, tempDir } from '../helpers/cli.js';

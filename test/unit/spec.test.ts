@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSpec, SpecError } from '../../src/bundle/spec.js';
+import { parseSpec, SpecError } from '../../src/export/spec.js';
 import { readFileSync } from 'node:fs';
 
 describe('bundle spec', () => {

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TarFormatError, TarReader } from '../../src/bundle/tar-reader.js';
+import { TarFormatError, TarReader } from '../../src/tar/reader.js';
 import { tempDir } from '../helpers/cli.js';
 import { END_OF_ARCHIVE, ustarHeader, BLOCK } from '../helpers/raw-tar.js';
 

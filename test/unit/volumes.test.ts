@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BlobRecord, BundleMetadata } from '../../src/bundle/format.js';
 import { MetadataError, parseMetadata } from '../../src/bundle/metadata.js';
 import { blobEntries } from '../../src/bundle/volume-content.js';
-import { FAT32_MAX, layoutVolumes, parseVolumeSize, planVolumes, VolumeError } from '../../src/bundle/volumes.js';
+import { FAT32_MAX, layoutVolumes, parseVolumeSize, VolumeError } from '../../src/bundle/volumes.js';
+import { planVolumes } from '../../src/export/volume-plan.js';
 import { tempDir } from '../helpers/cli.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 

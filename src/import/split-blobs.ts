@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { verified } from '../oci/digest.js';
-import type { BlobPart } from './format.js';
-import type { BlobLocation } from './bundle-index.js';
+import type { BlobPart } from '../bundle/format.js';
+import type { BlobLocation } from '../bundle/blob-ranges.js';
 
 /**
  * A blob cut across volumes cannot be pushed until all its parts can be read

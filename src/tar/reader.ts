@@ -1,8 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Header, Pax } from 'tar';
 import { BackgroundSha256 } from '../util/background-hash.js';
+import { BLOCK } from './entries.js';
 
-const BLOCK = 512;
 /** Extended headers (PAX, GNU long names) larger than this are hostile. */
 const MAX_META_ENTRY = 64 * 1024;
 const SLOT = 4 << 20;

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { appendFile, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, sha256Digest } from '../oci/digest.js';
-import { readBlob } from './bundle-index.js';
+import { readBlob } from '../bundle/blob-ranges.js';
 import type { BlobStore } from './blob-store.js';
-import type { BlobRecord, BundleMetadata, ImageRecord } from './format.js';
-import { TarSink } from './tar-sink.js';
-import { bundleDocuments, bundleEntries, partialPath, publishBundle, stalePartials, type BlobPiece, type BundleDocuments, type WriteOptions, type WriteResult } from './writer.js';
+import type { BlobRecord, BundleMetadata, ImageRecord } from '../bundle/format.js';
+import { HashingRing } from '../tar/hashing-ring.js';
+import { bundleDocuments, tarPieces, type BlobPiece, type BundleDocuments } from '../bundle/layout.js';
+import { partialPath, publishBundle, stalePartials, type WriteResult } from './publish.js';
+import type { WriteOptions } from './cache-writer.js';
 
 /** First line of a journal: its format, then what identifies the bundle being written. */
 const JOURNAL_MAGIC = 'airgap-bundle partial 1';
@@ -43,7 +45,7 @@ interface Layout {
  * missing, after re-hashing what the journal lists. Anything else left by a
  * dead run is removed.
  */
-export class PlacedBundle implements BlobStore {
+export class InPlaceWriter implements BlobStore {
   private readonly manifests = new Map<string, Buffer>();
   private readonly tmp: string;
   private readonly journal: string;
@@ -170,7 +172,7 @@ export class PlacedBundle implements BlobStore {
     const layout = this.layout;
     const fh = this.fh;
     if (!layout || !fh) throw new Error('the bundle layout is not prepared');
-    const sink = TarSink.hashing(this.opts.onBytes);
+    const sink = HashingRing.inPlace(this.opts.onBytes);
     let syncedAt = 0;
     let syncing: Promise<void> | undefined;
     try {
@@ -200,7 +202,7 @@ export class PlacedBundle implements BlobStore {
   }
 
   /** Hashes one downloaded blob on its way through the checksum pass; a damaged one is fetched again. */
-  private async check(sink: TarSink, digest: string, at: number, size: number, refetch: (digest: string) => Promise<void>, retries: number): Promise<void> {
+  private async check(sink: HashingRing, digest: string, at: number, size: number, refetch: (digest: string) => Promise<void>, retries: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const actual = await sink.appendFileChecked(this.tmp, at, size);
       if (actual === digest) {
@@ -291,7 +293,7 @@ function planLayout(metadata: BundleMetadata, opts: Pick<WriteOptions, 'sign' | 
   const pieces: Layout['pieces'] = [];
   const blobAt = new Map<string, number>();
   let at = 0;
-  for (const piece of bundleEntries(metadata, docs)) {
+  for (const piece of tarPieces(metadata, docs)) {
     pieces.push({ at, piece });
     if (Buffer.isBuffer(piece)) at += piece.length;
     else {

@@ -12,9 +12,9 @@ const SYNC_EVERY = 256 * 1024 * 1024;
  * pool writes it out, and the main thread only moves slot numbers around. A
  * slot is refilled once both its hash and its write are done. Writes go one at
  * a time: concurrent writes to one file only queue on its inode lock, spinning.
- * Without a file (`hashing()`), the same ring hashes bytes already in place.
+ * Without a file (`inPlace()`), the same ring hashes bytes already in place.
  */
-export class TarSink {
+export class HashingRing {
   private readonly view: Buffer;
   private readonly hasher: BackgroundSha256;
   private readonly writes: Array<Promise<void> | undefined> = new Array(SLOTS);
@@ -36,14 +36,14 @@ export class TarSink {
     this.hasher = new BackgroundSha256(ring);
   }
 
-  static async create(path: string, onBytes?: (n: number) => void): Promise<TarSink> {
+  static async toFile(path: string, onBytes?: (n: number) => void): Promise<HashingRing> {
     const fh = await open(path, 'w');
-    return new TarSink(fh, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
+    return new HashingRing(fh, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
   }
 
   /** The sha256 of a sequence of bytes and file ranges, nothing written. */
-  static hashing(onBytes?: (n: number) => void): TarSink {
-    return new TarSink(undefined, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
+  static inPlace(onBytes?: (n: number) => void): HashingRing {
+    return new HashingRing(undefined, new SharedArrayBuffer(SLOT * SLOTS), onBytes);
   }
 
   /** Bytes written so far (handed to the file, not necessarily on disk yet). */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BlobRecord, ImageRecord } from './format.js';
+import type { BlobRecord, ImageRecord } from '../bundle/format.js';
 
 /**
  * Where export puts the blobs it fetches, verified: the blob cache (kept between

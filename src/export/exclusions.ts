@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { readMetadata } from '../bundle/reader.js';
 import { parseReceipt, ReceiptError } from '../bundle/receipt.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../commands/errors.js';
 
 /**
  * What a delta export may leave out: blobs listed by receipts of the isolated

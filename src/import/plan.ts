@@ -1,5 +1,5 @@
 import { printable } from '../util/text.js';
-import type { BlobPart, BundleMetadata, ImageRecord } from './format.js';
+import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
 
 /**
  * How bundle references become repositories of the isolated registry.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TarSink } from '../../src/bundle/tar-sink.js';
+import { HashingRing } from '../../src/tar/hashing-ring.js';
 import { tempDir } from '../helpers/cli.js';
 import { sha256Digest, sha256Hex } from '../../scripts/lib/digest.js';
 
@@ -21,7 +21,7 @@ describe('tar sink', () => {
     writeFileSync(source, data);
     const out = join(work.path, 'out');
     let counted = 0;
-    const sink = await TarSink.create(out, (n) => (counted += n));
+    const sink = await HashingRing.toFile(out, (n) => (counted += n));
     const small = randomBytes(700);
     await sink.append(small);
     await sink.appendFile(source, 0, data.length);
@@ -39,7 +39,7 @@ describe('tar sink', () => {
   it('refuses a range past the end of its file', async () => {
     const source = join(work.path, 'short');
     writeFileSync(source, randomBytes(1000));
-    const sink = await TarSink.create(join(work.path, 'out2'));
+    const sink = await HashingRing.toFile(join(work.path, 'out2'));
     await expect(sink.appendFile(source, 500, 1000)).rejects.toThrow(/changed while being archived/);
     await sink.close();
   });
@@ -53,7 +53,7 @@ describe('tar sink', () => {
     writeFileSync(good, data);
     writeFileSync(bad, damaged);
     let counted = 0;
-    const sink = TarSink.hashing((n) => (counted += n));
+    const sink = HashingRing.inPlace((n) => (counted += n));
     const head = randomBytes(300);
     await sink.append(head);
     const sha = sha256Digest;

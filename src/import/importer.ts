@@ -5,10 +5,11 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import type { RegistryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
-import { indexBundle, readBlob, readSmallBlob, type BlobLocation, type BundleIndex } from './bundle-index.js';
-import type { BlobPart } from './format.js';
+import { readBlob, readSmallBlob, type BlobLocation } from '../bundle/blob-ranges.js';
+import { indexBundle, type BundleIndex } from './structure.js';
+import type { BlobPart } from '../bundle/format.js';
 import { joinParts, locateParts } from './split-blobs.js';
-import type { ImportPlan, PlannedImage } from './import-plan.js';
+import type { ImportPlan, PlannedImage } from './plan.js';
 
 export interface ImportEvents {
   planned?(work: { images: number; complete: number; uploads: number; uploadBytes: number; mounts: number }): void;

@@ -1,6 +1,6 @@
 import type { RegistryClient } from '../registry/client.js';
 import { mapSettled } from '../util/pool.js';
-import type { ImportPlan } from './import-plan.js';
+import type { ImportPlan } from './plan.js';
 
 export interface CheckRow {
   reference: string;

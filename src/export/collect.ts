@@ -11,7 +11,7 @@ import { RegistryError } from '../registry/errors.js';
 import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
 import type { BlobStore } from './blob-store.js';
-import { MAX_ARTIFACTS_PER_IMAGE, MAX_BLOBS, MAX_IMAGES, ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from './format.js';
+import { MAX_ARTIFACTS_PER_IMAGE, MAX_BLOBS, MAX_IMAGES, ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from '../bundle/format.js';
 import { printable } from '../util/text.js';
 
 export interface CollectEvents {
