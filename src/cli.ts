@@ -12,6 +12,7 @@ import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
 import { BundleFormatError } from './bundle/reader.js';
+import { UserInputError } from './util/user-input.js';
 import { flushStandardStreams, printErr, watchStandardStreams } from './ui/output.js';
 import { printable } from './util/text.js';
 
@@ -53,7 +54,7 @@ function reportLateError(err: unknown): void {
 
 function exitCodeOf(err: unknown): number {
   if (err instanceof CheckFailed) return err.exitCode;
-  if (err instanceof UsageError) return ExitCode.usage;
+  if (err instanceof UserInputError) return ExitCode.usage;
   if (err instanceof BundleFormatError) return ExitCode.damaged;
   return ExitCode.failure;
 }

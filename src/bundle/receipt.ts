@@ -3,6 +3,7 @@
  * side so the next export leaves those blobs out (a delta). Small: digests and
  * names only.
  */
+import { UserInputError } from '../util/user-input.js';
 export const RECEIPT_FORMAT = 'airgap-bundle-receipt/v1';
 
 export interface Receipt {
@@ -17,7 +18,7 @@ export interface Receipt {
   blobs: Record<string, string>;
 }
 
-export class ReceiptError extends Error {
+export class ReceiptError extends UserInputError {
   override name = 'ReceiptError';
 }
 

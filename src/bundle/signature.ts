@@ -1,4 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * Bundle signatures. The signed bytes are the metadata entry exactly as stored:
@@ -16,7 +17,7 @@ export interface SignatureDoc {
   signature: string;
 }
 
-export class SignatureError extends Error {
+export class SignatureError extends UserInputError {
   override name = 'SignatureError';
 }
 

@@ -2,13 +2,14 @@ import { basename, dirname, join } from 'node:path';
 import { buildIndex } from './layout-index.js';
 import { BLOCK } from '../tar/entries.js';
 import type { BlobPart, BlobRecord, BundleMetadata } from './format.js';
+import { UserInputError } from '../util/user-input.js';
 
 /** FAT32 keeps files under 4 GiB. */
 export const FAT32_MAX = 4 * 1024 ** 3 - 1;
 /** Volume names have three digits; the size estimate of the metadata assumes no wider numbers. */
 export const MAX_VOLUMES = 999;
 
-export class VolumeError extends Error {
+export class VolumeError extends UserInputError {
   override name = 'VolumeError';
 }
 

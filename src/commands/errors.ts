@@ -1,3 +1,5 @@
+import { UserInputError } from '../util/user-input.js';
+
 /** Exit codes, documented in the README and in `--help`. */
 export const ExitCode = {
   ok: 0,
@@ -14,7 +16,7 @@ export const ExitCode = {
 } as const;
 
 /** Bad input from the user: exit 2, message only (no stack). */
-export class UsageError extends Error {
+export class UsageError extends UserInputError {
   override name = 'UsageError';
 }
 

@@ -26,6 +26,7 @@ import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import { isDiskFull } from '../util/disk-full.js';
 
 interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   output?: string;
@@ -188,7 +189,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     }).catch(async (err: unknown) => {
       if (!placed) throw err;
       // A partial bundle is what a rerun resumes from, unless the disk is full.
-      const full = placed.outOfSpace || (err as NodeJS.ErrnoException).code === 'ENOSPC';
+      const full = placed.outOfSpace || isDiskFull(err);
       await placed.abort(!full);
       if (full) throw new Error(`no space left in ${dirname(output)} while writing ${basename(output)}, which needs ${formatBytes(placed.size)} (partial file removed); free space or choose another -o folder, then rerun`);
       if (placed.started) reporter.warn(`the partial bundle ${placed.partial} is kept: rerun the same command to resume`);

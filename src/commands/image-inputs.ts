@@ -5,7 +5,7 @@ import { collectReferences, formatOrigin, parseImageListText, type ListedReferen
 import { imagesFromManifests, ManifestError } from '../sources/kubernetes.js';
 import { imagesFromTalosConfig } from '../sources/talos-config.js';
 import { missingInstallerWarning } from '../sources/talos-hints.js';
-import { parseSpec, SpecError, type BundleSpec } from '../export/spec.js';
+import { parseSpec, type BundleSpec } from '../export/spec.js';
 import { UsageError } from './errors.js';
 import { printable } from '../util/text.js';
 
@@ -40,12 +40,7 @@ export async function loadSpec(file: string | undefined): Promise<{ file: string
   } catch (err) {
     throw new UsageError(`cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
-  try {
-    return { file, spec: parseSpec(text, file) };
-  } catch (err) {
-    if (err instanceof SpecError) throw new UsageError(err.message);
-    throw err;
-  }
+  return { file, spec: parseSpec(text, file) };
 }
 
 async function readStdin(): Promise<string> {

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import { importBundle, MissingDependenciesError } from '../import/importer.js';
-import { planImport, PlanError, type ImportPlan, type PlannedImage } from '../import/plan.js';
+import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { checkRegistry } from '../import/registry-check.js';
@@ -61,13 +61,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
     reporter.info(`signature valid (key ${printable(key)})`);
   }
-  let plan: ImportPlan;
-  try {
-    plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
-  } catch (err) {
-    if (err instanceof PlanError) throw new UsageError(err.message);
-    throw err;
-  }
+  const plan: ImportPlan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
     return;

@@ -4,7 +4,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BundleFormatError, readMetadata } from '../bundle/reader.js';
 import { containerdHosts, type HostsFile } from '../mirror/containerd.js';
 import { k3sRegistries } from '../mirror/k3s.js';
-import { containedPath, makeContainedFolder, OutputLinkError, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
+import { containedPath, makeContainedFolder, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
 import { checkMirrorOptions, invalidRegistries, isRegistryHost, MirrorConfigError, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseReference } from '../reference/reference.js';
@@ -112,13 +112,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
   const { errors, warnings } = checkMirrorOptions(options, repositories.filter((r) => r.repository !== ''));
   for (const w of warnings) printErr(`warning: ${w}\n`);
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
-  let plan;
-  try {
-    plan = planMirrors(options);
-  } catch (err) {
-    if (err instanceof MirrorConfigError) throw new UsageError(err.message);
-    throw err;
-  }
+  const plan = planMirrors(options);
 
   if (argv.format === 'containerd') {
     const hosts = containedHosts(plan);
@@ -165,12 +159,7 @@ async function writeHostsFolders(hosts: HostsFile[], root: string): Promise<stri
     throw err;
   }
   await mkdir(root, { recursive: true });
-  try {
-    for (const t of targets) await makeContainedFolder(root, t.folder);
-  } catch (err) {
-    if (err instanceof OutputLinkError) throw new UsageError(err.message);
-    throw err;
-  }
+  for (const t of targets) await makeContainedFolder(root, t.folder);
   for (const t of targets) for (const f of t.files) await writeFileAtomic(f.path, f.content, 0o644);
   return hosts.map((h) => join(root, h.namespace, 'hosts.toml'));
 }

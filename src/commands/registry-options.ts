@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { Authenticator } from '../registry/auth.js';
 import { RegistryClient, type RetryEvent } from '../registry/client.js';
-import { CredentialsError, loadCredentials, type Credential } from '../registry/credentials.js';
+import { loadCredentials, type Credential } from '../registry/credentials.js';
 import { parseMirror, type Mirror } from '../registry/endpoint.js';
 import { HttpTransport } from '../registry/http.js';
 import { DEFAULT_RETRY } from '../registry/retry.js';
@@ -50,14 +50,8 @@ export function buildClient(
     idleTimeoutMs: args.timeout * 1000,
     maxSockets: args.concurrency * 2,
   });
-  let credentials;
-  try {
-    credentials = loadCredentials({ ...(args.authfile ? { authfile: args.authfile } : {}), ...(extra.explicit ? { explicit: extra.explicit } : {}) });
-  } catch (err) {
-    // A missing or malformed auth file is the user's input to fix, before any request.
-    if (err instanceof CredentialsError) throw new UsageError(err.message);
-    throw err;
-  }
+  // A missing or malformed auth file is the user's input to fix (CredentialsError, exit 2), before any request.
+  const credentials = loadCredentials({ ...(args.authfile ? { authfile: args.authfile } : {}), ...(extra.explicit ? { explicit: extra.explicit } : {}) });
   const client = new RegistryClient(http, new Authenticator(http, credentials), {
     mirrors: extra.mirrors ?? [],
     plainHttp: args['plain-http'],

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { checkSignature, SignatureError, signBytes } from '../bundle/signature.js';
+import { checkSignature, signBytes } from '../bundle/signature.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 
 async function readKeyFile(file: string, flag: string): Promise<string> {
@@ -14,25 +14,14 @@ async function readKeyFile(file: string, flag: string): Promise<string> {
 export async function loadSigner(file: string | undefined): Promise<((bytes: Buffer) => Buffer) | undefined> {
   if (!file) return undefined;
   const pem = await readKeyFile(file, '--sign-key');
-  try {
-    signBytes(Buffer.from('probe'), pem, file);
-  } catch (err) {
-    if (err instanceof SignatureError) throw new UsageError(err.message);
-    throw err;
-  }
+  signBytes(Buffer.from('probe'), pem, file);
   return (bytes) => signBytes(bytes, pem, file);
 }
 
 /** Refuses (exit 4) a bundle whose signature is missing or does not verify with the trusted key. */
 export async function requireSignature(bundle: string, publicKeyFile: string, metadataBytes: Buffer | undefined, signature: Buffer | undefined): Promise<string> {
   const pem = await readKeyFile(publicKeyFile, '--public-key');
-  let check;
-  try {
-    check = checkSignature(metadataBytes, signature, pem, publicKeyFile);
-  } catch (err) {
-    if (err instanceof SignatureError) throw new UsageError(err.message);
-    throw err;
-  }
+  const check = checkSignature(metadataBytes, signature, pem, publicKeyFile);
   if (check.status !== 'valid') throw new CheckFailed(`${bundle}: signature ${check.status}: ${check.reason}; refusing to use it`, ExitCode.untrusted);
   return check.keyId;
 }

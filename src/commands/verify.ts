@@ -11,7 +11,7 @@ import { buildClient, registryOptions, type RegistryArgs } from './registry-opti
 import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
-import { planImport, PlanError } from '../import/plan.js';
+import { planImport } from '../import/plan.js';
 import { checkRegistry } from '../import/registry-check.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
@@ -43,13 +43,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
   const registry = validateRegistry(argv.registry!);
   const bundle = argv.bundle[0]!;
   const metadata = await readMetadata(bundle);
-  let plan;
-  try {
-    plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
-  } catch (err) {
-    if (err instanceof PlanError) throw new UsageError(err.message);
-    throw err;
-  }
+  const plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {

@@ -5,6 +5,7 @@ import type { BundleMetadata } from '../bundle/format.js';
 import { tarPieces, bundleDocuments } from '../bundle/layout.js';
 import { HashingRing } from '../tar/hashing-ring.js';
 import { activePartials, partialPath, publishBundle, removeStalePartials, type WriteResult } from './publish.js';
+import { isDiskFull } from '../util/disk-full.js';
 
 export interface WriteOptions {
   output: string;
@@ -53,8 +54,7 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
 
 /** The message for a full disk while a bundle is written, or undefined for any other error. */
 function diskFull(err: unknown, output: string, written: number, metadata: BundleMetadata): Error | undefined {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+  if (!isDiskFull(err)) return undefined;
   const needed = metadata.blobs.filter((b) => !b.external).reduce((n, b) => n + b.size, 0);
   return new Error(
     `no space left in ${dirname(output)} while writing ${basename(output)}: ${written} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,

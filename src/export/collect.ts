@@ -13,6 +13,7 @@ import { mapSettled } from '../util/pool.js';
 import type { BlobStore } from './blob-store.js';
 import { MAX_ARTIFACTS_PER_IMAGE, MAX_BLOBS, MAX_IMAGES, ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from '../bundle/format.js';
 import { printable } from '../util/text.js';
+import { isDiskFull } from '../util/disk-full.js';
 
 export interface CollectEvents {
   resolved?(ref: string, image: ImageRecord): void;
@@ -242,8 +243,7 @@ async function downloadBlob(client: RegistryClient, store: BlobStore, registry: 
       opts.events?.blobProgress?.(-sent);
       if (err instanceof DigestMismatchError) throw new RegistryError('digest', `content does not match: ${err.message}`, 200, true);
       if (err instanceof RegistryError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOSPC' || code === 'EDQUOT') throw err;
+      if (isDiskFull(err)) throw err;
       throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
     }
   }, report);

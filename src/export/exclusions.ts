@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { readMetadata } from '../bundle/reader.js';
-import { parseReceipt, ReceiptError } from '../bundle/receipt.js';
+import { parseReceipt } from '../bundle/receipt.js';
 import { UsageError } from '../commands/errors.js';
 
 /**
@@ -17,12 +17,7 @@ export async function loadExclusions(receipts: string[], bundles: string[]): Pro
     } catch {
       throw new UsageError(`cannot read receipt ${file}`);
     }
-    try {
-      for (const [digest, repo] of Object.entries(parseReceipt(text, file).blobs)) exclude.set(digest, { mountFrom: repo });
-    } catch (err) {
-      if (err instanceof ReceiptError) throw new UsageError(err.message);
-      throw err;
-    }
+    for (const [digest, repo] of Object.entries(parseReceipt(text, file).blobs)) exclude.set(digest, { mountFrom: repo });
   }
   for (const file of bundles) {
     for (const b of (await readMetadata(file)).blobs) if (!b.external && !exclude.has(b.digest)) exclude.set(b.digest, {});

@@ -9,6 +9,7 @@ import { HashingRing } from '../tar/hashing-ring.js';
 import { bundleDocuments, tarPieces, type BlobPiece, type BundleDocuments } from '../bundle/layout.js';
 import { partialPath, publishBundle, stalePartials, type WriteResult } from './publish.js';
 import type { WriteOptions } from './cache-writer.js';
+import { isDiskFull } from '../util/disk-full.js';
 
 /** First line of a journal: its format, then what identifies the bundle being written. */
 const JOURNAL_MAGIC = 'airgap-bundle partial 1';
@@ -270,8 +271,7 @@ export class InPlaceWriter implements BlobStore {
   }
 
   private noteSpace(err: unknown): void {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') this.spaceFailure = true;
+    if (isDiskFull(err)) this.spaceFailure = true;
   }
 }
 

@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * A bundle spec: everything `export` needs, in one reviewable file.
@@ -30,7 +31,7 @@ export interface BundleSpec {
   output?: string;
 }
 
-export class SpecError extends Error {
+export class SpecError extends UserInputError {
   override name = 'SpecError';
 }
 

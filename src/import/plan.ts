@@ -1,5 +1,6 @@
 import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * How bundle references become repositories of the isolated registry.
@@ -14,7 +15,7 @@ export interface RepositoryMapping {
   repoPrefix?: string;
 }
 
-export class PlanError extends Error {
+export class PlanError extends UserInputError {
   override name = 'PlanError';
 }
 

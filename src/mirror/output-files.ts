@@ -1,6 +1,7 @@
 import { mkdir, open, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { printable } from '../util/text.js';
+import { UserInputError } from '../util/user-input.js';
 
 /** A path built from bundle data would leave the output folder: nothing is written. */
 export class OutputPathError extends Error {
@@ -8,7 +9,7 @@ export class OutputPathError extends Error {
 }
 
 /** A folder under the output is a link to elsewhere: the user's tree, not the bundle, is at fault. */
-export class OutputLinkError extends Error {
+export class OutputLinkError extends UserInputError {
   override name = 'OutputLinkError';
 }
 

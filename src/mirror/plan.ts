@@ -1,5 +1,6 @@
 import { parseReference } from '../reference/reference.js';
 import { printable } from '../util/text.js';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * The client-side mirror layout matching how `import` named repositories.
@@ -36,7 +37,7 @@ export interface MirrorPlan {
   options: MirrorOptions;
 }
 
-export class MirrorConfigError extends Error {
+export class MirrorConfigError extends UserInputError {
   override name = 'MirrorConfigError';
 }
 

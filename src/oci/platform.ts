@@ -1,6 +1,7 @@
 import type { Platform } from './descriptor.js';
+import { UserInputError } from '../util/user-input.js';
 
-export class PlatformError extends Error {
+export class PlatformError extends UserInputError {
   override name = 'PlatformError';
 }
 

@@ -6,6 +6,7 @@
  * to Docker Hub. The grammar follows the distribution reference grammar so that
  * a ref accepted here is accepted by every registry.
  */
+import { UserInputError } from '../util/user-input.js';
 
 export const DOCKER_HUB = 'docker.io';
 /** Docker Hub's API is not served at docker.io itself. */
@@ -22,7 +23,7 @@ export interface Reference {
   readonly digest?: string;
 }
 
-export class ReferenceError extends Error {
+export class ReferenceError extends UserInputError {
   constructor(
     readonly input: string,
     readonly reason: string,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
+import { UserInputError } from '../util/user-input.js';
 
 export interface Credential {
   username?: string;
@@ -12,7 +13,7 @@ export interface Credential {
 
 export type CredentialLookup = (host: string) => Credential | undefined;
 
-export class CredentialsError extends Error {
+export class CredentialsError extends UserInputError {
   override name = 'CredentialsError';
 }
 

@@ -1,4 +1,5 @@
 import { DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * Where requests for one registry actually go. A mirror replaces the host and may
@@ -20,7 +21,7 @@ export interface Mirror {
   url: URL;
 }
 
-export class MirrorError extends Error {
+export class MirrorError extends UserInputError {
   override name = 'MirrorError';
 }
 

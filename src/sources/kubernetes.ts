@@ -1,4 +1,5 @@
 import yaml from 'js-yaml';
+import { UserInputError } from '../util/user-input.js';
 
 export interface FoundImage {
   image: string;
@@ -6,7 +7,7 @@ export interface FoundImage {
   where: string;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends UserInputError {
   override name = 'ManifestError';
 }
 
