@@ -19,11 +19,11 @@ export function classifyEntryName(name: string): EntryName | { kind: 'invalid'; 
   if (path === SIGNATURE_NAME) return { kind: 'signature' };
   if (path === OCI_LAYOUT_NAME) return { kind: 'oci-layout' };
   if (path === INDEX_NAME) return { kind: 'index' };
-  if (path === 'blobs/' || path === 'blobs' || /^blobs\/(sha256|sha512)\/?$/.test(path)) return { kind: 'directory' };
+  if (path === 'blobs/' || path === 'blobs' || /^blobs\/sha256\/?$/.test(path)) return { kind: 'directory' };
   const m = /^blobs\/([^/]+)\/([^/]+)$/.exec(path);
   if (!m) return { kind: 'invalid', reason: 'not part of an OCI image layout' };
   const digest = `${m[1]}:${m[2]}`;
-  if (m[1] !== 'sha256' && m[1] !== 'sha512') return { kind: 'invalid', reason: `unsupported digest algorithm "${m[1]}"` };
+  if (m[1] !== 'sha256') return { kind: 'invalid', reason: `unsupported digest algorithm "${m[1]}"` };
   if (!isValidDigest(digest)) return { kind: 'invalid', reason: `"${m[2]}" is not lowercase hex of the right length for ${m[1]}` };
   return { kind: 'blob', digest };
 }

@@ -60,7 +60,7 @@ const USTAR_NAME_MAX = 100;
 
 /**
  * A name from an extended header is accepted only where the bundle writer
- * would use one: a PAX name too long for the header (sha512 blob paths). A GNU
+ * would use one: a PAX name too long for the header (none in a bundle today). A GNU
  * long name, or a PAX name overriding one that fits, gives the entry another
  * name for readers that honour it than for those that do not.
  */

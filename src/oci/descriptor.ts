@@ -64,7 +64,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (typeof d.mediaType !== 'string' || d.mediaType === '') throw new InvalidDocumentError(`${where}: descriptor has no mediaType`);
   if (!isValidMediaType(d.mediaType)) throw new InvalidDocumentError(`${where}: media type "${printable(d.mediaType, 80)}" is not a valid type/subtype`);
   if (typeof d.digest !== 'string' || !isValidDigest(d.digest)) {
-    throw new InvalidDocumentError(`${where}: descriptor digest "${printable(String(d.digest), 80)}" is not a valid sha256/sha512 digest`);
+    throw new InvalidDocumentError(`${where}: descriptor digest "${printable(String(d.digest), 80)}" is not a valid sha256 digest`);
   }
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) {
     throw new InvalidDocumentError(`${where}: descriptor size "${printable(String(d.size), 40)}" is not a non-negative integer`);

@@ -13,7 +13,7 @@ function header(path: string, size: number, type: 'File' | 'Directory', stamp: E
   const h = new Header(data);
   const block = Buffer.alloc(BLOCK);
   const needPax = h.encode(block, 0);
-  // Names longer than ustar allows (sha512 blob paths) go in a PAX extended header.
+  // Names longer than ustar allows go in a PAX extended header (bundle names never are: kept for any caller).
   return needPax ? [new Pax({ path, size, mtime: stamp.mtime }).encode(), block] : [block];
 }
 

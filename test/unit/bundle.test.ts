@@ -42,6 +42,7 @@ describe('entry names', () => {
     ['blobs/../../x', '..'],
     ['blobs/sha256/abc', 'lowercase hex of the right length'],
     [`blobs/sha1/${'a'.repeat(40)}`, 'unsupported digest algorithm'],
+    [`blobs/sha512/${'a'.repeat(128)}`, 'unsupported digest algorithm'],
     [`blobs/sha256/${'a'.repeat(64)}/x`, 'not part of an OCI image layout'],
     ['README', 'not part of an OCI image layout'],
   ])('refuses %s', (name, reason) => {

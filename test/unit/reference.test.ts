@@ -40,6 +40,7 @@ describe('parseReference', () => {
     ['busybox@sha256:abc', 'digest'],
     [`busybox@md5:${HEX}`, 'digest'],
     [`busybox@sha256:${'A'.repeat(64)}`, 'digest'],
+    [`busybox@sha512:${'b'.repeat(128)}`, 'sha512 digests are not supported'],
     ['http://ghcr.io/x', 'scheme'],
     ['ghcr.io//x', 'empty path'],
     ['a b', 'whitespace'],
