@@ -16,10 +16,24 @@ export function buildIndex(images: ImageRecord[]): Buffer {
       mediaType: im.mediaType,
       digest: im.digest,
       size: im.size,
-      annotations: { [ANNOTATION_CONTAINERD_NAME]: im.reference, [ANNOTATION_REF_NAME]: im.reference },
+      ...(namesOf(im) ? { annotations: namesOf(im) } : {}),
     })),
   };
   return Buffer.from(`${JSON.stringify(index, null, 2)}\n`);
+}
+
+/**
+ * An image is named for OCI tools (`ref.name`) and for containerd
+ * (`io.containerd.image.name`). A signature, attestation, SBOM or referrer is
+ * listed without a name: it is no image to unpack, and `ctr images import`
+ * (what k3s and RKE2 do with the tarballs in their `images/` folder) names and
+ * unpacks every descriptor that has either name, failing the whole import on
+ * the first it cannot unpack. It still travels in the bundle, and `import`
+ * pushes it from the metadata.
+ */
+function namesOf(im: ImageRecord): Record<string, string> | undefined {
+  if (im.artifact) return undefined;
+  return { [ANNOTATION_CONTAINERD_NAME]: im.reference, [ANNOTATION_REF_NAME]: im.reference };
 }
 
 /** Reads `index.json` (already bounded in size by the reader) into its descriptors; throws on anything else. */

@@ -51,28 +51,33 @@ const CAPABILITIES = 'capabilities = ["pull", "resolve"]';
 
 /**
  * containerd `hosts.toml` files, one folder per registry namespace (`_default`
- * for the `'*'` mirror). With skipFallback the registry is the namespace's
- * `server`, so containerd never tries upstream; otherwise it is a `host` tried
- * first, with upstream as the fallback. Every string reaches the TOML through
- * `tomlString`, keys included.
+ * for the `'*'` mirror). The mirror is always a `[host."URL"]` table: containerd
+ * 1.6 and early 1.7 refuse a file without one ("invalid `host` tree") and go
+ * upstream, and 2.x reads the table the same way. The top-level `server` is the
+ * fallback tried after the hosts: with skipFallback it is the mirror again (so
+ * nothing is ever asked of the upstream registry), otherwise the upstream
+ * (containerd's own default for `_default`). Every string reaches the TOML
+ * through `tomlString`, keys included.
  */
 export function containerdHosts(plan: MirrorPlan): HostsFile[] {
   const { options: o } = plan;
   return plan.entries.map((e) => {
     const namespace = namespaceOf(e.registry);
-    const settings: string[] = [];
+    const settings = [CAPABILITIES];
     if (o.caPem) settings.push(`ca = ${tomlString('ca.crt')}`);
     if (o.insecureSkipVerify) settings.push('skip_verify = true');
     if (e.overridePath) settings.push('override_path = true');
     const lines = [tomlComment(`${namespace}/hosts.toml: images of ${e.registry === '*' ? 'every registry' : e.registry} from ${plan.endpointHost}`)];
-    if (o.skipFallback) {
-      lines.push(`server = ${tomlString(e.url)}`, CAPABILITIES, ...settings);
-    } else {
-      if (e.registry !== '*') lines.push(`server = ${tomlString(e.registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${e.registry}`)}`);
-      lines.push('', `[host.${tomlString(e.url)}]`, `  ${CAPABILITIES}`, ...settings.map((s) => `  ${s}`));
-    }
+    if (o.skipFallback) lines.push(`server = ${tomlString(e.url)}`, ...settings);
+    else if (e.registry !== '*') lines.push(`server = ${tomlString(upstreamServer(e.registry))}`);
+    lines.push('', `[host.${tomlString(e.url)}]`, ...settings.map((line) => `  ${line}`));
     const files: Record<string, string> = { 'hosts.toml': `${lines.join('\n')}\n` };
     if (o.caPem) files['ca.crt'] = o.caPem.endsWith('\n') ? o.caPem : `${o.caPem}\n`;
     return { namespace, files };
   });
+}
+
+/** Where a registry's own API is served: Docker Hub's is not at docker.io. */
+function upstreamServer(registry: string): string {
+  return registry === 'docker.io' ? 'https://registry-1.docker.io' : `https://${registry}`;
 }

@@ -148,21 +148,32 @@ export function bounded(problems: string[]): string[] {
   return [...problems.slice(0, MAX_LISTED_PROBLEMS), `… and ${problems.length - MAX_LISTED_PROBLEMS} more`];
 }
 
+/**
+ * index.json must list exactly the metadata's images: each image under its
+ * reference, each artifact (signature, attestation, SBOM, referrer) by its
+ * digest without a name (bundles written before artifacts went unnamed name
+ * them, which is accepted too), with the metadata's digest, size and type.
+ */
 export function compareIndex(metadata: BundleMetadata, index: Descriptor[]): string[] {
   const out: string[] = [];
-  const byName = new Map(index.map((d) => [d.annotations?.[ANNOTATION_REF_NAME], d]));
+  const byName = new Map<string, Descriptor>();
+  const unnamed = new Map<string, Descriptor>();
+  for (const d of index) {
+    const name = d.annotations?.[ANNOTATION_REF_NAME];
+    if (name !== undefined) byName.set(name, d);
+    else unnamed.set(d.digest, d);
+  }
   for (const im of metadata.images) {
-    const d = byName.get(im.reference);
+    const d = byName.get(im.reference) ?? (im.artifact ? unnamed.get(im.digest) : undefined);
     if (!d) out.push(`index.json has no entry for ${im.reference}`);
     else if (d.digest !== im.digest || d.size !== im.size || d.mediaType !== im.mediaType) {
       out.push(`index.json entry for ${im.reference} (${d.digest}) differs from the metadata (${im.digest})`);
     }
   }
   const names = new Set(metadata.images.map((im) => im.reference));
-  for (const d of index) {
-    const name = d.annotations?.[ANNOTATION_REF_NAME];
-    if (!name || !names.has(name)) out.push(`index.json entry ${name !== undefined ? printable(name) : d.digest} is not in the metadata`);
-  }
+  const artifacts = new Set(metadata.images.filter((im) => im.artifact).map((im) => im.digest));
+  for (const [name, d] of byName) if (!names.has(name)) out.push(`index.json entry ${printable(name)} is not in the metadata`);
+  for (const digest of unnamed.keys()) if (!artifacts.has(digest)) out.push(`index.json entry ${digest} has no name and is no artifact of the metadata`);
   return out;
 }
 

@@ -1,4 +1,5 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { RunningRegistry } from '../../scripts/lib/registry.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 
@@ -47,8 +48,10 @@ async function pushManifest(reg: RunningRegistry, repo: string, ref: string, doc
  * this registry has no referrers API).
  */
 export async function pushSignedImage(reg: RunningRegistry, repository = 'signed/app', tag = 'v1'): Promise<SignedImage> {
-  const layer = Buffer.from(`layer of ${repository}`);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  // A real layer (an empty tar, gzipped), so containerd can unpack the image.
+  const tar = Buffer.alloc(1024);
+  const layer = gzipSync(tar);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }));
   await pushBlob(reg, repository, layer);
   await pushBlob(reg, repository, config);
   const image = await pushManifest(

@@ -207,9 +207,17 @@ describe('containerd hosts.toml', () => {
           const doc = readHostsToml(text);
           const entry = plan.entries.find((e) => e.registry === h.namespace)!;
           if (skipFallback) {
-            expect(doc.tables).toEqual([]);
-            expect(doc.keys.map((k) => k.key)).toEqual(['server', 'capabilities', 'skip_verify', 'override_path']);
-            expect(doc.keys[0]!.value).toBe(entry.url);
+            // The mirror is a [host] table (containerd 1.6 refuses a file without one) and the fallback server.
+            expect(doc.tables).toEqual([['host', entry.url]]);
+            expect(doc.keys).toEqual([
+              { table: '', key: 'server', value: entry.url },
+              { table: '', key: 'capabilities', value: ['pull', 'resolve'] },
+              { table: '', key: 'skip_verify', value: true },
+              { table: '', key: 'override_path', value: true },
+              { table: `host.${entry.url}`, key: 'capabilities', value: ['pull', 'resolve'] },
+              { table: `host.${entry.url}`, key: 'skip_verify', value: true },
+              { table: `host.${entry.url}`, key: 'override_path', value: true },
+            ]);
           } else {
             expect(doc.tables).toEqual([['host', entry.url]]);
             expect(doc.keys).toEqual([
@@ -224,13 +232,15 @@ describe('containerd hosts.toml', () => {
     }
   });
 
-  it("keeps the '*' mirror in _default with the server line only", () => {
+  it("keeps the '*' mirror in _default as a [host] table, with itself as the fallback server", () => {
     const [h] = containerdHosts(planMirrors({ ...base, keepRegistryHost: false }));
     expect(h!.namespace).toBe('_default');
     const doc = readHostsToml(h!.files['hosts.toml']!);
+    expect(doc.tables).toEqual([['host', 'http://10.5.0.1:6000']]);
     expect(doc.keys).toEqual([
       { table: '', key: 'server', value: 'http://10.5.0.1:6000' },
       { table: '', key: 'capabilities', value: ['pull', 'resolve'] },
+      { table: 'host.http://10.5.0.1:6000', key: 'capabilities', value: ['pull', 'resolve'] },
     ]);
   });
 });
