@@ -7,13 +7,14 @@ import { k3sRegistries } from '../mirror/k3s.js';
 import { containedPath, makeContainedFolder, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
 import { checkMirrorOptions, invalidRegistries, isRegistryHost, MirrorConfigError, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
+import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
 import { parseReference } from '../reference/reference.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { UsageError } from './errors.js';
 import { explicitCredential } from './target-options.js';
 
-const FORMATS = ['talos', 'talos-multidoc', 'containerd', 'k3s'] as const;
+const FORMATS = ['talos', 'talos-multidoc', 'talosctl', 'containerd', 'k3s'] as const;
 type Format = (typeof FORMATS)[number];
 
 interface MirrorConfigArgs {
@@ -29,6 +30,7 @@ interface MirrorConfigArgs {
   username?: string;
   'password-stdin': boolean;
   output?: string;
+  'talos-version'?: string;
 }
 
 export const command = 'mirror-config';
@@ -36,7 +38,12 @@ export const describe = 'Write the cluster-side registry mirror configuration (T
 
 export function builder(y: Argv): Argv<MirrorConfigArgs> {
   return y
-    .option('format', { choices: FORMATS, default: 'talos' as Format, describe: 'talos: machine-config patch; talos-multidoc: Talos 1.12+ documents; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2)' })
+    .option('format', {
+      choices: FORMATS,
+      default: 'talos' as Format,
+      describe: 'talos: machine-config patch; talos-multidoc: Talos 1.12+ documents; talosctl: --registry-mirror flags; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2)',
+    })
+    .option('talos-version', { type: 'string', describe: 'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written' })
     .option('endpoint', { type: 'string', demandOption: true, describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000' })
     .option('bundle', { type: 'string', describe: 'Bundle the registry was filled from: names the source registries and checks for clashes' })
     .option('source-registry', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'A source registry to mirror, without --bundle (repeatable)' })
@@ -50,6 +57,8 @@ export function builder(y: Argv): Argv<MirrorConfigArgs> {
     .option('output', { alias: 'o', type: 'string', describe: 'Write to FILE (containerd: a folder receiving HOST/hosts.toml); default stdout' })
     .example('$0 mirror-config --endpoint http://10.5.0.1:6000 --bundle talos.tar', 'Talos patch for a registry filled with the default mapping')
     .example('$0 mirror-config --format talos-multidoc --endpoint https://registry.lan --ca-file ca.pem --bundle talos.tar', 'Talos 1.12+ documents with a private CA')
+    .example('$0 mirror-config --talos-version v1.8 --endpoint http://10.5.0.1:6000 --bundle talos.tar', 'A patch Talos 1.8 accepts (no skipFallback)')
+    .example('talosctl cluster create $($0 mirror-config --format talosctl --endpoint http://10.5.0.1:6000 --bundle talos.tar)', 'Flags for talosctl')
     .example('$0 mirror-config --format containerd --endpoint http://10.5.0.1:6000 --keep-registry-host --bundle b.tar -o certs.d', 'containerd hosts.toml per registry')
     .example('$0 mirror-config --format k3s --endpoint http://10.5.0.1:6000 --bundle b.tar -o registries.yaml', 'k3s / RKE2 registries.yaml')
     .epilog(
@@ -124,12 +133,26 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     printOut(hosts.map((h) => Object.entries(h.files).map(([n, c]) => `# ---- ${h.namespace}/${n}\n${c}`).join('')).join('\n'));
     return;
   }
-  const text = argv.format === 'talos' ? talosPatch(plan) : argv.format === 'talos-multidoc' ? talosMultiDoc(plan) : k3sRegistries(plan);
+  const text = renderText(argv.format, plan, argv['talos-version']);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
     await writeFileAtomic(argv.output, text, options.auth ? 0o600 : 0o644);
     printErr(`wrote ${printable(argv.output)}\n`);
   } else process.stdout.write(text); // serialised YAML: every string in it is quoted and escaped by js-yaml
+}
+
+/** The single-file formats, with the Talos fields the asked version reads. */
+function renderText(format: Exclude<Format, 'containerd'>, plan: MirrorPlan, talosVersion: string | undefined): string {
+  if (format === 'k3s') return k3sRegistries(plan);
+  if (format === 'talosctl') {
+    if (plan.options.skipFallback) printErr('note: talosctl flags set no skipFallback: nodes try the upstream registries when the mirror fails\n');
+    return talosctlFlags(plan);
+  }
+  const version = talosVersion !== undefined ? parseTalosVersion(talosVersion) : undefined;
+  const fields = talosFieldsFor(format, version, plan.options.skipFallback);
+  for (const w of fields.warnings) printErr(`warning: ${w}\n`);
+  const forVersion = { ...plan, options: { ...plan.options, skipFallback: fields.skipFallback } };
+  return format === 'talos' ? talosPatch(forVersion) : talosMultiDoc(forVersion);
 }
 
 /** The hosts.toml files of the plan; a namespace that is not a host is refused (it would name a folder). */
