@@ -1,8 +1,10 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { importBundle, MissingDependenciesError } from '../import/importer.js';
+import { importBundle, MissingDependenciesError, type ImportResult } from '../import/importer.js';
 import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
+import type { BundleMetadata } from '../bundle/format.js';
+import type { RegistryClient } from '../registry/client.js';
 import { requireSignature } from './signing.js';
 import { checkRegistry } from '../import/registry-check.js';
 import { MirrorConfigError, planMirrors } from '../mirror/plan.js';
@@ -50,18 +52,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
-  try {
-    statSync(argv.bundle);
-  } catch {
-    throw new UsageError(`bundle ${printable(argv.bundle)} does not exist`);
-  }
-  const head = await readHead(argv.bundle);
-  const metadata = head.metadata;
-  if (argv['public-key']) {
-    const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
-    reporter.info(`signature valid (key ${printable(key)})`);
-  }
-  const plan: ImportPlan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  const { metadata, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
     return;
@@ -74,55 +65,92 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
   const started = Date.now();
   if (metadata.delta) reporter.info(`delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`);
+  const session: ImportSession = { argv, registry, plan, client, reporter };
   try {
-    const result = await importBundle(argv.bundle, client, registry, plan, {
-      concurrency: argv.concurrency,
-      events: {
-        planned: (w) => {
-          reporter.info(`${w.images} images: ${w.complete} already in ${registry}; ${w.uploads} blobs (${formatBytes(w.uploadBytes)}) to upload, ${w.mounts} to mount`);
-          if (w.uploadBytes > 0) reporter.startBytes('upload', 'uploading blobs', w.uploadBytes);
-        },
-        bytes: (n) => reporter.advance('upload', n),
-        blobFailed: (d, m) => reporter.warn(`blob ${printable(d)}: ${printable(m, MESSAGE_MAX)}`),
-        partsStaged: (d, n, waitingFor) =>
-          reporter.info(`blob ${printable(d)} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
-        imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${printable(targetName(registry, p))}`),
-      },
-    }).catch((err: unknown) => {
-      if (err instanceof MissingDependenciesError) throw new CheckFailed(err.message, ExitCode.damaged);
-      throw err;
-    });
+    const result = await pushBundle(session);
     reporter.stop();
-    const seconds = (Date.now() - started) / 1000;
-    const failed = result.images.filter((i) => i.status === 'failed');
-    for (const f of failed) reporter.warn(`${printable(f.reference)} was not imported: ${printable(f.reason ?? 'no reason given', MESSAGE_MAX)}`);
-    reporter.info(
-      `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
-    );
-    const waiting = result.images.filter((i) => i.status === 'waiting');
-    if (waiting.length > 0) {
-      const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
-      reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
-    }
-    // Images that wait for other volumes are not expected in the registry yet.
-    const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
-    const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
-    const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
-    if (check && !argv.json) printRegistryCheck(check, reporter);
-    reporter.result({ registry, seconds, ...result, verification: check });
-    if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
-      printTalosPatch(argv, registry, plan, reporter);
-    }
-    if (failed.length > 0) {
-      // Exit 3 only when the bundle is at fault; a registry or network failure is 1, like everywhere else.
-      const code = failed.some((f) => f.cause === 'registry') ? ExitCode.failure : ExitCode.damaged;
-      throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`, code);
-    }
-    if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+    await reportImport(session, result, (Date.now() - started) / 1000);
   } finally {
     reporter.stop();
     close();
   }
+}
+
+/** One import run: what the steps after the options share. */
+interface ImportSession {
+  argv: ArgumentsCamelCase<ImportArgs>;
+  registry: string;
+  plan: ImportPlan;
+  client: RegistryClient;
+  reporter: Reporter;
+}
+
+/** The bundle's metadata (its signature checked first, with --public-key) and where each image goes. */
+async function readBundle(argv: ArgumentsCamelCase<ImportArgs>, reporter: Reporter): Promise<{ metadata: BundleMetadata; plan: ImportPlan }> {
+  try {
+    statSync(argv.bundle);
+  } catch {
+    throw new UsageError(`bundle ${printable(argv.bundle)} does not exist`);
+  }
+  const head = await readHead(argv.bundle);
+  const metadata = head.metadata;
+  if (argv['public-key']) {
+    const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
+    reporter.info(`signature valid (key ${printable(key)})`);
+  }
+  const plan: ImportPlan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  return { metadata, plan };
+}
+
+/** The push, reported as it goes; a delta whose base the registry lacks is the bundle's problem (exit 3). */
+function pushBundle({ argv, registry, plan, client, reporter }: ImportSession): Promise<ImportResult> {
+  return importBundle(argv.bundle, client, registry, plan, {
+    concurrency: argv.concurrency,
+    events: {
+      planned: (w) => {
+        reporter.info(`${w.images} images: ${w.complete} already in ${registry}; ${w.uploads} blobs (${formatBytes(w.uploadBytes)}) to upload, ${w.mounts} to mount`);
+        if (w.uploadBytes > 0) reporter.startBytes('upload', 'uploading blobs', w.uploadBytes);
+      },
+      bytes: (n) => reporter.advance('upload', n),
+      blobFailed: (d, m) => reporter.warn(`blob ${printable(d)}: ${printable(m, MESSAGE_MAX)}`),
+      partsStaged: (d, n, waitingFor) =>
+        reporter.info(`blob ${printable(d)} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
+      imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${printable(targetName(registry, p))}`),
+    },
+  }).catch((err: unknown) => {
+    if (err instanceof MissingDependenciesError) throw new CheckFailed(err.message, ExitCode.damaged);
+    throw err;
+  });
+}
+
+/** The summary, the registry check (unless --skip-verify), the Talos patch when all is in, and the exit code. */
+async function reportImport(session: ImportSession, result: ImportResult, seconds: number): Promise<void> {
+  const { argv, registry, plan, client, reporter } = session;
+  const failed = result.images.filter((i) => i.status === 'failed');
+  for (const f of failed) reporter.warn(`${printable(f.reference)} was not imported: ${printable(f.reason ?? 'no reason given', MESSAGE_MAX)}`);
+  reporter.info(
+    `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
+  );
+  const waiting = result.images.filter((i) => i.status === 'waiting');
+  if (waiting.length > 0) {
+    const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
+    reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
+  }
+  // Images that wait for other volumes are not expected in the registry yet.
+  const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
+  const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
+  const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
+  if (check && !argv.json) printRegistryCheck(check, reporter);
+  reporter.result({ registry, seconds, ...result, verification: check });
+  if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
+    printTalosPatch(argv, registry, plan, reporter);
+  }
+  if (failed.length > 0) {
+    // Exit 3 only when the bundle is at fault; a registry or network failure is 1, like everywhere else.
+    const code = failed.some((f) => f.cause === 'registry') ? ExitCode.failure : ExitCode.damaged;
+    throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`, code);
+  }
+  if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
 }
 
 /** `REGISTRY/REPOSITORY:TAG` (or `@DIGEST`) an image lands at. */

@@ -3,6 +3,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
 import { listCatalog } from '../import/registry-check.js';
 import { resolveImage } from '../oci/resolve.js';
+import type { Repository } from '../registry/repository.js';
 import { mapSettled } from '../util/pool.js';
 import { CheckFailed, ExitCode } from './errors.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
@@ -39,23 +40,26 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
     if (!repos) throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled or restricted); an inventory needs it`, ExitCode.failure);
     const receipt: Receipt = { format: RECEIPT_FORMAT, registry, repositories: {}, manifests: [], blobs: {} };
     const manifests = new Set<string>();
-    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (repo) => ({ repo, tags: (await client.listTags(registry, repo)).tags.sort() }));
-    const pairs: Array<{ repo: string; tag: string }> = [];
+    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (name) => {
+      const repo = client.repository(registry, name);
+      return { repo, tags: (await repo.listTags()).tags.sort() };
+    });
+    const pairs: Array<{ repo: Repository; tag: string }> = [];
     for (const r of tagged) {
       if (!r.ok) throw r.error;
-      receipt.repositories[r.value.repo] = {};
+      receipt.repositories[r.value.repo.name] = {};
       for (const tag of r.value.tags) pairs.push({ repo: r.value.repo, tag });
     }
     const walked = await mapSettled(pairs, argv.concurrency, async ({ repo, tag }) => {
-      const image = await resolveImage(tag, (sel) => client.getManifest(registry, repo, sel), undefined, `${registry}/${repo}:${tag}`);
+      const image = await resolveImage(tag, (sel) => repo.getManifest(sel), undefined, `${repo}:${tag}`);
       return { repo, tag, image };
     });
     for (const w of walked) {
       if (!w.ok) throw w.error;
       const { repo, tag, image } = w.value;
-      receipt.repositories[repo]![tag] = image.root.digest;
+      receipt.repositories[repo.name]![tag] = image.root.digest;
       for (const m of image.manifests) manifests.add(m.digest);
-      for (const b of image.blobs) receipt.blobs[b.digest] ??= repo;
+      for (const b of image.blobs) receipt.blobs[b.digest] ??= repo.name;
     }
     receipt.manifests = [...manifests].sort();
     receipt.blobs = Object.fromEntries(Object.entries(receipt.blobs).sort(([a], [b]) => (a < b ? -1 : 1)));

@@ -57,13 +57,14 @@ export async function checkRegistry(client: RegistryClient, registry: string, pl
   });
   const results = await mapSettled(probes, opts.concurrency, async ({ p, selector }): Promise<CheckRow> => {
     const base = { reference: p.image.reference, repository: p.repository, selector, expected: p.image.digest };
-    const head = await client.headManifest(registry, p.repository, selector);
+    const repo = client.repository(registry, p.repository);
+    const head = await repo.headManifest(selector);
     if (!head) return { ...base, found: undefined, status: 'missing' };
     if (head.digest !== p.image.digest) return { ...base, found: head.digest, status: 'differs' };
     if (opts.deep && selector === p.image.digest) {
       const absent: string[] = [];
-      for (const d of p.manifests) if (!(await client.headManifest(registry, p.repository, d))) absent.push(d);
-      for (const d of p.blobs) if (!(await client.hasBlob(registry, p.repository, d))) absent.push(d);
+      for (const d of p.manifests) if (!(await repo.headManifest(d))) absent.push(d);
+      for (const d of p.blobs) if (!(await repo.hasBlob(d))) absent.push(d);
       if (absent.length > 0) return { ...base, found: head.digest, status: 'incomplete', detail: `missing ${absent.join(', ')}` };
     }
     return { ...base, found: head.digest, status: 'ok' };
