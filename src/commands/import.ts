@@ -132,14 +132,13 @@ async function reportImport(session: ImportSession, result: ImportResult, second
     `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
   );
   const waiting = result.images.filter((i) => i.status === 'waiting');
-  if (waiting.length > 0) {
-    const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
-    reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
-  }
+  reportWaiting(waiting, reporter);
   // Images that wait for other volumes are not expected in the registry yet.
   const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
   const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
-  const check = argv['skip-verify'] ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
+  if (checkPlan.images.length === 0 && waiting.length > 0) reporter.info('no image is complete yet, so the registry has nothing of this bundle to check');
+  const skipCheck = argv['skip-verify'] || checkPlan.images.length === 0;
+  const check = skipCheck ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
   if (check && !argv.json) printRegistryCheck(check, reporter);
   reporter.result({ registry, seconds, ...result, verification: check });
   if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
@@ -151,6 +150,22 @@ async function reportImport(session: ImportSession, result: ImportResult, second
     throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`, code);
   }
   if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+}
+
+/** Listed by name at most; the rest are counted. */
+const MAX_WAITING_LISTED = 20;
+
+/**
+ * Images of a volume set that this run could not complete: each with the
+ * volumes it waits for. Such a run exits 0 when nothing failed; importing
+ * the other volumes, in any order, completes them.
+ */
+function reportWaiting(waiting: ImportResult['images'], reporter: Reporter): void {
+  if (waiting.length === 0) return;
+  for (const w of waiting.slice(0, MAX_WAITING_LISTED)) reporter.info(`  ${printable(w.reference)} ${printable(w.reason ?? 'waits for other volumes')}`);
+  if (waiting.length > MAX_WAITING_LISTED) reporter.info(`  … and ${waiting.length - MAX_WAITING_LISTED} more`);
+  const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
+  reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
 }
 
 /** `REGISTRY/REPOSITORY:TAG` (or `@DIGEST`) an image lands at. */

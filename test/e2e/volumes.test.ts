@@ -95,7 +95,9 @@ describe('volumes', () => {
         expect(now).toBeGreaterThanOrEqual(complete);
         complete = now;
         for (const w of out.images.filter((i: { status: string }) => i.status === 'waiting')) expect(w.reason).toMatch(/needs volume/);
-        expect(out.verification.ok).toBe(true);
+        // A run that completes no image has nothing of the bundle to check in the registry yet.
+        if (now === 0) expect(out.verification).toBeUndefined();
+        else expect(out.verification.ok).toBe(true);
       }
       expect(complete).toBe(images.length);
       for (const v of volumes) expect((await runCli(['import', v, '--registry', oneShot.host, '--plain-http', '-q'])).code).toBe(0);
