@@ -1,24 +1,15 @@
-import { access, constants, stat, statfs } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { rmSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { BlobCache, defaultCacheDir } from '../export/blob-cache.js';
-import { collectBundle, type CollectedBundle } from '../export/collect.js';
-import { buildMetadata } from '../bundle/metadata.js';
-import { writeBundle } from '../export/cache-writer.js';
-import { activePartials, type WriteResult } from '../export/publish.js';
-import { keepsHoles, InPlaceWriter } from '../export/in-place-writer.js';
-import { MAX_IMAGES, type BundleMetadata } from '../bundle/format.js';
-import { blobEntries } from '../bundle/volume-content.js';
-import { forVolume, parseVolumeSize, volumeLayout, volumeName, VolumeError } from '../bundle/volumes.js';
-import { planVolumes } from '../export/volume-plan.js';
+import { chooseExportMode, exportBundle, type ExportEvents, type ExportMode, type ExportRequest, type ExportResult } from '../export/export-bundle.js';
+import { MAX_IMAGES } from '../bundle/format.js';
+import { parseVolumeSize } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
+import type { Mirror } from '../registry/endpoint.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../ui/format.js';
-import { onInterrupt, setResumeHint } from '../util/interrupt.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
-import { TOOL } from '../version.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
 import { loadExclusions } from '../export/exclusions.js';
@@ -26,7 +17,6 @@ import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
-import { isDiskFull } from '../util/disk-full.js';
 
 interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
   output?: string;
@@ -92,6 +82,29 @@ async function checkOutputDir(output: string): Promise<void> {
 export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<void> {
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  const { request, mirrors, volumeSize } = await parseExportArgs(argv, reporter);
+  const mode = await chooseExportMode(request.output, argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined), volumeSize);
+  if (mode.kind === 'cache' && mode.reason === 'no-holes') reporter.info(`${dirname(request.output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`);
+  const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+  const { client, close } = buildClient(argv, {
+    mirrors,
+    onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
+  });
+  const started = Date.now();
+  try {
+    const result = await exportBundle(client, { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) }, progressEvents(reporter, mode, request.platforms));
+    reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds: (Date.now() - started) / 1000 });
+  } finally {
+    reporter.stop();
+    close();
+  }
+}
+
+/**
+ * The options and the spec, read and checked in this order (the image sources'
+ * warnings reported): the export asked for, less its mode and creation time.
+ */
+async function parseExportArgs(argv: ArgumentsCamelCase<ExportArgs>, reporter: Reporter): Promise<{ request: Omit<ExportRequest, 'mode' | 'sourceDateEpoch'>; mirrors: Mirror[]; volumeSize: number | undefined }> {
   const loaded = await loadSpec(argv.spec);
   const spec = loaded?.spec;
   const outputArg = argv.output ?? spec?.output;
@@ -103,7 +116,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
-  const { exclude, sources: excludeSources } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
+  const { exclude, sources: deltaAgainst } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
   const signer = await loadSigner(argv['sign-key']);
   let volumeSize: number | undefined;
   try {
@@ -111,164 +124,67 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-
-  // One bundle is written in one pass, each blob straight to its place; a cache (asked for, or
-  // needed by volume sets, which are planned from every blob) costs a second write of each byte.
-  const askedCache = argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined);
-  // A filesystem without holes (FAT, exFAT: USB sticks) zero-fills a file written out of order
-  // before the first byte lands: there the bundle is written in order, from the cache.
-  const inOrder = askedCache === undefined && volumeSize === undefined && !(await keepsHoles(dirname(output)));
-  if (inOrder) reporter.info(`${dirname(output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`);
-  const cacheDir = askedCache ?? (volumeSize !== undefined || inOrder ? defaultCacheDir() : undefined);
-  const cache = cacheDir !== undefined ? new BlobCache(cacheDir) : undefined;
-  await cache?.init();
-  const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
-  const describe = (c: Pick<CollectedBundle, 'images' | 'blobs'>) =>
-    buildMetadata(c.images, c.blobs, {
-      tool: TOOL,
-      platforms: platforms ? platforms.map(formatPlatform) : null,
-      deltaAgainst: excludeSources,
-      ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-    });
-  const writeOptions = {
+  const request = {
+    refs,
+    output,
+    ...(platforms ? { platforms } : {}),
+    concurrency: argv.concurrency,
+    retries: argv.retries,
+    artifacts: argv.signatures,
+    exclude,
+    deltaAgainst,
     ...(signer ? { sign: signer } : {}),
-    ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
-    onBytes: (n: number) => reporter.advance('write', n),
   };
-  const placed = cache ? undefined : new InPlaceWriter({ output, describe, ...writeOptions });
-  setResumeHint(cache ? `rerun the same command to resume; verified blobs are kept in ${cache.root}` : `rerun the same command to resume from ${placed!.partial}`);
-  const forget = onInterrupt(() => {
-    for (const p of activePartials) rmSync(p, { force: true });
-  });
-
-  const { client, close } = buildClient(argv, {
-    mirrors,
-    onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
-  });
-  const started = Date.now();
-  try {
-    reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
-    for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
-    const startWriting = (path: string, metadata: BundleMetadata) => reporter.startBytes('write', `writing ${basename(path)}`, blobEntries(metadata).reduce((s, e) => s + e.size, 0));
-    const write = (store: BlobCache, path: string, metadata: BundleMetadata, ready?: (digest: string) => Promise<void>) => {
-      startWriting(path, metadata);
-      return writeBundle(store, metadata, { output: path, ...writeOptions, ...(ready ? { ready } : {}) });
-    };
-    const written: WriteResult[] = [];
-    const collected = await collectBundle(refs, client, cache ?? placed!, {
-      ...(platforms ? { platforms } : {}),
-      concurrency: argv.concurrency,
-      artifacts: argv.signatures,
-      exclude,
-      beforeDownload: async (sizes, c) => {
-        if (volumeSize !== undefined) usageOnVolumeError(() => volumeLayout(describe(c), volumeSize));
-        await ensureSpace(dirname(output), cache?.root, sizes);
-      },
-      // One bundle is written while its blobs download, right behind them; volumes
-      // are planned from every blob (a blob cut into parts is hashed part by part).
-      ...(placed
-        ? {
-            consume: async (c, ready, refetch) => {
-              startWriting(output, describe(c));
-              written.push(await placed.finish(ready, refetch, argv.retries));
-            },
-          }
-        : volumeSize === undefined
-          ? { consume: async (c, ready) => void written.push(await write(cache!, output, describe(c), ready)) }
-          : {}),
-      events: {
-        warn: (message) => reporter.warn(message),
-        resolved: (ref, im) =>
-          reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
-        blobQueued: (t) => {
-          if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already ${cache ? 'in the cache' : `in the partial bundle of an earlier run`}`);
-          reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);
-        },
-        blobProgress: (n) => reporter.advance('fetch', n),
-      },
-    }).catch(async (err: unknown) => {
-      if (!placed) throw err;
-      // A partial bundle is what a rerun resumes from, unless the disk is full.
-      const full = placed.outOfSpace || isDiskFull(err);
-      await placed.abort(!full);
-      if (full) throw new Error(`no space left in ${dirname(output)} while writing ${basename(output)}, which needs ${formatBytes(placed.size)} (partial file removed); free space or choose another -o folder, then rerun`);
-      if (placed.started) reporter.warn(`the partial bundle ${placed.partial} is kept: rerun the same command to resume`);
-      throw err;
-    });
-    reporter.stop();
-    const totalBytes = collected.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
-    const externalBytes = collected.blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
-    if (volumeSize !== undefined) {
-      const volumes = await planVolumes(describe(collected), volumeSize, (d) => cache!.path(d));
-      reporter.info(`${volumes.volumes!.count} volumes of at most ${formatBytes(volumeSize)}`);
-      for (let i = 1; i <= volumes.volumes!.count; i++) {
-        written.push(await write(cache!, volumeName(output, i), forVolume(volumes, i)));
-        reporter.stop();
-      }
-    }
-    const seconds = (Date.now() - started) / 1000;
-    const shared = collected.images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
-    if (exclude.size > 0) reporter.info(`delta: ${collected.blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`);
-    for (const w of written) reporter.info(`wrote ${w.path} (${formatBytes(w.bytes)}), checksum ${w.sidecar}: sha256 ${w.sha256}`);
-    reporter.info(`${collected.images.length} images, ${collected.blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs, in ${seconds.toFixed(1)}s`);
-    const first = written[0]!;
-    reporter.result({
-      bundle: first.path,
-      sidecar: first.sidecar,
-      bytes: written.reduce((s, w) => s + w.bytes, 0),
-      sha256: first.sha256,
-      integrity: first.integrity,
-      ...(volumeSize !== undefined ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
-      seconds,
-      images: collected.images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
-      blobs: collected.blobs.length,
-      fetched: collected.fetched,
-      cached: collected.cached,
-    });
-  } finally {
-    reporter.stop();
-    forget();
-    close();
-  }
+  return { request, mirrors, volumeSize };
 }
 
-/** A volume size too small for the bundle is the caller's choice to change: a usage error, before any download. */
-function usageOnVolumeError(check: () => unknown): void {
-  try {
-    check();
-  } catch (err) {
-    if (err instanceof VolumeError) throw new UsageError(err.message);
-    throw err;
-  }
+/** What the export says while it runs. */
+function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platform[] | undefined): ExportEvents {
+  return {
+    start: (refs) => {
+      reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
+      for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
+    },
+    warn: (message) => reporter.warn(message),
+    resolved: (ref, im) =>
+      reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
+    blobQueued: (t) => {
+      if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already ${mode.kind !== 'in-place' ? 'in the cache' : `in the partial bundle of an earlier run`}`);
+      reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);
+    },
+    blobProgress: (n) => reporter.advance('fetch', n),
+    writing: (path, bytes) => reporter.startBytes('write', `writing ${basename(path)}`, bytes),
+    writeProgress: (n) => reporter.advance('write', n),
+    collected: () => reporter.stop(),
+    volumesPlanned: (count, size) => reporter.info(`${count} volumes of at most ${formatBytes(size)}`),
+    volumeWritten: () => reporter.stop(),
+    partialKept: (path) => reporter.warn(`the partial bundle ${path} is kept: rerun the same command to resume`),
+  };
 }
 
-/** Every tar entry costs a header and padding; metadata and index.json come on top. */
-const TAR_OVERHEAD_PER_MB = 4096;
-
-/**
- * Refuses before the first layer is fetched when the disks clearly cannot hold
- * the work: the output folder the bundle, less what a resumed partial bundle
- * already holds, and a cache what is still to download (both on one filesystem
- * when they share one).
- */
-async function ensureSpace(outputDir: string, cacheDir: string | undefined, sizes: { bundleBytes: number; downloadBytes: number }): Promise<void> {
-  const bundle = sizes.bundleBytes + Math.ceil(sizes.bundleBytes / 1e6) * TAR_OVERHEAD_PER_MB + 1024 * 1024;
-  const [outStat, cacheStat] = await Promise.all([stat(outputDir), cacheDir !== undefined ? stat(cacheDir) : undefined]);
-  const checks = !cacheStat
-    ? [{ dir: outputDir, need: bundle - (sizes.bundleBytes - sizes.downloadBytes), what: `the bundle (${formatBytes(bundle)}, of which ${formatBytes(sizes.downloadBytes)} still to download)` }]
-    : outStat.dev === cacheStat.dev
-      ? [{ dir: outputDir, need: bundle + sizes.downloadBytes, what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})` }]
-      : [
-          { dir: outputDir, need: bundle, what: `the bundle (${formatBytes(bundle)})` },
-          { dir: cacheDir!, need: sizes.downloadBytes, what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})` },
-        ];
-  for (const c of checks) {
-    const st = await statfs(c.dir);
-    const free = st.bavail * st.bsize;
-    if (free < c.need) {
-      throw new Error(`not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder${cacheDir !== undefined ? ' or --cache-dir' : ''}`);
-    }
-  }
+/** The closing lines, and the `--json` result. */
+function reportExport(reporter: Reporter, result: ExportResult, run: { mode: ExportMode; delta: boolean; seconds: number }): void {
+  const { images, blobs, written } = result;
+  const totalBytes = blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
+  const externalBytes = blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
+  const shared = images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
+  if (run.delta) reporter.info(`delta: ${blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`);
+  for (const w of written) reporter.info(`wrote ${w.path} (${formatBytes(w.bytes)}), checksum ${w.sidecar}: sha256 ${w.sha256}`);
+  reporter.info(`${images.length} images, ${blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs, in ${run.seconds.toFixed(1)}s`);
+  const first = written[0]!;
+  reporter.result({
+    bundle: first.path,
+    sidecar: first.sidecar,
+    bytes: written.reduce((s, w) => s + w.bytes, 0),
+    sha256: first.sha256,
+    integrity: first.integrity,
+    ...(run.mode.kind === 'volumes' ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
+    seconds: run.seconds,
+    images: images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
+    blobs: blobs.length,
+    fetched: result.fetched,
+    cached: result.cached,
+  });
 }
 
 function parseSourceDateEpoch(value: string | undefined): number | undefined {

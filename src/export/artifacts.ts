@@ -1,4 +1,4 @@
-import type { RegistryClient } from '../registry/client.js';
+import type { Repository } from '../registry/repository.js';
 import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
 import { printable } from '../util/text.js';
@@ -44,20 +44,20 @@ export function digestTag(digest: string): string {
 }
 
 /** Looks up the artifacts of `subjects` (manifests of the image `image`) in one repository. */
-export async function discoverArtifacts(client: RegistryClient, registry: string, repository: string, subjects: string[], concurrency: number, image: string): Promise<Discovery> {
-  const where = `${printable(registry)}/${printable(repository)}`;
+export async function discoverArtifacts(repo: Repository, subjects: string[], concurrency: number, image: string): Promise<Discovery> {
+  const where = `${printable(repo.registry)}/${printable(repo.name)}`;
   const warnings: string[] = [];
   const probes = subjects.flatMap((subject) => [
     ...COSIGN_SUFFIXES.map(([suffix, kind]) => ({ subject, tag: `${digestTag(subject)}${suffix}`, kind })),
     { subject, tag: digestTag(subject), kind: 'referrers' as const },
   ]);
   const found: FoundArtifact[] = [];
-  const present = await presentTags(client, registry, repository, probes.map((p) => p.tag), concurrency, (w) => warnings.push(`signatures of ${printable(image)}: ${w}`), where);
+  const present = await presentTags(repo, probes.map((p) => p.tag), concurrency, (w) => warnings.push(`signatures of ${printable(image)}: ${w}`), where);
   probes.forEach((p, i) => {
     if (present[i]) found.push({ selector: p.tag, kind: p.kind, subject: p.subject });
   });
   // Registries with the referrers API may hold referrers under no tag at all.
-  const apis = await mapSettled(subjects, concurrency, (subject) => client.getReferrers(registry, repository, subject));
+  const apis = await mapSettled(subjects, concurrency, (subject) => repo.referrers(subject));
   const referrers: FoundArtifact[] = [];
   apis.forEach((r, i) => {
     if (!r.ok) {
@@ -86,9 +86,9 @@ const MAX_LISTED_TAGS = 10_000;
  * served) is asked tag by tag; so is one whose listing is broken, with a
  * warning. Probes that fail count as absent, with a warning.
  */
-async function presentTags(client: RegistryClient, registry: string, repository: string, tags: string[], concurrency: number, warn: (message: string) => void, where: string): Promise<boolean[]> {
+async function presentTags(repo: Repository, tags: string[], concurrency: number, warn: (message: string) => void, where: string): Promise<boolean[]> {
   try {
-    const listed = await client.listTags(registry, repository, MAX_TAG_PAGES, MAX_LISTED_TAGS);
+    const listed = await repo.listTags(MAX_TAG_PAGES, MAX_LISTED_TAGS);
     if (listed.complete && listed.tags.length > 0) {
       const all = new Set(listed.tags);
       return tags.map((t) => all.has(t));
@@ -96,7 +96,7 @@ async function presentTags(client: RegistryClient, registry: string, repository:
   } catch (err) {
     if (!(err instanceof RegistryError) || err.kind === 'malformed') warn(`the tag listing of ${where} is unusable (${reason(err)}); looking them up tag by tag`);
   }
-  const heads = await mapSettled(tags, concurrency, (tag) => client.headManifest(registry, repository, tag));
+  const heads = await mapSettled(tags, concurrency, (tag) => repo.headManifest(tag));
   const failed = heads.find((h): h is { ok: false; error: unknown } => !h.ok);
   if (failed) warn(`${heads.filter((h) => !h.ok).length} of ${tags.length} tags could not be looked up on ${where} (${reason(failed.error)}); those are left out`);
   return heads.map((h) => h.ok && h.value !== undefined);

@@ -3,10 +3,11 @@ import { formatReference, manifestSelector, type Reference } from '../reference/
 import { discoverArtifacts } from './artifacts.js';
 import type { Platform } from '../oci/descriptor.js';
 import { formatPlatform } from '../oci/platform.js';
-import { resolveImage, type ManifestNode, type ResolvedImage } from '../oci/resolve.js';
+import { resolveImage, type ManifestFetcher, type ManifestNode, type ResolvedImage } from '../oci/resolve.js';
 import { isIndexType } from '../oci/media-types.js';
 import { DigestMismatchError } from '../oci/digest.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { Repository } from '../registry/repository.js';
 import { RegistryError } from '../registry/errors.js';
 import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
@@ -84,31 +85,76 @@ const MAX_FAILURE_LENGTH = 1000;
  */
 export async function collectBundle(refs: ListedReference[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<CollectedBundle> {
   if (refs.length > MAX_IMAGES) throw new CollectError([{ what: 'images', message: `${refs.length} images, more than the ${MAX_IMAGES} a bundle holds; split the list into several bundles` }]);
-  const resolveAll = async (list: ListedReference[], platforms: Platform[] | undefined) => {
-    const out = await mapSettled(list, opts.concurrency, async (item) => {
-      const { ref } = item;
-      const fetch = (sel: string, _declared?: string, maxBytes?: number) => client.getManifest(ref.registry, ref.repository, sel, maxBytes);
-      const image = await resolveImage(manifestSelector(ref), fetch, platforms, formatReference(ref));
-      for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
-      return image;
-    });
-    const failures = out.flatMap((r, i) => (r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }]));
-    if (failures.length > 0) throw new CollectError(failures);
-    return out.map((r) => (r as { ok: true; value: ResolvedImage }).value);
+  const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
+  if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
+  const { images, blobs } = recordImages(all, opts.events);
+  markExternal(blobs, opts.exclude);
+  const payload = [...blobs.values()].filter((b) => (b.role === 'layer' || b.role === 'config') && !b.external);
+  const ordered = tarOrder(blobs);
+  images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
+  const content = { images, blobs: ordered.map(blobRecord) };
+  await store.prepare?.(content);
+  const missing = await missingBlobs(payload, store, opts.concurrency);
+  const cachedBytes = await announceDownloads(blobs, payload, missing, content, opts);
+  // Tar order, so that a consumer writing the tar follows right behind the downloads.
+  const position = new Map(ordered.map((b, i) => [b.digest, i]));
+  missing.sort((a, b) => position.get(a.digest)! - position.get(b.digest)!);
+  await fetchMissing(missing, content, store, client, opts);
+  const missingBytes = missing.reduce((s, b) => s + b.size, 0);
+  return {
+    images,
+    blobs: content.blobs,
+    fetched: { blobs: missing.length, bytes: missingBytes },
+    cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
   };
-  const resolvedImages = await resolveAll(refs, opts.platforms);
-  const all: Array<{ item: ListedReference; image: ResolvedImage; artifact?: ImageRecord['artifact'] }> = refs.map((item, i) => ({ item, image: resolvedImages[i]! }));
-  if (opts.artifacts) {
-    const extra = await findArtifacts(all, client, opts.concurrency, (m) => opts.events?.warn?.(m));
-    const resolvedExtra = await resolveAll(extra.map((e) => e.item), undefined);
-    extra.forEach((e, i) => all.push({ item: e.item, image: resolvedExtra[i]!, artifact: e.artifact }));
-  }
+}
 
+/** An image (or artifact) resolved, with the handle on the repository it came from. */
+interface ResolvedItem {
+  item: ListedReference;
+  repo: Repository;
+  image: ResolvedImage;
+  artifact?: ImageRecord['artifact'];
+}
+
+/** A blob while the bundle is collected: its record, its height in the tree, and where it is fetched from. */
+type PendingBlob = BlobRecord & { level: number; source: Repository };
+
+type Content = Pick<CollectedBundle, 'images' | 'blobs'>;
+
+/**
+ * Phase 1: every reference resolved to its manifests, each manifest put in the
+ * store. Every reference that fails is listed, in one error.
+ */
+async function resolveAll(list: ListedReference[], platforms: Platform[] | undefined, client: RegistryClient, store: BlobStore, concurrency: number): Promise<ResolvedItem[]> {
+  const out = await mapSettled(list, concurrency, async (item): Promise<ResolvedItem> => {
+    const { ref } = item;
+    const repo = client.repository(ref.registry, ref.repository);
+    const fetch: ManifestFetcher = (sel, _declared, maxBytes) => repo.getManifest(sel, maxBytes);
+    const image = await resolveImage(manifestSelector(ref), fetch, platforms, formatReference(ref));
+    for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
+    return { item, repo, image };
+  });
+  const failures = out.flatMap((r, i) => (r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }]));
+  if (failures.length > 0) throw new CollectError(failures);
+  return out.map((r) => (r as { ok: true; value: ResolvedItem }).value);
+}
+
+/** Phase 2: the signatures, attestations, SBOMs and referrers of the images, resolved like images (every platform). */
+async function resolveArtifacts(images: ResolvedItem[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<ResolvedItem[]> {
+  const extra = await findArtifacts(images, opts.concurrency, (m) => opts.events?.warn?.(m));
+  const resolved = await resolveAll(extra.map((e) => e.item), undefined, client, store, opts.concurrency);
+  return extra.map((e, i) => ({ ...resolved[i]!, artifact: e.artifact }));
+}
+
+/**
+ * Phase 3: one record per image, in list order (each reported as resolved), and
+ * every distinct blob once, fetched from the first image that needs it.
+ */
+function recordImages(all: ResolvedItem[], events: CollectEvents | undefined): { images: ImageRecord[]; blobs: Map<string, PendingBlob> } {
   const images: ImageRecord[] = [];
-  const blobs = new Map<string, BlobRecord & { level: number; source: { registry: string; repository: string } }>();
-  all.forEach(({ item, image, artifact }) => {
-    const ref = item.ref;
-    const source = { registry: ref.registry, repository: ref.repository };
+  const blobs = new Map<string, PendingBlob>();
+  for (const { item, repo: source, image, artifact } of all) {
     for (const b of image.blobs) {
       if (!blobs.has(b.digest)) blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
     }
@@ -117,57 +163,84 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
         blobs.set(m.digest, { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType, role: isIndexType(m.mediaType) ? 'index' : 'manifest', level: m.level, source });
       }
     }
-    const record = imageRecord(item.name, ref, image);
+    const record = imageRecord(item.name, item.ref, image);
     if (artifact) record.artifact = artifact;
     images.push(record);
-    opts.events?.resolved?.(record.reference, record);
-  });
+    events?.resolved?.(record.reference, record);
+  }
+  return { images, blobs };
+}
 
+/**
+ * Phase 4: the bundle's bound on blobs, then the configs and layers a delta
+ * leaves out marked external (with a repository to mount them from, when known).
+ */
+function markExternal(blobs: Map<string, PendingBlob>, exclude: CollectOptions['exclude']): void {
   if (blobs.size > MAX_BLOBS) {
     throw new CollectError([{ what: 'blobs', message: `these images need ${blobs.size} blobs, more than the ${MAX_BLOBS} a bundle holds; split the list into several bundles` }]);
   }
   for (const b of blobs.values()) {
-    const ex = (b.role === 'layer' || b.role === 'config') && opts.exclude?.get(b.digest);
+    const ex = (b.role === 'layer' || b.role === 'config') && exclude?.get(b.digest);
     if (ex) {
       b.external = true;
       if (ex.mountFrom) b.mountFrom = ex.mountFrom;
     }
   }
-  const payload = [...blobs.values()].filter((b) => (b.role === 'layer' || b.role === 'config') && !b.external);
+}
+
+/** Phase 5: every blob in tar order. */
+function tarOrder(blobs: Map<string, PendingBlob>): PendingBlob[] {
   // Configs and layers largest first: they download in this order, so a big layer never starts
   // last and runs alone, and the writer following behind is left with small ones at the end.
   const bySize = (a: BlobRecord, b: BlobRecord) => (ROLE_ORDER[a.role] === 0 ? b.size - a.size : 0);
-  const ordered = [...blobs.values()].sort(
+  return [...blobs.values()].sort(
     (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || bySize(a, b) || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
   );
-  images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
-  const records = ordered.map(({ digest, size, mediaType, role, external, mountFrom }): BlobRecord => ({ digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) }));
-  await store.prepare?.({ images, blobs: records });
+}
 
-  const cachedFlags = await mapSettled(payload, opts.concurrency, (b) => store.has(b.digest, b.size));
-  const missing = payload.filter((_, i) => {
+/** The blob as the metadata records it. */
+function blobRecord({ digest, size, mediaType, role, external, mountFrom }: PendingBlob): BlobRecord {
+  return { digest, size, mediaType, role, ...(external ? { external } : {}), ...(mountFrom ? { mountFrom } : {}) };
+}
+
+/** Phase 6: the configs and layers of `payload` the store does not hold intact yet. */
+async function missingBlobs(payload: PendingBlob[], store: BlobStore, concurrency: number): Promise<PendingBlob[]> {
+  const cachedFlags = await mapSettled(payload, concurrency, (b) => store.has(b.digest, b.size));
+  return payload.filter((_, i) => {
     const r = cachedFlags[i]!;
     return !(r.ok && r.value);
   });
-  const missingSet = new Set(missing);
+}
 
+/**
+ * Phase 7: the sizes given to `beforeDownload` (the last chance to refuse), then
+ * the downloads announced and the blobs already held reported done. Returns the
+ * bytes already held.
+ */
+async function announceDownloads(blobs: Map<string, PendingBlob>, payload: PendingBlob[], missing: PendingBlob[], content: Content, opts: CollectOptions): Promise<number> {
+  const missingSet = new Set(missing);
   const payloadBytes = payload.reduce((s, b) => s + b.size, 0);
   const cachedBytes = payloadBytes - missing.reduce((s, b) => s + b.size, 0);
   const manifestBytes = [...blobs.values()].filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + b.size, 0);
-  await opts.beforeDownload?.({ bundleBytes: payloadBytes + manifestBytes, downloadBytes: payloadBytes - cachedBytes }, { images, blobs: records });
+  await opts.beforeDownload?.({ bundleBytes: payloadBytes + manifestBytes, downloadBytes: payloadBytes - cachedBytes }, content);
   opts.events?.blobQueued?.({ count: payload.length, bytes: payloadBytes, cached: payload.length - missing.length, cachedBytes });
   for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
+  return cachedBytes;
+}
 
-  // Tar order, so that a consumer writing the tar follows right behind the downloads.
-  const position = new Map(ordered.map((b, i) => [b.digest, i]));
-  missing.sort((a, b) => position.get(a.digest)! - position.get(b.digest)!);
+/**
+ * Phase 8: the missing blobs downloaded in the order given, while the consumer,
+ * when there is one, uses each as it arrives. Every blob that cannot be fetched
+ * is listed, in one error; then a consumer's failure is thrown.
+ */
+async function fetchMissing(missing: PendingBlob[], content: Content, store: BlobStore, client: RegistryClient, opts: CollectOptions): Promise<void> {
   const arrivals = new Map(missing.map((b) => [b.digest, deferred()]));
   let consumerFailed = false;
   const downloads = mapSettled(missing, opts.concurrency, async (b) => {
     const arrival = arrivals.get(b.digest)!;
     try {
       if (consumerFailed) throw new Dropped();
-      await downloadBlob(client, store, b.source.registry, b.source.repository, b, opts);
+      await downloadBlob(client, store, b.source, b, opts);
       arrival.resolve();
     } catch (err) {
       arrival.reject(err);
@@ -178,10 +251,10 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   const refetch = async (digest: string) => {
     const b = missing.find((m) => m.digest === digest);
     if (!b) throw new Error(`${digest} was not downloaded in this run`);
-    await downloadBlob(client, store, b.source.registry, b.source.repository, b, opts);
+    await downloadBlob(client, store, b.source, b, opts);
   };
   const consumed = opts.consume
-    ? opts.consume({ images, blobs: records }, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve(), refetch).then(
+    ? opts.consume(content, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve(), refetch).then(
         () => undefined,
         (err: unknown) => {
           consumerFailed = true;
@@ -193,19 +266,11 @@ export async function collectBundle(refs: ListedReference[], client: RegistryCli
   const blobFailures = fetched.flatMap((r, i) => {
     if (r.ok || r.error instanceof Dropped) return [];
     const b = missing[i]!;
-    const users = images.filter((im) => im.blobs.includes(b.digest)).map((im) => im.reference);
+    const users = content.images.filter((im) => im.blobs.includes(b.digest)).map((im) => im.reference);
     return [{ what: b.digest, message: `${b.role} ${b.digest} (${users.join(', ')}): ${messageOf(r.error, b.digest)}` }];
   });
   if (blobFailures.length > 0) throw new CollectError(blobFailures);
   if (consumerError) throw consumerError.error;
-
-  const missingBytes = missing.reduce((s, b) => s + b.size, 0);
-  return {
-    images,
-    blobs: records,
-    fetched: { blobs: missing.length, bytes: missingBytes },
-    cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
-  };
 }
 
 /** A download not started because the consumer of the blobs gave up. */
@@ -224,11 +289,11 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 }
 
 /** Streams one blob into the store; a broken transfer or a digest mismatch is retried as a whole. */
-async function downloadBlob(client: RegistryClient, store: BlobStore, registry: string, repository: string, b: BlobRecord, opts: CollectOptions): Promise<void> {
-  const what = `blob ${b.digest} of ${registry}/${repository}`;
+async function downloadBlob(client: RegistryClient, store: BlobStore, repo: Repository, b: BlobRecord, opts: CollectOptions): Promise<void> {
+  const what = `blob ${b.digest} of ${repo.registry}/${repo.name}`;
   const report = (err: RegistryError, attempt: number, delayMs: number) => client.reportRetry({ what, attempt, delayMs, reason: err.message });
   await withRetry(client.retryPolicy, async () => {
-    const { body, size } = await client.openBlob(registry, repository, b.digest);
+    const { body, size } = await repo.openBlob(b.digest);
     if (size !== undefined && size !== b.size) {
       body.destroy();
       throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, 200, true);
@@ -261,17 +326,16 @@ async function downloadBlob(client: RegistryClient, store: BlobStore, registry: 
  * are named in a warning; past MAX_IMAGES in all, the same.
  */
 async function findArtifacts(
-  all: Array<{ item: ListedReference; image: ResolvedImage }>,
-  client: RegistryClient,
+  all: ResolvedItem[],
   concurrency: number,
   warn: (message: string) => void,
 ): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {
   const out = new Map<string, { item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>();
   const names = new Set(all.map((a) => a.item.name));
   // Images probed in parallel (a few round trips each); results taken in list order.
-  const found = await mapSettled(all, concurrency, ({ item, image }) => {
+  const found = await mapSettled(all, concurrency, ({ item, repo, image }) => {
     const subjects = [...new Set([image.root.digest, ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest)])];
-    return discoverArtifacts(client, item.ref.registry, item.ref.repository, subjects, concurrency, item.name);
+    return discoverArtifacts(repo, subjects, concurrency, item.name);
   });
   for (const [i, { item }] of all.entries()) {
     const { registry, repository } = item.ref;
