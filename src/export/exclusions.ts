@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { readMetadata } from '../bundle/reader.js';
 import { parseReceipt } from '../bundle/receipt.js';
-import { UsageError } from '../commands/errors.js';
+import { UserInputError } from '../util/user-input.js';
 
 /**
  * What a delta export may leave out: blobs listed by receipts of the isolated
@@ -15,7 +15,7 @@ export async function loadExclusions(receipts: string[], bundles: string[]): Pro
     try {
       text = await readFile(file, 'utf8');
     } catch {
-      throw new UsageError(`cannot read receipt ${file}`);
+      throw new UserInputError(`cannot read receipt ${file}`);
     }
     for (const [digest, repo] of Object.entries(parseReceipt(text, file).blobs)) exclude.set(digest, { mountFrom: repo });
   }
