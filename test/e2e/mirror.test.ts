@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
-import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
+import type { SampleImage } from '../../scripts/lib/samples.js';
+import { exportSampleBundle } from '../helpers/sample-bundle.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { ACCEPT } from '../helpers/registry-state.js';
 
@@ -42,14 +43,7 @@ const running: RunningRegistry[] = [];
 
 beforeAll(async () => {
   work = await tempDir();
-  upstream = await startRegistry();
-  images = await generateSampleImages(join(work.path, 'samples'));
-  await seedRegistry(upstream, images);
-  bundle = join(work.path, 'cluster.tar');
-  const list = join(work.path, 'cluster.images');
-  writeFileSync(list, `${images.map((i) => i.upstream).join('\n')}\n`);
-  const res = await runCli(['export', '-f', list, '--registry-mirror', `*=${upstream.url}`, '-o', bundle, '--cache-dir', join(work.path, 'cache'), '-q']);
-  expect(res.code).toBe(0);
+  ({ upstream, images, bundle } = await exportSampleBundle(work.path, ['--cache-dir', join(work.path, 'cache')]));
 });
 
 afterAll(async () => {

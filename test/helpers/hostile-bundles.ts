@@ -287,6 +287,38 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     import: { exit: 3, names, oneLine: true, registry: { access: 'untouched' } },
     'mirror-config': { exit: 3, names, oneLine: true },
   });
+  /** The tool image's record names another repository than its reference gives: refused everywhere, nothing pushed. */
+  const repositoryCase = (id: string, description: string, names: { repository: string; reference: string }, problem: RegExp): HostileCase => ({
+    id,
+    cls: '3',
+    description,
+    build: (dir) => ({
+      bundle: emit(
+        dir,
+        withMetadata(
+          s,
+          (m) => {
+            const t = toolIn(m);
+            t.repository = names.repository;
+            t.reference = names.reference;
+          },
+          { reindex: true },
+        ),
+      ),
+      escapes: [],
+    }),
+    expected: {
+      verify: { exit: 3, names: problem },
+      'verify-json': { exit: 3, names: problem },
+      import: { exit: 3, names: problem, registry: { access: 'no-writes', noRepository: /(^|\/)evil$/ } },
+    },
+  });
+  /** Refused by verify, verify --json and import within 15 s, naming the problem; import only reads the registry. */
+  const refusedQuickly = (names: RegExp): HostileCase['expected'] => ({
+    verify: { exit: 3, names, maxMs: 15_000 },
+    'verify-json': { exit: 3, names, maxMs: 15_000 },
+    import: { exit: 3, names, maxMs: 15_000, registry: reads },
+  });
   const metaCase = (id: string, description: string, names: RegExp, mutate: (m: Record<string, any>) => string | void, reindex = false): HostileCase => ({
     id,
     cls: '5',
@@ -322,81 +354,24 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
 
     // ---- 3: a repository the bundle does not name
-    {
-      id: 'repo-traversal',
-      cls: '3',
-      description: 'reference, repository and index.json all name library/busybox/../../evil (the registry would normalise it to evil)',
-      build: (dir) => ({
-        bundle: emit(
-          dir,
-          withMetadata(
-            s,
-            (m) => {
-              const t = toolIn(m);
-              t.repository = 'library/busybox/../../evil';
-              t.reference = 'registry.example/library/busybox/../../evil:v1';
-            },
-            { reindex: true },
-          ),
-        ),
-        escapes: [],
-      }),
-      expected: {
-        verify: { exit: 3, names: /\.\.|evil|repository|reference/i },
-        'verify-json': { exit: 3, names: /\.\.|evil|repository|reference/i },
-        import: { exit: 3, names: /\.\.|evil|repository|reference/i, registry: { access: 'no-writes', noRepository: /(^|\/)evil$/ } },
-      },
-    },
-    {
-      id: 'repo-traversal-behind-valid-reference',
-      cls: '3',
-      description: 'reference registry.example/library/busybox:v1, but the record\'s repository is library/busybox/../../evil',
-      build: (dir) => ({
-        bundle: emit(
-          dir,
-          withMetadata(
-            s,
-            (m) => {
-              const t = toolIn(m);
-              t.repository = 'library/busybox/../../evil';
-              t.reference = 'registry.example/library/busybox:v1';
-            },
-            { reindex: true },
-          ),
-        ),
-        escapes: [],
-      }),
-      expected: {
-        verify: { exit: 3, names: /\.\.|evil|repository|reference/i },
-        'verify-json': { exit: 3, names: /\.\.|evil|repository|reference/i },
-        import: { exit: 3, names: /\.\.|evil|repository|reference/i, registry: { access: 'no-writes', noRepository: /(^|\/)evil$/ } },
-      },
-    },
-    {
-      id: 'repo-differs-from-reference',
-      cls: '3',
-      description: 'reference registry.example/library/busybox:v1, repository "evil": a valid name the reference does not give',
-      build: (dir) => ({
-        bundle: emit(
-          dir,
-          withMetadata(
-            s,
-            (m) => {
-              const t = toolIn(m);
-              t.repository = 'evil';
-              t.reference = 'registry.example/library/busybox:v1';
-            },
-            { reindex: true },
-          ),
-        ),
-        escapes: [],
-      }),
-      expected: {
-        verify: { exit: 3, names: /evil|repository|reference/i },
-        'verify-json': { exit: 3, names: /evil|repository|reference/i },
-        import: { exit: 3, names: /evil|repository|reference/i, registry: { access: 'no-writes', noRepository: /(^|\/)evil$/ } },
-      },
-    },
+    repositoryCase(
+      'repo-traversal',
+      'reference, repository and index.json all name library/busybox/../../evil (the registry would normalise it to evil)',
+      { repository: 'library/busybox/../../evil', reference: 'registry.example/library/busybox/../../evil:v1' },
+      /\.\.|evil|repository|reference/i,
+    ),
+    repositoryCase(
+      'repo-traversal-behind-valid-reference',
+      "reference registry.example/library/busybox:v1, but the record's repository is library/busybox/../../evil",
+      { repository: 'library/busybox/../../evil', reference: 'registry.example/library/busybox:v1' },
+      /\.\.|evil|repository|reference/i,
+    ),
+    repositoryCase(
+      'repo-differs-from-reference',
+      'reference registry.example/library/busybox:v1, repository "evil": a valid name the reference does not give',
+      { repository: 'evil', reference: 'registry.example/library/busybox:v1' },
+      /evil|repository|reference/i,
+    ),
 
     // ---- 4: tampered tar structure (refused: nothing at all is pushed)
     {
@@ -624,33 +599,21 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       cls: '6',
       description: 'an image whose top index starts a chain of 10,000 nested indexes (past the nesting bound and, with its manifest, config and layer, the per-image blob bound)',
       build: (dir) => ({ bundle: indexChain(s, dir, 10_000, false), escapes: [] }),
-      expected: {
-        verify: { exit: 3, names: NAMES.depthOrBound, maxMs: 15_000 },
-        'verify-json': { exit: 3, names: NAMES.depthOrBound, maxMs: 15_000 },
-        import: { exit: 3, names: NAMES.depthOrBound, maxMs: 15_000, registry: reads },
-      },
+      expected: refusedQuickly(NAMES.depthOrBound),
     },
     {
       id: 'index-chain-9997',
       cls: '6',
       description: 'a chain of 9,997 nested indexes: the image needs exactly 10,000 blobs (the per-image bound), so only the nesting is wrong',
       build: (dir) => ({ bundle: indexChain(s, dir, 9_997, false), escapes: [] }),
-      expected: {
-        verify: { exit: 3, names: NAMES.depth, maxMs: 15_000 },
-        'verify-json': { exit: 3, names: NAMES.depth, maxMs: 15_000 },
-        import: { exit: 3, names: NAMES.depth, maxMs: 15_000, registry: reads },
-      },
+      expected: refusedQuickly(NAMES.depth),
     },
     {
       id: 'index-chain-100',
       cls: '6',
       description: 'a chain of 100 nested indexes: past the nesting bound, under every other bound',
       build: (dir) => ({ bundle: indexChain(s, dir, 100, false), escapes: [] }),
-      expected: {
-        verify: { exit: 3, names: NAMES.depth, maxMs: 15_000 },
-        'verify-json': { exit: 3, names: NAMES.depth, maxMs: 15_000 },
-        import: { exit: 3, names: NAMES.depth, maxMs: 15_000, registry: reads },
-      },
+      expected: refusedQuickly(NAMES.depth),
     },
     {
       id: 'index-chain-3-damaged-layer',
