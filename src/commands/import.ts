@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { importBundle, MissingDependenciesError, type ImportResult } from '../import/importer.js';
+import { importBundle, MissingDependenciesError, RepositoriesMissingError, type ImportResult } from '../import/importer.js';
 import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
 import type { BundleMetadata } from '../bundle/format.js';
@@ -16,7 +16,7 @@ import { printable } from '../util/text.js';
 import { setResumeHint } from '../util/interrupt.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
-import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
+import { buildClient, parseChunkSize, registryOptions, type RegistryArgs } from './registry-options.js';
 import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
@@ -28,6 +28,7 @@ interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
   'dry-run': boolean;
   'skip-verify': boolean;
   'public-key'?: string;
+  'chunk-size'?: string;
 }
 
 export const command = 'import <bundle>';
@@ -38,13 +39,17 @@ export function builder(y: Argv): Argv<ImportArgs> {
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (repositories, tags, bytes to upload) and write nothing' })
     .option('public-key', { type: 'string', describe: 'Refuse the bundle unless it is signed by this Ed25519 public key (checked before anything is pushed)' })
+    .option('chunk-size', {
+      type: 'string',
+      describe: 'Upload blobs larger than SIZE in chunks of at most SIZE (512K, 8M), for registries or proxies that limit request bodies; chunks of 8M are used by default once a registry refuses a whole blob (413)',
+    })
     .option('skip-verify', { type: 'boolean', default: false, describe: 'Do not check the registry against the bundle at the end' })
     .example('$0 import talos.tar --registry 10.5.0.1:6000 --plain-http', 'Seed a plain-HTTP registry')
     .example('$0 import talos.tar --registry registry.lan --ca-file ca.pem --username ci --password-stdin < pw', 'TLS with a private CA and credentials')
     .example('$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run', 'What would go where, into a Harbor project')
     .epilog(
       'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
-        'Rerunning the same command finishes the job and uploads nothing twice. Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
+        'Rerunning the same command finishes the job and uploads nothing twice. Registries without a catalog (GitLab, GHCR, ECR, Harbor for non-admins) are checked reference by reference. A registry where repositories or projects must exist before a push (Harbor, GitLab) is asked first: the import then stops before pushing anything, naming every one to create (exit 1). Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported, or repositories to create first), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
     ) as unknown as Argv<ImportArgs>;
 }
 
@@ -52,6 +57,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
+  const chunkSize = parseChunkSize(argv['chunk-size']);
   const { metadata, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
@@ -60,6 +66,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, {
     ...(explicit ? { explicit } : {}),
+    ...(chunkSize !== undefined ? { chunkSize } : {}),
     onRetry: (e) => reporter.warn(`${printable(e.reason, MESSAGE_MAX)}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
   });
   setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
@@ -119,6 +126,8 @@ function pushBundle({ argv, registry, plan, client, reporter }: ImportSession): 
     },
   }).catch((err: unknown) => {
     if (err instanceof MissingDependenciesError) throw new CheckFailed(err.message, ExitCode.damaged);
+    // The registry's setup, not the bundle: exit 1, like any refusal by the registry.
+    if (err instanceof RepositoriesMissingError) throw new CheckFailed(err.message, ExitCode.failure);
     throw err;
   });
 }

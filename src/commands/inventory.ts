@@ -2,6 +2,10 @@ import { writeFile, rename } from 'node:fs/promises';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
 import { listCatalog } from '../import/registry-check.js';
+import { planImport } from '../import/plan.js';
+import { readMetadata } from '../bundle/reader.js';
+import type { BundleMetadata } from '../bundle/format.js';
+import type { RegistryClient } from '../registry/client.js';
 import { resolveImage } from '../oci/resolve.js';
 import type { Repository } from '../registry/repository.js';
 import { mapSettled } from '../util/pool.js';
@@ -16,6 +20,9 @@ interface InventoryArgs extends RegistryArgs {
   username?: string;
   'password-stdin': boolean;
   output: string;
+  bundle?: string;
+  'keep-registry-host': boolean;
+  'repo-prefix'?: string;
 }
 
 export const command = 'inventory';
@@ -27,8 +34,33 @@ export function builder(y: Argv): Argv<InventoryArgs> {
     .option('username', { type: 'string', describe: 'Registry user (password from --password-stdin)' })
     .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
     .option('output', { alias: 'o', type: 'string', default: 'receipt.json', describe: 'Receipt file to write' })
+    .option('bundle', { type: 'string', describe: 'Take the repositories from this bundle (as import maps them) when the registry does not list its catalog' })
+    .option('keep-registry-host', { type: 'boolean', default: false, describe: 'With --bundle: the mapping import used (see import --help)' })
+    .option('repo-prefix', { type: 'string', describe: 'With --bundle: the --repo-prefix import used' })
     .example('$0 inventory --registry 10.5.0.1:6000 --plain-http -o receipt.json', 'Carry receipt.json back, then: export … --exclude-receipt receipt.json')
-    .epilog('Lists the catalog, every tag, and walks each manifest down to its blobs. Needs the registry catalog (/v2/_catalog).') as unknown as Argv<InventoryArgs>;
+    .example('$0 inventory --registry ghcr.lan --bundle talos.tar -o receipt.json', 'A registry without a catalog (GitLab, GHCR, ECR, Harbor for non-admins): the repositories of a bundle')
+    .epilog('Lists the catalog, every tag, and walks each manifest down to its blobs. A registry that does not list its catalog (/v2/_catalog) needs --bundle: the repositories are then those the bundle imports into.') as unknown as Argv<InventoryArgs>;
+}
+
+/**
+ * The repositories to read: the catalog's, plus the bundle's with --bundle. A
+ * registry without a catalog needs --bundle; a repository the bundle names and
+ * the registry does not hold is left out of the receipt.
+ */
+async function inventoryRepositories(argv: ArgumentsCamelCase<InventoryArgs>, client: RegistryClient, registry: string): Promise<{ listed: Set<string>; fromBundle: string[] }> {
+  const fromBundle = argv.bundle ? bundleRepositories(await readMetadata(argv.bundle), argv) : [];
+  const listed = await listCatalog(client, registry);
+  if (listed) return { listed, fromBundle };
+  if (!argv.bundle) {
+    throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled, unsupported or restricted); name the repositories with --bundle B.tar (the bundle imported into it)`, ExitCode.failure);
+  }
+  printErr(`${registry} does not list its catalog: reading the ${fromBundle.length} repositories from the bundle ${printable(argv.bundle)}\n`);
+  return { listed: new Set(), fromBundle };
+}
+
+function bundleRepositories(metadata: BundleMetadata, argv: ArgumentsCamelCase<InventoryArgs>): string[] {
+  const plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  return [...new Set(plan.images.map((p) => p.repository))];
 }
 
 export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<void> {
@@ -36,17 +68,17 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {
-    const repos = await listCatalog(client, registry);
-    if (!repos) throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled or restricted); an inventory needs it`, ExitCode.failure);
+    const { listed: repos, fromBundle } = await inventoryRepositories(argv, client, registry);
     const receipt: Receipt = { format: RECEIPT_FORMAT, registry, repositories: {}, manifests: [], blobs: {} };
     const manifests = new Set<string>();
-    const tagged = await mapSettled([...repos].sort(), argv.concurrency, async (name) => {
+    const tagged = await mapSettled([...new Set([...repos, ...fromBundle])].sort(), argv.concurrency, async (name) => {
       const repo = client.repository(registry, name);
       return { repo, tags: (await repo.listTags()).tags.sort() };
     });
     const pairs: Array<{ repo: Repository; tag: string }> = [];
     for (const r of tagged) {
       if (!r.ok) throw r.error;
+      if (r.value.tags.length === 0 && !repos.has(r.value.repo.name)) continue;
       receipt.repositories[r.value.repo.name] = {};
       for (const tag of r.value.tags) pairs.push({ repo: r.value.repo, tag });
     }

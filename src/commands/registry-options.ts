@@ -6,6 +6,7 @@ import { parseMirror, type Mirror } from '../registry/endpoint.js';
 import { HttpTransport } from '../registry/http.js';
 import { DEFAULT_RETRY } from '../registry/retry.js';
 import { UsageError } from './errors.js';
+import { printable } from '../util/text.js';
 
 /** Options every command that talks to a registry shares, with the same meaning everywhere. */
 export interface RegistryArgs {
@@ -29,6 +30,16 @@ export function registryOptions<T>(y: Argv<T>) {
     .option('concurrency', { type: 'number', default: 4, describe: 'Parallel transfers' });
 }
 
+/** `--chunk-size`: `8M`, `512K`, `1048576` (bytes); binary multiples. */
+export function parseChunkSize(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(String(text).trim());
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+  const bytes = m ? Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!) : NaN;
+  if (!(bytes >= 1024)) throw new UsageError(`--chunk-size "${printable(String(text))}" is not a size of at least 1K (e.g. 512K, 8M)`);
+  return bytes;
+}
+
 export function parseMirrors(values: readonly string[]): Mirror[] {
   try {
     return values.map(parseMirror);
@@ -39,7 +50,7 @@ export function parseMirrors(values: readonly string[]): Mirror[] {
 
 export function buildClient(
   args: RegistryArgs,
-  extra: { mirrors?: Mirror[]; explicit?: { host: string; credential: Credential }; onRetry?: (e: RetryEvent) => void },
+  extra: { mirrors?: Mirror[]; explicit?: { host: string; credential: Credential }; onRetry?: (e: RetryEvent) => void; chunkSize?: number },
 ): { client: RegistryClient; close: () => void } {
   if (!Number.isInteger(args.concurrency) || args.concurrency < 1 || args.concurrency > 64) throw new UsageError('--concurrency must be a whole number from 1 to 64');
   if (!Number.isInteger(args.retries) || args.retries < 0 || args.retries > 20) throw new UsageError('--retries must be a whole number from 0 to 20');
@@ -57,6 +68,7 @@ export function buildClient(
     plainHttp: args['plain-http'],
     retry: { ...DEFAULT_RETRY, retries: args.retries },
     ...(extra.onRetry ? { onRetry: extra.onRetry } : {}),
+    ...(extra.chunkSize !== undefined ? { chunkSize: extra.chunkSize } : {}),
   });
   return { client, close: () => http.close() };
 }

@@ -77,6 +77,7 @@ export async function importBundle(path: string, client: RegistryClient, registr
     run.ev.planned?.({ images: plan.images.length, complete: plan.images.length, uploads: 0, uploadBytes: 0, mounts: 0 });
     return run.result;
   }
+  await requirePushable(run, todo);
   const blobs = await missingBlobs(run, todo);
   await mountDependencies(run, blobs);
   markWaiting(run, blobs);
@@ -196,6 +197,35 @@ async function mountDependencies(run: ImportRun, blobs: BlobState): Promise<void
   if (missingDeps.length > 0) throw new MissingDependenciesError(missingDeps, run.plan);
 }
 
+/**
+ * Registries where a repository (or its project) must exist before a push
+ * (Harbor, GitLab, ECR) refuse the first upload. Each target repository is
+ * asked once, before anything is pushed, so every one to create is named at once.
+ */
+async function requirePushable(run: ImportRun, todo: PlannedImage[]): Promise<void> {
+  const names = [...new Set(todo.map((p) => p.repository))].sort();
+  const probes = await mapSettled(names, run.concurrency, (name) => run.repository(name).probePush());
+  const refused: Array<{ name: string; reason: string }> = [];
+  probes.forEach((r, i) => {
+    if (!r.ok) throw r.error;
+    if (r.value !== undefined) refused.push({ name: names[i]!, reason: r.value });
+  });
+  if (refused.length > 0) throw new RepositoriesMissingError(run.registry, refused);
+}
+
+/** The registry refuses pushes to repositories that do not exist yet; nothing was pushed. */
+export class RepositoriesMissingError extends Error {
+  override name = 'RepositoriesMissingError';
+  constructor(registry: string, refused: Array<{ name: string; reason: string }>) {
+    const projects = [...new Set(refused.map((r) => r.name.split('/')[0]!))];
+    const shown = refused.slice(0, 20).map((r) => printable(r.name));
+    super(
+      `${registry} refuses pushes to ${refused.length} repositor${refused.length > 1 ? 'ies' : 'y'} that must exist first (${printable(refused[0]!.reason, 200)}); nothing was pushed. ` +
+        `Create project${projects.length > 1 ? 's' : ''} ${projects.map((p) => printable(p)).join(', ')} (or the repositories ${shown.join(', ')}${refused.length > 20 ? ` and ${refused.length - 20} more` : ''}), or choose an existing project with --repo-prefix, then rerun`,
+    );
+  }
+}
+
 /** Blobs of other volumes are not in this one: their images wait. */
 function markWaiting(run: ImportRun, blobs: BlobState): void {
   const volume = run.plan.volume;
@@ -271,8 +301,12 @@ async function runUpload(run: ImportRun, blobs: BlobState, job: UploadJob): Prom
   result.uploaded.bytes += job.size;
   blobs.needs.set(digest, blobs.needs.get(digest)!.slice(1));
   await mountAll(run, blobs, digest, first.name);
-  // A registry that refuses mounts gets the bytes again.
-  for (const repo of blobs.needs.get(digest) ?? []) await upload(repo, digest, job.size, () => job.open());
+  // A registry that refuses mounts (or answers one with an upload session) gets the bytes again: an upload, counted as one.
+  for (const repo of blobs.needs.get(digest) ?? []) {
+    await upload(repo, digest, job.size, () => job.open());
+    result.uploaded.blobs++;
+    result.uploaded.bytes += job.size;
+  }
   blobs.needs.delete(digest);
 }
 

@@ -1,5 +1,6 @@
 import type { RegistryClient } from '../registry/client.js';
 import { mapSettled } from '../util/pool.js';
+import { RegistryError } from '../registry/errors.js';
 import type { ImportPlan } from './plan.js';
 
 export interface CheckRow {
@@ -22,19 +23,38 @@ export interface RegistryCheck {
   ok: boolean;
 }
 
-/** Page size for `/v2/_catalog`; Distribution refuses more than 1000. */
+/** Page size for `/v2/_catalog`; Distribution refuses more than 1000 (or its `catalog.maxentries`). */
 const CATALOG_PAGE = 1000;
 const MAX_CATALOG_PAGES = 10_000;
 
 /**
- * Reads the whole catalog, following `Link` headers. Returns undefined when the
- * registry does not offer it (disabled, or restricted to admins).
+ * Reads the whole catalog, following `Link` headers. A page size the registry
+ * refuses (400 `PAGINATION_NUMBER_INVALID`: a smaller `catalog.maxentries`) is
+ * halved until it is accepted. Returns undefined when the registry does not
+ * offer the catalog (disabled, unsupported, or restricted to admins: 401, 403,
+ * 404, 405 and the like).
  */
 export async function listCatalog(client: RegistryClient, registry: string): Promise<Set<string> | undefined> {
+  for (let size = CATALOG_PAGE; size >= 1; size = Math.floor(size / 2)) {
+    const repos = await catalogPages(client, registry, size);
+    if (repos !== 'page-size') return repos;
+  }
+  return undefined;
+}
+
+async function catalogPages(client: RegistryClient, registry: string, size: number): Promise<Set<string> | undefined | 'page-size'> {
   const repos = new Set<string>();
-  let next: string | undefined = `/v2/_catalog?n=${CATALOG_PAGE}`;
+  let next: string | undefined = `/v2/_catalog?n=${size}`;
   for (let page = 0; next && page < MAX_CATALOG_PAGES; page++) {
-    const res = await client.catalogPage(registry, next);
+    let res: Awaited<ReturnType<RegistryClient['catalogPage']>>;
+    try {
+      res = await client.catalogPage(registry, next);
+    } catch (err) {
+      // A catalog restricted to others (no token for it, or denied) is a catalog this account cannot read.
+      if (err instanceof RegistryError && err.kind === 'auth') return undefined;
+      throw err;
+    }
+    if (res.status === 400 && res.code === 'PAGINATION_NUMBER_INVALID') return 'page-size';
     if (res.status !== 200) return undefined;
     for (const r of res.repositories) repos.add(r);
     next = res.next;

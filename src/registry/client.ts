@@ -32,7 +32,12 @@ export interface RegistryClientOptions {
   plainHttp?: boolean;
   retry?: RetryPolicy;
   onRetry?: (e: RetryEvent) => void;
+  /** Upload blobs larger than this in PATCH chunks of at most this many bytes. */
+  chunkSize?: number;
 }
+
+/** The chunk size used when a registry refuses a monolithic upload and no --chunk-size was given. */
+export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 
 export type Access = 'pull' | 'pull,push';
 
@@ -46,6 +51,8 @@ export class RegistryClient {
   private readonly retry: RetryPolicy;
   /** Registries that answered 404 to the referrers API: they do not offer it, so it is not asked again. */
   private readonly withoutReferrersApi = new Set<string>();
+  /** Registries that refused a monolithic upload as too large (413): they get chunks from then on. */
+  private readonly needsChunks = new Set<string>();
 
   constructor(
     private readonly http: HttpTransport,
@@ -100,13 +107,22 @@ export class RegistryClient {
   /** HEAD of a manifest: its digest, or undefined when absent. */
   async headManifest(registry: string, repository: string, selector: string, access: Access = 'pull'): Promise<{ digest: string | undefined; mediaType: string | undefined } | undefined> {
     const what = `manifest ${registry}/${repository}:${selector}`;
-    return this.retrying(what, async () => {
+    const head = await this.retrying(what, async () => {
       const res = await this.request(registry, repository, access, { method: 'HEAD', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
       res.discard();
       if (res.status === 404) return undefined;
       expectStatus(res, [200], what);
       return { digest: servedDigest(res), mediaType: servedMediaType(res) };
     });
+    if (!head || head.digest !== undefined) return head;
+    // Caching proxies drop Docker-Content-Digest: the digest is then computed from the bytes themselves.
+    try {
+      const got = await this.getManifest(registry, repository, selector);
+      return { digest: got.digest, mediaType: got.mediaType ?? head.mediaType };
+    } catch (err) {
+      if (err instanceof RegistryError && err.kind === 'not-found') return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -174,34 +190,94 @@ export class RegistryClient {
   }
 
   /**
-   * Monolithic upload: POST opens the session (and settles auth before any body
-   * byte is sent), PUT streams the body with `?digest=`, so the registry checks
-   * the content against the digest before it becomes visible.
+   * Whether the registry takes pushes into `repository`: an upload session is
+   * opened and cancelled. Returns why not when it answers 404 (`NAME_UNKNOWN`:
+   * the repository must exist first) or 403 (a project that does not exist, or
+   * no push right); undefined otherwise, and for any other answer (the push
+   * itself then says what is wrong).
+   */
+  async probePush(registry: string, repository: string): Promise<string | undefined> {
+    const what = `push to ${registry}/${repository}`;
+    const ep = this.endpoint(registry);
+    return this.retrying(what, async () => {
+      const res = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
+      if (res.status === 404 || res.status === 403) {
+        const text = (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+        return `${res.status}${registryErrorCode(text) ? ` ${registryErrorCode(text)}` : ''}`;
+      }
+      res.discard();
+      const loc = res.headers.get('location');
+      if (res.status === 202 && loc) await this.cancelUpload(registry, repository, new URL(loc, res.url || ep.baseUrl).href);
+      return undefined;
+    });
+  }
+
+  /**
+   * Upload: POST opens the session (and settles auth before any body byte is
+   * sent), then one PUT streams the body with `?digest=`, so the registry checks
+   * the content against the digest before it becomes visible. With a chunk
+   * size, or once the registry refused a monolithic body as too large (413),
+   * the body goes in PATCH chunks of at most that size, and the PUT closes it.
    */
   async uploadBlob(registry: string, repository: string, digest: string, size: number, body: () => Readable | Buffer): Promise<void> {
     const what = `upload of ${digest} to ${registry}/${repository}`;
-    const ep = this.endpoint(registry);
     await this.retrying(what, async () => {
-      const start = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
-      start.discard();
-      expectStatus(start, [202], what);
-      const loc = start.headers.get('location');
-      if (!loc) throw new RegistryError('status', `${what}: registry opened an upload without a Location header`, 202);
-      const put = new URL(loc, ep.baseUrl);
-      put.searchParams.set('digest', digest);
+      const chunk = this.opts.chunkSize ?? (this.needsChunks.has(registry) ? DEFAULT_CHUNK_SIZE : undefined);
+      let session = await this.openUpload(registry, repository, what);
+      if (chunk !== undefined && size > chunk) return this.putChunked(registry, repository, { digest, session, body: body(), chunk, size }, what);
+      const whole = body();
+      const res = await this.putUpload(registry, repository, digest, session, size, whole, what);
+      if (res.status !== 413) return checkPut(res, what);
+      res.discard();
+      if (!Buffer.isBuffer(whole)) whole.destroy();
+      // Too large for one request: this registry takes chunks only.
+      await this.cancelUpload(registry, repository, session.href);
+      this.needsChunks.add(registry);
+      session = await this.openUpload(registry, repository, what);
+      return this.putChunked(registry, repository, { digest, session, body: body(), chunk: chunk ?? DEFAULT_CHUNK_SIZE, size }, what);
+    });
+  }
+
+  /** POST of a new upload session: its Location, resolved against the answer that gave it. */
+  private async openUpload(registry: string, repository: string, what: string): Promise<URL> {
+    const start = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
+    start.discard();
+    expectStatus(start, [202], what);
+    return uploadLocation(start, what);
+  }
+
+  /** The closing PUT of an upload session with `?digest=`, carrying `body` (or nothing after chunks). */
+  private putUpload(registry: string, repository: string, digest: string, session: URL, size: number, body: Readable | Buffer, what: string): Promise<HttpResponse> {
+    const put = new URL(session.href);
+    put.searchParams.set('digest', digest);
+    return this.requestUrl(registry, repository, 'pull,push', {
+      method: 'PUT',
+      url: put.href,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+    }, what);
+  }
+
+  /** The body in PATCH chunks of at most `chunk` bytes, each following the Location the last one gave; then the closing PUT. */
+  private async putChunked(registry: string, repository: string, up: { digest: string; session: URL; body: Readable | Buffer; chunk: number; size: number }, what: string): Promise<void> {
+    let session = up.session;
+    let offset = 0;
+    for await (const piece of chunksOf(up.body, up.chunk)) {
       const res = await this.requestUrl(registry, repository, 'pull,push', {
-        method: 'PUT',
-        url: put.href,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-        body: body(),
+        method: 'PATCH',
+        url: session.href,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(piece.length), 'content-range': `${offset}-${offset + piece.length - 1}` },
+        body: piece,
       }, what);
       res.discard();
-      if (res.status === 400) {
-        // The bytes were hashed as they left; a rejection means they changed on the way.
-        throw new RegistryError('digest', `${what}: the registry rejected the content as not matching its digest (400)`, 400, true);
+      if (res.status === 413) {
+        throw new RegistryError('status', `${what}: the registry refuses request bodies of ${piece.length} bytes (413 Payload Too Large), even as chunks of a ${up.size}-byte blob; pass a smaller --chunk-size (now ${up.chunk} bytes)`, 413);
       }
-      expectStatus(res, [201], what);
-    });
+      expectStatus(res, [202, 204], what);
+      offset += piece.length;
+      session = uploadLocation(res, what);
+    }
+    checkPut(await this.putUpload(registry, repository, up.digest, session, 0, Buffer.alloc(0), what), what);
   }
 
   async putManifest(registry: string, repository: string, selector: string, bytes: Buffer, mediaType: string): Promise<string | undefined> {
@@ -224,15 +300,16 @@ export class RegistryClient {
   }
 
   /** One page of `/v2/_catalog`; `next` is the link of the next page, on the registry's own origin. */
-  async catalogPage(registry: string, pathAndQuery: string): Promise<{ repositories: string[]; next: string | undefined; status: number }> {
+  async catalogPage(registry: string, pathAndQuery: string): Promise<{ repositories: string[]; next: string | undefined; status: number; code?: string }> {
     const what = `catalog of ${registry}`;
     const ep = this.endpoint(registry);
     const url = sameOriginUrl(ep, pathAndQuery, what);
     return this.retrying(what, async () => {
       const res = await this.send(ep, 'registry:catalog:*', { method: 'GET', url }, what);
       if (res.status !== 200) {
-        res.discard();
-        return { repositories: [], next: undefined, status: res.status };
+        // The error code tells a page size the registry refuses (PAGINATION_NUMBER_INVALID) from a catalog it does not offer.
+        const text = res.status === 400 ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8') : (res.discard(), '');
+        return { repositories: [], next: undefined, status: res.status, code: errorCodeOf(text) };
       }
       const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
       const repositories = stringsOf(body.repositories, what, 'repositories', (r) => REPOSITORY.test(r));
@@ -362,6 +439,55 @@ export class RegistryClient {
   }
 }
 
+/** An upload session's `Location` (relative, absolute, on another host, state in its query), resolved against the answer that gave it. */
+function uploadLocation(res: HttpResponse, what: string): URL {
+  const loc = res.headers.get('location');
+  if (!loc) throw new RegistryError('status', `${what}: registry answered ${res.status} for an upload without a Location header`, res.status);
+  try {
+    const url = new URL(loc, res.url);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return url;
+  } catch {
+    // refused below
+  }
+  throw new RegistryError('malformed', `${what}: the upload Location does not parse as an http(s) URL ("${printable(loc, 100)}")`, res.status);
+}
+
+/** The closing PUT's answer: 201, or why not. */
+function checkPut(res: HttpResponse, what: string): void {
+  res.discard();
+  if (res.status === 400) {
+    // The bytes were hashed as they left; a rejection means they changed on the way.
+    throw new RegistryError('digest', `${what}: the registry rejected the content as not matching its digest (400)`, 400, true);
+  }
+  expectStatus(res, [201], what);
+}
+
+/** `source` cut into pieces of exactly `size` bytes (the last one shorter); at most one piece is held. */
+async function* chunksOf(source: Readable | Buffer, size: number): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(source)) {
+    for (let i = 0; i < source.length; i += size) yield source.subarray(i, i + size);
+    return;
+  }
+  let parts: Buffer[] = [];
+  let held = 0;
+  for await (const c of source) {
+    let buf = c as Buffer;
+    while (held + buf.length >= size) {
+      const take = size - held;
+      parts.push(buf.subarray(0, take));
+      yield Buffer.concat(parts);
+      parts = [];
+      held = 0;
+      buf = buf.subarray(take);
+    }
+    if (buf.length > 0) {
+      parts.push(buf);
+      held += buf.length;
+    }
+  }
+  if (held > 0) yield Buffer.concat(parts);
+}
+
 function expectStatus(res: HttpResponse, ok: number[], what: string): void {
   if (ok.includes(res.status)) return;
   res.discard();
@@ -380,6 +506,16 @@ function registryErrorCode(text: string): string {
     return e ? printable([e.code, e.message].filter((x) => typeof x === 'string' && x !== '').join(': '), 200) : '';
   } catch {
     return '';
+  }
+}
+
+/** The bare `errors[0].code` of an error body, or undefined. */
+function errorCodeOf(text: string): string | undefined {
+  try {
+    const code = (JSON.parse(text) as { errors?: Array<{ code?: unknown }> }).errors?.[0]?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -49,6 +49,11 @@ export class Repository {
     return this.client.uploadBlob(this.registry, this.name, digest, size, body);
   }
 
+  /** Why the registry refuses pushes into this repository (it must be created first), or undefined. */
+  probePush(): Promise<string | undefined> {
+    return this.client.probePush(this.registry, this.name);
+  }
+
   referrers(digest: string): Promise<string[] | undefined> {
     return this.client.getReferrers(this.registry, this.name, digest);
   }

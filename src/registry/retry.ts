@@ -28,6 +28,14 @@ export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 501 && status !== 505);
 }
 
+/**
+ * Rate limiting (429) is the registry asking to slow down, not a failure: it
+ * gets twice the attempts of other faults, still bounded (none with --retries 0).
+ */
+function budget(policy: RetryPolicy, err: RegistryError): number {
+  return err.status === 429 ? policy.retries * 2 : policy.retries;
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -43,8 +51,9 @@ export async function withRetry<T>(
     try {
       return await op(attempt);
     } catch (err) {
-      if (!(err instanceof RegistryError) || !err.retryable || attempt >= policy.retries) throw err;
-      const delay = Math.min(policy.maxDelayMs, err.retryAfterMs ?? backoffDelay(policy, attempt));
+      if (!(err instanceof RegistryError) || !err.retryable || attempt >= budget(policy, err)) throw err;
+      // `Retry-After: 0` still backs off a little, so a burst of 429s is not answered with a burst of retries.
+      const delay = Math.min(policy.maxDelayMs, err.retryAfterMs !== undefined ? Math.max(err.retryAfterMs, backoffDelay(policy, attempt) / 2) : backoffDelay(policy, attempt));
       onRetry?.(err, attempt + 1, delay);
       await sleep(delay);
     }

@@ -172,7 +172,7 @@ export function compareIndex(metadata: BundleMetadata, index: Descriptor[]): str
   }
   const names = new Set(metadata.images.map((im) => im.reference));
   const artifacts = new Set(metadata.images.filter((im) => im.artifact).map((im) => im.digest));
-  for (const [name, d] of byName) if (!names.has(name)) out.push(`index.json entry ${printable(name)} is not in the metadata`);
+  for (const name of byName.keys()) if (!names.has(name)) out.push(`index.json entry ${printable(name)} is not in the metadata`);
   for (const digest of unnamed.keys()) if (!artifacts.has(digest)) out.push(`index.json entry ${digest} has no name and is no artifact of the metadata`);
   return out;
 }
