@@ -31,10 +31,14 @@ interface Sample {
 
 /** Runs a command under GNU time, returning wall seconds and peak RSS. */
 function measure(cmd: string[]): Sample {
-  const res = spawnSync('/usr/bin/time', ['-f', '%e %M', ...cmd], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const res = spawnSync('/usr/bin/time', ['-f', '%e %M', ...cmd], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const line = res.stderr.trim().split('\n').pop() ?? '';
   const [secs, kb] = line.split(' ').map(Number);
-  if (res.status !== 0 || secs === undefined || kb === undefined) throw new Error(`${cmd.join(' ')} failed: ${res.stderr}`);
+  if (res.status !== 0 || secs === undefined || kb === undefined)
+    throw new Error(`${cmd.join(' ')} failed: ${res.stderr}`);
   return { seconds: secs, rssMiB: kb / 1024 };
 }
 
@@ -58,7 +62,11 @@ async function main(): Promise<void> {
   }
   const mb = bytes / 1e6;
   const rows = [
-    { name: 'airgap-bundle verify', seconds: median(tool.map((s) => s.seconds)), rssMiB: Math.max(...tool.map((s) => s.rssMiB)) },
+    {
+      name: 'airgap-bundle verify',
+      seconds: median(tool.map((s) => s.seconds)),
+      rssMiB: Math.max(...tool.map((s) => s.rssMiB)),
+    },
     { name: 'sha256sum', seconds: median(peer.map((s) => s.seconds)), rssMiB: Math.max(...peer.map((s) => s.rssMiB)) },
   ];
   const result = {
@@ -68,7 +76,10 @@ async function main(): Promise<void> {
     ratio: Number((rows[1]!.seconds / rows[0]!.seconds).toFixed(2)),
   };
   process.stdout.write(`bundle ${(bytes / 1024 ** 3).toFixed(2)} GiB, median of ${runs} runs\n`);
-  for (const r of result.rows) process.stdout.write(`${r.name.padEnd(22)} ${r.seconds.toFixed(2).padStart(7)} s ${String(r.mbPerSecond).padStart(8)} MB/s  peak RSS ${r.rssMiB.toFixed(0)} MiB\n`);
+  for (const r of result.rows)
+    process.stdout.write(
+      `${r.name.padEnd(22)} ${r.seconds.toFixed(2).padStart(7)} s ${String(r.mbPerSecond).padStart(8)} MB/s  peak RSS ${r.rssMiB.toFixed(0)} MiB\n`,
+    );
   process.stdout.write(`verify throughput / sha256sum throughput: ${result.ratio}\n`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -68,7 +68,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * still finds node_modules from .bench/tool by walking up.
  */
 function snapshotTool(): string {
-  if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first (`npm run bench` does)');
+  if (!existsSync(join(root, 'dist', 'cli.js')))
+    throw new Error('dist/cli.js is missing: run `npm run build` first (`npm run bench` does)');
   const dir = join(benchDir, 'tool');
   rmSync(dir, { recursive: true, force: true });
   cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
@@ -78,12 +79,31 @@ function snapshotTool(): string {
 
 type RowId = 'export' | 'export-cache' | 'verify' | 'import' | 'import-archive' | 'noop';
 const ROWS: Record<RowId, { title: string; tool?: string; peer?: string }> = {
-  export: { title: 'export', tool: 'airgap-bundle export', peer: 'skopeo copy --all --preserve-digests per image into oci:/dir:, then tar cf' },
-  'export-cache': { title: 'export --cache-dir (fresh)', tool: 'airgap-bundle export --cache-dir (empty cache)', peer: 'the same skopeo copies and tar cf as for export' },
+  export: {
+    title: 'export',
+    tool: 'airgap-bundle export',
+    peer: 'skopeo copy --all --preserve-digests per image into oci:/dir:, then tar cf',
+  },
+  'export-cache': {
+    title: 'export --cache-dir (fresh)',
+    tool: 'airgap-bundle export --cache-dir (empty cache)',
+    peer: 'the same skopeo copies and tar cf as for export',
+  },
   verify: { title: 'verify', tool: 'airgap-bundle verify', peer: 'sha256sum -c BUNDLE.sha256' },
-  import: { title: 'import (empty registry)', tool: 'airgap-bundle import --skip-verify', peer: 'skopeo copy --all --preserve-digests per image from the oci:/dir: layouts' },
-  'import-archive': { title: 'import 1 image via oci-archive', peer: 'skopeo copy oci-archive:BUNDLE:REF (the largest OCI image)' },
-  noop: { title: 're-import (no-op)', tool: 'airgap-bundle import --skip-verify, again', peer: 'the same skopeo copies again' },
+  import: {
+    title: 'import (empty registry)',
+    tool: 'airgap-bundle import --skip-verify',
+    peer: 'skopeo copy --all --preserve-digests per image from the oci:/dir: layouts',
+  },
+  'import-archive': {
+    title: 'import 1 image via oci-archive',
+    peer: 'skopeo copy oci-archive:BUNDLE:REF (the largest OCI image)',
+  },
+  noop: {
+    title: 're-import (no-op)',
+    tool: 'airgap-bundle import --skip-verify, again',
+    peer: 'the same skopeo copies again',
+  },
 };
 
 interface Side {
@@ -120,7 +140,12 @@ function summarize(samples: Sample[], bytes: number): Side {
 }
 
 /** One benchmark pass over a set of `bytes`: `runs` repetitions, the peer too unless toolOnly. */
-async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean): Promise<{ set: ImageSet; bundleBytes: number; rows: Row[] }> {
+async function pass(
+  cli: string,
+  bytes: number,
+  runs: number,
+  toolOnly: boolean,
+): Promise<{ set: ImageSet; bundleBytes: number; rows: Row[] }> {
   const label = sizeLabel(bytes);
   const set = await ensureImageSet(join(benchDir, `images-${label}`), bytes, log);
   const work = join(benchDir, `work-${label}`);
@@ -135,7 +160,10 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
   const node = (...a: string[]) => [process.execPath, cli, ...a];
   const skopeo = (...a: string[]) => ['skopeo', '--insecure-policy', ...a];
   // OCI-typed images share one oci: layout; Docker-typed ones need dir:, as oci: would convert them.
-  const peerRef = (img: SampleImage) => (img.kind.startsWith('oci') ? `oci:${peerDir}/oci:${img.repository}:${img.tag}` : `dir:${peerDir}/dir-${img.repository.replaceAll('/', '-')}-${img.tag}`);
+  const peerRef = (img: SampleImage) =>
+    img.kind.startsWith('oci')
+      ? `oci:${peerDir}/oci:${img.repository}:${img.tag}`
+      : `dir:${peerDir}/dir-${img.repository.replaceAll('/', '-')}-${img.tag}`;
   const archived = set.images.filter((i) => i.kind.startsWith('oci')).sort((a, b) => b.size - a.size)[0]!;
   const samples = new Map<RowId, { tool: Sample[]; peer: Sample[] }>();
   const record = (id: RowId, side: 'tool' | 'peer', s: Sample) => {
@@ -153,30 +181,57 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
 
   const upstream = await startRegistry();
   try {
-    log(`seeding ${set.images.length} images (${(set.uniqueBytes / 1e6).toFixed(0)} MB) into the upstream registry with skopeo`);
+    log(
+      `seeding ${set.images.length} images (${(set.uniqueBytes / 1e6).toFixed(0)} MB) into the upstream registry with skopeo`,
+    );
     await seedRegistry(upstream, set.images);
     await expectDigests(upstream.host, set.images, 'seeding the upstream registry');
     await writeFile(list, talosLikeList(set.images, upstream.host));
 
     const checkBundle = async () => {
       const { stdout } = await run(process.execPath, [cli, 'inspect', bundle, '--json']);
-      const got = new Map((JSON.parse(stdout) as { images: Array<{ reference: string; digest: string }> }).images.map((i) => [i.reference, i.digest]));
+      const got = new Map(
+        (JSON.parse(stdout) as { images: Array<{ reference: string; digest: string }> }).images.map((i) => [
+          i.reference,
+          i.digest,
+        ]),
+      );
       const wrong = set.images.filter((i) => got.get(`${upstream.host}/${i.repository}:${i.tag}`) !== i.digest);
-      if (wrong.length > 0 || got.size !== set.images.length) throw new Error(`DIGEST MISMATCH in the exported bundle: ${wrong.map((i) => i.repository).join(', ')}`);
+      if (wrong.length > 0 || got.size !== set.images.length)
+        throw new Error(`DIGEST MISMATCH in the exported bundle: ${wrong.map((i) => i.repository).join(', ')}`);
     };
     const checkLayouts = async () => {
-      const index = JSON.parse(await readFile(join(peerDir, 'oci', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+      const index = JSON.parse(await readFile(join(peerDir, 'oci', 'index.json'), 'utf8')) as {
+        manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
+      };
       for (const img of set.images) {
         const ref = peerRef(img);
         const digest = ref.startsWith('oci:')
-          ? index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === `${img.repository}:${img.tag}`)?.digest
+          ? index.manifests.find(
+              (m) => m.annotations?.['org.opencontainers.image.ref.name'] === `${img.repository}:${img.tag}`,
+            )?.digest
           : sha256Digest(await readFile(join(ref.slice('dir:'.length), 'manifest.json')));
-        if (digest !== img.digest) throw new Error(`DIGEST MISMATCH in skopeo's layout for ${img.repository}:${img.tag}: ${digest}`);
+        if (digest !== img.digest)
+          throw new Error(`DIGEST MISMATCH in skopeo's layout for ${img.repository}:${img.tag}: ${digest}`);
       }
     };
     const skopeoImport = async (host: string) => {
       const parts: Sample[] = [];
-      for (const img of set.images) parts.push(await measure(skopeo('copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', peerRef(img), `docker://${host}/${img.repository}:${img.tag}`), tmp));
+      for (const img of set.images)
+        parts.push(
+          await measure(
+            skopeo(
+              'copy',
+              '--quiet',
+              '--all',
+              '--preserve-digests',
+              '--dest-tls-verify=false',
+              peerRef(img),
+              `docker://${host}/${img.repository}:${img.tag}`,
+            ),
+            tmp,
+          ),
+        );
       return total(parts);
     };
 
@@ -192,7 +247,11 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         await checkBundle();
         await rm(bundle, { force: true });
         await settle();
-        record('export-cache', 'tool', await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '--cache-dir', cache, '-q'), tmp));
+        record(
+          'export-cache',
+          'tool',
+          await measure(node('export', '-f', list, '-o', bundle, '--plain-http', '--cache-dir', cache, '-q'), tmp),
+        );
         await checkBundle();
         await rm(cache, { recursive: true, force: true });
       },
@@ -204,21 +263,43 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         const parts: Sample[] = [];
         // One at a time, as a shell loop would: concurrent copies into one oci: layout race on index.json.
         for (const img of set.images) {
-          parts.push(await measure(skopeo('copy', '--quiet', '--all', '--preserve-digests', '--src-tls-verify=false', `docker://${upstream.host}/${img.repository}:${img.tag}`, peerRef(img)), tmp));
+          parts.push(
+            await measure(
+              skopeo(
+                'copy',
+                '--quiet',
+                '--all',
+                '--preserve-digests',
+                '--src-tls-verify=false',
+                `docker://${upstream.host}/${img.repository}:${img.tag}`,
+                peerRef(img),
+              ),
+              tmp,
+            ),
+          );
         }
         parts.push(await measure(['tar', 'cf', peerTar, '-C', peerDir, '.'], tmp));
         record('export', 'peer', total(parts));
         await checkLayouts();
       },
       toolVerify: async () => record('verify', 'tool', await measure(node('verify', bundle, '-q'), tmp)),
-      peerVerify: async () => record('verify', 'peer', await measure(['sha256sum', '--quiet', '-c', `${bundle}.sha256`], tmp, work)),
+      peerVerify: async () =>
+        record('verify', 'peer', await measure(['sha256sum', '--quiet', '-c', `${bundle}.sha256`], tmp, work)),
       toolImport: async () => {
         const reg = await freshRegistry();
         await settle();
-        record('import', 'tool', await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp));
+        record(
+          'import',
+          'tool',
+          await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp),
+        );
         await expectDigests(reg.host, set.images, 'airgap-bundle import');
         await settle();
-        record('noop', 'tool', await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp));
+        record(
+          'noop',
+          'tool',
+          await measure(node('import', bundle, '--registry', reg.host, '--plain-http', '-q', '--skip-verify'), tmp),
+        );
         await expectDigests(reg.host, set.images, 'airgap-bundle re-import');
       },
       peerImport: async () => {
@@ -233,7 +314,24 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
         const one = await freshRegistry();
         await settle();
         const ref = `${upstream.host}/${archived.repository}:${archived.tag}`;
-        record('import-archive', 'peer', await measure(skopeo('--tmpdir', tmp, 'copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci-archive:${bundle}:${ref}`, `docker://${one.host}/${archived.repository}:${archived.tag}`), tmp));
+        record(
+          'import-archive',
+          'peer',
+          await measure(
+            skopeo(
+              '--tmpdir',
+              tmp,
+              'copy',
+              '--quiet',
+              '--all',
+              '--preserve-digests',
+              '--dest-tls-verify=false',
+              `oci-archive:${bundle}:${ref}`,
+              `docker://${one.host}/${archived.repository}:${archived.tag}`,
+            ),
+            tmp,
+          ),
+        );
         await expectDigests(one.host, [archived], 'skopeo import from oci-archive');
       },
     };
@@ -258,15 +356,27 @@ async function pass(cli: string, bytes: number, runs: number, toolOnly: boolean)
     const bundleBytes = statSync(bundle).size;
     const rows: Row[] = [];
     for (const [id, def] of Object.entries(ROWS) as Array<[RowId, (typeof ROWS)[RowId]]>) {
-      const s = id === 'export-cache' ? { tool: samples.get(id)?.tool ?? [], peer: samples.get('export')?.peer ?? [] } : samples.get(id);
+      const s =
+        id === 'export-cache'
+          ? { tool: samples.get(id)?.tool ?? [], peer: samples.get('export')?.peer ?? [] }
+          : samples.get(id);
       if (!s || s.tool.length + s.peer.length === 0) continue;
       const rowBytes = id === 'verify' ? bundleBytes : id === 'import-archive' ? archived.size : set.uniqueBytes;
       const tool = s.tool.length > 0 ? { command: def.tool!, ...summarize(s.tool, rowBytes) } : undefined;
       const peer = s.peer.length > 0 ? { command: def.peer!, ...summarize(s.peer, rowBytes) } : undefined;
       // Tool and peer of one run ran back to back: their ratio is free of the drift a shared
       // machine shows from one minute to the next, which a ratio of two medians is not.
-      const ratios = tool && peer ? s.tool.map((t, i) => Number((s.peer[i]!.seconds / t.seconds).toFixed(3))) : undefined;
-      rows.push({ id, title: def.title, ...(id === 'import-archive' ? { image: archived.upstream } : {}), bytes: rowBytes, tool, peer, ...(ratios ? { ratio: median(ratios), ratios } : {}) });
+      const ratios =
+        tool && peer ? s.tool.map((t, i) => Number((s.peer[i]!.seconds / t.seconds).toFixed(3))) : undefined;
+      rows.push({
+        id,
+        title: def.title,
+        ...(id === 'import-archive' ? { image: archived.upstream } : {}),
+        bytes: rowBytes,
+        tool,
+        peer,
+        ...(ratios ? { ratio: median(ratios), ratios } : {}),
+      });
     }
     // Gigabytes of outputs; kept only when something failed, for a look at what went wrong.
     await rm(work, { recursive: true, force: true });
@@ -281,15 +391,44 @@ function printTable(rows: Row[]): void {
   const f = (n: number | undefined, digits: number) => (n === undefined ? '-' : n.toFixed(digits));
   const mb = (n: number | undefined) => (n === undefined ? '-' : (n / 1e6).toFixed(n > 0 && n < 1e6 ? 2 : 0));
   const cells = [
-    ['', 'tool s', 'tool MB/s', 'peer s', 'peer MB/s', 'ratio (range)', 'CPU s tool', 'CPU s peer', 'RSS MiB tool', 'RSS MiB peer', 'written MB tool', 'written MB peer', 'tmp MB tool', 'tmp MB peer'],
+    [
+      '',
+      'tool s',
+      'tool MB/s',
+      'peer s',
+      'peer MB/s',
+      'ratio (range)',
+      'CPU s tool',
+      'CPU s peer',
+      'RSS MiB tool',
+      'RSS MiB peer',
+      'written MB tool',
+      'written MB peer',
+      'tmp MB tool',
+      'tmp MB peer',
+    ],
     ...rows.map((r) => [
-      r.title, f(r.tool?.seconds, 2), f(r.tool?.mbPerSecond, 0), f(r.peer?.seconds, 2), f(r.peer?.mbPerSecond, 0), r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x (${Math.min(...r.ratios!).toFixed(2)}-${Math.max(...r.ratios!).toFixed(2)})`,
-      f(r.tool?.cpuSeconds, 1), f(r.peer?.cpuSeconds, 1),
-      f(r.tool?.rssMiB, 0), f(r.peer?.rssMiB, 0), mb(r.tool?.writtenBytes), mb(r.peer?.writtenBytes), mb(r.tool?.tmpPeakBytes), mb(r.peer?.tmpPeakBytes),
+      r.title,
+      f(r.tool?.seconds, 2),
+      f(r.tool?.mbPerSecond, 0),
+      f(r.peer?.seconds, 2),
+      f(r.peer?.mbPerSecond, 0),
+      r.ratio === undefined
+        ? '-'
+        : `${r.ratio.toFixed(2)}x (${Math.min(...r.ratios!).toFixed(2)}-${Math.max(...r.ratios!).toFixed(2)})`,
+      f(r.tool?.cpuSeconds, 1),
+      f(r.peer?.cpuSeconds, 1),
+      f(r.tool?.rssMiB, 0),
+      f(r.peer?.rssMiB, 0),
+      mb(r.tool?.writtenBytes),
+      mb(r.peer?.writtenBytes),
+      mb(r.tool?.tmpPeakBytes),
+      mb(r.peer?.tmpPeakBytes),
     ]),
   ];
   const widths = cells[0]!.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
-  for (const r of cells) process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
+  for (const r of cells)
+    process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
 }
 
 function machine() {
@@ -331,9 +470,17 @@ async function main(): Promise<void> {
     { name: 'export throughput >= 1.5x skopeo', value: row('export').ratio!, met: row('export').ratio! >= 1.5 },
     { name: 'import throughput >= 1.5x skopeo', value: row('import').ratio!, met: row('import').ratio! >= 1.5 },
     { name: 'verify throughput >= 1.5x sha256sum', value: row('verify').ratio!, met: row('verify').ratio! >= 1.5 },
-    { name: `no-op re-import of ${sizeLabel(sizeBytes)} under 2 s`, value: row('noop').tool!.seconds, met: row('noop').tool!.seconds < 2 },
+    {
+      name: `no-op re-import of ${sizeLabel(sizeBytes)} under 2 s`,
+      value: row('noop').tool!.seconds,
+      met: row('noop').tool!.seconds < 2,
+    },
     { name: 'peak RSS under 150 MiB for every command', value: toolRss, met: toolRss < 150 },
-    { name: 'import writes no disk of its own (bytes)', value: Math.max(imp.writtenBytes, imp.tmpPeakBytes), met: Math.max(imp.writtenBytes, imp.tmpPeakBytes) < 1e6 },
+    {
+      name: 'import writes no disk of its own (bytes)',
+      value: Math.max(imp.writtenBytes, imp.tmpPeakBytes),
+      met: Math.max(imp.writtenBytes, imp.tmpPeakBytes) < 1e6,
+    },
   ];
   let scaled: { factor: number; sizeBytes: number; bundleBytes: number; rows: Row[] } | undefined;
   if (scale > 0) {
@@ -341,13 +488,24 @@ async function main(): Promise<void> {
     const s = await pass(cli, sizeBytes * scale, 1, true);
     scaled = { factor: scale, sizeBytes: sizeBytes * scale, bundleBytes: s.bundleBytes, rows: s.rows };
     const rss = Math.max(...s.rows.flatMap((r) => (r.tool ? [r.tool.rssMiB] : [])));
-    targets.push({ name: `peak RSS under 150 MiB at ${scale}x (${sizeLabel(sizeBytes * scale)})`, value: rss, met: rss < 150 });
+    targets.push({
+      name: `peak RSS under 150 MiB at ${scale}x (${sizeLabel(sizeBytes * scale)})`,
+      value: rss,
+      met: rss < 150,
+    });
   }
 
   const result = {
     date: new Date().toISOString(),
     machine: { ...facts, loadAverage: { atStart: loadAtStart, atEnd: os.loadavg()[0]! } },
-    size: { requested: sizeLabel(sizeBytes), images: primary.set.images.length, blobs: primary.set.blobs, layers: primary.set.layers, uniqueBytes: primary.set.uniqueBytes, bundleBytes: primary.bundleBytes },
+    size: {
+      requested: sizeLabel(sizeBytes),
+      images: primary.set.images.length,
+      blobs: primary.set.blobs,
+      layers: primary.set.layers,
+      uniqueBytes: primary.set.uniqueBytes,
+      bundleBytes: primary.bundleBytes,
+    },
     runs,
     note: 'seconds: median over runs (wall); cpuSeconds: user+system of the process itself (registries excluded), median; RSS: peak over runs; written: bytes the process wrote to the filesystem (median); tmp: peak size of its TMPDIR; ratio: tool MB/s / peer MB/s, the median of the ratios of each run (tool and peer back to back), ratios: each run',
     rows: primary.rows,
@@ -359,16 +517,25 @@ async function main(): Promise<void> {
   await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
 
   const m = result.machine;
-  process.stdout.write(`\n${primary.set.images.length} images, ${primary.set.blobs} blobs (${primary.set.layers} layers), ${(primary.set.uniqueBytes / 1e6).toFixed(0)} MB unique, bundle ${(primary.bundleBytes / 1e6).toFixed(0)} MB; median of ${runs} runs\n`);
-  process.stdout.write(`${m.nproc} cores (${m.cpu}), node ${m.node}, ${m.skopeo}, ${m.registry}, airgap-bundle ${m.commit}${m.srcChanged ? ' + uncommitted src changes' : ''} (dist built ${m.distBuilt})\n`);
-  process.stdout.write(`load average ${m.loadAverage.atStart.toFixed(2)} at start, ${m.loadAverage.atEnd.toFixed(2)} at end\n\n`);
+  process.stdout.write(
+    `\n${primary.set.images.length} images, ${primary.set.blobs} blobs (${primary.set.layers} layers), ${(primary.set.uniqueBytes / 1e6).toFixed(0)} MB unique, bundle ${(primary.bundleBytes / 1e6).toFixed(0)} MB; median of ${runs} runs\n`,
+  );
+  process.stdout.write(
+    `${m.nproc} cores (${m.cpu}), node ${m.node}, ${m.skopeo}, ${m.registry}, airgap-bundle ${m.commit}${m.srcChanged ? ' + uncommitted src changes' : ''} (dist built ${m.distBuilt})\n`,
+  );
+  process.stdout.write(
+    `load average ${m.loadAverage.atStart.toFixed(2)} at start, ${m.loadAverage.atEnd.toFixed(2)} at end\n\n`,
+  );
   printTable(primary.rows);
   if (scaled) {
     process.stdout.write(`\ntool only at ${scale}x (${(scaled.bundleBytes / 1e6).toFixed(0)} MB bundle), 1 run:\n`);
     printTable(scaled.rows);
   }
   process.stdout.write('\n');
-  for (const t of targets) process.stdout.write(`${t.met ? 'MET    ' : 'NOT MET'}  ${t.name}: ${Number.isInteger(t.value) ? t.value : t.value.toFixed(2)}\n`);
+  for (const t of targets)
+    process.stdout.write(
+      `${t.met ? 'MET    ' : 'NOT MET'}  ${t.name}: ${Number.isInteger(t.value) ? t.value : t.value.toFixed(2)}\n`,
+    );
   process.stdout.write(`\nJSON: ${jsonFile} (${result.totalSeconds} s in all)\n`);
 }
 

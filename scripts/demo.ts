@@ -38,7 +38,9 @@ async function main(): Promise<void> {
     running.push(upstream);
     const images = await generateSampleImages(join(demo, 'samples'));
     await seedRegistry(upstream, images);
-    process.stdout.write(`upstream registry on ${upstream.url} holds ${images.length} images (OCI indexes, Docker manifest lists, single-arch)\n`);
+    process.stdout.write(
+      `upstream registry on ${upstream.url} holds ${images.length} images (OCI indexes, Docker manifest lists, single-arch)\n`,
+    );
 
     step('2. the image list, as `talosctl images` prints it');
     const list = join(demo, 'talos.images');

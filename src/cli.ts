@@ -41,7 +41,9 @@ async function exit(code: number): Promise<never> {
   await flushStandardStreams();
   if (outputLost && code === ExitCode.ok) {
     // The result was not delivered: a success would be a lie.
-    printErr(`airgap-bundle: error: the output could not be written (${printable(outputLost.message)}); free space or fix the destination, then rerun\n`);
+    printErr(
+      `airgap-bundle: error: the output could not be written (${printable(outputLost.message)}); free space or fix the destination, then rerun\n`,
+    );
     await flushStandardStreams();
     process.exit(ExitCode.failure);
   }
@@ -49,7 +51,8 @@ async function exit(code: number): Promise<never> {
 }
 
 function reportLateError(err: unknown): void {
-  if (process.env.AIRGAP_BUNDLE_DEBUG) printErr(`airgap-bundle: after the result: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  if (process.env.AIRGAP_BUNDLE_DEBUG)
+    printErr(`airgap-bundle: after the result: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
 }
 
 function exitCodeOf(err: unknown): number {
@@ -88,7 +91,9 @@ function printableMessage(message: string): string {
 async function main(): Promise<void> {
   await yargs(hideBin(process.argv))
     .scriptName('airgap-bundle')
-    .usage('$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.')
+    .usage(
+      '$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.',
+    )
     .command(imagesCommand)
     .command(exportCommand)
     .command(verifyCommand)

@@ -51,22 +51,102 @@ const BASES: Record<string, number[]> = {
 
 // Sizes are loosely those of the real images; the whole set is rescaled to the requested size.
 const SPECS: Spec[] = [
-  { upstream: 'ghcr.io/siderolabs/flannel:v0.25.7', kind: 'oci-index', platforms: AMD_ARM, bases: ['siderolabs'], layers: [9, 1.5, 0.02] },
-  { upstream: 'registry.k8s.io/coredns/coredns:v1.11.3', kind: 'docker-list', platforms: AMD_ARM, bases: ['distroless'], layers: [16] },
-  { upstream: 'gcr.io/etcd-development/etcd:v3.5.16', kind: 'docker-list', platforms: AMD_ARM, bases: ['distroless'], layers: [9, 8, 6, 0.01] },
-  { upstream: 'registry.k8s.io/kube-apiserver:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, bases: ['distroless', 'go-runner'], layers: [28] },
-  { upstream: 'registry.k8s.io/kube-controller-manager:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, bases: ['distroless', 'go-runner'], layers: [26] },
-  { upstream: 'registry.k8s.io/kube-scheduler:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, bases: ['distroless', 'go-runner'], layers: [18] },
-  { upstream: 'registry.k8s.io/kube-proxy:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, bases: ['distroless', 'go-runner'], layers: [11, 9] },
-  { upstream: 'ghcr.io/siderolabs/kubelet:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, bases: ['siderolabs'], layers: [20, 32, 0.01], attestations: true },
-  { upstream: 'ghcr.io/siderolabs/installer:v1.8.0', kind: 'oci-index', platforms: AMD_ARM, bases: ['siderolabs'], layers: [150, 45, 4, 0.3] },
+  {
+    upstream: 'ghcr.io/siderolabs/flannel:v0.25.7',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['siderolabs'],
+    layers: [9, 1.5, 0.02],
+  },
+  {
+    upstream: 'registry.k8s.io/coredns/coredns:v1.11.3',
+    kind: 'docker-list',
+    platforms: AMD_ARM,
+    bases: ['distroless'],
+    layers: [16],
+  },
+  {
+    upstream: 'gcr.io/etcd-development/etcd:v3.5.16',
+    kind: 'docker-list',
+    platforms: AMD_ARM,
+    bases: ['distroless'],
+    layers: [9, 8, 6, 0.01],
+  },
+  {
+    upstream: 'registry.k8s.io/kube-apiserver:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['distroless', 'go-runner'],
+    layers: [28],
+  },
+  {
+    upstream: 'registry.k8s.io/kube-controller-manager:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['distroless', 'go-runner'],
+    layers: [26],
+  },
+  {
+    upstream: 'registry.k8s.io/kube-scheduler:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['distroless', 'go-runner'],
+    layers: [18],
+  },
+  {
+    upstream: 'registry.k8s.io/kube-proxy:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['distroless', 'go-runner'],
+    layers: [11, 9],
+  },
+  {
+    upstream: 'ghcr.io/siderolabs/kubelet:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['siderolabs'],
+    layers: [20, 32, 0.01],
+    attestations: true,
+  },
+  {
+    upstream: 'ghcr.io/siderolabs/installer:v1.8.0',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['siderolabs'],
+    layers: [150, 45, 4, 0.3],
+  },
   { upstream: 'registry.k8s.io/pause:3.10', kind: 'docker-list', platforms: AMD_ARM, bases: [], layers: [0.3] },
   // Workloads: an official image with many tiny layers, one with attestations, a site's own
   // single-arch OCI build, and a single-arch Docker image.
-  { upstream: 'docker.io/library/postgres:16.4', kind: 'docker-list', platforms: AMD_ARM, bases: ['debian'], layers: [0.001, 4, 1.3, 0.001, 1.5, 8, 0.001, 0.001, 52, 0.01, 0.001, 0.001, 0.001] },
-  { upstream: 'docker.io/library/nginx:1.27.2', kind: 'oci-index', platforms: AMD_ARM, bases: ['debian'], layers: [40, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001], attestations: true },
-  { upstream: 'ghcr.io/acme/billing-api:2024.09.1', kind: 'oci-manifest', platforms: ['linux/amd64'], bases: ['distroless'], layers: [22, 0.3] },
-  { upstream: 'docker.io/library/busybox:1.36.1', kind: 'docker-manifest', platforms: ['linux/amd64'], bases: [], layers: [2.1] },
+  {
+    upstream: 'docker.io/library/postgres:16.4',
+    kind: 'docker-list',
+    platforms: AMD_ARM,
+    bases: ['debian'],
+    layers: [0.001, 4, 1.3, 0.001, 1.5, 8, 0.001, 0.001, 52, 0.01, 0.001, 0.001, 0.001],
+  },
+  {
+    upstream: 'docker.io/library/nginx:1.27.2',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    bases: ['debian'],
+    layers: [40, 0.001, 0.001, 0.001, 0.001, 0.001, 0.001],
+    attestations: true,
+  },
+  {
+    upstream: 'ghcr.io/acme/billing-api:2024.09.1',
+    kind: 'oci-manifest',
+    platforms: ['linux/amd64'],
+    bases: ['distroless'],
+    layers: [22, 0.3],
+  },
+  {
+    upstream: 'docker.io/library/busybox:1.36.1',
+    kind: 'docker-manifest',
+    platforms: ['linux/amd64'],
+    bases: [],
+    layers: [2.1],
+  },
 ];
 
 const CREATED = '2024-09-12T00:00:00Z';
@@ -82,7 +162,8 @@ interface Blob {
 /** One-file ustar header; only the fields a tar reader needs. */
 function tarHeader(name: string, size: number): Buffer {
   const h = Buffer.alloc(512);
-  const octal = (offset: number, width: number, n: number) => h.write(`${n.toString(8).padStart(width - 1, '0')}\0`, offset, 'ascii');
+  const octal = (offset: number, width: number, n: number) =>
+    h.write(`${n.toString(8).padStart(width - 1, '0')}\0`, offset, 'ascii');
   h.write(name, 0, 'ascii');
   octal(100, 8, 0o755);
   octal(108, 8, 0);
@@ -92,7 +173,14 @@ function tarHeader(name: string, size: number): Buffer {
   h.write('0', 156, 'ascii');
   h.write('ustar\u000000', 257, 'ascii');
   h.write(' '.repeat(8), 148, 'ascii'); // the checksum counts its own field as spaces
-  h.write(`${h.reduce((s, b) => s + b, 0).toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  h.write(
+    `${h
+      .reduce((s, b) => s + b, 0)
+      .toString(8)
+      .padStart(6, '0')}\0 `,
+    148,
+    'ascii',
+  );
   return h;
 }
 
@@ -101,7 +189,12 @@ function tarHeader(name: string, size: number): Buffer {
  * crypto.randomBytes (over 2 GB/s here, much faster than a seeded cipher keystream on this CPU);
  * the set is cached, so it need not be reproducible byte for byte.
  */
-async function writeLayer(blobsDir: string, mediaType: string, name: string, payload: number): Promise<Blob & { diffId: string }> {
+async function writeLayer(
+  blobsDir: string,
+  mediaType: string,
+  name: string,
+  payload: number,
+): Promise<Blob & { diffId: string }> {
   const diff = createHash('sha256');
   const gz = createHash('sha256');
   let size = 0;
@@ -152,7 +245,11 @@ function scaleFor(targetBytes: number): number {
 }
 
 /** Returns the cached set in `dir`, generating it first when absent or incomplete. */
-export async function ensureImageSet(dir: string, targetBytes: number, log: (line: string) => void = () => {}): Promise<ImageSet> {
+export async function ensureImageSet(
+  dir: string,
+  targetBytes: number,
+  log: (line: string) => void = () => {},
+): Promise<ImageSet> {
   const marker = join(dir, 'images.json');
   if (existsSync(marker)) return JSON.parse(await readFile(marker, 'utf8')) as ImageSet;
   await rm(dir, { recursive: true, force: true });
@@ -163,7 +260,8 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
   const blobsDir = join(ociDir, 'blobs', 'sha256');
   await mkdir(blobsDir, { recursive: true });
   const scale = scaleFor(targetBytes);
-  const layerSize = (mib: number, platform: string) => Math.max(64, Math.round(mib * scale * MiB * (ARCH_FACTOR[parsePlatform(platform).architecture] ?? 1)));
+  const layerSize = (mib: number, platform: string) =>
+    Math.max(64, Math.round(mib * scale * MiB * (ARCH_FACTOR[parsePlatform(platform).architecture] ?? 1)));
   // Every blob lives once in the shared OCI layout; Docker-typed images hard-link theirs into their dir: folders.
   const all = new Map<string, Blob>();
   const baseLayers = new Map<string, Array<Blob & { diffId: string }>>();
@@ -175,7 +273,12 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
     all.set(b.digest, b);
     return b;
   };
-  const descriptor = (b: Blob, extra: object = {}) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, ...extra });
+  const descriptor = (b: Blob, extra: object = {}) => ({
+    mediaType: b.mediaType,
+    digest: b.digest,
+    size: b.size,
+    ...extra,
+  });
 
   const ociIndex: object[] = [];
   const images: SampleImage[] = [];
@@ -198,12 +301,14 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
         const key = `${base}/${platform}`;
         if (!baseLayers.has(key)) {
           const made = [];
-          for (const [i, mib] of BASES[base]!.entries()) made.push(await writeLayer(blobsDir, layerType, `${base}/${i}`, layerSize(mib, platform)));
+          for (const [i, mib] of BASES[base]!.entries())
+            made.push(await writeLayer(blobsDir, layerType, `${base}/${i}`, layerSize(mib, platform)));
           baseLayers.set(key, made);
         }
         layers.push(...baseLayers.get(key)!.map((l) => ({ ...l, mediaType: layerType })));
       }
-      for (const [i, mib] of spec.layers.entries()) layers.push(await writeLayer(blobsDir, layerType, `usr/local/${name}/${i}`, layerSize(mib, platform)));
+      for (const [i, mib] of spec.layers.entries())
+        layers.push(await writeLayer(blobsDir, layerType, `usr/local/${name}/${i}`, layerSize(mib, platform)));
       const config = await putJson(docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig, {
         ...parsePlatform(platform),
         created: CREATED,
@@ -212,7 +317,16 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
         history: layers.map(() => ({ created: CREATED, created_by: 'airgap-bundle benchmark image set' })),
       });
       const manifestType = docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest;
-      const manifest = await putJson(manifestType, { schemaVersion: 2, mediaType: manifestType, config: descriptor(config), layers: layers.map((l) => descriptor(l)) }, docker ? 3 : undefined);
+      const manifest = await putJson(
+        manifestType,
+        {
+          schemaVersion: 2,
+          mediaType: manifestType,
+          config: descriptor(config),
+          layers: layers.map((l) => descriptor(l)),
+        },
+        docker ? 3 : undefined,
+      );
       for (const b of [config, ...layers]) {
         imageBlobs.set(b.digest, b);
         all.set(b.digest, b);
@@ -220,18 +334,48 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
       children.push(manifest);
       entries.push(descriptor(manifest, { platform: parsePlatform(platform) }));
       if (spec.attestations) {
-        const statement = await putJson(MediaTypes.inToto, { _type: 'https://in-toto.io/Statement/v0.1', predicateType: 'https://spdx.dev/Document', subject: [{ name: `pkg:docker/${spec.upstream}`, digest: { sha256: hex(manifest.digest) } }] });
-        const attConfig = await putJson(MediaTypes.ociConfig, { architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statement.digest] } });
-        const att = await putJson(MediaTypes.ociManifest, { schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: descriptor(attConfig), layers: [descriptor(statement, { annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' } })] });
+        const statement = await putJson(MediaTypes.inToto, {
+          _type: 'https://in-toto.io/Statement/v0.1',
+          predicateType: 'https://spdx.dev/Document',
+          subject: [{ name: `pkg:docker/${spec.upstream}`, digest: { sha256: hex(manifest.digest) } }],
+        });
+        const attConfig = await putJson(MediaTypes.ociConfig, {
+          architecture: 'unknown',
+          os: 'unknown',
+          config: {},
+          rootfs: { type: 'layers', diff_ids: [statement.digest] },
+        });
+        const att = await putJson(MediaTypes.ociManifest, {
+          schemaVersion: 2,
+          mediaType: MediaTypes.ociManifest,
+          config: descriptor(attConfig),
+          layers: [
+            descriptor(statement, { annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' } }),
+          ],
+        });
         imageBlobs.set(statement.digest, statement).set(attConfig.digest, attConfig);
         children.push(att);
-        attestations.push(descriptor(att, { platform: { architecture: 'unknown', os: 'unknown' }, annotations: { 'vnd.docker.reference.digest': manifest.digest, 'vnd.docker.reference.type': 'attestation-manifest' } }));
+        attestations.push(
+          descriptor(att, {
+            platform: { architecture: 'unknown', os: 'unknown' },
+            annotations: {
+              'vnd.docker.reference.digest': manifest.digest,
+              'vnd.docker.reference.type': 'attestation-manifest',
+            },
+          }),
+        );
       }
     }
 
     const single = spec.kind === 'oci-manifest' || spec.kind === 'docker-manifest';
     const listType = docker ? MediaTypes.dockerList : MediaTypes.ociIndex;
-    const top = single ? children.pop()! : await putJson(listType, { schemaVersion: 2, mediaType: listType, manifests: [...entries, ...attestations] }, docker ? 3 : undefined);
+    const top = single
+      ? children.pop()!
+      : await putJson(
+          listType,
+          { schemaVersion: 2, mediaType: listType, manifests: [...entries, ...attestations] },
+          docker ? 3 : undefined,
+        );
     for (const b of [top, ...children]) imageBlobs.set(b.digest, b);
 
     let source: string;
@@ -247,7 +391,8 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
       await writeFile(join(folder, 'manifest.json'), top.bytes);
       for (const c of children) await writeFile(join(folder, `${hex(c.digest)}.manifest.json`), c.bytes);
       for (const b of imageBlobs.values()) {
-        if (b !== top && !children.includes(b as Blob & { bytes: Buffer })) await link(join(blobsDir, hex(b.digest)), join(folder, hex(b.digest)));
+        if (b !== top && !children.includes(b as Blob & { bytes: Buffer }))
+          await link(join(blobsDir, hex(b.digest)), join(folder, hex(b.digest)));
       }
       source = `dir:${folder}`;
     }
@@ -264,7 +409,10 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
     });
   }
   await writeFile(join(ociDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(join(ociDir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: ociIndex }));
+  await writeFile(
+    join(ociDir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: ociIndex }),
+  );
 
   const blobs = [...all.values()];
   const set: ImageSet = {
@@ -274,6 +422,8 @@ export async function ensureImageSet(dir: string, targetBytes: number, log: (lin
     layers: blobs.filter((b) => b.mediaType === MediaTypes.ociLayer || b.mediaType === MediaTypes.dockerLayer).length,
   };
   await writeFile(marker, JSON.stringify(set, null, 2));
-  log(`image set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${images.length} images, ${set.blobs} blobs, ${(set.uniqueBytes / MiB).toFixed(0)} MiB unique`);
+  log(
+    `image set ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${images.length} images, ${set.blobs} blobs, ${(set.uniqueBytes / MiB).toFixed(0)} MiB unique`,
+  );
   return set;
 }

@@ -90,15 +90,26 @@ export function total(samples: Sample[]): Sample {
 }
 
 // All four, or Distribution down-converts Docker lists to schema1 and hides OCI indexes.
-const ACCEPT = [MediaTypes.ociIndex, MediaTypes.ociManifest, MediaTypes.dockerList, MediaTypes.dockerManifest].join(', ');
+const ACCEPT = [MediaTypes.ociIndex, MediaTypes.ociManifest, MediaTypes.dockerList, MediaTypes.dockerManifest].join(
+  ', ',
+);
 
 function headDigest(host: string, repository: string, tag: string): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ method: 'HEAD', host: host.split(':')[0], port: Number(host.split(':')[1]), path: `/v2/${repository}/manifests/${tag}`, headers: { Accept: ACCEPT } }, (res) => {
-      res.resume();
-      const digest = res.headers['docker-content-digest'];
-      resolve(res.statusCode === 200 && typeof digest === 'string' ? digest : undefined);
-    });
+    const req = http.request(
+      {
+        method: 'HEAD',
+        host: host.split(':')[0],
+        port: Number(host.split(':')[1]),
+        path: `/v2/${repository}/manifests/${tag}`,
+        headers: { Accept: ACCEPT },
+      },
+      (res) => {
+        res.resume();
+        const digest = res.headers['docker-content-digest'];
+        resolve(res.statusCode === 200 && typeof digest === 'string' ? digest : undefined);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -113,7 +124,8 @@ export async function expectDigests(host: string, images: SampleImage[], what: s
   const wrong: string[] = [];
   for (const img of images) {
     const got = await headDigest(host, img.repository, img.tag);
-    if (got !== img.digest) wrong.push(`  ${img.repository}:${img.tag}: expected ${img.digest}, got ${got ?? 'nothing'}`);
+    if (got !== img.digest)
+      wrong.push(`  ${img.repository}:${img.tag}: expected ${img.digest}, got ${got ?? 'nothing'}`);
   }
   if (wrong.length > 0) throw new Error(`DIGEST MISMATCH after ${what} (${host}):\n${wrong.join('\n')}`);
 }

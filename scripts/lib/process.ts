@@ -8,7 +8,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion; the error carries stderr because that is where the tools explain themselves. */
-export function run(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { maxBuffer: 64 * 1024 * 1024, env: opts.env }, (err, stdout, stderr) => {
       if (err) {

@@ -63,7 +63,8 @@ async function htpasswdLine(user: string, password: string): Promise<string> {
   // 22 characters carry the 128-bit salt; the last one holds only 4 bits, so its 2 low bits must be 0.
   const salt = `$2y$05$${Array.from({ length: 21 }, () => pick(alphabet)).join('')}${pick('.Oeu')}`;
   const { stdout } = await run('perl', ['-e', 'local $/; print crypt(<STDIN>, $ARGV[0])', salt], { input: password });
-  if (!stdout.startsWith(salt) || stdout.length !== 60) throw new Error(`perl crypt() produced no bcrypt hash: ${stdout}`);
+  if (!stdout.startsWith(salt) || stdout.length !== 60)
+    throw new Error(`perl crypt() produced no bcrypt hash: ${stdout}`);
   return `${user}:${stdout}\n`;
 }
 
@@ -163,7 +164,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
         allowAnonymousPull: opts.allowAnonymousPull,
       });
       config.auth = {
-        token: { realm: tokenServer.url, service: 'test-registry', issuer: 'test-issuer', rootcertbundle: tokenServer.certFile },
+        token: {
+          realm: tokenServer.url,
+          service: 'test-registry',
+          issuer: 'test-issuer',
+          rootcertbundle: tokenServer.certFile,
+        },
       };
     }
 

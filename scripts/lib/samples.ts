@@ -52,17 +52,72 @@ interface Spec {
 const AMD_ARM = ['linux/amd64', 'linux/arm64'];
 
 const SPECS: Spec[] = [
-  { upstream: 'ghcr.io/siderolabs/flannel:0.28.8', kind: 'oci-index', platforms: AMD_ARM, base: 'siderolabs', scale: 0.5 },
-  { upstream: 'registry.k8s.io/coredns/coredns:v1.11.3', kind: 'docker-list', platforms: AMD_ARM, base: 'distroless', scale: 0.5 },
-  { upstream: 'gcr.io/etcd-development/etcd:v3.5.16', kind: 'docker-list', platforms: AMD_ARM, base: 'distroless', scale: 1 },
+  {
+    upstream: 'ghcr.io/siderolabs/flannel:0.28.8',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    base: 'siderolabs',
+    scale: 0.5,
+  },
+  {
+    upstream: 'registry.k8s.io/coredns/coredns:v1.11.3',
+    kind: 'docker-list',
+    platforms: AMD_ARM,
+    base: 'distroless',
+    scale: 0.5,
+  },
+  {
+    upstream: 'gcr.io/etcd-development/etcd:v3.5.16',
+    kind: 'docker-list',
+    platforms: AMD_ARM,
+    base: 'distroless',
+    scale: 1,
+  },
   { upstream: 'registry.k8s.io/kube-apiserver:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, base: 'kube', scale: 1 },
-  { upstream: 'registry.k8s.io/kube-controller-manager:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, base: 'kube', scale: 1 },
-  { upstream: 'registry.k8s.io/kube-scheduler:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, base: 'kube', scale: 0.5 },
-  { upstream: 'registry.k8s.io/kube-proxy:v1.31.1', kind: 'oci-index', platforms: [...AMD_ARM, 'linux/arm/v7'], base: 'kube', scale: 0.5 },
-  { upstream: 'ghcr.io/siderolabs/kubelet:v1.31.1', kind: 'oci-index', platforms: AMD_ARM, base: 'siderolabs', scale: 1, attestations: true },
-  { upstream: 'ghcr.io/siderolabs/installer:v1.8.0', kind: 'oci-index', platforms: AMD_ARM, base: 'siderolabs', scale: 2 },
+  {
+    upstream: 'registry.k8s.io/kube-controller-manager:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    base: 'kube',
+    scale: 1,
+  },
+  {
+    upstream: 'registry.k8s.io/kube-scheduler:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    base: 'kube',
+    scale: 0.5,
+  },
+  {
+    upstream: 'registry.k8s.io/kube-proxy:v1.31.1',
+    kind: 'oci-index',
+    platforms: [...AMD_ARM, 'linux/arm/v7'],
+    base: 'kube',
+    scale: 0.5,
+  },
+  {
+    upstream: 'ghcr.io/siderolabs/kubelet:v1.31.1',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    base: 'siderolabs',
+    scale: 1,
+    attestations: true,
+  },
+  {
+    upstream: 'ghcr.io/siderolabs/installer:v1.8.0',
+    kind: 'oci-index',
+    platforms: AMD_ARM,
+    base: 'siderolabs',
+    scale: 2,
+  },
   { upstream: 'registry.k8s.io/pause:3.9', kind: 'docker-list', platforms: AMD_ARM, scale: 0.01 },
-  { upstream: 'registry.k8s.io/networking/kube-network-policies:v1.1.0', kind: 'oci-manifest', platforms: ['linux/amd64'], base: 'distroless', scale: 0.5 },
+  {
+    upstream: 'registry.k8s.io/networking/kube-network-policies:v1.1.0',
+    kind: 'oci-manifest',
+    platforms: ['linux/amd64'],
+    base: 'distroless',
+    scale: 0.5,
+  },
   { upstream: 'docker.io/library/busybox:1.36', kind: 'docker-manifest', platforms: ['linux/amd64'], scale: 0.5 },
 ];
 
@@ -110,7 +165,8 @@ function tarArchive(entries: Array<{ name: string; data?: Buffer; mode?: number 
     const size = data?.length ?? 0;
     const header = Buffer.alloc(512);
     const field = (offset: number, length: number, value: string) => header.write(value, offset, length, 'ascii');
-    const octal = (offset: number, length: number, n: number) => field(offset, length, n.toString(8).padStart(length - 1, '0') + '\0');
+    const octal = (offset: number, length: number, n: number) =>
+      field(offset, length, n.toString(8).padStart(length - 1, '0') + '\0');
     field(0, 100, name);
     octal(100, 8, mode ?? (isDir ? 0o755 : 0o644));
     octal(108, 8, 0);
@@ -160,7 +216,14 @@ interface Built {
   blobs: Blob[]; // configs and layers
 }
 
-function buildPlatformImage(spec: Spec, repository: string, platform: string, seed: number, layerBytes: number, docker: boolean): Built {
+function buildPlatformImage(
+  spec: Spec,
+  repository: string,
+  platform: string,
+  seed: number,
+  layerBytes: number,
+  docker: boolean,
+): Built {
   const layerType = docker ? MediaTypes.dockerLayer : MediaTypes.ociLayer;
   const name = repository.split('/').pop()!;
   const layers: Layer[] = [];
@@ -180,7 +243,11 @@ function buildPlatformImage(spec: Spec, repository: string, platform: string, se
       { name: 'usr/' },
       { name: 'usr/local/' },
       { name: 'usr/local/bin/' },
-      { name: `usr/local/bin/${name}`, data: randomBytes(seed, `app/${repository}/${platform}`, Math.max(1, Math.round(layerBytes * spec.scale))), mode: 0o755 },
+      {
+        name: `usr/local/bin/${name}`,
+        data: randomBytes(seed, `app/${repository}/${platform}`, Math.max(1, Math.round(layerBytes * spec.scale))),
+        mode: 0o755,
+      },
     ]),
     layer(layerType, [
       { name: `etc/${name}/` },
@@ -193,7 +260,10 @@ function buildPlatformImage(spec: Spec, repository: string, platform: string, se
       JSON.stringify({
         ...parsePlatform(platform),
         created: CREATED,
-        config: { Entrypoint: [`/usr/local/bin/${name}`], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+        config: {
+          Entrypoint: [`/usr/local/bin/${name}`],
+          Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+        },
         rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
         history: layers.map(() => ({ created: CREATED, created_by: 'airgap-bundle sample generator' })),
       }),
@@ -227,7 +297,14 @@ function buildAttestation(upstream: string, subject: Blob): Built {
   );
   const config = blob(
     MediaTypes.ociConfig,
-    Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown', config: {}, rootfs: { type: 'layers', diff_ids: [statement.digest] } })),
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'unknown',
+        os: 'unknown',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [statement.digest] },
+      }),
+    ),
   );
   const manifest = {
     schemaVersion: 2,
@@ -235,7 +312,11 @@ function buildAttestation(upstream: string, subject: Blob): Built {
     config: descriptor(config),
     layers: [descriptor(statement, { annotations: { 'in-toto.io/predicate-type': 'https://spdx.dev/Document' } })],
   };
-  return { top: blob(MediaTypes.ociManifest, manifestBytes(false, manifest)), children: [], blobs: [config, statement] };
+  return {
+    top: blob(MediaTypes.ociManifest, manifestBytes(false, manifest)),
+    children: [],
+    blobs: [config, statement],
+  };
 }
 
 function buildImage(spec: Spec, repository: string, seed: number, layerBytes: number): Built {
@@ -259,13 +340,20 @@ function buildImage(spec: Spec, repository: string, seed: number, layerBytes: nu
       attestations.push(
         descriptor(att.top, {
           platform: { architecture: 'unknown', os: 'unknown' },
-          annotations: { 'vnd.docker.reference.digest': img.top.digest, 'vnd.docker.reference.type': 'attestation-manifest' },
+          annotations: {
+            'vnd.docker.reference.digest': img.top.digest,
+            'vnd.docker.reference.type': 'attestation-manifest',
+          },
         }),
       );
     }
   }
   // buildkit lists all platform images first, then their attestations.
-  const index = { schemaVersion: 2, mediaType: docker ? MediaTypes.dockerList : MediaTypes.ociIndex, manifests: [...entries, ...attestations] };
+  const index = {
+    schemaVersion: 2,
+    mediaType: docker ? MediaTypes.dockerList : MediaTypes.ociIndex,
+    manifests: [...entries, ...attestations],
+  };
   return { top: blob(index.mediaType, manifestBytes(docker, index)), children, blobs };
 }
 
@@ -309,7 +397,8 @@ export async function generateSampleImages(dir: string, opts: SampleOptions = {}
       await mkdir(folder, { recursive: true });
       await writeFile(path.join(folder, 'version'), 'Directory Transport Version: 1.1\n');
       await writeFile(path.join(folder, 'manifest.json'), built.top.bytes);
-      for (const child of built.children) await writeFile(path.join(folder, `${hex(child.digest)}.manifest.json`), child.bytes);
+      for (const child of built.children)
+        await writeFile(path.join(folder, `${hex(child.digest)}.manifest.json`), child.bytes);
       for (const b of built.blobs) await writeFile(path.join(folder, hex(b.digest)), b.bytes);
       source = `dir:${folder}`;
     }
@@ -328,7 +417,10 @@ export async function generateSampleImages(dir: string, opts: SampleOptions = {}
   }
 
   await writeFile(path.join(ociDir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(path.join(ociDir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: ociIndex }));
+  await writeFile(
+    path.join(ociDir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: ociIndex }),
+  );
   return images;
 }
 
@@ -339,8 +431,14 @@ export async function seedRegistry(reg: RunningRegistry, images: SampleImage[]):
     for (let img = queue.shift(); img; img = queue.shift()) {
       // --insecure-policy: a fresh machine may lack /etc/containers/policy.json, and these are local test images.
       await run('skopeo', [
-        '--insecure-policy', 'copy', '--quiet', '--all', '--preserve-digests',
-        ...reg.skopeoArgs('dest'), img.source, `docker://${reg.host}/${img.repository}:${img.tag}`,
+        '--insecure-policy',
+        'copy',
+        '--quiet',
+        '--all',
+        '--preserve-digests',
+        ...reg.skopeoArgs('dest'),
+        img.source,
+        `docker://${reg.host}/${img.repository}:${img.tag}`,
       ]);
     }
   };

@@ -39,7 +39,13 @@ async function jsonBlob(cache: BlobCache, doc: unknown): Promise<{ digest: strin
   return { digest, size: bytes.length };
 }
 
-export async function writeSyntheticBundle(dir: string, output: string, totalBytes: number, images = 8, layersPerImage = 4): Promise<void> {
+export async function writeSyntheticBundle(
+  dir: string,
+  output: string,
+  totalBytes: number,
+  images = 8,
+  layersPerImage = 4,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const cache = new BlobCache(join(dir, 'cache'));
   await cache.init();
@@ -54,9 +60,19 @@ export async function writeSyntheticBundle(dir: string, output: string, totalByt
       layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: layerSize });
       blobs.push({ digest, size: layerSize, mediaType: layers[l]!.mediaType, role: 'layer' });
     }
-    const config = await jsonBlob(cache, { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, n: i });
+    const config = await jsonBlob(cache, {
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [] },
+      n: i,
+    });
     blobs.push({ ...config, mediaType: MediaType.ociConfig, role: 'config' });
-    const manifest = await jsonBlob(cache, { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, ...config }, layers });
+    const manifest = await jsonBlob(cache, {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, ...config },
+      layers,
+    });
     manifests.push({ ...manifest, mediaType: MediaType.ociManifest, role: 'manifest' });
     const all = [manifest.digest, config.digest, ...layers.map((l) => l.digest)].sort();
     records.push({
@@ -73,8 +89,14 @@ export async function writeSyntheticBundle(dir: string, output: string, totalByt
       bytes: layerSize * layersPerImage + config.size + manifest.size,
     });
   }
-  const ordered = [...blobs.sort((a, b) => (a.digest < b.digest ? -1 : 1)), ...manifests.sort((a, b) => (a.digest < b.digest ? -1 : 1))];
-  const metadata = buildMetadata(records, ordered, { tool: { name: 'airgap-bundle', version: 'bench' }, platforms: null });
+  const ordered = [
+    ...blobs.sort((a, b) => (a.digest < b.digest ? -1 : 1)),
+    ...manifests.sort((a, b) => (a.digest < b.digest ? -1 : 1)),
+  ];
+  const metadata = buildMetadata(records, ordered, {
+    tool: { name: 'airgap-bundle', version: 'bench' },
+    platforms: null,
+  });
   await writeBundle(cache, metadata, { output });
   await writeFile(join(dir, 'README'), 'synthetic benchmark bundle; safe to delete\n');
 }

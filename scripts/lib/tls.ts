@@ -22,20 +22,62 @@ export async function makeServerCertificate(dir: string): Promise<ServerCertific
   const certFile = path.join(dir, 'server.crt');
   const keyFile = path.join(dir, 'server.key');
   await run('openssl', [
-    'req', '-x509', ...EC_KEY, '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=airgap-bundle test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    caKey,
+    '-out',
+    caFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=airgap-bundle test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   // Go ignores the CN when checking host names: the SAN is what makes 127.0.0.1 valid.
   await run('openssl', [
-    'req', '-x509', ...EC_KEY, '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=127.0.0.1',
-    '-CA', caFile, '-CAkey', caKey,
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-addext', 'basicConstraints=CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth',
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-CA',
+    caFile,
+    '-CAkey',
+    caKey,
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-addext',
+    'basicConstraints=CA:FALSE',
+    '-addext',
+    'extendedKeyUsage=serverAuth',
   ]);
   return { caFile, certFile, keyFile, certDir };
 }
 
 /** Wraps an existing private key in a self-signed certificate (the registry's token trust anchor). */
 export async function selfSignedCertificate(keyFile: string, certFile: string, commonName: string): Promise<void> {
-  await run('openssl', ['req', '-x509', '-new', '-key', keyFile, '-out', certFile, '-days', '2', '-subj', `/CN=${commonName}`]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${commonName}`,
+  ]);
 }

@@ -68,7 +68,10 @@ function parseScope(scope: string): Access | undefined {
   return {
     type: scope.slice(0, first).replace(/\(.*\)$/, ''),
     name: scope.slice(first + 1, last),
-    actions: scope.slice(last + 1).split(',').filter(Boolean),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
   };
 }
 
@@ -131,7 +134,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     if (user === undefined) return reply(401, { details: 'invalid username or password' });
 
     // Clients may repeat `scope` or pack several scopes into one, separated by spaces.
-    const requested = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).map(parseScope);
+    const requested = url.searchParams
+      .getAll('scope')
+      .flatMap((s) => s.split(' '))
+      .map(parseScope);
     const access: Access[] = [];
     for (const scope of requested) {
       if (!scope) continue;

@@ -19,11 +19,20 @@ export function readBlob(path: string, digest: string, at: BlobLocation, onBytes
     empty.end();
     return empty;
   }
-  return verified(createReadStream(path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 }), { digest, size: at.size }, onBytes);
+  return verified(
+    createReadStream(path, { start: at.offset, end: at.offset + at.size - 1, highWaterMark: 1 << 20 }),
+    { digest, size: at.size },
+    onBytes,
+  );
 }
 
 /** A small blob (a manifest) read whole, or undefined when it does not match its digest. */
-export async function readSmallBlob(path: string, digest: string, at: BlobLocation, limit: number): Promise<Buffer | undefined> {
+export async function readSmallBlob(
+  path: string,
+  digest: string,
+  at: BlobLocation,
+  limit: number,
+): Promise<Buffer | undefined> {
   if (at.size > limit) return undefined;
   const parts: Buffer[] = [];
   try {

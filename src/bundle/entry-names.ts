@@ -24,6 +24,7 @@ export function classifyEntryName(name: string): EntryName | { kind: 'invalid'; 
   if (!m) return { kind: 'invalid', reason: 'not part of an OCI image layout' };
   const digest = `${m[1]}:${m[2]}`;
   if (m[1] !== 'sha256') return { kind: 'invalid', reason: `unsupported digest algorithm "${m[1]}"` };
-  if (!isValidDigest(digest)) return { kind: 'invalid', reason: `"${m[2]}" is not lowercase hex of the right length for ${m[1]}` };
+  if (!isValidDigest(digest))
+    return { kind: 'invalid', reason: `"${m[2]}" is not lowercase hex of the right length for ${m[1]}` };
   return { kind: 'blob', digest };
 }

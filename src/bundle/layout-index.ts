@@ -39,7 +39,9 @@ function namesOf(im: ImageRecord): Record<string, string> | undefined {
 /** Reads `index.json` (already bounded in size by the reader) into its descriptors; throws on anything else. */
 export function parseLayoutIndex(bytes: Buffer): Descriptor[] {
   const doc = parseBoundedJson(bytes) as { manifests?: unknown } | null;
-  if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.manifests)) throw new Error('not an image index (no "manifests" list)');
-  if (doc.manifests.length > MAX_IMAGES) throw new Error(`lists ${doc.manifests.length} images, more than the ${MAX_IMAGES} a bundle may hold`);
+  if (typeof doc !== 'object' || doc === null || !Array.isArray(doc.manifests))
+    throw new Error('not an image index (no "manifests" list)');
+  if (doc.manifests.length > MAX_IMAGES)
+    throw new Error(`lists ${doc.manifests.length} images, more than the ${MAX_IMAGES} a bundle may hold`);
   return doc.manifests.map((m, i) => parseDescriptor(m, `index.json manifests[${i}]`));
 }

@@ -31,7 +31,10 @@ export class UnreadableBundleError extends Error {
  */
 function assertReadable(metadataBytes: Buffer, indexBytes: Buffer): void {
   const advice = 'split the image list into several bundles';
-  if (indexBytes.length > MAX_INDEX_BYTES) throw new UnreadableBundleError(`index.json would be ${indexBytes.length} bytes, more than the ${MAX_INDEX_BYTES} a bundle may hold; ${advice}`);
+  if (indexBytes.length > MAX_INDEX_BYTES)
+    throw new UnreadableBundleError(
+      `index.json would be ${indexBytes.length} bytes, more than the ${MAX_INDEX_BYTES} a bundle may hold; ${advice}`,
+    );
   try {
     parseMetadata(metadataBytes);
   } catch (err) {
@@ -66,7 +69,11 @@ export function bundleDocuments(metadata: BundleMetadata, opts: DocumentOptions)
   const metadataBytes = Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`);
   assertReadable(metadataBytes, buildIndex(metadata.images));
   const signature = opts.sign?.(metadataBytes);
-  return { metadataBytes, ...(signature ? { signature } : {}), stamp: { mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) } };
+  return {
+    metadataBytes,
+    ...(signature ? { signature } : {}),
+    stamp: { mtime: new Date((opts.sourceDateEpoch ?? 0) * 1000) },
+  };
 }
 
 /** Every byte of the tar, in order: bytes in memory, and ranges of blobs to copy. */

@@ -1,6 +1,12 @@
 import { isValidMediaType } from '../oci/descriptor.js';
 import { parsePlatform } from '../oci/platform.js';
-import { formatReference, isValidDigest, parseReference, ReferenceError, type Reference } from '../reference/reference.js';
+import {
+  formatReference,
+  isValidDigest,
+  parseReference,
+  ReferenceError,
+  type Reference,
+} from '../reference/reference.js';
 import { JsonLimitError, parseBoundedJson } from '../util/json.js';
 import { hasControlCharacters, printable } from '../util/text.js';
 import {
@@ -67,17 +73,20 @@ function text(value: unknown, where: string, max = MAX_FIELD_LENGTH): string {
 }
 
 function digest(value: unknown, where: string): string {
-  if (typeof value !== 'string' || !isValidDigest(value)) fail(`${where} is an invalid digest (expected sha256:<64 lowercase hex>)`);
+  if (typeof value !== 'string' || !isValidDigest(value))
+    fail(`${where} is an invalid digest (expected sha256:<64 lowercase hex>)`);
   return value;
 }
 
 function size(value: unknown, where: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(`${where} is an invalid size (expected a whole number of bytes)`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)
+    fail(`${where} is an invalid size (expected a whole number of bytes)`);
   return value;
 }
 
 function count(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) fail(`${where} is not a whole number from ${min} to ${max}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max)
+    fail(`${where} is not a whole number from ${min} to ${max}`);
   return value;
 }
 
@@ -115,12 +124,14 @@ function repositoryPath(value: unknown, where: string): string {
 }
 
 export function parseMetadata(bytes: Buffer): BundleMetadata {
-  if (bytes.length > MAX_METADATA_BYTES) throw new MetadataError(`metadata is ${bytes.length} bytes, more than the ${MAX_METADATA_BYTES}-byte limit`);
+  if (bytes.length > MAX_METADATA_BYTES)
+    throw new MetadataError(`metadata is ${bytes.length} bytes, more than the ${MAX_METADATA_BYTES}-byte limit`);
   let doc: unknown;
   try {
     doc = parseBoundedJson(bytes);
   } catch (err) {
-    const why = err instanceof JsonLimitError ? err.message : `not valid JSON (${printable((err as Error).message, 120)})`;
+    const why =
+      err instanceof JsonLimitError ? err.message : `not valid JSON (${printable((err as Error).message, 120)})`;
     throw new MetadataError(`metadata is ${why}`);
   }
   return metadataModel(object(doc, 'the document'));
@@ -129,25 +140,35 @@ export function parseMetadata(bytes: Buffer): BundleMetadata {
 function metadataModel(m: Fields): BundleMetadata {
   if (m.format !== BUNDLE_FORMAT) fail(`format is "${printable(String(m.format), 40)}", expected "${BUNDLE_FORMAT}"`);
   if (typeof m.formatVersion !== 'number' || m.formatVersion > FORMAT_VERSION) {
-    fail(`format version ${printable(String(m.formatVersion), 20)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`);
+    fail(
+      `format version ${printable(String(m.formatVersion), 20)} is newer than this tool understands (${FORMAT_VERSION}); upgrade airgap-bundle`,
+    );
   }
   count(m.formatVersion, '"formatVersion"', 1, FORMAT_VERSION);
   const tool = object(m.tool, '"tool"');
   const volumes = m.volumes === undefined ? undefined : volumesModel(object(m.volumes, '"volumes"'));
-  const blobs = list(m.blobs, '"blobs"', MAX_BLOBS).map((b, i) => blobModel(object(b, `blobs[${i}]`), `blobs[${i}]`, volumes?.count));
+  const blobs = list(m.blobs, '"blobs"', MAX_BLOBS).map((b, i) =>
+    blobModel(object(b, `blobs[${i}]`), `blobs[${i}]`, volumes?.count),
+  );
   const known = new Map<string, BlobRecord>();
   for (const b of blobs) {
     if (known.has(b.digest)) fail(`blob ${b.digest} is listed twice`);
     known.set(b.digest, b);
   }
-  if (!volumes && blobs.some((b) => b.parts !== undefined || b.volume !== undefined)) fail('a blob is assigned to a volume, but the bundle is not a volume set');
-  const images = list(m.images, '"images"', MAX_IMAGES).map((im, i) => imageModel(object(im, `images[${i}]`), `images[${i}]`, known));
+  if (!volumes && blobs.some((b) => b.parts !== undefined || b.volume !== undefined))
+    fail('a blob is assigned to a volume, but the bundle is not a volume set');
+  const images = list(m.images, '"images"', MAX_IMAGES).map((im, i) =>
+    imageModel(object(im, `images[${i}]`), `images[${i}]`, known),
+  );
   return {
     format: BUNDLE_FORMAT,
     formatVersion: m.formatVersion as number,
     tool: { name: text(tool.name, 'tool.name'), version: text(tool.version, 'tool.version') },
     ...(m.created !== undefined ? { created: created(m.created) } : {}),
-    platforms: m.platforms === null ? null : list(m.platforms, '"platforms"', MAX_PLATFORMS).map((p, i) => platformText(p, `platforms[${i}]`)),
+    platforms:
+      m.platforms === null
+        ? null
+        : list(m.platforms, '"platforms"', MAX_PLATFORMS).map((p, i) => platformText(p, `platforms[${i}]`)),
     images,
     blobs,
     ...(m.delta !== undefined ? { delta: deltaModel(object(m.delta, '"delta"')) } : {}),
@@ -161,7 +182,9 @@ function created(value: unknown): string {
 }
 
 function deltaModel(d: Fields): { against: string[] } {
-  return { against: list(d.against, 'delta.against', MAX_DELTA_SOURCES).map((a, i) => text(a, `delta.against[${i}]`, 4096)) };
+  return {
+    against: list(d.against, 'delta.against', MAX_DELTA_SOURCES).map((a, i) => text(a, `delta.against[${i}]`, 4096)),
+  };
 }
 
 function volumesModel(v: Fields): NonNullable<BundleMetadata['volumes']> {
@@ -175,9 +198,15 @@ function blobModel(r: Fields, where: string, volumeCount: number | undefined): B
   const role = r.role as BlobRole;
   if (!ROLES.includes(role)) fail(`${where}.role is not one of ${ROLES.join(', ')}`);
   const external = optionalBoolean(r.external, `${where}.external`);
-  if (external && (role === 'manifest' || role === 'index')) fail(`${where} is an external ${role}; a bundle always carries its manifests`);
+  if (external && (role === 'manifest' || role === 'index'))
+    fail(`${where} is an external ${role}; a bundle always carries its manifests`);
   const volumeLimit = volumeCount ?? MAX_VOLUMES;
-  const out: BlobRecord = { digest: digest(r.digest, `${where}.digest`), size: size(r.size, `${where}.size`), mediaType: mediaType(r.mediaType, `${where}.mediaType`), role };
+  const out: BlobRecord = {
+    digest: digest(r.digest, `${where}.digest`),
+    size: size(r.size, `${where}.size`),
+    mediaType: mediaType(r.mediaType, `${where}.mediaType`),
+    role,
+  };
   if (external !== undefined) out.external = external;
   if (r.mountFrom !== undefined) out.mountFrom = repositoryPath(r.mountFrom, `${where}.mountFrom`);
   if (r.volume !== undefined) out.volume = count(r.volume, `${where}.volume`, 1, volumeLimit);
@@ -187,7 +216,8 @@ function blobModel(r: Fields, where: string, volumeCount: number | undefined): B
 
 /** A blob cut across volumes: parts in order, sizes adding up, each with its own sha256. */
 function partsModel(r: Fields, blob: BlobRecord, where: string, volumeLimit: number): BlobPart[] {
-  if (blob.external || (blob.role !== 'layer' && blob.role !== 'config')) fail(`${where} has parts but is not a carried config or layer`);
+  if (blob.external || (blob.role !== 'layer' && blob.role !== 'config'))
+    fail(`${where} has parts but is not a carried config or layer`);
   if (blob.volume !== undefined) fail(`${where} has both a volume and parts`);
   const parts = list(r.parts, `${where}.parts`, MAX_VOLUMES).map((p, j) => {
     const q = object(p, `${where}.parts[${j}]`);
@@ -206,14 +236,17 @@ function partsModel(r: Fields, blob: BlobRecord, where: string, volumeLimit: num
 function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): ImageRecord {
   const ref = referenceModel(r, where);
   const top = digest(r.digest, `${where}.digest`);
-  if (ref.digest !== undefined && ref.digest !== top) fail(`${where}.reference pins ${ref.digest}, but its digest is ${top}`);
+  if (ref.digest !== undefined && ref.digest !== top)
+    fail(`${where}.reference pins ${ref.digest}, but its digest is ${top}`);
   const blobs = list(r.blobs, `${where}.blobs`, MAX_BLOBS_PER_IMAGE).map((d, j) => digest(d, `${where}.blobs[${j}]`));
   const own = new Set(blobs);
   if (own.size !== blobs.length) fail(`${where}.blobs lists a blob twice`);
-  for (const d of blobs) if (!known.has(d)) fail(`${where} (${formatReference(ref)}) needs blob ${d}, which the bundle does not list`);
+  for (const d of blobs)
+    if (!known.has(d)) fail(`${where} (${formatReference(ref)}) needs blob ${d}, which the bundle does not list`);
   const record = known.get(top);
   if (!record || !own.has(top)) fail(`${where} (${formatReference(ref)}) has a top manifest its blobs do not list`);
-  if (record.role !== 'manifest' && record.role !== 'index') fail(`${where} (${formatReference(ref)}) has a top manifest listed as a ${record.role}`);
+  if (record.role !== 'manifest' && record.role !== 'index')
+    fail(`${where} (${formatReference(ref)}) has a top manifest listed as a ${record.role}`);
   const out: ImageRecord = {
     reference: formatReference(ref),
     registry: ref.registry,
@@ -222,14 +255,20 @@ function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): I
     digest: top,
     mediaType: mediaType(r.mediaType, `${where}.mediaType`),
     size: size(r.size, `${where}.size`),
-    platforms: list(r.platforms, `${where}.platforms`, MAX_BLOBS_PER_IMAGE).map((p, j) => platformModel(object(p, `${where}.platforms[${j}]`), `${where}.platforms[${j}]`)),
+    platforms: list(r.platforms, `${where}.platforms`, MAX_BLOBS_PER_IMAGE).map((p, j) =>
+      platformModel(object(p, `${where}.platforms[${j}]`), `${where}.platforms[${j}]`),
+    ),
     absent: list(r.absent, `${where}.absent`, MAX_BLOBS_PER_IMAGE).map((d, j) => digest(d, `${where}.absent[${j}]`)),
     blobs,
     bytes: size(r.bytes, `${where}.bytes`),
   };
   checkPlatformsListed(out, own, where);
-  if (out.size !== record.size) fail(`${where} (${out.reference}) gives its top manifest a size of ${out.size} bytes, the blob list ${record.size}`);
-  if (r.artifact !== undefined) out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
+  if (out.size !== record.size)
+    fail(
+      `${where} (${out.reference}) gives its top manifest a size of ${out.size} bytes, the blob list ${record.size}`,
+    );
+  if (r.artifact !== undefined)
+    out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
   return out;
 }
 
@@ -242,8 +281,12 @@ function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): I
 function checkPlatformsListed(im: ImageRecord, own: Set<string>, where: string): void {
   const absent = new Set(im.absent);
   for (const p of im.platforms) {
-    if (p.carried && !own.has(p.digest)) fail(`${where} (${im.reference}) carries platform ${p.platform} (${p.digest}) but does not list it among its blobs`);
-    if (!p.carried && !absent.has(p.digest)) fail(`${where} (${im.reference}) leaves out platform ${p.platform} (${p.digest}) but does not list it as absent`);
+    if (p.carried && !own.has(p.digest))
+      fail(
+        `${where} (${im.reference}) carries platform ${p.platform} (${p.digest}) but does not list it among its blobs`,
+      );
+    if (!p.carried && !absent.has(p.digest))
+      fail(`${where} (${im.reference}) leaves out platform ${p.platform} (${p.digest}) but does not list it as absent`);
   }
 }
 
@@ -258,9 +301,12 @@ function referenceModel(r: Fields, where: string): Reference {
   try {
     ref = parseReference(reference);
   } catch (err) {
-    fail(`${where}.reference: ${err instanceof ReferenceError ? err.reason : 'not a reference'} ("${printable(reference, 80)}")`);
+    fail(
+      `${where}.reference: ${err instanceof ReferenceError ? err.reason : 'not a reference'} ("${printable(reference, 80)}")`,
+    );
   }
-  if (formatReference(ref) !== reference) fail(`${where}.reference "${printable(reference, 80)}" is not in normalised form`);
+  if (formatReference(ref) !== reference)
+    fail(`${where}.reference "${printable(reference, 80)}" is not in normalised form`);
   if (r.registry !== ref.registry || r.repository !== ref.repository || r.tag !== ref.tag) {
     fail(`${where} (${reference}): registry, repository and tag do not match its reference`);
   }
@@ -294,7 +340,12 @@ function artifactModel(a: Fields, where: string): NonNullable<ImageRecord['artif
 export function buildMetadata(
   images: ImageRecord[],
   blobs: BlobRecord[],
-  opts: { tool: { name: string; version: string }; platforms: string[] | null; sourceDateEpoch?: number; deltaAgainst?: string[] },
+  opts: {
+    tool: { name: string; version: string };
+    platforms: string[] | null;
+    sourceDateEpoch?: number;
+    deltaAgainst?: string[];
+  },
 ): BundleMetadata {
   return {
     format: BUNDLE_FORMAT,

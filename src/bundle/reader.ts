@@ -66,7 +66,8 @@ const USTAR_NAME_MAX = 100;
  */
 function nameOverride(entry: TarEntry): string | undefined {
   if (entry.nameFrom === 'gnu') return 'a GNU long-name entry, which a bundle never holds';
-  if (entry.nameFrom === 'pax' && entry.path.length <= USTAR_NAME_MAX) return 'a PAX header renames an entry whose name fits its own header';
+  if (entry.nameFrom === 'pax' && entry.path.length <= USTAR_NAME_MAX)
+    return 'a PAX header renames an entry whose name fits its own header';
   return undefined;
 }
 
@@ -76,7 +77,8 @@ function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: 
   const cls = classifyEntryName(entry.path);
   if (cls.kind === 'invalid') return cls;
   const isDir = entry.type === 'Directory';
-  if (!isDir && !FILE_TYPES.has(entry.type)) return { kind: 'invalid', reason: `a ${entry.type}; a bundle holds only regular files and folders` };
+  if (!isDir && !FILE_TYPES.has(entry.type))
+    return { kind: 'invalid', reason: `a ${entry.type}; a bundle holds only regular files and folders` };
   if (isDir !== (cls.kind === 'directory')) return { kind: 'invalid', reason: `wrong entry type (${entry.type})` };
   return cls;
 }
@@ -85,12 +87,15 @@ function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: 
  * The metadata and, for a signed bundle, its signature: the first two entries.
  * Enough to check a signature before anything else happens.
  */
-export async function readHead(path: string): Promise<{ metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined }> {
+export async function readHead(
+  path: string,
+): Promise<{ metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined }> {
   const reading = await openBundle(path);
   let head: { metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined } | undefined;
   try {
     for await (const entry of reading.entries()) {
-      if (entry.type === 'metadata') head = { metadata: entry.metadata, metadataBytes: entry.bytes, signature: undefined };
+      if (entry.type === 'metadata')
+        head = { metadata: entry.metadata, metadataBytes: entry.bytes, signature: undefined };
       else if (entry.type === 'signature' && head) head.signature = entry.bytes;
       else break;
     }
@@ -178,12 +183,16 @@ async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): As
       const cls = classifyEntry(entry);
       const key = entry.path.replace(/^\.\//, '').replace(/\/$/, '');
       if (first && cls.kind !== 'metadata') {
-        throw new BundleFormatError(`${path}: not an airgap-bundle (the first entry must be ${METADATA_NAME}, found "${name}")`);
+        throw new BundleFormatError(
+          `${path}: not an airgap-bundle (the first entry must be ${METADATA_NAME}, found "${name}")`,
+        );
       }
       first = false;
       // Bounded by what the metadata lists, so a flood of entries cannot grow memory.
       if (expected && ++count > expected.size + FIXED_ENTRIES) {
-        throw new BundleFormatError(`${path}: the archive holds more entries than its metadata lists (${expected.size} blobs); it was altered`);
+        throw new BundleFormatError(
+          `${path}: the archive holds more entries than its metadata lists (${expected.size} blobs); it was altered`,
+        );
       }
       if (cls.kind === 'invalid' || seen.has(key)) {
         yield { type: 'rejected', name, reason: cls.kind === 'invalid' ? cls.reason : 'appears twice' };
@@ -192,8 +201,15 @@ async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): As
       seen.add(key);
       const limit = JSON_LIMITS[cls.kind];
       if (limit !== undefined && entry.size > limit) {
-        if (cls.kind === 'metadata') throw new BundleFormatError(`${path}: entry "${name}" is ${entry.size} bytes, more than the ${limit}-byte limit`);
-        yield { type: 'rejected', name, reason: `${entry.size} bytes, more than the ${limit}-byte limit for this document` };
+        if (cls.kind === 'metadata')
+          throw new BundleFormatError(
+            `${path}: entry "${name}" is ${entry.size} bytes, more than the ${limit}-byte limit`,
+          );
+        yield {
+          type: 'rejected',
+          name,
+          reason: `${entry.size} bytes, more than the ${limit}-byte limit for this document`,
+        };
         continue;
       }
       switch (cls.kind) {
@@ -217,13 +233,23 @@ async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): As
         case 'blob': {
           const refused = checkBlobEntry(expected!, cls.digest, entry.size);
           if (refused) yield { type: 'rejected', name, reason: refused };
-          else yield { type: 'blob', digest: cls.digest, size: entry.size, offset: entry.offset, chunks: () => tar.data(entry) };
+          else
+            yield {
+              type: 'blob',
+              digest: cls.digest,
+              size: entry.size,
+              offset: entry.offset,
+              chunks: () => tar.data(entry),
+            };
           break;
         }
       }
     }
   } catch (err) {
-    if (err instanceof TarFormatError) throw new BundleFormatError(`${path}: ${err.message}${/truncated/.test(err.message) ? '; copy the bundle again' : ''}`);
+    if (err instanceof TarFormatError)
+      throw new BundleFormatError(
+        `${path}: ${err.message}${/truncated/.test(err.message) ? '; copy the bundle again' : ''}`,
+      );
     throw err;
   }
   if (first) throw new BundleFormatError(`${path}: the archive holds no entries`);
@@ -257,14 +283,19 @@ async function rejectCompressed(path: string): Promise<void> {
     fh = await open(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot open bundle ${path}: ${code === 'ENOENT' ? 'no such file' : code ?? (err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot open bundle ${path}: ${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)}`,
+      { cause: err },
+    );
   }
   try {
     const head = Buffer.alloc(8);
     const { bytesRead } = await fh.read(head, 0, 8, 0);
     for (const [name, magic] of COMPRESSED_MAGIC) {
       if (bytesRead >= magic.length && head.subarray(0, magic.length).equals(magic)) {
-        throw new BundleFormatError(`${path}: the file is ${name}-compressed; a bundle is a plain tar (decompress it first)`);
+        throw new BundleFormatError(
+          `${path}: the file is ${name}-compressed; a bundle is a plain tar (decompress it first)`,
+        );
       }
     }
   } finally {

@@ -30,8 +30,16 @@ export function parseReceipt(text: string, source: string): Receipt {
     throw new ReceiptError(`${source}: not valid JSON (${(err as Error).message})`);
   }
   const r = doc as Partial<Receipt>;
-  if (r?.format !== RECEIPT_FORMAT) throw new ReceiptError(`${source}: not an airgap-bundle receipt (format ${JSON.stringify(r?.format)}); make one with "airgap-bundle inventory"`);
-  if (typeof r.blobs !== 'object' || r.blobs === null || !Array.isArray(r.manifests) || typeof r.repositories !== 'object') {
+  if (r?.format !== RECEIPT_FORMAT)
+    throw new ReceiptError(
+      `${source}: not an airgap-bundle receipt (format ${JSON.stringify(r?.format)}); make one with "airgap-bundle inventory"`,
+    );
+  if (
+    typeof r.blobs !== 'object' ||
+    r.blobs === null ||
+    !Array.isArray(r.manifests) ||
+    typeof r.repositories !== 'object'
+  ) {
     throw new ReceiptError(`${source}: receipt is missing "blobs", "manifests" or "repositories"`);
   }
   return r as Receipt;

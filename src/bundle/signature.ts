@@ -1,4 +1,12 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { UserInputError } from '../util/user-input.js';
 
 /**
@@ -22,7 +30,9 @@ export class SignatureError extends UserInputError {
 }
 
 export function keyId(publicKey: KeyObject): string {
-  return `sha256:${createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('hex')}`;
 }
 
 export function generateSigningKeys(): { privatePem: string; publicPem: string; keyId: string } {
@@ -40,20 +50,33 @@ function loadKey(pem: string, kind: 'private' | 'public', source: string): KeyOb
     if (key.asymmetricKeyType !== 'ed25519') throw new Error(`an ${key.asymmetricKeyType} key`);
     return key;
   } catch (err) {
-    throw new SignatureError(`${source} is not an Ed25519 ${kind} key in PEM (${(err as Error).message}); make one with "airgap-bundle keygen"`);
+    throw new SignatureError(
+      `${source} is not an Ed25519 ${kind} key in PEM (${(err as Error).message}); make one with "airgap-bundle keygen"`,
+    );
   }
 }
 
 export function signBytes(bytes: Buffer, privatePem: string, source: string): Buffer {
   const key = loadKey(privatePem, 'private', source);
-  const doc: SignatureDoc = { format: SIGNATURE_FORMAT, algorithm: 'ed25519', keyId: keyId(createPublicKey(key)), signature: sign(null, bytes, key).toString('base64') };
+  const doc: SignatureDoc = {
+    format: SIGNATURE_FORMAT,
+    algorithm: 'ed25519',
+    keyId: keyId(createPublicKey(key)),
+    signature: sign(null, bytes, key).toString('base64'),
+  };
   return Buffer.from(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
-export type SignatureCheck = { status: 'valid'; keyId: string } | { status: 'missing' | 'invalid' | 'wrong-key'; reason: string };
+export type SignatureCheck =
+  { status: 'valid'; keyId: string } | { status: 'missing' | 'invalid' | 'wrong-key'; reason: string };
 
 /** Checks a signature entry against the metadata bytes and a trusted public key. */
-export function checkSignature(metadataBytes: Buffer | undefined, signatureBytes: Buffer | undefined, publicPem: string, source: string): SignatureCheck {
+export function checkSignature(
+  metadataBytes: Buffer | undefined,
+  signatureBytes: Buffer | undefined,
+  publicPem: string,
+  source: string,
+): SignatureCheck {
   const key = loadKey(publicPem, 'public', source);
   if (!signatureBytes) return { status: 'missing', reason: 'the bundle is not signed' };
   if (!metadataBytes) return { status: 'invalid', reason: 'the bundle has no metadata to check the signature against' };
@@ -67,7 +90,10 @@ export function checkSignature(metadataBytes: Buffer | undefined, signatureBytes
     return { status: 'invalid', reason: 'the signature entry is not an airgap-bundle Ed25519 signature' };
   }
   const expected = keyId(key);
-  if (doc.keyId !== expected) return { status: 'wrong-key', reason: `signed by key ${String(doc.keyId)}, not by the given key ${expected}` };
+  if (doc.keyId !== expected)
+    return { status: 'wrong-key', reason: `signed by key ${String(doc.keyId)}, not by the given key ${expected}` };
   const ok = verify(null, metadataBytes, key, Buffer.from(doc.signature, 'base64'));
-  return ok ? { status: 'valid', keyId: expected } : { status: 'invalid', reason: 'the signature does not match the metadata: the bundle was changed after signing' };
+  return ok
+    ? { status: 'valid', keyId: expected }
+    : { status: 'invalid', reason: 'the signature does not match the metadata: the bundle was changed after signing' };
 }

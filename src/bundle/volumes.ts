@@ -17,7 +17,8 @@ export class VolumeError extends UserInputError {
 export function parseVolumeSize(text: string): number {
   if (text.trim().toLowerCase() === 'fat32') return FAT32_MAX;
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(text.trim());
-  if (!m) throw new VolumeError(`invalid --volume-size "${text}": use a number with K, M, G or T (e.g. 700M, 4G) or "fat32"`);
+  if (!m)
+    throw new VolumeError(`invalid --volume-size "${text}": use a number with K, M, G or T (e.g. 700M, 4G) or "fat32"`);
   const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
   return Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
 }
@@ -43,7 +44,8 @@ function fixedBytes(metadata: BundleMetadata, blobs: BlobRecord[]): number {
     ...metadata,
     volumes: { index: MAX_VOLUMES, count: MAX_VOLUMES, set: 'f'.repeat(64) },
     blobs: blobs.map((b) => {
-      if (b.parts) return { ...b, parts: b.parts.map((p) => ({ ...p, digest: PART_DIGEST_PROBE, volume: MAX_VOLUMES })) };
+      if (b.parts)
+        return { ...b, parts: b.parts.map((p) => ({ ...p, digest: PART_DIGEST_PROBE, volume: MAX_VOLUMES })) };
       return isPacked(b) ? { ...b, volume: MAX_VOLUMES } : b;
     }),
   };
@@ -53,7 +55,9 @@ function fixedBytes(metadata: BundleMetadata, blobs: BlobRecord[]): number {
     entryBytes(31) +
     entryBytes(buildIndex(metadata.images).length) +
     3 * BLOCK +
-    metadata.blobs.filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + entryBytes(b.size), 0) +
+    metadata.blobs
+      .filter((b) => b.role === 'manifest' || b.role === 'index')
+      .reduce((s, b) => s + entryBytes(b.size), 0) +
     2 * BLOCK
   );
 }
@@ -111,9 +115,15 @@ export function volumeLayout(metadata: BundleMetadata, maxBytes: number): { blob
   let fixed = fixedBytes(metadata, metadata.blobs);
   for (let round = 0; round < 16; round++) {
     const room = maxBytes - fixed;
-    if (room < 4 * BLOCK) throw new VolumeError(`--volume-size ${maxBytes} bytes cannot even hold the metadata and manifests (${fixed} bytes); choose a larger size`);
+    if (room < 4 * BLOCK)
+      throw new VolumeError(
+        `--volume-size ${maxBytes} bytes cannot even hold the metadata and manifests (${fixed} bytes); choose a larger size`,
+      );
     const layout = layoutVolumes(metadata.blobs, room);
-    if (layout.count > MAX_VOLUMES) throw new VolumeError(`--volume-size ${maxBytes} bytes would need ${layout.count} volumes (at most ${MAX_VOLUMES}); choose a larger size`);
+    if (layout.count > MAX_VOLUMES)
+      throw new VolumeError(
+        `--volume-size ${maxBytes} bytes would need ${layout.count} volumes (at most ${MAX_VOLUMES}); choose a larger size`,
+      );
     const needed = fixedBytes(metadata, layout.blobs);
     if (needed <= fixed) return layout;
     fixed = needed;

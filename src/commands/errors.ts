@@ -23,7 +23,10 @@ export class UsageError extends UserInputError {
 /** A check found problems; the report was already printed. */
 export class CheckFailed extends Error {
   override name = 'CheckFailed';
-  constructor(message: string, readonly exitCode: number = ExitCode.damaged) {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.damaged,
+  ) {
     super(message);
   }
 }

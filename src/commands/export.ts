@@ -1,7 +1,14 @@
 import { access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { chooseExportMode, exportBundle, type ExportEvents, type ExportMode, type ExportRequest, type ExportResult } from '../export/export-bundle.js';
+import {
+  chooseExportMode,
+  exportBundle,
+  type ExportEvents,
+  type ExportMode,
+  type ExportRequest,
+  type ExportResult,
+} from '../export/export-bundle.js';
 import { MAX_IMAGES } from '../bundle/format.js';
 import { parseVolumeSize } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
@@ -35,26 +42,80 @@ export const describe = 'Fetch images from registries into one checksummed OCI-l
 
 export function builder(y: Argv): Argv<ExportArgs> {
   return imageSourceOptions(outputOptions(registryOptions(y)))
-    .option('output', { alias: 'o', type: 'string', describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)' })
-    .option('platform', { type: 'string', array: true, default: [], describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)' })
-    .option('registry-mirror', { type: 'string', array: true, default: [], describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)' })
-    .option('exclude-receipt', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)' })
-    .option('exclude-bundle', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)' })
-    .option('volume-size', { type: 'string', describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)' })
-    .option('signatures', { type: 'boolean', default: true, describe: 'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)' })
-    .option('sign-key', { type: 'string', describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig' })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)',
+    })
+    .option('platform', {
+      type: 'string',
+      array: true,
+      default: [],
+      describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)',
+    })
+    .option('registry-mirror', {
+      type: 'string',
+      array: true,
+      default: [],
+      describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)',
+    })
+    .option('exclude-receipt', {
+      type: 'string',
+      default: [] as string[],
+      coerce: (v: string | string[]) => ([] as string[]).concat(v),
+      describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)',
+    })
+    .option('exclude-bundle', {
+      type: 'string',
+      default: [] as string[],
+      coerce: (v: string | string[]) => ([] as string[]).concat(v),
+      describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)',
+    })
+    .option('volume-size', {
+      type: 'string',
+      describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)',
+    })
+    .option('signatures', {
+      type: 'boolean',
+      default: true,
+      describe:
+        'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)',
+    })
+    .option('sign-key', {
+      type: 'string',
+      describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig',
+    })
     .option('cache-dir', {
       type: 'string',
-      describe: 'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
+      describe:
+        'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
     })
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
-    .example('$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar', 'Two images, amd64 only')
+    .example(
+      '$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar',
+      'Two images, amd64 only',
+    )
     .example('$0 export --spec bundles/talos.yaml', 'Everything from a spec file')
-    .example('$0 export --from-talos-config controlplane.yaml --from-manifests apps/ -o cluster.tar', 'The images a Talos config and workload manifests name')
-    .example('$0 export -f talos.images -o talos.tar --volume-size fat32', 'Volumes that fit FAT32 USB sticks: talos.vol001.tar, …')
-    .example('$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar', 'A delta: only what the isolated registry lacks')
-    .example("$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar", 'Fetch through a mirror; the bundle keeps the original names')
-    .example('$0 export -f v1.9.images -o v1.9.tar --cache-dir ~/.cache/airgap-bundle', 'Keep the blobs: the next release\'s export fetches only what is new')
+    .example(
+      '$0 export --from-talos-config controlplane.yaml --from-manifests apps/ -o cluster.tar',
+      'The images a Talos config and workload manifests name',
+    )
+    .example(
+      '$0 export -f talos.images -o talos.tar --volume-size fat32',
+      'Volumes that fit FAT32 USB sticks: talos.vol001.tar, …',
+    )
+    .example(
+      '$0 export -f v1.9.images --exclude-receipt receipt.json -o upgrade.tar',
+      'A delta: only what the isolated registry lacks',
+    )
+    .example(
+      "$0 export -f images.txt --registry-mirror '*=http://127.0.0.1:5001' -o b.tar",
+      'Fetch through a mirror; the bundle keeps the original names',
+    )
+    .example(
+      '$0 export -f v1.9.images -o v1.9.tar --cache-dir ~/.cache/airgap-bundle',
+      "Keep the blobs: the next release's export fetches only what is new",
+    )
     .epilog(
       'Blobs are written straight to their place in the bundle as they download and checked against their digests right behind (a damaged one is fetched again); the bundle is written under a hidden temporary name and renamed when complete. ' +
         'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
@@ -64,7 +125,10 @@ export function builder(y: Argv): Argv<ExportArgs> {
 function parsePlatforms(values: string[]): Platform[] | undefined {
   if (values.length === 0) return undefined;
   try {
-    return values.flatMap((v) => v.split(',')).filter((v) => v.trim() !== '').map(parsePlatform);
+    return values
+      .flatMap((v) => v.split(','))
+      .filter((v) => v.trim() !== '')
+      .map(parsePlatform);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -83,8 +147,15 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const { request, mirrors, volumeSize } = await parseExportArgs(argv, reporter);
-  const mode = await chooseExportMode(request.output, argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined), volumeSize);
-  if (mode.kind === 'cache' && mode.reason === 'no-holes') reporter.info(`${dirname(request.output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`);
+  const mode = await chooseExportMode(
+    request.output,
+    argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined),
+    volumeSize,
+  );
+  if (mode.kind === 'cache' && mode.reason === 'no-holes')
+    reporter.info(
+      `${dirname(request.output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`,
+    );
   const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
   const { client, close } = buildClient(argv, {
     mirrors,
@@ -92,7 +163,11 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   });
   const started = Date.now();
   try {
-    const result = await exportBundle(client, { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) }, progressEvents(reporter, mode, request.platforms));
+    const result = await exportBundle(
+      client,
+      { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
+      progressEvents(reporter, mode, request.platforms),
+    );
     reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds: (Date.now() - started) / 1000 });
   } finally {
     reporter.stop();
@@ -104,7 +179,14 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
  * The options and the spec, read and checked in this order (the image sources'
  * warnings reported): the export asked for, less its mode and creation time.
  */
-async function parseExportArgs(argv: ArgumentsCamelCase<ExportArgs>, reporter: Reporter): Promise<{ request: Omit<ExportRequest, 'mode' | 'sourceDateEpoch'>; mirrors: Mirror[]; volumeSize: number | undefined }> {
+async function parseExportArgs(
+  argv: ArgumentsCamelCase<ExportArgs>,
+  reporter: Reporter,
+): Promise<{
+  request: Omit<ExportRequest, 'mode' | 'sourceDateEpoch'>;
+  mirrors: Mirror[];
+  volumeSize: number | undefined;
+}> {
   const loaded = await loadSpec(argv.spec);
   const spec = loaded?.spec;
   const outputArg = argv.output ?? spec?.output;
@@ -112,8 +194,11 @@ async function parseExportArgs(argv: ArgumentsCamelCase<ExportArgs>, reporter: R
   const output = resolve(outputArg);
   const { references: refs, warnings } = await gatherReferences(argv, loaded);
   for (const w of warnings) reporter.warn(w);
-  if (refs.length > MAX_IMAGES) throw new UsageError(`${refs.length} image references, more than the ${MAX_IMAGES} one bundle holds; split the list into several bundles`);
-  const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : spec?.platforms ?? []);
+  if (refs.length > MAX_IMAGES)
+    throw new UsageError(
+      `${refs.length} image references, more than the ${MAX_IMAGES} one bundle holds; split the list into several bundles`,
+    );
+  const platforms = parsePlatforms(argv.platform.length > 0 ? argv.platform : (spec?.platforms ?? []));
   const mirrors = parseMirrors([...argv['registry-mirror'], ...(spec?.mirrors ?? [])]);
   await checkOutputDir(output);
   const { exclude, sources: deltaAgainst } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
@@ -142,14 +227,23 @@ async function parseExportArgs(argv: ArgumentsCamelCase<ExportArgs>, reporter: R
 function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platform[] | undefined): ExportEvents {
   return {
     start: (refs) => {
-      reporter.info(`${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`);
+      reporter.info(
+        `${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`,
+      );
       for (const r of refs) reporter.info(`  ${r.name}  (from ${r.origins.map(formatOrigin).join('; ')})`);
     },
     warn: (message) => reporter.warn(message),
     resolved: (ref, im) =>
-      reporter.info(im.artifact ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}` : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`),
+      reporter.info(
+        im.artifact
+          ? `found ${im.artifact.kind} ${ref} for ${im.artifact.of}`
+          : `resolved ${ref} ${im.digest.slice(0, 19)} ${im.platforms.filter((p) => p.carried).length || 1} manifest(s), ${formatBytes(im.bytes)}`,
+      ),
     blobQueued: (t) => {
-      if (t.cached > 0) reporter.info(`${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already ${mode.kind !== 'in-place' ? 'in the cache' : `in the partial bundle of an earlier run`}`);
+      if (t.cached > 0)
+        reporter.info(
+          `${t.cached} of ${t.count} blobs (${formatBytes(t.cachedBytes)}) already ${mode.kind !== 'in-place' ? 'in the cache' : `in the partial bundle of an earlier run`}`,
+        );
       reporter.startBytes('fetch', 'fetching blobs', t.bytes - t.cachedBytes);
     },
     blobProgress: (n) => reporter.advance('fetch', n),
@@ -163,14 +257,24 @@ function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platfor
 }
 
 /** The closing lines, and the `--json` result. */
-function reportExport(reporter: Reporter, result: ExportResult, run: { mode: ExportMode; delta: boolean; seconds: number }): void {
+function reportExport(
+  reporter: Reporter,
+  result: ExportResult,
+  run: { mode: ExportMode; delta: boolean; seconds: number },
+): void {
   const { images, blobs, written } = result;
   const totalBytes = blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
   const externalBytes = blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
   const shared = images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
-  if (run.delta) reporter.info(`delta: ${blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`);
-  for (const w of written) reporter.info(`wrote ${w.path} (${formatBytes(w.bytes)}), checksum ${w.sidecar}: sha256 ${w.sha256}`);
-  reporter.info(`${images.length} images, ${blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs, in ${run.seconds.toFixed(1)}s`);
+  if (run.delta)
+    reporter.info(
+      `delta: ${blobs.filter((b) => b.external).length} blobs (${formatBytes(externalBytes)}) left out, already on the isolated side`,
+    );
+  for (const w of written)
+    reporter.info(`wrote ${w.path} (${formatBytes(w.bytes)}), checksum ${w.sidecar}: sha256 ${w.sha256}`);
+  reporter.info(
+    `${images.length} images, ${blobs.length} blobs, ${formatBytes(Math.max(0, shared))} saved by shared blobs, in ${run.seconds.toFixed(1)}s`,
+  );
   const first = written[0]!;
   reporter.result({
     bundle: first.path,
@@ -178,9 +282,25 @@ function reportExport(reporter: Reporter, result: ExportResult, run: { mode: Exp
     bytes: written.reduce((s, w) => s + w.bytes, 0),
     sha256: first.sha256,
     integrity: first.integrity,
-    ...(run.mode.kind === 'volumes' ? { volumes: written.map((w) => ({ path: w.path, sidecar: w.sidecar, bytes: w.bytes, sha256: w.sha256, integrity: w.integrity })) } : {}),
+    ...(run.mode.kind === 'volumes'
+      ? {
+          volumes: written.map((w) => ({
+            path: w.path,
+            sidecar: w.sidecar,
+            bytes: w.bytes,
+            sha256: w.sha256,
+            integrity: w.integrity,
+          })),
+        }
+      : {}),
     seconds: run.seconds,
-    images: images.map((im) => ({ reference: im.reference, digest: im.digest, mediaType: im.mediaType, bytes: im.bytes, platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform) })),
+    images: images.map((im) => ({
+      reference: im.reference,
+      digest: im.digest,
+      mediaType: im.mediaType,
+      bytes: im.bytes,
+      platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
+    })),
     blobs: blobs.length,
     fetched: result.fetched,
     cached: result.cached,

@@ -1,7 +1,13 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Argv } from 'yargs';
-import { collectReferences, formatOrigin, parseImageListText, type ListedReference, type Origin } from '../reference/image-list.js';
+import {
+  collectReferences,
+  formatOrigin,
+  parseImageListText,
+  type ListedReference,
+  type Origin,
+} from '../reference/image-list.js';
 import { imagesFromManifests, ManifestError } from '../sources/kubernetes.js';
 import { imagesFromTalosConfig } from '../sources/talos-config.js';
 import { missingInstallerWarning } from '../sources/talos-hints.js';
@@ -23,12 +29,36 @@ const repeatable = (v: string | string[]) => ([] as string[]).concat(v);
 export function imageSourceOptions<T>(y: Argv<T>) {
   return (
     y
-      .positional('images', { type: 'string', array: true, default: [], describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)' })
+      .positional('images', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'Image references (busybox:1.36, ghcr.io/siderolabs/installer:v1.8.0, repo@sha256:…)',
+      })
       // Not `array: true`: yargs drops a lone "-" from array options; repeated flags still collect.
-      .option('images-file', { alias: 'f', type: 'string', default: [] as string[], coerce: repeatable, describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)' })
-      .option('from-manifests', { type: 'string', default: [] as string[], coerce: repeatable, describe: 'Kubernetes YAML file or folder: every container image of Pods and workloads (repeatable)' })
-      .option('from-talos-config', { type: 'string', default: [] as string[], coerce: repeatable, describe: 'Talos machine config: the images it names, inline manifests included (repeatable)' })
-      .option('spec', { type: 'string', describe: 'Bundle spec YAML (images, imagesFiles, manifests, talosConfigs, platforms, mirrors, output)' })
+      .option('images-file', {
+        alias: 'f',
+        type: 'string',
+        default: [] as string[],
+        coerce: repeatable,
+        describe: 'File with one reference per line, as `talosctl images` prints (- for stdin; repeatable)',
+      })
+      .option('from-manifests', {
+        type: 'string',
+        default: [] as string[],
+        coerce: repeatable,
+        describe: 'Kubernetes YAML file or folder: every container image of Pods and workloads (repeatable)',
+      })
+      .option('from-talos-config', {
+        type: 'string',
+        default: [] as string[],
+        coerce: repeatable,
+        describe: 'Talos machine config: the images it names, inline manifests included (repeatable)',
+      })
+      .option('spec', {
+        type: 'string',
+        describe: 'Bundle spec YAML (images, imagesFiles, manifests, talosConfigs, platforms, mirrors, output)',
+      })
   );
 }
 
@@ -38,7 +68,9 @@ export async function loadSpec(file: string | undefined): Promise<{ file: string
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `cannot read spec ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   return { file, spec: parseSpec(text, file) };
 }
@@ -53,7 +85,9 @@ async function readText(file: string, what: string): Promise<string> {
   try {
     return file === '-' ? await readStdin() : await readFile(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
 }
 
@@ -86,19 +120,24 @@ export interface GatheredReferences {
  * invalid entry is reported at once, with where it came from, before anything
  * is downloaded.
  */
-export async function gatherReferences(argv: ImageSourceArgs, spec: { file: string; spec: BundleSpec } | undefined): Promise<GatheredReferences> {
+export async function gatherReferences(
+  argv: ImageSourceArgs,
+  spec: { file: string; spec: BundleSpec } | undefined,
+): Promise<GatheredReferences> {
   const inputs: Array<{ input: string; origin: Origin }> = [];
   const warnings: string[] = [];
   const problems: string[] = [];
   spec?.spec.images.forEach((input, i) => inputs.push({ input, origin: { source: `${spec.file} images[${i}]` } }));
   for (const file of [...(spec?.spec.imagesFiles ?? []), ...argv['images-file']]) {
     // A loop, not a spread: a list of a few hundred thousand lines would overflow the call stack.
-    for (const entry of parseImageListText(await readText(file, 'image list'), file === '-' ? '<stdin>' : file)) inputs.push(entry);
+    for (const entry of parseImageListText(await readText(file, 'image list'), file === '-' ? '<stdin>' : file))
+      inputs.push(entry);
   }
   for (const path of [...(spec?.spec.manifests ?? []), ...argv['from-manifests']]) {
     for (const file of await manifestFiles(path)) {
       try {
-        for (const f of imagesFromManifests(await readText(file, 'manifest'), file)) inputs.push({ input: f.image, origin: { source: `${file} ${f.where}` } });
+        for (const f of imagesFromManifests(await readText(file, 'manifest'), file))
+          inputs.push({ input: f.image, origin: { source: `${file} ${f.where}` } });
       } catch (err) {
         if (!(err instanceof ManifestError)) throw err;
         problems.push(`  ${err.message}`);
@@ -109,7 +148,10 @@ export async function gatherReferences(argv: ImageSourceArgs, spec: { file: stri
     try {
       const found = imagesFromTalosConfig(await readText(file, 'Talos config'), file);
       for (const f of found.images) inputs.push({ input: f.image, origin: { source: `${file} ${f.where}` } });
-      for (const u of found.unreadable) warnings.push(`${file}: cluster.extraManifests ${u} is fetched by the cluster at boot; its images are not listed here (download it and pass it with --from-manifests)`);
+      for (const u of found.unreadable)
+        warnings.push(
+          `${file}: cluster.extraManifests ${u} is fetched by the cluster at boot; its images are not listed here (download it and pass it with --from-manifests)`,
+        );
     } catch (err) {
       if (!(err instanceof ManifestError)) throw err;
       problems.push(`  ${err.message}`);
@@ -120,10 +162,14 @@ export async function gatherReferences(argv: ImageSourceArgs, spec: { file: stri
   const { references, problems: invalid } = collectReferences(inputs);
   for (const p of invalid) problems.push(`  ${formatOrigin(p.origin)}: "${printable(p.input)}": ${p.reason}`);
   if (problems.length > 0) {
-    throw new UsageError(`${problems.length} problem${problems.length > 1 ? 's' : ''} in the image sources; nothing was downloaded:\n${problems.join('\n')}`);
+    throw new UsageError(
+      `${problems.length} problem${problems.length > 1 ? 's' : ''} in the image sources; nothing was downloaded:\n${problems.join('\n')}`,
+    );
   }
   if (references.length === 0) {
-    throw new UsageError('no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, or --spec FILE.yaml');
+    throw new UsageError(
+      'no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, or --spec FILE.yaml',
+    );
   }
   const installer = missingInstallerWarning(references.map((r) => r.ref));
   if (installer) warnings.push(installer);

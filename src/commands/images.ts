@@ -7,21 +7,34 @@ import { printErr, printOut, writeJson } from '../ui/output.js';
 interface ImagesArgs extends ImageSourceArgs, OutputArgs {}
 
 export const command = 'images [images..]';
-export const describe = 'Print the resolved image list (normalised, merged, with where each came from) without downloading';
+export const describe =
+  'Print the resolved image list (normalised, merged, with where each came from) without downloading';
 
 export function builder(y: Argv): Argv<ImagesArgs> {
   return imageSourceOptions(outputOptions(y))
     .example('talosctl images | $0 images -f -', 'Normalise a talosctl list')
-    .example('$0 images --from-talos-config controlplane.yaml --from-manifests apps/ > cluster.images', 'Collect every image a cluster needs, then review the file')
+    .example(
+      '$0 images --from-talos-config controlplane.yaml --from-manifests apps/ > cluster.images',
+      'Collect every image a cluster needs, then review the file',
+    )
     .example('$0 images --from-manifests apps/ | $0 export -f - -o apps.tar', 'The output is itself a valid image list')
-    .epilog('Each line is a full reference followed by a "# from" comment: the output can be edited and fed back with -f.') as unknown as Argv<ImagesArgs>;
+    .epilog(
+      'Each line is a full reference followed by a "# from" comment: the output can be edited and fed back with -f.',
+    ) as unknown as Argv<ImagesArgs>;
 }
 
 export async function handler(argv: ArgumentsCamelCase<ImagesArgs>): Promise<void> {
   const { references, warnings } = await gatherReferences(argv, await loadSpec(argv.spec));
   for (const w of warnings) printErr(`warning: ${w}\n`);
   if (argv.json) {
-    const rows = references.map((r) => ({ reference: r.name, registry: r.ref.registry, repository: r.ref.repository, tag: r.ref.tag, digest: r.ref.digest, from: r.origins.map(formatOrigin) }));
+    const rows = references.map((r) => ({
+      reference: r.name,
+      registry: r.ref.registry,
+      repository: r.ref.repository,
+      tag: r.ref.tag,
+      digest: r.ref.digest,
+      from: r.origins.map(formatOrigin),
+    }));
     writeJson({ images: rows, warnings });
     return;
   }

@@ -1,6 +1,11 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
-import { importBundle, MissingDependenciesError, RepositoriesMissingError, type ImportResult } from '../import/importer.js';
+import {
+  importBundle,
+  MissingDependenciesError,
+  RepositoriesMissingError,
+  type ImportResult,
+} from '../import/importer.js';
 import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
 import type { BundleMetadata } from '../bundle/format.js';
@@ -17,7 +22,13 @@ import { setResumeHint } from '../util/interrupt.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, parseChunkSize, registryOptions, type RegistryArgs } from './registry-options.js';
-import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import {
+  printRegistryCheck,
+  explicitCredential,
+  targetOptions,
+  validateRegistry,
+  type TargetArgs,
+} from './target-options.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
 /** Longest reason shown: reasons quote registry answers and bundle strings. */
@@ -37,16 +48,34 @@ export const describe = 'Push a bundle into a registry, then prove the registry 
 export function builder(y: Argv): Argv<ImportArgs> {
   return targetOptions(outputOptions(registryOptions(y)))
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
-    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the plan (repositories, tags, bytes to upload) and write nothing' })
-    .option('public-key', { type: 'string', describe: 'Refuse the bundle unless it is signed by this Ed25519 public key (checked before anything is pushed)' })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe: 'Print the plan (repositories, tags, bytes to upload) and write nothing',
+    })
+    .option('public-key', {
+      type: 'string',
+      describe: 'Refuse the bundle unless it is signed by this Ed25519 public key (checked before anything is pushed)',
+    })
     .option('chunk-size', {
       type: 'string',
-      describe: 'Upload blobs larger than SIZE in chunks of at most SIZE (512K, 8M), for registries or proxies that limit request bodies; chunks of 8M are used by default once a registry refuses a whole blob (413)',
+      describe:
+        'Upload blobs larger than SIZE in chunks of at most SIZE (512K, 8M), for registries or proxies that limit request bodies; chunks of 8M are used by default once a registry refuses a whole blob (413)',
     })
-    .option('skip-verify', { type: 'boolean', default: false, describe: 'Do not check the registry against the bundle at the end' })
+    .option('skip-verify', {
+      type: 'boolean',
+      default: false,
+      describe: 'Do not check the registry against the bundle at the end',
+    })
     .example('$0 import talos.tar --registry 10.5.0.1:6000 --plain-http', 'Seed a plain-HTTP registry')
-    .example('$0 import talos.tar --registry registry.lan --ca-file ca.pem --username ci --password-stdin < pw', 'TLS with a private CA and credentials')
-    .example('$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run', 'What would go where, into a Harbor project')
+    .example(
+      '$0 import talos.tar --registry registry.lan --ca-file ca.pem --username ci --password-stdin < pw',
+      'TLS with a private CA and credentials',
+    )
+    .example(
+      '$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run',
+      'What would go where, into a Harbor project',
+    )
     .epilog(
       'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
         'Rerunning the same command finishes the job and uploads nothing twice. Registries without a catalog (GitLab, GHCR, ECR, Harbor for non-admins) are checked reference by reference. A registry where repositories or projects must exist before a push (Harbor, GitLab) is asked first: the import then stops before pushing anything, naming every one to create (exit 1). Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported, or repositories to create first), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
@@ -67,11 +96,17 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const { client, close } = buildClient(argv, {
     ...(explicit ? { explicit } : {}),
     ...(chunkSize !== undefined ? { chunkSize } : {}),
-    onRetry: (e) => reporter.warn(`${printable(e.reason, MESSAGE_MAX)}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
+    onRetry: (e) =>
+      reporter.warn(`${printable(e.reason, MESSAGE_MAX)}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
   });
-  setResumeHint('rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image');
+  setResumeHint(
+    'rerun the same command: what is already in the registry is not uploaded again, and no tag was set for an unfinished image',
+  );
   const started = Date.now();
-  if (metadata.delta) reporter.info(`delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`);
+  if (metadata.delta)
+    reporter.info(
+      `delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`,
+    );
   const session: ImportSession = { argv, registry, plan, client, reporter };
   try {
     const result = await pushBundle(session);
@@ -93,7 +128,10 @@ interface ImportSession {
 }
 
 /** The bundle's metadata (its signature checked first, with --public-key) and where each image goes. */
-async function readBundle(argv: ArgumentsCamelCase<ImportArgs>, reporter: Reporter): Promise<{ metadata: BundleMetadata; plan: ImportPlan }> {
+async function readBundle(
+  argv: ArgumentsCamelCase<ImportArgs>,
+  reporter: Reporter,
+): Promise<{ metadata: BundleMetadata; plan: ImportPlan }> {
   try {
     statSync(argv.bundle);
   } catch {
@@ -105,7 +143,10 @@ async function readBundle(argv: ArgumentsCamelCase<ImportArgs>, reporter: Report
     const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
     reporter.info(`signature valid (key ${printable(key)})`);
   }
-  const plan: ImportPlan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  const plan: ImportPlan = planImport(metadata, {
+    keepRegistryHost: argv['keep-registry-host'],
+    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+  });
   return { metadata, plan };
 }
 
@@ -115,13 +156,17 @@ function pushBundle({ argv, registry, plan, client, reporter }: ImportSession): 
     concurrency: argv.concurrency,
     events: {
       planned: (w) => {
-        reporter.info(`${w.images} images: ${w.complete} already in ${registry}; ${w.uploads} blobs (${formatBytes(w.uploadBytes)}) to upload, ${w.mounts} to mount`);
+        reporter.info(
+          `${w.images} images: ${w.complete} already in ${registry}; ${w.uploads} blobs (${formatBytes(w.uploadBytes)}) to upload, ${w.mounts} to mount`,
+        );
         if (w.uploadBytes > 0) reporter.startBytes('upload', 'uploading blobs', w.uploadBytes);
       },
       bytes: (n) => reporter.advance('upload', n),
       blobFailed: (d, m) => reporter.warn(`blob ${printable(d)}: ${printable(m, MESSAGE_MAX)}`),
       partsStaged: (d, n, waitingFor) =>
-        reporter.info(`blob ${printable(d)} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`),
+        reporter.info(
+          `blob ${printable(d)} is cut across volumes: ${n > 0 ? `${n} part(s) of it go in from this volume; ` : ''}it is completed by the run that brings volume${waitingFor.length > 1 ? 's' : ''} ${waitingFor.join(', ')}`,
+        ),
       imageDone: (p, status) => reporter.info(`  ${status.padEnd(15)} ${printable(targetName(registry, p))}`),
     },
   }).catch((err: unknown) => {
@@ -136,7 +181,10 @@ function pushBundle({ argv, registry, plan, client, reporter }: ImportSession): 
 async function reportImport(session: ImportSession, result: ImportResult, seconds: number): Promise<void> {
   const { argv, registry, plan, client, reporter } = session;
   const failed = result.images.filter((i) => i.status === 'failed');
-  for (const f of failed) reporter.warn(`${printable(f.reference)} was not imported: ${printable(f.reason ?? 'no reason given', MESSAGE_MAX)}`);
+  for (const f of failed)
+    reporter.warn(
+      `${printable(f.reference)} was not imported: ${printable(f.reason ?? 'no reason given', MESSAGE_MAX)}`,
+    );
   reporter.info(
     `uploaded ${result.uploaded.blobs} blobs (${formatBytes(result.uploaded.bytes)}), mounted ${result.mounted}, skipped ${result.skipped} already present, in ${seconds.toFixed(1)}s${result.readBundle ? '' : ' (registry already complete: bundle payload not read)'}`,
   );
@@ -145,9 +193,12 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   // Images that wait for other volumes are not expected in the registry yet.
   const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
   const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
-  if (checkPlan.images.length === 0 && waiting.length > 0) reporter.info('no image is complete yet, so the registry has nothing of this bundle to check');
+  if (checkPlan.images.length === 0 && waiting.length > 0)
+    reporter.info('no image is complete yet, so the registry has nothing of this bundle to check');
   const skipCheck = argv['skip-verify'] || checkPlan.images.length === 0;
-  const check = skipCheck ? undefined : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
+  const check = skipCheck
+    ? undefined
+    : await checkRegistry(client, registry, checkPlan, { deep: false, concurrency: argv.concurrency });
   if (check && !argv.json) printRegistryCheck(check, reporter);
   reporter.result({ registry, seconds, ...result, verification: check });
   if (!argv.json && failed.length === 0 && waiting.length === 0 && !argv.quiet) {
@@ -156,9 +207,13 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   if (failed.length > 0) {
     // Exit 3 only when the bundle is at fault; a registry or network failure is 1, like everywhere else.
     const code = failed.some((f) => f.cause === 'registry') ? ExitCode.failure : ExitCode.damaged;
-    throw new CheckFailed(`${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`, code);
+    throw new CheckFailed(
+      `${failed.length} of ${result.images.length} images were not imported (no tag was set for them): ${printable(failed[0]!.reason ?? 'no reason given', MESSAGE_MAX)}${failed.length > 1 ? ' (and more above)' : ''}`,
+      code,
+    );
   }
-  if (check && !check.ok) throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+  if (check && !check.ok)
+    throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
 }
 
 /** Listed by name at most; the rest are counted. */
@@ -171,10 +226,15 @@ const MAX_WAITING_LISTED = 20;
  */
 function reportWaiting(waiting: ImportResult['images'], reporter: Reporter): void {
   if (waiting.length === 0) return;
-  for (const w of waiting.slice(0, MAX_WAITING_LISTED)) reporter.info(`  ${printable(w.reference)} ${printable(w.reason ?? 'waits for other volumes')}`);
+  for (const w of waiting.slice(0, MAX_WAITING_LISTED))
+    reporter.info(`  ${printable(w.reference)} ${printable(w.reason ?? 'waits for other volumes')}`);
   if (waiting.length > MAX_WAITING_LISTED) reporter.info(`  … and ${waiting.length - MAX_WAITING_LISTED} more`);
-  const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))].filter(Boolean).join(', ');
-  reporter.info(`${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`);
+  const volumes = [...new Set(waiting.flatMap((w) => (w.reason ?? '').replace(/\D+/g, ' ').trim().split(' ')))]
+    .filter(Boolean)
+    .join(', ');
+  reporter.info(
+    `${waiting.length} images wait for volume(s) ${volumes}: import those volumes (in any order) to complete them`,
+  );
 }
 
 /** `REGISTRY/REPOSITORY:TAG` (or `@DIGEST`) an image lands at. */
@@ -187,7 +247,12 @@ function targetName(registry: string, p: PlannedImage): string {
  * bundle's source registries: one that is not a host[:port] gets no patch (the
  * images are in; only the courtesy output is left out, and a warning says why).
  */
-function printTalosPatch(argv: ArgumentsCamelCase<ImportArgs>, registry: string, plan: ImportPlan, reporter: Reporter): void {
+function printTalosPatch(
+  argv: ArgumentsCamelCase<ImportArgs>,
+  registry: string,
+  plan: ImportPlan,
+  reporter: Reporter,
+): void {
   let patch: string;
   try {
     patch = talosPatch(
@@ -206,16 +271,24 @@ function printTalosPatch(argv: ArgumentsCamelCase<ImportArgs>, registry: string,
     return;
   }
   // Serialised YAML: every string in it is quoted and escaped by js-yaml.
-  process.stderr.write(`\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n${patch}`);
+  process.stderr.write(
+    `\nTalos machine-config patch for this registry (use the address the nodes reach it at; mirror-config writes other formats):\n${patch}`,
+  );
 }
 
 function printPlan(plan: ImportPlan, registry: string, json: boolean): void {
   const bytes = [...plan.blobRepos.keys()].reduce((s, d) => s + (plan.sizes.get(d) ?? 0), 0);
-  const rows = plan.images.map((p) => ({ reference: p.image.reference, target: targetName(registry, p), digest: p.image.digest }));
+  const rows = plan.images.map((p) => ({
+    reference: p.image.reference,
+    target: targetName(registry, p),
+    digest: p.image.digest,
+  }));
   if (json) {
     writeJson({ registry, images: rows, blobs: plan.blobRepos.size, bytes });
     return;
   }
   for (const r of rows) printOut(`${printable(r.reference)} -> ${printable(r.target)}\n`);
-  printOut(`${rows.length} images, ${plan.blobRepos.size} blobs, at most ${formatBytes(bytes)} to upload (less where the registry has them); nothing was written\n`);
+  printOut(
+    `${rows.length} images, ${plan.blobRepos.size} blobs, at most ${formatBytes(bytes)} to upload (less where the registry has them); nothing was written\n`,
+  );
 }

@@ -33,7 +33,15 @@ export function summarize(m: BundleMetadata) {
     totalBytes: total,
     sharedBytesSaved: Math.max(0, perImage - total),
     blobs: m.blobs.length - external.length,
-    ...(m.delta ? { delta: { against: m.delta.against, leftOut: external.length, leftOutBytes: external.reduce((s, b) => s + b.size, 0) } } : {}),
+    ...(m.delta
+      ? {
+          delta: {
+            against: m.delta.against,
+            leftOut: external.length,
+            leftOutBytes: external.reduce((s, b) => s + b.size, 0),
+          },
+        }
+      : {}),
     images: m.images.map((im) => ({
       reference: im.reference,
       digest: im.digest,
@@ -41,7 +49,9 @@ export function summarize(m: BundleMetadata) {
       bytes: im.bytes,
       platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
       absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
-      ...(im.artifact ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject } : {}),
+      ...(im.artifact
+        ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject }
+        : {}),
       artifacts: artifactsOf.get(im.reference) ?? [],
     })),
   };
@@ -72,17 +82,32 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
   const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS']];
   for (const im of s.images) {
     if (im.artifactOf) continue;
-    const type = im.mediaType.includes('docker') ? (im.mediaType.includes('list') ? 'docker list' : 'docker') : im.mediaType.includes('index') ? 'oci index' : 'oci';
+    const type = im.mediaType.includes('docker')
+      ? im.mediaType.includes('list')
+        ? 'docker list'
+        : 'docker'
+      : im.mediaType.includes('index')
+        ? 'oci index'
+        : 'oci';
     const plats = [...im.platforms, ...im.absentPlatforms.map((p) => `-${p}`)].join(' ') || '-';
     rows.push([im.reference, im.digest.slice(0, 19), type, formatBytes(im.bytes), plats]);
-    for (const a of im.artifacts) rows.push([`  + ${a.kind}`, a.reference.slice(a.reference.lastIndexOf('/') + 1), '', '', `for ${a.subject.slice(0, 19)}`]);
+    for (const a of im.artifacts)
+      rows.push([
+        `  + ${a.kind}`,
+        a.reference.slice(a.reference.lastIndexOf('/') + 1),
+        '',
+        '',
+        `for ${a.subject.slice(0, 19)}`,
+      ]);
   }
   const lines = [
     table(rows),
     '',
     `${s.images.length} images, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
     `written by ${printable(s.tool.name)} ${printable(s.tool.version)}, bundle format ${s.formatVersion}${s.created ? `, created ${printable(s.created)}` : ''}${s.platformFilter ? `, platforms ${printableList(s.platformFilter)}` : ', all platforms'}`,
-    s.delta ? `delta against ${printableList(s.delta.against)}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry` : '',
+    s.delta
+      ? `delta against ${printableList(s.delta.against)}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry`
+      : '',
     s.images.some((im) => im.absentPlatforms.length) ? '(-os/arch: platform listed by the index but not carried)' : '',
   ];
   printOut(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);

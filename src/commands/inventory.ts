@@ -32,14 +32,34 @@ export function builder(y: Argv): Argv<InventoryArgs> {
   return registryOptions(y)
     .option('registry', { type: 'string', demandOption: true, describe: 'The isolated registry, host[:port]' })
     .option('username', { type: 'string', describe: 'Registry user (password from --password-stdin)' })
-    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
+    .option('password-stdin', {
+      type: 'boolean',
+      default: false,
+      describe: 'Read the registry password from standard input',
+    })
     .option('output', { alias: 'o', type: 'string', default: 'receipt.json', describe: 'Receipt file to write' })
-    .option('bundle', { type: 'string', describe: 'Take the repositories from this bundle (as import maps them) when the registry does not list its catalog' })
-    .option('keep-registry-host', { type: 'boolean', default: false, describe: 'With --bundle: the mapping import used (see import --help)' })
+    .option('bundle', {
+      type: 'string',
+      describe:
+        'Take the repositories from this bundle (as import maps them) when the registry does not list its catalog',
+    })
+    .option('keep-registry-host', {
+      type: 'boolean',
+      default: false,
+      describe: 'With --bundle: the mapping import used (see import --help)',
+    })
     .option('repo-prefix', { type: 'string', describe: 'With --bundle: the --repo-prefix import used' })
-    .example('$0 inventory --registry 10.5.0.1:6000 --plain-http -o receipt.json', 'Carry receipt.json back, then: export … --exclude-receipt receipt.json')
-    .example('$0 inventory --registry ghcr.lan --bundle talos.tar -o receipt.json', 'A registry without a catalog (GitLab, GHCR, ECR, Harbor for non-admins): the repositories of a bundle')
-    .epilog('Lists the catalog, every tag, and walks each manifest down to its blobs. A registry that does not list its catalog (/v2/_catalog) needs --bundle: the repositories are then those the bundle imports into.') as unknown as Argv<InventoryArgs>;
+    .example(
+      '$0 inventory --registry 10.5.0.1:6000 --plain-http -o receipt.json',
+      'Carry receipt.json back, then: export … --exclude-receipt receipt.json',
+    )
+    .example(
+      '$0 inventory --registry ghcr.lan --bundle talos.tar -o receipt.json',
+      'A registry without a catalog (GitLab, GHCR, ECR, Harbor for non-admins): the repositories of a bundle',
+    )
+    .epilog(
+      'Lists the catalog, every tag, and walks each manifest down to its blobs. A registry that does not list its catalog (/v2/_catalog) needs --bundle: the repositories are then those the bundle imports into.',
+    ) as unknown as Argv<InventoryArgs>;
 }
 
 /**
@@ -47,19 +67,31 @@ export function builder(y: Argv): Argv<InventoryArgs> {
  * registry without a catalog needs --bundle; a repository the bundle names and
  * the registry does not hold is left out of the receipt.
  */
-async function inventoryRepositories(argv: ArgumentsCamelCase<InventoryArgs>, client: RegistryClient, registry: string): Promise<{ listed: Set<string>; fromBundle: string[] }> {
+async function inventoryRepositories(
+  argv: ArgumentsCamelCase<InventoryArgs>,
+  client: RegistryClient,
+  registry: string,
+): Promise<{ listed: Set<string>; fromBundle: string[] }> {
   const fromBundle = argv.bundle ? bundleRepositories(await readMetadata(argv.bundle), argv) : [];
   const listed = await listCatalog(client, registry);
   if (listed) return { listed, fromBundle };
   if (!argv.bundle) {
-    throw new CheckFailed(`${registry} does not list its catalog (/v2/_catalog disabled, unsupported or restricted); name the repositories with --bundle B.tar (the bundle imported into it)`, ExitCode.failure);
+    throw new CheckFailed(
+      `${registry} does not list its catalog (/v2/_catalog disabled, unsupported or restricted); name the repositories with --bundle B.tar (the bundle imported into it)`,
+      ExitCode.failure,
+    );
   }
-  printErr(`${registry} does not list its catalog: reading the ${fromBundle.length} repositories from the bundle ${printable(argv.bundle)}\n`);
+  printErr(
+    `${registry} does not list its catalog: reading the ${fromBundle.length} repositories from the bundle ${printable(argv.bundle)}\n`,
+  );
   return { listed: new Set(), fromBundle };
 }
 
 function bundleRepositories(metadata: BundleMetadata, argv: ArgumentsCamelCase<InventoryArgs>): string[] {
-  const plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'], ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  const plan = planImport(metadata, {
+    keepRegistryHost: argv['keep-registry-host'],
+    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+  });
   return [...new Set(plan.images.map((p) => p.repository))];
 }
 
@@ -99,7 +131,9 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
     // Repository and tag names are the registry's: terminal controls escaped, as in every JSON the tool writes.
     await writeFile(tmp, `${jsonText(receipt)}\n`);
     await rename(tmp, argv.output);
-    printErr(`wrote ${printable(argv.output)}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`);
+    printErr(
+      `wrote ${printable(argv.output)}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`,
+    );
   } finally {
     close();
   }

@@ -5,7 +5,15 @@ import { BundleFormatError, readMetadata } from '../bundle/reader.js';
 import { containerdHosts, type HostsFile } from '../mirror/containerd.js';
 import { k3sRegistries } from '../mirror/k3s.js';
 import { containedPath, makeContainedFolder, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
-import { checkMirrorOptions, invalidRegistries, isRegistryHost, MirrorConfigError, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
+import {
+  checkMirrorOptions,
+  invalidRegistries,
+  isRegistryHost,
+  MirrorConfigError,
+  planMirrors,
+  type MirrorOptions,
+  type MirrorPlan,
+} from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
 import { parseReference } from '../reference/reference.js';
@@ -34,33 +42,92 @@ interface MirrorConfigArgs {
 }
 
 export const command = 'mirror-config';
-export const describe = 'Write the cluster-side registry mirror configuration (Talos, containerd, k3s) for an imported bundle';
+export const describe =
+  'Write the cluster-side registry mirror configuration (Talos, containerd, k3s) for an imported bundle';
 
 export function builder(y: Argv): Argv<MirrorConfigArgs> {
   return y
     .option('format', {
       choices: FORMATS,
       default: 'talos' as Format,
-      describe: 'talos: machine-config patch; talos-multidoc: Talos 1.12+ documents; talosctl: --registry-mirror flags; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2)',
+      describe:
+        'talos: machine-config patch; talos-multidoc: Talos 1.12+ documents; talosctl: --registry-mirror flags; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2)',
     })
-    .option('talos-version', { type: 'string', describe: 'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written' })
-    .option('endpoint', { type: 'string', demandOption: true, describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000' })
-    .option('bundle', { type: 'string', describe: 'Bundle the registry was filled from: names the source registries and checks for clashes' })
-    .option('source-registry', { type: 'string', default: [] as string[], coerce: (v: string | string[]) => ([] as string[]).concat(v), describe: 'A source registry to mirror, without --bundle (repeatable)' })
-    .option('keep-registry-host', { type: 'boolean', default: false, describe: 'The import used --keep-registry-host: one mirror per source registry' })
+    .option('talos-version', {
+      type: 'string',
+      describe:
+        'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written',
+    })
+    .option('endpoint', {
+      type: 'string',
+      demandOption: true,
+      describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000',
+    })
+    .option('bundle', {
+      type: 'string',
+      describe: 'Bundle the registry was filled from: names the source registries and checks for clashes',
+    })
+    .option('source-registry', {
+      type: 'string',
+      default: [] as string[],
+      coerce: (v: string | string[]) => ([] as string[]).concat(v),
+      describe: 'A source registry to mirror, without --bundle (repeatable)',
+    })
+    .option('keep-registry-host', {
+      type: 'boolean',
+      default: false,
+      describe: 'The import used --keep-registry-host: one mirror per source registry',
+    })
     .option('repo-prefix', { type: 'string', describe: 'The import used --repo-prefix P' })
-    .option('skip-fallback', { type: 'boolean', default: true, describe: 'Never fall back to the upstream registries (--no-skip-fallback to allow it)' })
-    .option('ca-file', { type: 'string', describe: 'PEM of the CA that signed the registry certificate (https endpoints)' })
-    .option('insecure-skip-tls-verify', { type: 'boolean', default: false, describe: 'Nodes skip TLS verification of the registry (https endpoints; last resort)' })
+    .option('skip-fallback', {
+      type: 'boolean',
+      default: true,
+      describe: 'Never fall back to the upstream registries (--no-skip-fallback to allow it)',
+    })
+    .option('ca-file', {
+      type: 'string',
+      describe: 'PEM of the CA that signed the registry certificate (https endpoints)',
+    })
+    .option('insecure-skip-tls-verify', {
+      type: 'boolean',
+      default: false,
+      describe: 'Nodes skip TLS verification of the registry (https endpoints; last resort)',
+    })
     .option('username', { type: 'string', describe: 'Registry user for the nodes (password from --password-stdin)' })
-    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
-    .option('output', { alias: 'o', type: 'string', describe: 'Write to FILE (containerd: a folder receiving HOST/hosts.toml); default stdout' })
-    .example('$0 mirror-config --endpoint http://10.5.0.1:6000 --bundle talos.tar', 'Talos patch for a registry filled with the default mapping')
-    .example('$0 mirror-config --format talos-multidoc --endpoint https://registry.lan --ca-file ca.pem --bundle talos.tar', 'Talos 1.12+ documents with a private CA')
-    .example('$0 mirror-config --talos-version v1.8 --endpoint http://10.5.0.1:6000 --bundle talos.tar', 'A patch Talos 1.8 accepts (no skipFallback)')
-    .example('talosctl cluster create $($0 mirror-config --format talosctl --endpoint http://10.5.0.1:6000 --bundle talos.tar)', 'Flags for talosctl')
-    .example('$0 mirror-config --format containerd --endpoint http://10.5.0.1:6000 --keep-registry-host --bundle b.tar -o certs.d', 'containerd hosts.toml per registry')
-    .example('$0 mirror-config --format k3s --endpoint http://10.5.0.1:6000 --bundle b.tar -o registries.yaml', 'k3s / RKE2 registries.yaml')
+    .option('password-stdin', {
+      type: 'boolean',
+      default: false,
+      describe: 'Read the registry password from standard input',
+    })
+    .option('output', {
+      alias: 'o',
+      type: 'string',
+      describe: 'Write to FILE (containerd: a folder receiving HOST/hosts.toml); default stdout',
+    })
+    .example(
+      '$0 mirror-config --endpoint http://10.5.0.1:6000 --bundle talos.tar',
+      'Talos patch for a registry filled with the default mapping',
+    )
+    .example(
+      '$0 mirror-config --format talos-multidoc --endpoint https://registry.lan --ca-file ca.pem --bundle talos.tar',
+      'Talos 1.12+ documents with a private CA',
+    )
+    .example(
+      '$0 mirror-config --talos-version v1.8 --endpoint http://10.5.0.1:6000 --bundle talos.tar',
+      'A patch Talos 1.8 accepts (no skipFallback)',
+    )
+    .example(
+      'talosctl cluster create $($0 mirror-config --format talosctl --endpoint http://10.5.0.1:6000 --bundle talos.tar)',
+      'Flags for talosctl',
+    )
+    .example(
+      '$0 mirror-config --format containerd --endpoint http://10.5.0.1:6000 --keep-registry-host --bundle b.tar -o certs.d',
+      'containerd hosts.toml per registry',
+    )
+    .example(
+      '$0 mirror-config --format k3s --endpoint http://10.5.0.1:6000 --bundle b.tar -o registries.yaml',
+      'k3s / RKE2 registries.yaml',
+    )
     .epilog(
       'Refuses an endpoint without scheme, TLS options on an http:// endpoint, and one "*" mirror when the bundle holds the same repository path under two registries; warns about loopback endpoints. ' +
         'Files are written whole (temporary name, then renamed), only under -o. Exit codes: 0 written, 2 usage, 3 the bundle names a source registry that is not a host[:port] (damaged or forged; nothing written), 1 other failure.',
@@ -72,7 +139,9 @@ async function bundleRepositories(bundle: string): Promise<Array<{ registry: str
   const images = (await readMetadata(bundle)).images;
   const invalid = invalidRegistries(images.map((im) => im.registry));
   if (invalid.length > 0) {
-    throw new BundleFormatError(`${printable(bundle)}: the metadata names source registries that are not host[:port] (${invalid.slice(0, 5).join(', ')}): the bundle is damaged or forged; nothing was written`);
+    throw new BundleFormatError(
+      `${printable(bundle)}: the metadata names source registries that are not host[:port] (${invalid.slice(0, 5).join(', ')}): the bundle is damaged or forged; nothing was written`,
+    );
   }
   return images.map((im) => ({ registry: im.registry, repository: im.repository }));
 }
@@ -99,13 +168,17 @@ async function readCaFile(file: string | undefined): Promise<string | undefined>
   } catch {
     throw new UsageError(`cannot read --ca-file ${printable(file)}`);
   }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--ca-file ${printable(file)} holds no PEM certificate`);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new UsageError(`--ca-file ${printable(file)} holds no PEM certificate`);
   return pem;
 }
 
 export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promise<void> {
   // Bundle data first: a forged bundle is refused (exit 3) before anything else is looked at.
-  const repositories = [...(argv.bundle ? await bundleRepositories(argv.bundle) : []), ...sourceRegistries(argv['source-registry'])];
+  const repositories = [
+    ...(argv.bundle ? await bundleRepositories(argv.bundle) : []),
+    ...sourceRegistries(argv['source-registry']),
+  ];
   const caPem = await readCaFile(argv['ca-file']);
   const auth = (await explicitCredential(argv, ''))?.credential;
   const options: MirrorOptions = {
@@ -118,7 +191,10 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     insecureSkipVerify: argv['insecure-skip-tls-verify'],
     ...(auth ? { auth } : {}),
   };
-  const { errors, warnings } = checkMirrorOptions(options, repositories.filter((r) => r.repository !== ''));
+  const { errors, warnings } = checkMirrorOptions(
+    options,
+    repositories.filter((r) => r.repository !== ''),
+  );
   for (const w of warnings) printErr(`warning: ${w}\n`);
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
   const plan = planMirrors(options);
@@ -127,10 +203,20 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     const hosts = containedHosts(plan);
     if (argv.output) {
       const written = await writeHostsFolders(hosts, argv.output);
-      printErr(`wrote ${written.map((p) => printable(p)).join(', ')}; copy the folders into containerd's config_path (e.g. /etc/containerd/certs.d)\n`);
+      printErr(
+        `wrote ${written.map((p) => printable(p)).join(', ')}; copy the folders into containerd's config_path (e.g. /etc/containerd/certs.d)\n`,
+      );
       return;
     }
-    printOut(hosts.map((h) => Object.entries(h.files).map(([n, c]) => `# ---- ${h.namespace}/${n}\n${c}`).join('')).join('\n'));
+    printOut(
+      hosts
+        .map((h) =>
+          Object.entries(h.files)
+            .map(([n, c]) => `# ---- ${h.namespace}/${n}\n${c}`)
+            .join(''),
+        )
+        .join('\n'),
+    );
     return;
   }
   const text = renderText(argv.format, plan, argv['talos-version']);
@@ -145,7 +231,8 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
 function renderText(format: Exclude<Format, 'containerd'>, plan: MirrorPlan, talosVersion: string | undefined): string {
   if (format === 'k3s') return k3sRegistries(plan);
   if (format === 'talosctl') {
-    if (plan.options.skipFallback) printErr('note: talosctl flags set no skipFallback: nodes try the upstream registries when the mirror fails\n');
+    if (plan.options.skipFallback)
+      printErr('note: talosctl flags set no skipFallback: nodes try the upstream registries when the mirror fails\n');
     return talosctlFlags(plan);
   }
   const version = talosVersion !== undefined ? parseTalosVersion(talosVersion) : undefined;
@@ -175,7 +262,10 @@ async function writeHostsFolders(hosts: HostsFile[], root: string): Promise<stri
   try {
     targets = hosts.map((h) => ({
       folder: containedPath(root, h.namespace),
-      files: Object.entries(h.files).map(([name, content]) => ({ path: containedPath(root, h.namespace, name), content })),
+      files: Object.entries(h.files).map(([name, content]) => ({
+        path: containedPath(root, h.namespace, name),
+        content,
+      })),
     }));
   } catch (err) {
     if (err instanceof OutputPathError) throw new BundleFormatError(err.message);

@@ -21,12 +21,32 @@ export interface RegistryArgs {
 
 export function registryOptions<T>(y: Argv<T>) {
   return y
-    .option('plain-http', { type: 'boolean', default: false, describe: 'Talk plain HTTP to registries given without a scheme' })
+    .option('plain-http', {
+      type: 'boolean',
+      default: false,
+      describe: 'Talk plain HTTP to registries given without a scheme',
+    })
     .option('ca-file', { type: 'string', array: true, describe: 'PEM file of a private CA to trust (repeatable)' })
-    .option('insecure-skip-tls-verify', { type: 'boolean', default: false, describe: 'Do not verify registry TLS certificates (last resort)' })
-    .option('authfile', { type: 'string', describe: 'Docker config.json with credentials (default: $DOCKER_CONFIG/config.json, ~/.docker/config.json)' })
-    .option('retries', { type: 'number', default: DEFAULT_RETRY.retries, describe: 'Retries per request on connection errors, 429 and 5xx' })
-    .option('timeout', { type: 'number', default: 60, describe: 'Seconds without data before a connection counts as stalled; also the window over which a response must average at least 1 KiB/s' })
+    .option('insecure-skip-tls-verify', {
+      type: 'boolean',
+      default: false,
+      describe: 'Do not verify registry TLS certificates (last resort)',
+    })
+    .option('authfile', {
+      type: 'string',
+      describe: 'Docker config.json with credentials (default: $DOCKER_CONFIG/config.json, ~/.docker/config.json)',
+    })
+    .option('retries', {
+      type: 'number',
+      default: DEFAULT_RETRY.retries,
+      describe: 'Retries per request on connection errors, 429 and 5xx',
+    })
+    .option('timeout', {
+      type: 'number',
+      default: 60,
+      describe:
+        'Seconds without data before a connection counts as stalled; also the window over which a response must average at least 1 KiB/s',
+    })
     .option('concurrency', { type: 'number', default: 4, describe: 'Parallel transfers' });
 }
 
@@ -36,7 +56,8 @@ export function parseChunkSize(text: string | undefined): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(String(text).trim());
   const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
   const bytes = m ? Math.floor(Number(m[1]) * mult[m[2]!.toLowerCase()]!) : NaN;
-  if (!(bytes >= 1024)) throw new UsageError(`--chunk-size "${printable(String(text))}" is not a size of at least 1K (e.g. 512K, 8M)`);
+  if (!(bytes >= 1024))
+    throw new UsageError(`--chunk-size "${printable(String(text))}" is not a size of at least 1K (e.g. 512K, 8M)`);
   return bytes;
 }
 
@@ -50,10 +71,17 @@ export function parseMirrors(values: readonly string[]): Mirror[] {
 
 export function buildClient(
   args: RegistryArgs,
-  extra: { mirrors?: Mirror[]; explicit?: { host: string; credential: Credential }; onRetry?: (e: RetryEvent) => void; chunkSize?: number },
+  extra: {
+    mirrors?: Mirror[];
+    explicit?: { host: string; credential: Credential };
+    onRetry?: (e: RetryEvent) => void;
+    chunkSize?: number;
+  },
 ): { client: RegistryClient; close: () => void } {
-  if (!Number.isInteger(args.concurrency) || args.concurrency < 1 || args.concurrency > 64) throw new UsageError('--concurrency must be a whole number from 1 to 64');
-  if (!Number.isInteger(args.retries) || args.retries < 0 || args.retries > 20) throw new UsageError('--retries must be a whole number from 0 to 20');
+  if (!Number.isInteger(args.concurrency) || args.concurrency < 1 || args.concurrency > 64)
+    throw new UsageError('--concurrency must be a whole number from 1 to 64');
+  if (!Number.isInteger(args.retries) || args.retries < 0 || args.retries > 20)
+    throw new UsageError('--retries must be a whole number from 0 to 20');
   if (!(args.timeout > 0)) throw new UsageError('--timeout must be a positive number of seconds');
   const http = new HttpTransport({
     caFiles: args['ca-file'] ?? [],
@@ -62,7 +90,10 @@ export function buildClient(
     maxSockets: args.concurrency * 2,
   });
   // A missing or malformed auth file is the user's input to fix (CredentialsError, exit 2), before any request.
-  const credentials = loadCredentials({ ...(args.authfile ? { authfile: args.authfile } : {}), ...(extra.explicit ? { explicit: extra.explicit } : {}) });
+  const credentials = loadCredentials({
+    ...(args.authfile ? { authfile: args.authfile } : {}),
+    ...(extra.explicit ? { explicit: extra.explicit } : {}),
+  });
   const client = new RegistryClient(http, new Authenticator(http, credentials), {
     mirrors: extra.mirrors ?? [],
     plainHttp: args['plain-http'],

@@ -19,9 +19,18 @@ export async function loadSigner(file: string | undefined): Promise<((bytes: Buf
 }
 
 /** Refuses (exit 4) a bundle whose signature is missing or does not verify with the trusted key. */
-export async function requireSignature(bundle: string, publicKeyFile: string, metadataBytes: Buffer | undefined, signature: Buffer | undefined): Promise<string> {
+export async function requireSignature(
+  bundle: string,
+  publicKeyFile: string,
+  metadataBytes: Buffer | undefined,
+  signature: Buffer | undefined,
+): Promise<string> {
   const pem = await readKeyFile(publicKeyFile, '--public-key');
   const check = checkSignature(metadataBytes, signature, pem, publicKeyFile);
-  if (check.status !== 'valid') throw new CheckFailed(`${bundle}: signature ${check.status}: ${check.reason}; refusing to use it`, ExitCode.untrusted);
+  if (check.status !== 'valid')
+    throw new CheckFailed(
+      `${bundle}: signature ${check.status}: ${check.reason}; refusing to use it`,
+      ExitCode.untrusted,
+    );
   return check.keyId;
 }

@@ -17,10 +17,22 @@ export interface TargetArgs {
 
 export function targetOptions<T>(y: Argv<T>, required = true) {
   return y
-    .option('registry', { type: 'string', demandOption: required, describe: 'The isolated registry, host[:port] (e.g. 10.5.0.1:6000)' })
+    .option('registry', {
+      type: 'string',
+      demandOption: required,
+      describe: 'The isolated registry, host[:port] (e.g. 10.5.0.1:6000)',
+    })
     .option('username', { type: 'string', describe: 'Registry user (password from --password-stdin)' })
-    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from standard input' })
-    .option('keep-registry-host', { type: 'boolean', default: false, describe: 'Keep the source registry as first path component (REGISTRY/ghcr.io/siderolabs/…)' })
+    .option('password-stdin', {
+      type: 'boolean',
+      default: false,
+      describe: 'Read the registry password from standard input',
+    })
+    .option('keep-registry-host', {
+      type: 'boolean',
+      default: false,
+      describe: 'Keep the source registry as first path component (REGISTRY/ghcr.io/siderolabs/…)',
+    })
     .option('repo-prefix', { type: 'string', describe: 'Put every repository under PREFIX/ (e.g. a Harbor project)' });
 }
 
@@ -28,8 +40,14 @@ export function targetOptions<T>(y: Argv<T>, required = true) {
 export function validateRegistry(value: string): string {
   const v = value.trim();
   const shown = printable(value);
-  if (/^[a-z]+:\/\//i.test(v)) throw new UsageError(`--registry "${shown}" takes host[:port] without a scheme; use --plain-http for an http registry`);
-  if (v.includes('/')) throw new UsageError(`--registry "${shown}" takes host[:port] only; use --repo-prefix for a path inside the registry`);
+  if (/^[a-z]+:\/\//i.test(v))
+    throw new UsageError(
+      `--registry "${shown}" takes host[:port] without a scheme; use --plain-http for an http registry`,
+    );
+  if (v.includes('/'))
+    throw new UsageError(
+      `--registry "${shown}" takes host[:port] only; use --repo-prefix for a path inside the registry`,
+    );
   try {
     const ref = parseReference(`${v}/probe`);
     if (ref.registry !== v.toLowerCase() && !(v === 'docker.io')) throw new Error();
@@ -43,7 +61,10 @@ export function validateRegistry(value: string): string {
  * `--username` with `--password-stdin`, as the explicit credential for the
  * target registry; checked before standard input is read.
  */
-export async function explicitCredential(argv: { username?: string; 'password-stdin'?: boolean }, host: string): Promise<{ host: string; credential: { username: string; password: string } } | undefined> {
+export async function explicitCredential(
+  argv: { username?: string; 'password-stdin'?: boolean },
+  host: string,
+): Promise<{ host: string; credential: { username: string; password: string } } | undefined> {
   if (argv['password-stdin'] && !argv.username) throw new UsageError('--password-stdin needs --username');
   if (!argv.username) return undefined;
   const password = argv['password-stdin'] ? await readPasswordStdin() : '';
@@ -53,7 +74,9 @@ export async function explicitCredential(argv: { username?: string; 'password-st
 async function readPasswordStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const text = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (text === '') throw new UsageError('--password-stdin: standard input was empty');
   return text;
 }
@@ -62,10 +85,22 @@ export function printRegistryCheck(check: RegistryCheck, reporter: Reporter): vo
   if (!reporter.showsProgress) return;
   const rows = [['REPOSITORY', 'TAG/DIGEST', 'EXPECTED', 'FOUND', 'STATUS']];
   for (const r of check.rows) {
-    rows.push([r.repository, r.selector.startsWith('sha256:') ? `@${r.selector.slice(7, 19)}` : r.selector, r.expected.slice(0, 19), r.found?.slice(0, 19) ?? '-', r.status + (r.detail ? ` (${r.detail})` : '')]);
+    rows.push([
+      r.repository,
+      r.selector.startsWith('sha256:') ? `@${r.selector.slice(7, 19)}` : r.selector,
+      r.expected.slice(0, 19),
+      r.found?.slice(0, 19) ?? '-',
+      r.status + (r.detail ? ` (${r.detail})` : ''),
+    ]);
   }
-  reporter.info(`registry ${printable(check.registry)}: ${check.catalog === 'listed' ? 'catalog listed' : 'catalog not available (disabled or restricted); checked each reference directly'}`);
+  reporter.info(
+    `registry ${printable(check.registry)}: ${check.catalog === 'listed' ? 'catalog listed' : 'catalog not available (disabled or restricted); checked each reference directly'}`,
+  );
   for (const u of check.unlisted) reporter.info(`  repository ${printable(u)} is not in the catalog`);
   reporter.info(table(rows));
-  reporter.info(check.ok ? `registry matches the bundle: ${check.rows.length} references resolve to the bundle's digests` : 'registry does NOT match the bundle');
+  reporter.info(
+    check.ok
+      ? `registry matches the bundle: ${check.rows.length} references resolve to the bundle's digests`
+      : 'registry does NOT match the bundle',
+  );
 }

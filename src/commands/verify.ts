@@ -8,7 +8,13 @@ import { printable } from '../util/text.js';
 import { CheckFailed, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
-import { printRegistryCheck, explicitCredential, targetOptions, validateRegistry, type TargetArgs } from './target-options.js';
+import {
+  printRegistryCheck,
+  explicitCredential,
+  targetOptions,
+  validateRegistry,
+  type TargetArgs,
+} from './target-options.js';
 import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { planImport } from '../import/plan.js';
@@ -26,13 +32,28 @@ export const describe = 'Prove a bundle is complete and intact, offline, in one 
 
 export function builder(y: Argv): Argv<VerifyArgs> {
   return targetOptions(outputOptions(registryOptions(y)), false)
-    .positional('bundle', { type: 'string', array: true, demandOption: true, describe: 'Bundle tar written by export, or volumes of one set (any subset, any order)' })
-    .option('public-key', { type: 'string', describe: 'Require a valid signature by this Ed25519 public key (exit 4 otherwise)' })
-    .option('deep', { type: 'boolean', default: false, describe: 'With --registry: also check every child manifest and blob' })
+    .positional('bundle', {
+      type: 'string',
+      array: true,
+      demandOption: true,
+      describe: 'Bundle tar written by export, or volumes of one set (any subset, any order)',
+    })
+    .option('public-key', {
+      type: 'string',
+      describe: 'Require a valid signature by this Ed25519 public key (exit 4 otherwise)',
+    })
+    .option('deep', {
+      type: 'boolean',
+      default: false,
+      describe: 'With --registry: also check every child manifest and blob',
+    })
     .example('$0 verify talos.tar', 'Offline: check every blob, every image and the .sha256 sidecar')
     .example('$0 verify talos.tar --json | jq .images', 'The same report as data')
     .example('$0 verify talos.vol001.tar talos.vol002.tar', 'Volumes of a set: which are present, missing or damaged')
-    .example('$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http', 'Check that a registry serves every tag and digest of the bundle')
+    .example(
+      '$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http',
+      'Check that a registry serves every tag and digest of the bundle',
+    )
     .epilog(
       'Without --registry the bundle itself is checked, offline. With --registry the registry is checked against the bundle (catalog, every tag and digest; --deep for every blob). ' +
         'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 4 signature missing or invalid (--public-key), 2 usage error, 1 other failure.',
@@ -43,14 +64,20 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
   const registry = validateRegistry(argv.registry!);
   const bundle = argv.bundle[0]!;
   const metadata = await readMetadata(bundle);
-  const plan = planImport(metadata, { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}) });
+  const plan = planImport(metadata, {
+    keepRegistryHost: argv['keep-registry-host'] ?? false,
+    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+  });
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {
     const check = await checkRegistry(client, registry, plan, { deep: argv.deep, concurrency: argv.concurrency });
     reporter.result(check);
     printRegistryCheck(check, reporter);
-    if (!check.ok) throw new CheckFailed(`${registry} does not match ${printable(bundle)}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`);
+    if (!check.ok)
+      throw new CheckFailed(
+        `${registry} does not match ${printable(bundle)}: ${check.rows.filter((r) => r.status !== 'ok').length} references missing or different${check.unlisted.length ? `, ${check.unlisted.length} repositories not in the catalog` : ''}`,
+      );
   } finally {
     close();
   }
@@ -125,12 +152,17 @@ const PROBLEM_MAX = 1000;
  */
 function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): void {
   const out = (s: string) => printErr(`${s}\n`);
-  const details = [...r.problems, ...r.images.flatMap((im) => im.problems.map((p) => `${printable(im.reference)}: ${p}`))].map((p) => printable(p, PROBLEM_MAX));
+  const details = [
+    ...r.problems,
+    ...r.images.flatMap((im) => im.problems.map((p) => `${printable(im.reference)}: ${p}`)),
+  ].map((p) => printable(p, PROBLEM_MAX));
   if (problemsOnly) {
     for (const p of details) out(`problem: ${p}`);
     return;
   }
-  out(`bundle ${printable(r.bundle)}: ${formatBytes(r.bytes)}${r.tool ? `, written by ${printable(r.tool.name)} ${printable(r.tool.version)} (format ${printable(String(r.formatVersion))})` : ''}`);
+  out(
+    `bundle ${printable(r.bundle)}: ${formatBytes(r.bytes)}${r.tool ? `, written by ${printable(r.tool.name)} ${printable(r.tool.version)} (format ${printable(String(r.formatVersion))})` : ''}`,
+  );
   const side: Record<VerifyReport['sidecar']['status'], string> = {
     ok: 'matches',
     mismatch: `MISMATCH (sidecar ${printable(String(r.sidecar.expected))}, file ${printable(String(r.sidecar.actual))})`,
@@ -142,13 +174,20 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
   out(`signature: ${r.signed ? 'present' : 'none'}`);
   if (r.volumes) {
     const v = r.volumes;
-    out(`volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${printableList(v.damaged.map(String))}` : ''}`);
+    out(
+      `volume set of ${v.count}: present ${v.present.join(', ') || 'none'}${v.missing.length ? `; not given ${v.missing.join(', ')}` : ''}${v.damaged.length ? `; DAMAGED ${printableList(v.damaged.map(String))}` : ''}`,
+    );
   }
-  if (r.delta) out(`delta bundle, made against ${printableList(r.delta.against)}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`);
+  if (r.delta)
+    out(
+      `delta bundle, made against ${printableList(r.delta.against)}: ${r.delta.dependsOn} blobs are left out and must already be in the target registry`,
+    );
   if (r.images.length > 0) {
     const rows = [['IMAGE', 'STATUS', 'PLATFORMS']];
     for (const im of r.images) {
-      const plats = im.platforms.map((p) => (p.status === 'intact' ? p.platform : `${p.platform} (${p.status})`)).join(', ');
+      const plats = im.platforms
+        .map((p) => (p.status === 'intact' ? p.platform : `${p.platform} (${p.status})`))
+        .join(', ');
       rows.push([im.reference, im.status, plats || '-']);
     }
     out(table(rows));
@@ -157,6 +196,13 @@ function printReport(r: VerifyReport, seconds: number, problemsOnly: boolean): v
     out('problems:');
     for (const p of details) out(`  - ${p}`);
   }
-  out(`${r.blobs.verified} of ${r.blobs.listed} blobs verified, ${r.blobs.damaged} damaged, ${r.blobs.missing} missing, in ${seconds.toFixed(1)}s (${formatBytes(r.bytes / Math.max(seconds, 0.001))}/s)`);
-  if (r.ok) out(r.images.some((i) => i.status === 'needs other volumes') ? 'volumes intact; some images need the volumes not given here' : 'bundle intact');
+  out(
+    `${r.blobs.verified} of ${r.blobs.listed} blobs verified, ${r.blobs.damaged} damaged, ${r.blobs.missing} missing, in ${seconds.toFixed(1)}s (${formatBytes(r.bytes / Math.max(seconds, 0.001))}/s)`,
+  );
+  if (r.ok)
+    out(
+      r.images.some((i) => i.status === 'needs other volumes')
+        ? 'volumes intact; some images need the volumes not given here'
+        : 'bundle intact',
+    );
 }

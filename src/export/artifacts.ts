@@ -44,7 +44,12 @@ export function digestTag(digest: string): string {
 }
 
 /** Looks up the artifacts of `subjects` (manifests of the image `image`) in one repository. */
-export async function discoverArtifacts(repo: Repository, subjects: string[], concurrency: number, image: string): Promise<Discovery> {
+export async function discoverArtifacts(
+  repo: Repository,
+  subjects: string[],
+  concurrency: number,
+  image: string,
+): Promise<Discovery> {
   const where = `${printable(repo.registry)}/${printable(repo.name)}`;
   const warnings: string[] = [];
   const probes = subjects.flatMap((subject) => [
@@ -52,7 +57,13 @@ export async function discoverArtifacts(repo: Repository, subjects: string[], co
     { subject, tag: digestTag(subject), kind: 'referrers' as const },
   ]);
   const found: FoundArtifact[] = [];
-  const present = await presentTags(repo, probes.map((p) => p.tag), concurrency, (w) => warnings.push(`signatures of ${printable(image)}: ${w}`), where);
+  const present = await presentTags(
+    repo,
+    probes.map((p) => p.tag),
+    concurrency,
+    (w) => warnings.push(`signatures of ${printable(image)}: ${w}`),
+    where,
+  );
   probes.forEach((p, i) => {
     if (present[i]) found.push({ selector: p.tag, kind: p.kind, subject: p.subject });
   });
@@ -63,7 +74,9 @@ export async function discoverArtifacts(repo: Repository, subjects: string[], co
     if (!r.ok) {
       // No API, or refused: the fallback tag above covers it. A broken answer is worth a word.
       if (!(r.error instanceof RegistryError) || r.error.kind === 'malformed') {
-        warnings.push(`referrers of ${printable(image)}: the referrers listing of ${where} for ${subjects[i]} is unusable (${reason(r.error)}); those referrers are left out`);
+        warnings.push(
+          `referrers of ${printable(image)}: the referrers listing of ${where} for ${subjects[i]} is unusable (${reason(r.error)}); those referrers are left out`,
+        );
       }
       return;
     }
@@ -86,7 +99,13 @@ const MAX_LISTED_TAGS = 10_000;
  * served) is asked tag by tag; so is one whose listing is broken, with a
  * warning. Probes that fail count as absent, with a warning.
  */
-async function presentTags(repo: Repository, tags: string[], concurrency: number, warn: (message: string) => void, where: string): Promise<boolean[]> {
+async function presentTags(
+  repo: Repository,
+  tags: string[],
+  concurrency: number,
+  warn: (message: string) => void,
+  where: string,
+): Promise<boolean[]> {
   try {
     const listed = await repo.listTags(MAX_TAG_PAGES, MAX_LISTED_TAGS);
     if (listed.complete && listed.tags.length > 0) {
@@ -94,11 +113,15 @@ async function presentTags(repo: Repository, tags: string[], concurrency: number
       return tags.map((t) => all.has(t));
     }
   } catch (err) {
-    if (!(err instanceof RegistryError) || err.kind === 'malformed') warn(`the tag listing of ${where} is unusable (${reason(err)}); looking them up tag by tag`);
+    if (!(err instanceof RegistryError) || err.kind === 'malformed')
+      warn(`the tag listing of ${where} is unusable (${reason(err)}); looking them up tag by tag`);
   }
   const heads = await mapSettled(tags, concurrency, (tag) => repo.headManifest(tag));
   const failed = heads.find((h): h is { ok: false; error: unknown } => !h.ok);
-  if (failed) warn(`${heads.filter((h) => !h.ok).length} of ${tags.length} tags could not be looked up on ${where} (${reason(failed.error)}); those are left out`);
+  if (failed)
+    warn(
+      `${heads.filter((h) => !h.ok).length} of ${tags.length} tags could not be looked up on ${where} (${reason(failed.error)}); those are left out`,
+    );
   return heads.map((h) => h.ok && h.value !== undefined);
 }
 

@@ -39,7 +39,8 @@ export class BlobCache implements BlobStore {
     // Downloads cut short by a killed run: their process is gone, the bytes are garbage.
     for (const name of await readdir(join(this.root, 'tmp'))) {
       const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) await rm(join(this.root, 'tmp', name), { force: true });
+      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid))
+        await rm(join(this.root, 'tmp', name), { force: true });
     }
   }
 
@@ -64,7 +65,11 @@ export class BlobCache implements BlobStore {
     const tmp = this.tempPath();
     try {
       // Several downloads run at once: each holds little between the socket and the disk.
-      await pipeline(source, new VerifyingStream({ digest, size }, onBytes, DOWNLOAD_BUFFER), createWriteStream(tmp, { highWaterMark: DOWNLOAD_BUFFER }));
+      await pipeline(
+        source,
+        new VerifyingStream({ digest, size }, onBytes, DOWNLOAD_BUFFER),
+        createWriteStream(tmp, { highWaterMark: DOWNLOAD_BUFFER }),
+      );
       await rename(tmp, this.path(digest));
     } catch (err) {
       source.destroy();

@@ -23,7 +23,11 @@ export interface WriteOptions {
  * tar order. Both are written under temporary names in the destination folder
  * and renamed only when complete, so the final name never holds a partial bundle.
  */
-export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, opts: WriteOptions): Promise<WriteResult> {
+export async function writeBundle(
+  cache: BlobCache,
+  metadata: BundleMetadata,
+  opts: WriteOptions,
+): Promise<WriteResult> {
   await removeStalePartials(opts.output);
   const tmp = partialPath(opts.output);
   const docs = bundleDocuments(metadata, opts);
@@ -41,7 +45,12 @@ export async function writeBundle(cache: BlobCache, metadata: BundleMetadata, op
     const bytes = sink.bytes;
     const sha256 = await sink.finish();
     sink = undefined;
-    return await publishBundle(tmp, opts.output, { bytes, sha256, metadata, ...(docs.signature ? { signature: docs.signature } : {}) });
+    return await publishBundle(tmp, opts.output, {
+      bytes,
+      sha256,
+      metadata,
+      ...(docs.signature ? { signature: docs.signature } : {}),
+    });
   } catch (err) {
     const written = sink?.bytes ?? 0;
     await sink?.close();

@@ -12,7 +12,15 @@ import { RegistryError } from '../registry/errors.js';
 import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
 import type { BlobStore } from './blob-store.js';
-import { MAX_ARTIFACTS_PER_IMAGE, MAX_BLOBS, MAX_IMAGES, ROLE_ORDER, type BlobRecord, type ImageRecord, type PlatformRecord } from '../bundle/format.js';
+import {
+  MAX_ARTIFACTS_PER_IMAGE,
+  MAX_BLOBS,
+  MAX_IMAGES,
+  ROLE_ORDER,
+  type BlobRecord,
+  type ImageRecord,
+  type PlatformRecord,
+} from '../bundle/format.js';
 import { printable } from '../util/text.js';
 import { isDiskFull } from '../util/disk-full.js';
 
@@ -31,7 +39,10 @@ export interface CollectOptions {
    * the bundle's size, what must still be downloaded and the bundle's content:
    * the place to refuse early (disk space, a volume size that cannot work).
    */
-  beforeDownload?(sizes: { bundleBytes: number; downloadBytes: number }, collected: Pick<CollectedBundle, 'images' | 'blobs'>): Promise<void>;
+  beforeDownload?(
+    sizes: { bundleBytes: number; downloadBytes: number },
+    collected: Pick<CollectedBundle, 'images' | 'blobs'>,
+  ): Promise<void>;
   platforms?: Platform[];
   /** Also carry signatures, attestations, SBOMs and referrers of every image. */
   artifacts?: boolean;
@@ -51,7 +62,11 @@ export interface CollectOptions {
    * downloads a blob again (a consumer that found its bytes damaged). When
    * `consume` fails, downloads not yet started are dropped.
    */
-  consume?(collected: Pick<CollectedBundle, 'images' | 'blobs'>, ready: (digest: string) => Promise<void>, refetch: (digest: string) => Promise<void>): Promise<void>;
+  consume?(
+    collected: Pick<CollectedBundle, 'images' | 'blobs'>,
+    ready: (digest: string) => Promise<void>,
+    refetch: (digest: string) => Promise<void>,
+  ): Promise<void>;
 }
 
 export interface CollectedBundle {
@@ -83,8 +98,19 @@ const MAX_FAILURE_LENGTH = 1000;
  * fetch every distinct config and layer once into `store`, verified. Nothing is
  * written under the bundle's name here.
  */
-export async function collectBundle(refs: ListedReference[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<CollectedBundle> {
-  if (refs.length > MAX_IMAGES) throw new CollectError([{ what: 'images', message: `${refs.length} images, more than the ${MAX_IMAGES} a bundle holds; split the list into several bundles` }]);
+export async function collectBundle(
+  refs: ListedReference[],
+  client: RegistryClient,
+  store: BlobStore,
+  opts: CollectOptions,
+): Promise<CollectedBundle> {
+  if (refs.length > MAX_IMAGES)
+    throw new CollectError([
+      {
+        what: 'images',
+        message: `${refs.length} images, more than the ${MAX_IMAGES} a bundle holds; split the list into several bundles`,
+      },
+    ]);
   const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
   if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
   const { images, blobs } = recordImages(all, opts.events);
@@ -126,7 +152,13 @@ type Content = Pick<CollectedBundle, 'images' | 'blobs'>;
  * Phase 1: every reference resolved to its manifests, each manifest put in the
  * store. Every reference that fails is listed, in one error.
  */
-async function resolveAll(list: ListedReference[], platforms: Platform[] | undefined, client: RegistryClient, store: BlobStore, concurrency: number): Promise<ResolvedItem[]> {
+async function resolveAll(
+  list: ListedReference[],
+  platforms: Platform[] | undefined,
+  client: RegistryClient,
+  store: BlobStore,
+  concurrency: number,
+): Promise<ResolvedItem[]> {
   const out = await mapSettled(list, concurrency, async (item): Promise<ResolvedItem> => {
     const { ref } = item;
     const repo = client.repository(ref.registry, ref.repository);
@@ -135,15 +167,28 @@ async function resolveAll(list: ListedReference[], platforms: Platform[] | undef
     for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
     return { item, repo, image };
   });
-  const failures = out.flatMap((r, i) => (r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }]));
+  const failures = out.flatMap((r, i) =>
+    r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }],
+  );
   if (failures.length > 0) throw new CollectError(failures);
   return out.map((r) => (r as { ok: true; value: ResolvedItem }).value);
 }
 
 /** Phase 2: the signatures, attestations, SBOMs and referrers of the images, resolved like images (every platform). */
-async function resolveArtifacts(images: ResolvedItem[], client: RegistryClient, store: BlobStore, opts: CollectOptions): Promise<ResolvedItem[]> {
+async function resolveArtifacts(
+  images: ResolvedItem[],
+  client: RegistryClient,
+  store: BlobStore,
+  opts: CollectOptions,
+): Promise<ResolvedItem[]> {
   const extra = await findArtifacts(images, opts.concurrency, (m) => opts.events?.warn?.(m));
-  const resolved = await resolveAll(extra.map((e) => e.item), undefined, client, store, opts.concurrency);
+  const resolved = await resolveAll(
+    extra.map((e) => e.item),
+    undefined,
+    client,
+    store,
+    opts.concurrency,
+  );
   return extra.map((e, i) => ({ ...resolved[i]!, artifact: e.artifact }));
 }
 
@@ -151,16 +196,27 @@ async function resolveArtifacts(images: ResolvedItem[], client: RegistryClient, 
  * Phase 3: one record per image, in list order (each reported as resolved), and
  * every distinct blob once, fetched from the first image that needs it.
  */
-function recordImages(all: ResolvedItem[], events: CollectEvents | undefined): { images: ImageRecord[]; blobs: Map<string, PendingBlob> } {
+function recordImages(
+  all: ResolvedItem[],
+  events: CollectEvents | undefined,
+): { images: ImageRecord[]; blobs: Map<string, PendingBlob> } {
   const images: ImageRecord[] = [];
   const blobs = new Map<string, PendingBlob>();
   for (const { item, repo: source, image, artifact } of all) {
     for (const b of image.blobs) {
-      if (!blobs.has(b.digest)) blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
+      if (!blobs.has(b.digest))
+        blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
     }
     for (const m of image.manifests) {
       if (!blobs.has(m.digest)) {
-        blobs.set(m.digest, { digest: m.digest, size: m.bytes.length, mediaType: m.mediaType, role: isIndexType(m.mediaType) ? 'index' : 'manifest', level: m.level, source });
+        blobs.set(m.digest, {
+          digest: m.digest,
+          size: m.bytes.length,
+          mediaType: m.mediaType,
+          role: isIndexType(m.mediaType) ? 'index' : 'manifest',
+          level: m.level,
+          source,
+        });
       }
     }
     const record = imageRecord(item.name, item.ref, image);
@@ -177,7 +233,12 @@ function recordImages(all: ResolvedItem[], events: CollectEvents | undefined): {
  */
 function markExternal(blobs: Map<string, PendingBlob>, exclude: CollectOptions['exclude']): void {
   if (blobs.size > MAX_BLOBS) {
-    throw new CollectError([{ what: 'blobs', message: `these images need ${blobs.size} blobs, more than the ${MAX_BLOBS} a bundle holds; split the list into several bundles` }]);
+    throw new CollectError([
+      {
+        what: 'blobs',
+        message: `these images need ${blobs.size} blobs, more than the ${MAX_BLOBS} a bundle holds; split the list into several bundles`,
+      },
+    ]);
   }
   for (const b of blobs.values()) {
     const ex = (b.role === 'layer' || b.role === 'config') && exclude?.get(b.digest);
@@ -194,7 +255,11 @@ function tarOrder(blobs: Map<string, PendingBlob>): PendingBlob[] {
   // last and runs alone, and the writer following behind is left with small ones at the end.
   const bySize = (a: BlobRecord, b: BlobRecord) => (ROLE_ORDER[a.role] === 0 ? b.size - a.size : 0);
   return [...blobs.values()].sort(
-    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.level - b.level || bySize(a, b) || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
+    (a, b) =>
+      ROLE_ORDER[a.role] - ROLE_ORDER[b.role] ||
+      a.level - b.level ||
+      bySize(a, b) ||
+      (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0),
   );
 }
 
@@ -217,13 +282,29 @@ async function missingBlobs(payload: PendingBlob[], store: BlobStore, concurrenc
  * the downloads announced and the blobs already held reported done. Returns the
  * bytes already held.
  */
-async function announceDownloads(blobs: Map<string, PendingBlob>, payload: PendingBlob[], missing: PendingBlob[], content: Content, opts: CollectOptions): Promise<number> {
+async function announceDownloads(
+  blobs: Map<string, PendingBlob>,
+  payload: PendingBlob[],
+  missing: PendingBlob[],
+  content: Content,
+  opts: CollectOptions,
+): Promise<number> {
   const missingSet = new Set(missing);
   const payloadBytes = payload.reduce((s, b) => s + b.size, 0);
   const cachedBytes = payloadBytes - missing.reduce((s, b) => s + b.size, 0);
-  const manifestBytes = [...blobs.values()].filter((b) => b.role === 'manifest' || b.role === 'index').reduce((s, b) => s + b.size, 0);
-  await opts.beforeDownload?.({ bundleBytes: payloadBytes + manifestBytes, downloadBytes: payloadBytes - cachedBytes }, content);
-  opts.events?.blobQueued?.({ count: payload.length, bytes: payloadBytes, cached: payload.length - missing.length, cachedBytes });
+  const manifestBytes = [...blobs.values()]
+    .filter((b) => b.role === 'manifest' || b.role === 'index')
+    .reduce((s, b) => s + b.size, 0);
+  await opts.beforeDownload?.(
+    { bundleBytes: payloadBytes + manifestBytes, downloadBytes: payloadBytes - cachedBytes },
+    content,
+  );
+  opts.events?.blobQueued?.({
+    count: payload.length,
+    bytes: payloadBytes,
+    cached: payload.length - missing.length,
+    cachedBytes,
+  });
   for (const b of payload) if (!missingSet.has(b)) opts.events?.blobDone?.(b.digest, b.size, true);
   return cachedBytes;
 }
@@ -233,7 +314,13 @@ async function announceDownloads(blobs: Map<string, PendingBlob>, payload: Pendi
  * when there is one, uses each as it arrives. Every blob that cannot be fetched
  * is listed, in one error; then a consumer's failure is thrown.
  */
-async function fetchMissing(missing: PendingBlob[], content: Content, store: BlobStore, client: RegistryClient, opts: CollectOptions): Promise<void> {
+async function fetchMissing(
+  missing: PendingBlob[],
+  content: Content,
+  store: BlobStore,
+  client: RegistryClient,
+  opts: CollectOptions,
+): Promise<void> {
   const arrivals = new Map(missing.map((b) => [b.digest, deferred()]));
   let consumerFailed = false;
   const downloads = mapSettled(missing, opts.concurrency, async (b) => {
@@ -254,20 +341,24 @@ async function fetchMissing(missing: PendingBlob[], content: Content, store: Blo
     await downloadBlob(client, store, b.source, b, opts);
   };
   const consumed = opts.consume
-    ? opts.consume(content, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve(), refetch).then(
-        () => undefined,
-        (err: unknown) => {
-          consumerFailed = true;
-          return { error: err };
-        },
-      )
+    ? opts
+        .consume(content, (digest) => arrivals.get(digest)?.promise ?? Promise.resolve(), refetch)
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            consumerFailed = true;
+            return { error: err };
+          },
+        )
     : Promise.resolve(undefined);
   const [fetched, consumerError] = await Promise.all([downloads, consumed]);
   const blobFailures = fetched.flatMap((r, i) => {
     if (r.ok || r.error instanceof Dropped) return [];
     const b = missing[i]!;
     const users = content.images.filter((im) => im.blobs.includes(b.digest)).map((im) => im.reference);
-    return [{ what: b.digest, message: `${b.role} ${b.digest} (${users.join(', ')}): ${messageOf(r.error, b.digest)}` }];
+    return [
+      { what: b.digest, message: `${b.role} ${b.digest} (${users.join(', ')}): ${messageOf(r.error, b.digest)}` },
+    ];
   });
   if (blobFailures.length > 0) throw new CollectError(blobFailures);
   if (consumerError) throw consumerError.error;
@@ -289,29 +380,41 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 }
 
 /** Streams one blob into the store; a broken transfer or a digest mismatch is retried as a whole. */
-async function downloadBlob(client: RegistryClient, store: BlobStore, repo: Repository, b: BlobRecord, opts: CollectOptions): Promise<void> {
+async function downloadBlob(
+  client: RegistryClient,
+  store: BlobStore,
+  repo: Repository,
+  b: BlobRecord,
+  opts: CollectOptions,
+): Promise<void> {
   const what = `blob ${b.digest} of ${repo.registry}/${repo.name}`;
-  const report = (err: RegistryError, attempt: number, delayMs: number) => client.reportRetry({ what, attempt, delayMs, reason: err.message });
-  await withRetry(client.retryPolicy, async () => {
-    const { body, size } = await repo.openBlob(b.digest);
-    if (size !== undefined && size !== b.size) {
-      body.destroy();
-      throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, 200, true);
-    }
-    let sent = 0;
-    try {
-      await store.put(b.digest, b.size, body, (n) => {
-        sent += n;
-        opts.events?.blobProgress?.(n);
-      });
-    } catch (err) {
-      opts.events?.blobProgress?.(-sent);
-      if (err instanceof DigestMismatchError) throw new RegistryError('digest', `content does not match: ${err.message}`, 200, true);
-      if (err instanceof RegistryError) throw err;
-      if (isDiskFull(err)) throw err;
-      throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
-    }
-  }, report);
+  const report = (err: RegistryError, attempt: number, delayMs: number) =>
+    client.reportRetry({ what, attempt, delayMs, reason: err.message });
+  await withRetry(
+    client.retryPolicy,
+    async () => {
+      const { body, size } = await repo.openBlob(b.digest);
+      if (size !== undefined && size !== b.size) {
+        body.destroy();
+        throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, 200, true);
+      }
+      let sent = 0;
+      try {
+        await store.put(b.digest, b.size, body, (n) => {
+          sent += n;
+          opts.events?.blobProgress?.(n);
+        });
+      } catch (err) {
+        opts.events?.blobProgress?.(-sent);
+        if (err instanceof DigestMismatchError)
+          throw new RegistryError('digest', `content does not match: ${err.message}`, 200, true);
+        if (err instanceof RegistryError) throw err;
+        if (isDiskFull(err)) throw err;
+        throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
+      }
+    },
+    report,
+  );
 }
 
 /**
@@ -334,21 +437,30 @@ async function findArtifacts(
   const names = new Set(all.map((a) => a.item.name));
   // Images probed in parallel (a few round trips each); results taken in list order.
   const found = await mapSettled(all, concurrency, ({ item, repo, image }) => {
-    const subjects = [...new Set([image.root.digest, ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest)])];
+    const subjects = [
+      ...new Set([
+        image.root.digest,
+        ...image.children.filter((c) => c.carried && !c.attestationFor).map((c) => c.descriptor.digest),
+      ]),
+    ];
     return discoverArtifacts(repo, subjects, concurrency, item.name);
   });
   for (const [i, { item }] of all.entries()) {
     const { registry, repository } = item.ref;
     const r = found[i]!;
     if (!r.ok) {
-      warn(`signatures of ${printable(item.name)}: not looked up (${printable(r.error instanceof Error ? r.error.message : String(r.error))}); the export goes on without them`);
+      warn(
+        `signatures of ${printable(item.name)}: not looked up (${printable(r.error instanceof Error ? r.error.message : String(r.error))}); the export goes on without them`,
+      );
       continue;
     }
     for (const w of r.value.warnings) warn(w);
     let carried = 0;
     let leftOut = 0;
     for (const f of r.value.found) {
-      const ref: Reference = f.selector.startsWith('sha256:') ? { registry, repository, digest: f.selector } : { registry, repository, tag: f.selector };
+      const ref: Reference = f.selector.startsWith('sha256:')
+        ? { registry, repository, digest: f.selector }
+        : { registry, repository, tag: f.selector };
       const name = formatReference(ref);
       if (out.has(name) || names.has(name)) continue;
       if (carried >= MAX_ARTIFACTS_PER_IMAGE || names.size + out.size >= MAX_IMAGES) {
@@ -356,11 +468,19 @@ async function findArtifacts(
         continue;
       }
       carried++;
-      out.set(name, { item: { ref, name, origins: [{ source: `${f.kind} of ${item.name}` }] }, artifact: { kind: f.kind, subject: f.subject, of: item.name } });
+      out.set(name, {
+        item: { ref, name, origins: [{ source: `${f.kind} of ${item.name}` }] },
+        artifact: { kind: f.kind, subject: f.subject, of: item.name },
+      });
     }
     if (leftOut > 0) {
-      const bound = carried >= MAX_ARTIFACTS_PER_IMAGE ? `the ${MAX_ARTIFACTS_PER_IMAGE} a bundle carries per image` : `the ${MAX_IMAGES} images a bundle holds`;
-      warn(`${printable(item.name)}: ${carried + leftOut} signatures, attestations and referrers found, more than ${bound}; the first ${carried} are carried, ${leftOut} left out`);
+      const bound =
+        carried >= MAX_ARTIFACTS_PER_IMAGE
+          ? `the ${MAX_ARTIFACTS_PER_IMAGE} a bundle carries per image`
+          : `the ${MAX_IMAGES} images a bundle holds`;
+      warn(
+        `${printable(item.name)}: ${carried + leftOut} signatures, attestations and referrers found, more than ${bound}; the first ${carried} are carried, ${leftOut} left out`,
+      );
     }
   }
   return [...out.values()];
@@ -376,7 +496,10 @@ function imageRecord(name: string, ref: ListedReference['ref'], image: ResolvedI
     ...(c.attestationFor ? { attestationFor: c.attestationFor } : {}),
   }));
   const digests = new Set<string>([...image.manifests.map((m) => m.digest), ...image.blobs.map((b) => b.digest)]);
-  const sizes = new Map<string, number>([...image.manifests.map((m) => [m.digest, m.bytes.length] as const), ...image.blobs.map((b) => [b.digest, b.size] as const)]);
+  const sizes = new Map<string, number>([
+    ...image.manifests.map((m) => [m.digest, m.bytes.length] as const),
+    ...image.blobs.map((b) => [b.digest, b.size] as const),
+  ]);
   const list = [...digests].sort();
   return {
     reference: name,
@@ -394,6 +517,7 @@ function imageRecord(name: string, ref: ListedReference['ref'], image: ResolvedI
 }
 
 function messageOf(err: unknown, what: string): string {
-  if (err instanceof Error) return err.message.includes(what) || err instanceof CollectError ? err.message : `${what}: ${err.message}`;
+  if (err instanceof Error)
+    return err.message.includes(what) || err instanceof CollectError ? err.message : `${what}: ${err.message}`;
   return `${what}: ${String(err)}`;
 }

@@ -10,22 +10,47 @@ const TAR_OVERHEAD_PER_MB = 4096;
  * already holds, and a cache what is still to download (both on one filesystem
  * when they share one).
  */
-export async function ensureSpace(outputDir: string, cacheDir: string | undefined, sizes: { bundleBytes: number; downloadBytes: number }): Promise<void> {
+export async function ensureSpace(
+  outputDir: string,
+  cacheDir: string | undefined,
+  sizes: { bundleBytes: number; downloadBytes: number },
+): Promise<void> {
   const bundle = sizes.bundleBytes + Math.ceil(sizes.bundleBytes / 1e6) * TAR_OVERHEAD_PER_MB + 1024 * 1024;
-  const [outStat, cacheStat] = await Promise.all([stat(outputDir), cacheDir !== undefined ? stat(cacheDir) : undefined]);
+  const [outStat, cacheStat] = await Promise.all([
+    stat(outputDir),
+    cacheDir !== undefined ? stat(cacheDir) : undefined,
+  ]);
   const checks = !cacheStat
-    ? [{ dir: outputDir, need: bundle - (sizes.bundleBytes - sizes.downloadBytes), what: `the bundle (${formatBytes(bundle)}, of which ${formatBytes(sizes.downloadBytes)} still to download)` }]
+    ? [
+        {
+          dir: outputDir,
+          need: bundle - (sizes.bundleBytes - sizes.downloadBytes),
+          what: `the bundle (${formatBytes(bundle)}, of which ${formatBytes(sizes.downloadBytes)} still to download)`,
+        },
+      ]
     : outStat.dev === cacheStat.dev
-      ? [{ dir: outputDir, need: bundle + sizes.downloadBytes, what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})` }]
+      ? [
+          {
+            dir: outputDir,
+            need: bundle + sizes.downloadBytes,
+            what: `the bundle (${formatBytes(bundle)}) and the blobs still to download into the cache (${formatBytes(sizes.downloadBytes)})`,
+          },
+        ]
       : [
           { dir: outputDir, need: bundle, what: `the bundle (${formatBytes(bundle)})` },
-          { dir: cacheDir!, need: sizes.downloadBytes, what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})` },
+          {
+            dir: cacheDir!,
+            need: sizes.downloadBytes,
+            what: `the blobs still to download (${formatBytes(sizes.downloadBytes)})`,
+          },
         ];
   for (const c of checks) {
     const st = await statfs(c.dir);
     const free = st.bavail * st.bsize;
     if (free < c.need) {
-      throw new Error(`not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder${cacheDir !== undefined ? ' or --cache-dir' : ''}`);
+      throw new Error(
+        `not enough space in ${c.dir}: ${c.what} need ${formatBytes(c.need)}, ${formatBytes(free)} free; free some space, or choose another -o folder${cacheDir !== undefined ? ' or --cache-dir' : ''}`,
+      );
     }
   }
 }

@@ -8,7 +8,10 @@ import { UserInputError } from '../util/user-input.js';
  * What a delta export may leave out: blobs listed by receipts of the isolated
  * registry and blobs carried by earlier bundles.
  */
-export async function loadExclusions(receipts: string[], bundles: string[]): Promise<{ exclude: Map<string, { mountFrom?: string }>; sources: string[] }> {
+export async function loadExclusions(
+  receipts: string[],
+  bundles: string[],
+): Promise<{ exclude: Map<string, { mountFrom?: string }>; sources: string[] }> {
   const exclude = new Map<string, { mountFrom?: string }>();
   for (const file of receipts) {
     let text: string;
@@ -17,10 +20,12 @@ export async function loadExclusions(receipts: string[], bundles: string[]): Pro
     } catch {
       throw new UserInputError(`cannot read receipt ${file}`);
     }
-    for (const [digest, repo] of Object.entries(parseReceipt(text, file).blobs)) exclude.set(digest, { mountFrom: repo });
+    for (const [digest, repo] of Object.entries(parseReceipt(text, file).blobs))
+      exclude.set(digest, { mountFrom: repo });
   }
   for (const file of bundles) {
-    for (const b of (await readMetadata(file)).blobs) if (!b.external && !exclude.has(b.digest)) exclude.set(b.digest, {});
+    for (const b of (await readMetadata(file)).blobs)
+      if (!b.external && !exclude.has(b.digest)) exclude.set(b.digest, {});
   }
   return { exclude, sources: [...receipts, ...bundles].map((f) => basename(f)) };
 }

@@ -30,14 +30,21 @@ import { planVolumes } from './volume-plan.js';
  * - `volumes`: blobs go to the cache in `cacheDir`, and the volumes of at most `size` bytes are written
  *   once every blob is in (a blob cut into parts is hashed part by part to plan them).
  */
-export type ExportMode = { kind: 'in-place' } | { kind: 'cache'; dir: string; reason: 'asked' | 'no-holes' } | { kind: 'volumes'; size: number; cacheDir: string };
+export type ExportMode =
+  | { kind: 'in-place' }
+  | { kind: 'cache'; dir: string; reason: 'asked' | 'no-holes' }
+  | { kind: 'volumes'; size: number; cacheDir: string };
 
 /**
  * The mode for writing `output`, given the cache asked for and the volume size, if any.
  * One bundle is written in one pass, each blob straight to its place; a cache (asked for,
  * or needed by volume sets, which are planned from every blob) costs a second write of each byte.
  */
-export async function chooseExportMode(output: string, askedCache: string | undefined, volumeSize: number | undefined): Promise<ExportMode> {
+export async function chooseExportMode(
+  output: string,
+  askedCache: string | undefined,
+  volumeSize: number | undefined,
+): Promise<ExportMode> {
   if (volumeSize !== undefined) return { kind: 'volumes', size: volumeSize, cacheDir: askedCache ?? defaultCacheDir() };
   if (askedCache !== undefined) return { kind: 'cache', dir: askedCache, reason: 'asked' };
   // A filesystem without holes (FAT, exFAT: USB sticks) zero-fills a file written out of order
@@ -95,7 +102,11 @@ export interface ExportResult extends CollectedBundle {
  * collect its blobs (into the bundle itself or the cache, as the mode says),
  * write. A partial bundle left by an earlier run of the same export is resumed.
  */
-export async function exportBundle(client: RegistryClient, request: ExportRequest, events: ExportEvents = {}): Promise<ExportResult> {
+export async function exportBundle(
+  client: RegistryClient,
+  request: ExportRequest,
+  events: ExportEvents = {},
+): Promise<ExportResult> {
   const writing = writingContext(request, events);
   const target = await openTarget(writing);
   setResumeHint(target.resumeHint);
@@ -104,7 +115,12 @@ export async function exportBundle(client: RegistryClient, request: ExportReques
   });
   try {
     events.start?.(request.refs);
-    const collected = await collectBundle(request.refs, client, target.store, collectOptions(request, target, events)).catch(target.failed);
+    const collected = await collectBundle(
+      request.refs,
+      client,
+      target.store,
+      collectOptions(request, target, events),
+    ).catch(target.failed);
     events.collected?.();
     return { ...collected, written: await target.finish(collected) };
   } finally {
@@ -196,7 +212,10 @@ function inPlaceTarget(writing: Writing): Target {
       // A partial bundle is what a rerun resumes from, unless the disk is full.
       const full = placed.outOfSpace || isDiskFull(err);
       await placed.abort(!full);
-      if (full) throw new Error(`no space left in ${dirname(output)} while writing ${basename(output)}, which needs ${formatBytes(placed.size)} (partial file removed); free space or choose another -o folder, then rerun`);
+      if (full)
+        throw new Error(
+          `no space left in ${dirname(output)} while writing ${basename(output)}, which needs ${formatBytes(placed.size)} (partial file removed); free space or choose another -o folder, then rerun`,
+        );
       if (placed.started) writing.events.partialKept?.(placed.partial);
       throw err;
     },
@@ -211,7 +230,8 @@ function cacheTarget(cache: BlobCache, writing: Writing): Target {
     store: cache,
     cacheRoot: cache.root,
     resumeHint: cacheResumeHint(cache),
-    consume: async (c, ready) => void written.push(await writeFromCache(cache, writing.request.output, writing.describe(c), writing, ready)),
+    consume: async (c, ready) =>
+      void written.push(await writeFromCache(cache, writing.request.output, writing.describe(c), writing, ready)),
     failed: rethrow,
     finish: async () => written,
   };
@@ -230,7 +250,12 @@ function volumesTarget(cache: BlobCache, size: number, writing: Writing): Target
   };
 }
 
-async function writeVolumes(cache: BlobCache, size: number, collected: CollectedBundle, writing: Writing): Promise<WriteResult[]> {
+async function writeVolumes(
+  cache: BlobCache,
+  size: number,
+  collected: CollectedBundle,
+  writing: Writing,
+): Promise<WriteResult[]> {
   const volumes = await planVolumes(writing.describe(collected), size, (d) => cache.path(d));
   const count = volumes.volumes!.count;
   writing.events.volumesPlanned?.(count, size);
@@ -243,7 +268,13 @@ async function writeVolumes(cache: BlobCache, size: number, collected: Collected
   return written;
 }
 
-function writeFromCache(cache: BlobCache, path: string, metadata: BundleMetadata, writing: Writing, ready?: (digest: string) => Promise<void>): Promise<WriteResult> {
+function writeFromCache(
+  cache: BlobCache,
+  path: string,
+  metadata: BundleMetadata,
+  writing: Writing,
+  ready?: (digest: string) => Promise<void>,
+): Promise<WriteResult> {
   writing.events.writing?.(path, blobBytes(metadata));
   return writeBundle(cache, metadata, { output: path, ...writing.options, ...(ready ? { ready } : {}) });
 }

@@ -93,14 +93,19 @@ export class InPlaceWriter implements BlobStore {
   async prepare(content: { images: ImageRecord[]; blobs: BlobRecord[] }): Promise<void> {
     const layout = planLayout(this.opts.describe(content), this.opts);
     this.layout = layout;
-    const key = `${JOURNAL_MAGIC} ${createHash('sha256').update(layout.docs.metadataBytes).update(layout.docs.signature ?? Buffer.alloc(0)).digest('hex')} ${layout.size}`;
+    const key = `${JOURNAL_MAGIC} ${createHash('sha256')
+      .update(layout.docs.metadataBytes)
+      .update(layout.docs.signature ?? Buffer.alloc(0))
+      .digest('hex')} ${layout.size}`;
     await this.adoptOrCreate(key, layout.size);
     // Everything already in memory goes to its place now: headers, documents, manifests.
     let run: Buffer[] = [];
     let runAt = 0;
     let next = -1;
     for (const { at, piece } of layout.pieces) {
-      const bytes = Buffer.isBuffer(piece) ? piece : this.manifests.get(piece.of)?.subarray(piece.offset, piece.offset + piece.size);
+      const bytes = Buffer.isBuffer(piece)
+        ? piece
+        : this.manifests.get(piece.of)?.subarray(piece.offset, piece.offset + piece.size);
       if (!bytes) continue;
       if (at !== next) {
         if (run.length > 0) await this.writeAt(run, runAt);
@@ -169,7 +174,11 @@ export class InPlaceWriter implements BlobStore {
    * up to `retries` times. Then syncs the file, writes the sidecar and gives the
    * bundle its final name.
    */
-  async finish(ready: (digest: string) => Promise<void>, refetch: (digest: string) => Promise<void>, retries: number): Promise<WriteResult> {
+  async finish(
+    ready: (digest: string) => Promise<void>,
+    refetch: (digest: string) => Promise<void>,
+    retries: number,
+  ): Promise<WriteResult> {
     const layout = this.layout;
     const fh = this.fh;
     if (!layout || !fh) throw new Error('the bundle layout is not prepared');
@@ -196,14 +205,26 @@ export class InPlaceWriter implements BlobStore {
       await fh.close();
       this.fh = undefined;
       await rm(this.journal, { force: true });
-      return await publishBundle(this.tmp, this.opts.output, { bytes: layout.size, sha256, metadata: layout.metadata, ...(layout.docs.signature ? { signature: layout.docs.signature } : {}) });
+      return await publishBundle(this.tmp, this.opts.output, {
+        bytes: layout.size,
+        sha256,
+        metadata: layout.metadata,
+        ...(layout.docs.signature ? { signature: layout.docs.signature } : {}),
+      });
     } finally {
       await sink.close();
     }
   }
 
   /** Hashes one downloaded blob on its way through the checksum pass; a damaged one is fetched again. */
-  private async check(sink: HashingRing, digest: string, at: number, size: number, refetch: (digest: string) => Promise<void>, retries: number): Promise<void> {
+  private async check(
+    sink: HashingRing,
+    digest: string,
+    at: number,
+    size: number,
+    refetch: (digest: string) => Promise<void>,
+    retries: number,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const actual = await sink.appendFileChecked(this.tmp, at, size);
       if (actual === digest) {
@@ -213,7 +234,9 @@ export class InPlaceWriter implements BlobStore {
       sink.unappend(size);
       if (attempt >= retries) {
         const mismatch = new DigestMismatchError({ digest, size }, { digest: actual, size });
-        throw new Error(`blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}; the registry serves damaged data: rerun later, or fetch through another mirror (--registry-mirror)`);
+        throw new Error(
+          `blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}; the registry serves damaged data: rerun later, or fetch through another mirror (--registry-mirror)`,
+        );
       }
       await refetch(digest);
     }
@@ -235,7 +258,10 @@ export class InPlaceWriter implements BlobStore {
     const stale = await stalePartials(this.opts.output);
     for (const path of stale.filter((p) => /\.partial-\d+$/.test(p))) {
       if (this.resumedFrom) break;
-      const lines = await readFile(`${path}.done`, 'utf8').then((t) => t.split('\n'), () => []);
+      const lines = await readFile(`${path}.done`, 'utf8').then(
+        (t) => t.split('\n'),
+        () => [],
+      );
       const st = await stat(path).catch(() => undefined);
       if (lines[0] !== key || st?.size !== size) continue;
       await rename(path, this.tmp);
@@ -243,7 +269,8 @@ export class InPlaceWriter implements BlobStore {
       this.journaled = new Set(lines.slice(1).filter((l) => /^sha256:[0-9a-f]{64}$/.test(l)));
       this.resumedFrom = path;
     }
-    for (const path of stale) if (path !== this.resumedFrom && path !== `${this.resumedFrom}.done`) await rm(path, { force: true });
+    for (const path of stale)
+      if (path !== this.resumedFrom && path !== `${this.resumedFrom}.done`) await rm(path, { force: true });
     if (this.resumedFrom) {
       this.fh = await open(this.tmp, 'r+');
       return;

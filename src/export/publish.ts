@@ -35,7 +35,11 @@ export function partialPath(output: string): string {
  * and the detached signature written first under temporary names: a reader that
  * sees NAME.tar sees a whole bundle.
  */
-export async function publishBundle(tmp: string, output: string, done: { bytes: number; sha256: string; metadata: BundleMetadata; signature?: Buffer }): Promise<WriteResult> {
+export async function publishBundle(
+  tmp: string,
+  output: string,
+  done: { bytes: number; sha256: string; metadata: BundleMetadata; signature?: Buffer },
+): Promise<WriteResult> {
   const sidecar = `${output}.sha256`;
   const extras = [{ tmp: `${tmp}.sha256`, final: sidecar, text: sidecarLine(done.sha256, basename(output)) }];
   if (done.signature) extras.push({ tmp: `${tmp}.sig`, final: `${output}.sig`, text: done.signature.toString('utf8') });

@@ -46,7 +46,8 @@ export function parseSpec(text: string, file: string): BundleSpec {
     throw new SpecError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
   if (doc === undefined || doc === null) doc = {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new SpecError(`${file}: a bundle spec must be a YAML mapping with keys ${KEYS.join(', ')}`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new SpecError(`${file}: a bundle spec must be a YAML mapping with keys ${KEYS.join(', ')}`);
   const obj = doc as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (!(KEYS as readonly string[]).includes(key)) {
@@ -57,7 +58,8 @@ export function parseSpec(text: string, file: string): BundleSpec {
   const strings = (key: string): string[] => {
     const v = obj[key];
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new SpecError(`${file}: "${key}" must be a list of strings`);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+      throw new SpecError(`${file}: "${key}" must be a list of strings`);
     return v as string[];
   };
   let mirrors: string[] = [];
@@ -65,11 +67,14 @@ export function parseSpec(text: string, file: string): BundleSpec {
   if (Array.isArray(m)) mirrors = strings('mirrors');
   else if (m !== undefined && m !== null) {
     if (typeof m !== 'object' || Object.values(m).some((u) => typeof u !== 'string')) {
-      throw new SpecError(`${file}: "mirrors" must map a registry host (or '*') to a URL, e.g. '*': http://10.5.0.1:6000`);
+      throw new SpecError(
+        `${file}: "mirrors" must map a registry host (or '*') to a URL, e.g. '*': http://10.5.0.1:6000`,
+      );
     }
     mirrors = Object.entries(m as Record<string, string>).map(([host, url]) => `${host}=${url}`);
   }
-  if (obj.output !== undefined && typeof obj.output !== 'string') throw new SpecError(`${file}: "output" must be a file path`);
+  if (obj.output !== undefined && typeof obj.output !== 'string')
+    throw new SpecError(`${file}: "output" must be a file path`);
   return {
     images: strings('images'),
     imagesFiles: strings('imagesFiles').map((f) => (f === '-' ? f : resolve(baseDir, f))),

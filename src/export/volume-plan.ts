@@ -11,11 +11,17 @@ import { volumeLayout } from '../bundle/volumes.js';
  * cut into parts, each hashed here from `blobPath` so that every part carries
  * its own digest check.
  */
-export async function planVolumes(metadata: BundleMetadata, maxBytes: number, blobPath: (digest: string) => string): Promise<BundleMetadata> {
+export async function planVolumes(
+  metadata: BundleMetadata,
+  maxBytes: number,
+  blobPath: (digest: string) => string,
+): Promise<BundleMetadata> {
   const layout = volumeLayout(metadata, maxBytes);
   const blobs: BlobRecord[] = [];
   for (const b of layout.blobs) blobs.push(b.parts ? { ...b, parts: await hashParts(blobPath(b.digest), b.parts) } : b);
-  const set = createHash('sha256').update(JSON.stringify({ ...metadata, blobs })).digest('hex');
+  const set = createHash('sha256')
+    .update(JSON.stringify({ ...metadata, blobs }))
+    .digest('hex');
   return { ...metadata, blobs, volumes: { index: 1, count: layout.count, set } };
 }
 
@@ -24,7 +30,8 @@ async function hashParts(file: string, parts: BlobPart[]): Promise<BlobPart[]> {
   let offset = 0;
   for (const p of parts) {
     const hash = createHash('sha256');
-    for await (const c of createReadStream(file, { start: offset, end: offset + p.size - 1, highWaterMark: 1 << 20 })) hash.update(c as Buffer);
+    for await (const c of createReadStream(file, { start: offset, end: offset + p.size - 1, highWaterMark: 1 << 20 }))
+      hash.update(c as Buffer);
     out.push({ ...p, digest: `sha256:${hash.digest('hex')}` });
     offset += p.size;
   }

@@ -25,7 +25,14 @@ export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'fa
 
 export interface ImportResult {
   /** `cause` of a failure: the bundle's content, or the registry (network, refusal). */
-  images: Array<{ reference: string; target: string; digest: string; status: ImageImportStatus; reason?: string; cause?: 'bundle' | 'registry' }>;
+  images: Array<{
+    reference: string;
+    target: string;
+    digest: string;
+    status: ImageImportStatus;
+    reason?: string;
+    cause?: 'bundle' | 'registry';
+  }>;
   uploaded: { blobs: number; bytes: number };
   mounted: number;
   skipped: number;
@@ -42,7 +49,8 @@ export class MissingDependenciesError extends Error {
     readonly digests: string[],
     plan: ImportPlan,
   ) {
-    const users = (d: string) => plan.images.filter((p) => p.blobs.includes(d)).map((p) => printable(p.image.reference));
+    const users = (d: string) =>
+      plan.images.filter((p) => p.blobs.includes(d)).map((p) => printable(p.image.reference));
     const shown = digests.slice(0, 5).map((d) => `  - ${d} (needed by ${users(d).join(', ')})`);
     super(
       `this delta bundle depends on ${digests.length} blob(s) the registry does not hold; nothing was pushed. Import the bundle it was made against first (or export a full bundle):\n${shown.join('\n')}${digests.length > 5 ? `\n  … and ${digests.length - 5} more` : ''}`,
@@ -66,7 +74,13 @@ export class MissingDependenciesError extends Error {
  *     every blob is in place; tags last.
  * A ranged read can be repeated, so transient upload failures are retried.
  */
-export async function importBundle(path: string, client: RegistryClient, registry: string, plan: ImportPlan, opts: { concurrency: number; events?: ImportEvents }): Promise<ImportResult> {
+export async function importBundle(
+  path: string,
+  client: RegistryClient,
+  registry: string,
+  plan: ImportPlan,
+  opts: { concurrency: number; events?: ImportEvents },
+): Promise<ImportResult> {
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
   const index: BundleIndex = await indexBundle(path);
   const run = startRun(path, client, registry, plan, index, opts);
@@ -74,7 +88,13 @@ export async function importBundle(path: string, client: RegistryClient, registr
   // 1. What is already complete? A tag is only ever set after everything below it.
   const todo = await incompleteImages(run);
   if (todo.length === 0) {
-    run.ev.planned?.({ images: plan.images.length, complete: plan.images.length, uploads: 0, uploadBytes: 0, mounts: 0 });
+    run.ev.planned?.({
+      images: plan.images.length,
+      complete: plan.images.length,
+      uploads: 0,
+      uploadBytes: 0,
+      mounts: 0,
+    });
     return run.result;
   }
   await requirePushable(run, todo);
@@ -117,7 +137,14 @@ interface BlobState {
   failed: Map<string, { message: string; cause: 'bundle' | 'registry' }>;
 }
 
-function startRun(path: string, client: RegistryClient, registry: string, plan: ImportPlan, index: BundleIndex, opts: { concurrency: number; events?: ImportEvents }): ImportRun {
+function startRun(
+  path: string,
+  client: RegistryClient,
+  registry: string,
+  plan: ImportPlan,
+  index: BundleIndex,
+  opts: { concurrency: number; events?: ImportEvents },
+): ImportRun {
   const handles = new Map<string, Repository>();
   return {
     path,
@@ -135,8 +162,21 @@ function startRun(path: string, client: RegistryClient, registry: string, plan: 
   };
 }
 
-function record(run: ImportRun, p: PlannedImage, status: ImageImportStatus, reason?: string, cause?: 'bundle' | 'registry'): void {
-  run.result.images.push({ reference: p.image.reference, target: target(run.registry, p), digest: p.image.digest, status, ...(reason ? { reason } : {}), ...(cause ? { cause } : {}) });
+function record(
+  run: ImportRun,
+  p: PlannedImage,
+  status: ImageImportStatus,
+  reason?: string,
+  cause?: 'bundle' | 'registry',
+): void {
+  run.result.images.push({
+    reference: p.image.reference,
+    target: target(run.registry, p),
+    digest: p.image.digest,
+    status,
+    ...(reason ? { reason } : {}),
+    ...(cause ? { cause } : {}),
+  });
   run.ev.imageDone?.(p, status);
 }
 
@@ -174,7 +214,10 @@ async function missingBlobs(run: ImportRun, todo: PlannedImage[]): Promise<BlobS
     const r = exists[i]!;
     if (!r.ok) throw r.error;
     if (!r.value) return;
-    needs.set(digest, needs.get(digest)!.filter((x) => x !== repo));
+    needs.set(
+      digest,
+      needs.get(digest)!.filter((x) => x !== repo),
+    );
     holder.set(digest, holder.get(digest) ?? repo);
     run.result.skipped++;
   });
@@ -260,7 +303,9 @@ async function planUploads(run: ImportRun, blobs: BlobState, incomplete: number)
     complete: plan.images.length - incomplete,
     uploads: jobs.length,
     uploadBytes: jobs.reduce((s, j) => s + j.size, 0),
-    mounts: [...blobs.needs.entries()].filter(([d]) => !blobs.waiting.has(d)).reduce((s, [, r]) => s + r.length, 0) - jobs.filter((j) => !j.stage).length,
+    mounts:
+      [...blobs.needs.entries()].filter(([d]) => !blobs.waiting.has(d)).reduce((s, [, r]) => s + r.length, 0) -
+      jobs.filter((j) => !j.stage).length,
   });
   return jobs;
 }
@@ -279,7 +324,9 @@ async function uploadAll(run: ImportRun, blobs: BlobState, jobs: UploadJob[]): P
     const damaged = err instanceof DigestMismatchError;
     if (!damaged && !(err instanceof RegistryError)) throw err;
     const what = job.stage ? `part ${job.digest} ` : '';
-    const message = damaged ? `${what}is damaged in the bundle (${(err as Error).message})` : `${what}could not be uploaded: ${(err as Error).message}`;
+    const message = damaged
+      ? `${what}is damaged in the bundle (${(err as Error).message})`
+      : `${what}could not be uploaded: ${(err as Error).message}`;
     blobs.failed.set(job.for, { message, cause: damaged ? 'bundle' : 'registry' });
     run.ev.blobFailed?.(job.for, message);
   });
@@ -346,7 +393,10 @@ async function pushImage(run: ImportRun, blobs: BlobState, p: PlannedImage): Pro
 }
 
 /** An image's manifests from the tar, in push order, up to the first one missing or damaged (`unreadable`). */
-async function readManifests(run: ImportRun, p: PlannedImage): Promise<{ bytes: Map<string, Buffer>; unreadable?: string }> {
+async function readManifests(
+  run: ImportRun,
+  p: PlannedImage,
+): Promise<{ bytes: Map<string, Buffer>; unreadable?: string }> {
   const bytes = new Map<string, Buffer>();
   for (const d of p.manifests) {
     const at = run.index.blobs.get(d);
@@ -373,7 +423,12 @@ interface UploadJob {
  * every part is in this volume or already staged in the registry; otherwise the
  * parts this volume carries, staged for a later run, while its images wait.
  */
-async function splitBlobJobs(run: ImportRun, blobs: BlobState, digest: string, parts: BlobPart[]): Promise<UploadJob[]> {
+async function splitBlobJobs(
+  run: ImportRun,
+  blobs: BlobState,
+  digest: string,
+  parts: BlobPart[],
+): Promise<UploadJob[]> {
   const { plan, path } = run;
   // The same repository in every run: the first one the bundle maps this blob to.
   const stage = run.repository(plan.blobRepos.get(digest)![0]!);
@@ -386,20 +441,32 @@ async function splitBlobJobs(run: ImportRun, blobs: BlobState, digest: string, p
         for await (const chunk of verified(body, p)) yield chunk as Buffer;
       } catch (err) {
         // Wrong bytes from the registry are the registry's fault, not the bundle's.
-        if (err instanceof DigestMismatchError) throw new RegistryError('status', `part ${p.digest} staged in ${stage} is corrupt (${err.message}); delete it there and import its volume again`);
+        if (err instanceof DigestMismatchError)
+          throw new RegistryError(
+            'status',
+            `part ${p.digest} staged in ${stage} is corrupt (${err.message}); delete it there and import its volume again`,
+          );
         throw err;
       }
     },
   };
   if (sources.waitingFor.length === 0) {
     const size = plan.sizes.get(digest) ?? 0;
-    return [{ digest, size, for: digest, open: (onBytes) => joinParts({ digest, size }, parts, sources, read, onBytes) }];
+    return [
+      { digest, size, for: digest, open: (onBytes) => joinParts({ digest, size }, parts, sources, read, onBytes) },
+    ];
   }
   blobs.waiting.set(digest, sources.waitingFor);
   const ahead = [...sources.local].filter(([d]) => !sources.staged.has(d));
   run.result.staged.push({ digest, parts: ahead.length, waitingFor: sources.waitingFor });
   run.ev.partsStaged?.(digest, ahead.length, sources.waitingFor);
-  return ahead.map(([d, at]) => ({ digest: d, size: at.size, for: digest, stage, open: (onBytes) => readBlob(path, d, at, onBytes) }));
+  return ahead.map(([d, at]) => ({
+    digest: d,
+    size: at.size,
+    for: digest,
+    stage,
+    open: (onBytes) => readBlob(path, d, at, onBytes),
+  }));
 }
 
 function target(registry: string, p: PlannedImage): string {

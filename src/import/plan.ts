@@ -19,7 +19,10 @@ export class PlanError extends UserInputError {
   override name = 'PlanError';
 }
 
-export function targetRepository(image: Pick<ImageRecord, 'registry' | 'repository'>, mapping: RepositoryMapping): string {
+export function targetRepository(
+  image: Pick<ImageRecord, 'registry' | 'repository'>,
+  mapping: RepositoryMapping,
+): string {
   let repo = mapping.keepRegistryHost ? `${image.registry.replace(/:/g, '_')}/${image.repository}` : image.repository;
   if (mapping.repoPrefix) repo = `${mapping.repoPrefix.replace(/^\/+|\/+$/g, '')}/${repo}`;
   return repo;
@@ -59,7 +62,9 @@ const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._
  */
 export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping): ImportPlan {
   if (mapping.repoPrefix !== undefined && !REPO_PATH.test(mapping.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
-    throw new PlanError(`--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`);
+    throw new PlanError(
+      `--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
+    );
   }
   const roles = new Map(metadata.blobs.map((b) => [b.digest, b.role]));
   const order = new Map(metadata.blobs.map((b, i) => [b.digest, i]));
@@ -75,10 +80,14 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
     const key = `${repository}:${image.tag ?? image.digest}`;
     const other = claimed.get(key);
     if (other && other.digest !== image.digest) {
-      collisions.push(`${printable(other.reference)} and ${printable(image.reference)} would both be ${printable(key)}`);
+      collisions.push(
+        `${printable(other.reference)} and ${printable(image.reference)} would both be ${printable(key)}`,
+      );
     }
     claimed.set(key, { reference: image.reference, digest: image.digest });
-    const manifests = image.blobs.filter((d) => roles.get(d) === 'manifest' || roles.get(d) === 'index').sort((a, b) => order.get(a)! - order.get(b)!);
+    const manifests = image.blobs
+      .filter((d) => roles.get(d) === 'manifest' || roles.get(d) === 'index')
+      .sort((a, b) => order.get(a)! - order.get(b)!);
     const blobs = image.blobs.filter((d) => roles.get(d) === 'layer' || roles.get(d) === 'config');
     for (const d of blobs) {
       const list = blobRepos.get(d) ?? [];

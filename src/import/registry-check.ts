@@ -42,7 +42,11 @@ export async function listCatalog(client: RegistryClient, registry: string): Pro
   return undefined;
 }
 
-async function catalogPages(client: RegistryClient, registry: string, size: number): Promise<Set<string> | undefined | 'page-size'> {
+async function catalogPages(
+  client: RegistryClient,
+  registry: string,
+  size: number,
+): Promise<Set<string> | undefined | 'page-size'> {
   const repos = new Set<string>();
   let next: string | undefined = `/v2/_catalog?n=${size}`;
   for (let page = 0; next && page < MAX_CATALOG_PAGES; page++) {
@@ -67,9 +71,16 @@ async function catalogPages(client: RegistryClient, registry: string, size: numb
  * digest-pinned reference resolving to the bundle's digest. `deep` also checks
  * every child manifest and blob in its repository.
  */
-export async function checkRegistry(client: RegistryClient, registry: string, plan: ImportPlan, opts: { deep: boolean; concurrency: number }): Promise<RegistryCheck> {
+export async function checkRegistry(
+  client: RegistryClient,
+  registry: string,
+  plan: ImportPlan,
+  opts: { deep: boolean; concurrency: number },
+): Promise<RegistryCheck> {
   const catalog = await listCatalog(client, registry).catch(() => undefined);
-  const unlisted = catalog ? [...new Set(plan.images.map((p) => p.repository))].filter((r) => !catalog.has(r)).sort() : [];
+  const unlisted = catalog
+    ? [...new Set(plan.images.map((p) => p.repository))].filter((r) => !catalog.has(r)).sort()
+    : [];
 
   const probes = plan.images.flatMap((p) => {
     const selectors = p.tag !== undefined ? [p.tag, p.image.digest] : [p.image.digest];
@@ -85,7 +96,8 @@ export async function checkRegistry(client: RegistryClient, registry: string, pl
       const absent: string[] = [];
       for (const d of p.manifests) if (!(await repo.headManifest(d))) absent.push(d);
       for (const d of p.blobs) if (!(await repo.hasBlob(d))) absent.push(d);
-      if (absent.length > 0) return { ...base, found: head.digest, status: 'incomplete', detail: `missing ${absent.join(', ')}` };
+      if (absent.length > 0)
+        return { ...base, found: head.digest, status: 'incomplete', detail: `missing ${absent.join(', ')}` };
     }
     return { ...base, found: head.digest, status: 'ok' };
   });
@@ -102,5 +114,11 @@ export async function checkRegistry(client: RegistryClient, registry: string, pl
           detail: (r.error as Error).message,
         },
   );
-  return { registry, catalog: catalog ? 'listed' : 'unavailable', unlisted, rows, ok: unlisted.length === 0 && rows.every((r) => r.status === 'ok') };
+  return {
+    registry,
+    catalog: catalog ? 'listed' : 'unavailable',
+    unlisted,
+    rows,
+    ok: unlisted.length === 0 && rows.every((r) => r.status === 'ok'),
+  };
 }

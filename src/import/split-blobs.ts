@@ -21,7 +21,12 @@ export interface PartSources {
   waitingFor: number[];
 }
 
-export async function locateParts(parts: BlobPart[], volume: number, inTar: Map<string, BlobLocation>, staged: (digest: string) => Promise<boolean>): Promise<PartSources> {
+export async function locateParts(
+  parts: BlobPart[],
+  volume: number,
+  inTar: Map<string, BlobLocation>,
+  staged: (digest: string) => Promise<boolean>,
+): Promise<PartSources> {
   const out: PartSources = { local: new Map(), staged: new Set(), waitingFor: [] };
   const seen = new Set<string>();
   for (const p of parts) {
@@ -46,7 +51,10 @@ export function joinParts(
   blob: { digest: string; size: number },
   parts: BlobPart[],
   sources: PartSources,
-  read: { local: (part: BlobPart, at: BlobLocation) => AsyncIterable<Buffer>; staged: (part: BlobPart) => AsyncIterable<Buffer> },
+  read: {
+    local: (part: BlobPart, at: BlobLocation) => AsyncIterable<Buffer>;
+    staged: (part: BlobPart) => AsyncIterable<Buffer>;
+  },
   onBytes?: (n: number) => void,
 ): Readable {
   async function* concatenated(): AsyncGenerator<Buffer> {

@@ -15,7 +15,9 @@ export class TamperedBundleError extends BundleFormatError {
   override name = 'TamperedBundleError';
   constructor(path: string, problems: string[]) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more; \`airgap-bundle verify\` lists them)` : '';
-    super(`${path} is not the bundle its metadata describes, so none of it is imported and nothing was pushed: ${problems[0]}${more}`);
+    super(
+      `${path} is not the bundle its metadata describes, so none of it is imported and nothing was pushed: ${problems[0]}${more}`,
+    );
   }
 }
 
@@ -65,7 +67,10 @@ async function scanStructure(path: string): Promise<StructureScan> {
         blobs.set(entry.digest, { offset: entry.offset, size: entry.size });
         const record = roles.get(entry.digest);
         const isDocument = record?.role === 'manifest' || record?.role === 'index';
-        seen.set(entry.digest, isDocument ? await checkBlob(entry.digest, entry.size, entry.chunks(), record) : { size: entry.size });
+        seen.set(
+          entry.digest,
+          isDocument ? await checkBlob(entry.digest, entry.size, entry.chunks(), record) : { size: entry.size },
+        );
       }
     }
   } finally {
@@ -94,7 +99,8 @@ function missingBlobs(scan: StructureScan): string[] {
     const pieces = b.parts ?? [{ digest: b.digest, volume: b.volume }];
     for (const p of pieces) {
       const inThisVolume = p.volume === undefined || p.volume === here || b.role === 'manifest' || b.role === 'index';
-      if (inThisVolume && !scan.blobs.has(p.digest)) out.push(`blob ${p.digest} is listed in the metadata but not in the archive`);
+      if (inThisVolume && !scan.blobs.has(p.digest))
+        out.push(`blob ${p.digest} is listed in the metadata but not in the archive`);
     }
   }
   return out;
@@ -104,6 +110,9 @@ function missingBlobs(scan: StructureScan): string[] {
 function imageStructure(scan: StructureScan): string[] {
   // Configs and layers this run does not read: a delta's, another volume's, a cut blob's.
   const elsewhere = new Map<string, string[]>();
-  for (const b of scan.metadata.blobs) if (b.role === 'config' || b.role === 'layer') if (!scan.seen.has(b.digest)) elsewhere.set(b.digest, []);
-  return scan.metadata.images.flatMap((im) => judgeImage(im, scan.seen, elsewhere).structural.map((p) => `${im.reference}: ${p}`));
+  for (const b of scan.metadata.blobs)
+    if (b.role === 'config' || b.role === 'layer') if (!scan.seen.has(b.digest)) elsewhere.set(b.digest, []);
+  return scan.metadata.images.flatMap((im) =>
+    judgeImage(im, scan.seen, elsewhere).structural.map((p) => `${im.reference}: ${p}`),
+  );
 }

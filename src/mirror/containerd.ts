@@ -43,7 +43,10 @@ function tomlComment(text: string): string {
  */
 export function namespaceOf(registry: string): string {
   if (registry === '*') return DEFAULT_NAMESPACE;
-  if (!isRegistryHost(registry)) throw new MirrorConfigError(`source registry "${printable(registry, 80)}" is not a host[:port]: it cannot name a containerd hosts folder`);
+  if (!isRegistryHost(registry))
+    throw new MirrorConfigError(
+      `source registry "${printable(registry, 80)}" is not a host[:port]: it cannot name a containerd hosts folder`,
+    );
   return registry;
 }
 
@@ -67,7 +70,11 @@ export function containerdHosts(plan: MirrorPlan): HostsFile[] {
     if (o.caPem) settings.push(`ca = ${tomlString('ca.crt')}`);
     if (o.insecureSkipVerify) settings.push('skip_verify = true');
     if (e.overridePath) settings.push('override_path = true');
-    const lines = [tomlComment(`${namespace}/hosts.toml: images of ${e.registry === '*' ? 'every registry' : e.registry} from ${plan.endpointHost}`)];
+    const lines = [
+      tomlComment(
+        `${namespace}/hosts.toml: images of ${e.registry === '*' ? 'every registry' : e.registry} from ${plan.endpointHost}`,
+      ),
+    ];
     if (o.skipFallback) lines.push(`server = ${tomlString(e.url)}`, ...settings);
     else if (e.registry !== '*') lines.push(`server = ${tomlString(upstreamServer(e.registry))}`);
     lines.push('', `[host.${tomlString(e.url)}]`, ...settings.map((line) => `  ${line}`));

@@ -26,7 +26,14 @@ export function k3sRegistries(plan: MirrorPlan): string {
     o.auth || o.caPem || o.insecureSkipVerify
       ? {
           ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
-          ...(o.caPem || o.insecureSkipVerify ? { tls: { ...(o.caPem ? { ca_file: K3S_CA_PATH } : {}), ...(o.insecureSkipVerify ? { insecure_skip_verify: true } : {}) } } : {}),
+          ...(o.caPem || o.insecureSkipVerify
+            ? {
+                tls: {
+                  ...(o.caPem ? { ca_file: K3S_CA_PATH } : {}),
+                  ...(o.insecureSkipVerify ? { insecure_skip_verify: true } : {}),
+                },
+              }
+            : {}),
         }
       : undefined;
   const configs = settings ? Object.fromEntries([[plan.endpointHost, settings]]) : undefined;
@@ -34,7 +41,9 @@ export function k3sRegistries(plan: MirrorPlan): string {
   const header = [
     '# /etc/rancher/k3s/registries.yaml (RKE2: /etc/rancher/rke2/registries.yaml) on every node',
     ...(o.caPem ? [`# copy the registry CA to ${K3S_CA_PATH} on every node`] : []),
-    ...(o.skipFallback ? ['# to never fall back to upstream registries, start k3s with --disable-default-registry-endpoint'] : []),
+    ...(o.skipFallback
+      ? ['# to never fall back to upstream registries, start k3s with --disable-default-registry-endpoint']
+      : []),
   ];
   return `${header.join('\n')}\n${yaml.dump({ mirrors, ...(configs ? { configs } : {}) }, { lineWidth: 200, quotingType: '"', noRefs: true })}`;
 }

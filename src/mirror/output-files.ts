@@ -26,7 +26,10 @@ function isInside(root: string, path: string): boolean {
 export function containedPath(root: string, ...parts: string[]): string {
   const base = resolve(root);
   const full = resolve(base, ...parts);
-  if (!isInside(base, full)) throw new OutputPathError(`"${printable(join(...parts), 120)}" would be written outside ${printable(root)}; nothing was written`);
+  if (!isInside(base, full))
+    throw new OutputPathError(
+      `"${printable(join(...parts), 120)}" would be written outside ${printable(root)}; nothing was written`,
+    );
   return full;
 }
 
@@ -39,7 +42,9 @@ export async function makeContainedFolder(root: string, folder: string): Promise
   await mkdir(folder, { recursive: true });
   const [realRoot, realFolder] = await Promise.all([realpath(root), realpath(folder)]);
   if (realFolder !== realRoot && !isInside(realRoot, realFolder)) {
-    throw new OutputLinkError(`${printable(folder)} leads outside ${printable(root)} through a link; remove the link or choose another -o`);
+    throw new OutputLinkError(
+      `${printable(folder)} leads outside ${printable(root)} through a link; remove the link or choose another -o`,
+    );
   }
 }
 

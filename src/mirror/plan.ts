@@ -68,7 +68,10 @@ export function invalidRegistries(registries: Iterable<string>): string[] {
 export function planMirrors(opts: MirrorOptions): MirrorPlan {
   const invalid = invalidRegistries(opts.registries);
   if (invalid.length > 0) {
-    const named = invalid.length > 1 ? `source registries ${invalid.slice(0, 5).join(', ')} are` : `source registry ${invalid[0]} is`;
+    const named =
+      invalid.length > 1
+        ? `source registries ${invalid.slice(0, 5).join(', ')} are`
+        : `source registry ${invalid[0]} is`;
     throw new MirrorConfigError(`${named} not a host[:port]; no mirror configuration is written for such names`);
   }
   const base = opts.endpoint.replace(/\/+$/, '');
@@ -77,7 +80,10 @@ export function planMirrors(opts: MirrorOptions): MirrorPlan {
   if (!opts.keepRegistryHost) {
     entries = [{ registry: '*', url: prefix ? `${base}/v2/${prefix}` : base, overridePath: prefix !== '' }];
   } else {
-    if (opts.registries.length === 0) throw new MirrorConfigError('with --keep-registry-host each source registry needs its own mirror: pass --bundle (or --source-registry) to name them');
+    if (opts.registries.length === 0)
+      throw new MirrorConfigError(
+        'with --keep-registry-host each source registry needs its own mirror: pass --bundle (or --source-registry) to name them',
+      );
     entries = [...new Set(opts.registries)].sort().map((reg) => ({
       registry: reg,
       url: `${base}/v2/${[prefix, reg.replace(/:/g, '_')].filter(Boolean).join('/')}`,
@@ -93,7 +99,10 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)$/i;
  * The mistakes that break air-gapped clusters most often, caught before the
  * config reaches a node. Errors refuse; warnings are printed.
  */
-export function checkMirrorOptions(opts: MirrorOptions, repositories: Array<{ registry: string; repository: string }>): { errors: string[]; warnings: string[] } {
+export function checkMirrorOptions(
+  opts: MirrorOptions,
+  repositories: Array<{ registry: string; repository: string }>,
+): { errors: string[]; warnings: string[] } {
   const errors: string[] = [];
   const warnings: string[] = [];
   const shownEndpoint = printable(opts.endpoint);
@@ -102,7 +111,9 @@ export function checkMirrorOptions(opts: MirrorOptions, repositories: Array<{ re
     // The URL parser drops tabs and line breaks, but the text would still reach the files.
     errors.push(`--endpoint "${shownEndpoint}" holds whitespace or control characters: give the plain URL`);
   } else if (!/^https?:\/\//i.test(opts.endpoint)) {
-    errors.push(`--endpoint "${shownEndpoint}" has no scheme: write http://${shownEndpoint} or https://${shownEndpoint} (nodes fail with "missing protocol scheme" otherwise)`);
+    errors.push(
+      `--endpoint "${shownEndpoint}" has no scheme: write http://${shownEndpoint} or https://${shownEndpoint} (nodes fail with "missing protocol scheme" otherwise)`,
+    );
   } else {
     try {
       url = new URL(opts.endpoint);
@@ -111,22 +122,36 @@ export function checkMirrorOptions(opts: MirrorOptions, repositories: Array<{ re
     }
   }
   if (opts.repoPrefix !== undefined && !isRepositoryPath(opts.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
-    errors.push(`--repo-prefix "${printable(opts.repoPrefix)}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`);
+    errors.push(
+      `--repo-prefix "${printable(opts.repoPrefix)}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
+    );
   }
   if (url && LOOPBACK.test(url.hostname)) {
-    warnings.push(`--endpoint ${shownEndpoint} is a loopback address: on a node it is the node itself, not the registry; use the address the nodes reach the registry at`);
+    warnings.push(
+      `--endpoint ${shownEndpoint} is a loopback address: on a node it is the node itself, not the registry; use the address the nodes reach the registry at`,
+    );
   }
   if (url?.protocol === 'http:' && (opts.caPem || opts.insecureSkipVerify)) {
-    errors.push('TLS options (--ca-file, --insecure-skip-tls-verify) given for an http:// endpoint: drop them, or use https:// (Talos refuses "TLS config specified for non-HTTPS registry")');
+    errors.push(
+      'TLS options (--ca-file, --insecure-skip-tls-verify) given for an http:// endpoint: drop them, or use https:// (Talos refuses "TLS config specified for non-HTTPS registry")',
+    );
   }
   if (!opts.keepRegistryHost) {
     const byPath = new Map<string, Set<string>>();
     for (const r of repositories) byPath.set(r.repository, (byPath.get(r.repository) ?? new Set()).add(r.registry));
     const clashes = [...byPath]
       .filter(([, regs]) => regs.size > 1)
-      .map(([repo, regs]) => `${printable(repo)} (${[...regs].sort().map((r) => printable(r)).join(', ')})`);
+      .map(
+        ([repo, regs]) =>
+          `${printable(repo)} (${[...regs]
+            .sort()
+            .map((r) => printable(r))
+            .join(', ')})`,
+      );
     if (clashes.length > 0) {
-      errors.push(`one '*' mirror cannot serve the same repository path from two registries: ${clashes.join('; ')}; import with --keep-registry-host and generate per-registry mirrors with --keep-registry-host`);
+      errors.push(
+        `one '*' mirror cannot serve the same repository path from two registries: ${clashes.join('; ')}; import with --keep-registry-host and generate per-registry mirrors with --keep-registry-host`,
+      );
     }
   }
   return { errors, warnings };

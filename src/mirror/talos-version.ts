@@ -33,20 +33,30 @@ export const formatTalosVersion = (v: TalosVersion) => `v${v.major}.${v.minor}`;
  * What the chosen format and version mean for the fields emitted: whether
  * skipFallback may be written, and the warnings (or the refusal) to give.
  */
-export function talosFieldsFor(format: 'talos' | 'talos-multidoc', version: TalosVersion | undefined, skipFallback: boolean): { skipFallback: boolean; warnings: string[] } {
+export function talosFieldsFor(
+  format: 'talos' | 'talos-multidoc',
+  version: TalosVersion | undefined,
+  skipFallback: boolean,
+): { skipFallback: boolean; warnings: string[] } {
   if (!version) {
-    const note = skipFallback ? ['the patch sets skipFallback, which Talos reads from 1.9 on; for Talos 1.8 or older pass --talos-version v1.8'] : [];
+    const note = skipFallback
+      ? ['the patch sets skipFallback, which Talos reads from 1.9 on; for Talos 1.8 or older pass --talos-version v1.8']
+      : [];
     return { skipFallback, warnings: format === 'talos' ? note : [] };
   }
   const v = formatTalosVersion(version);
   if (format === 'talos-multidoc') {
-    if (!atLeast(version, MULTIDOC_SINCE)) throw new UserInputError(`--format talos-multidoc needs Talos 1.12 or later (${v} asked): use --format talos`);
+    if (!atLeast(version, MULTIDOC_SINCE))
+      throw new UserInputError(`--format talos-multidoc needs Talos 1.12 or later (${v} asked): use --format talos`);
     return { skipFallback, warnings: [] };
   }
   const warnings: string[] = [];
-  if (atLeast(version, MULTIDOC_SINCE)) warnings.push(`machine.registries is deprecated from Talos 1.12 on (${v} asked): prefer --format talos-multidoc`);
+  if (atLeast(version, MULTIDOC_SINCE))
+    warnings.push(`machine.registries is deprecated from Talos 1.12 on (${v} asked): prefer --format talos-multidoc`);
   if (skipFallback && !atLeast(version, SKIP_FALLBACK_SINCE)) {
-    warnings.push(`Talos ${v} has no skipFallback (added in 1.9): left out, so nodes try the upstream registries when the mirror fails`);
+    warnings.push(
+      `Talos ${v} has no skipFallback (added in 1.9): left out, so nodes try the upstream registries when the mirror fails`,
+    );
     return { skipFallback: false, warnings };
   }
   return { skipFallback, warnings };
@@ -66,12 +76,16 @@ function shellWord(s: string): string {
 export function talosctlFlags(plan: MirrorPlan): string {
   const o = plan.options;
   const unsaid = [
-    ...(plan.entries.some((e) => e.overridePath) ? ['mirror endpoints with overridePath (--keep-registry-host or --repo-prefix)'] : []),
+    ...(plan.entries.some((e) => e.overridePath)
+      ? ['mirror endpoints with overridePath (--keep-registry-host or --repo-prefix)']
+      : []),
     ...(o.caPem ? ['a private CA (--ca-file)'] : []),
     ...(o.auth ? ['credentials'] : []),
   ];
   if (unsaid.length > 0) {
-    throw new UserInputError(`talosctl flags cannot express ${unsaid.join(', ')}: use --format talos (or talos-multidoc) and pass the file with --config-patch`);
+    throw new UserInputError(
+      `talosctl flags cannot express ${unsaid.join(', ')}: use --format talos (or talos-multidoc) and pass the file with --config-patch`,
+    );
   }
   const flags = plan.entries.map((e) => `--registry-mirror ${shellWord(`${e.registry}=${e.url}`)}`);
   if (o.insecureSkipVerify) flags.push(`--registry-insecure-skip-verify ${shellWord(plan.endpointHost)}`);

@@ -13,7 +13,12 @@ function endpointSettings(o: MirrorOptions): Record<string, unknown> | undefined
   return {
     ...(o.auth ? { auth: { username: o.auth.username, password: o.auth.password } } : {}),
     ...(o.caPem || o.insecureSkipVerify
-      ? { tls: { ...(o.caPem ? { ca: Buffer.from(o.caPem).toString('base64') } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) } }
+      ? {
+          tls: {
+            ...(o.caPem ? { ca: Buffer.from(o.caPem).toString('base64') } : {}),
+            ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+          },
+        }
       : {}),
   };
 }
@@ -27,7 +32,14 @@ export function talosPatch(plan: MirrorPlan): string {
   const { options: o } = plan;
   // Built with fromEntries: a key is always an own property, whatever its text (`__proto__` included).
   const mirrors = Object.fromEntries(
-    plan.entries.map((e) => [e.registry, { endpoints: [e.url], ...(e.overridePath ? { overridePath: true } : {}), ...(o.skipFallback ? { skipFallback: true } : {}) }]),
+    plan.entries.map((e) => [
+      e.registry,
+      {
+        endpoints: [e.url],
+        ...(e.overridePath ? { overridePath: true } : {}),
+        ...(o.skipFallback ? { skipFallback: true } : {}),
+      },
+    ]),
   );
   const settings = endpointSettings(o);
   const config = settings ? Object.fromEntries([[plan.endpointHost, settings]]) : undefined;
@@ -44,9 +56,22 @@ export function talosMultiDoc(plan: MirrorPlan): string {
     endpoints: [{ url: e.url, ...(e.overridePath ? { overridePath: true } : {}) }],
     ...(o.skipFallback ? { skipFallback: true } : {}),
   }));
-  if (o.auth) docs.push({ apiVersion: 'v1alpha1', kind: 'RegistryAuthConfig', name: plan.endpointHost, username: o.auth.username, password: o.auth.password });
+  if (o.auth)
+    docs.push({
+      apiVersion: 'v1alpha1',
+      kind: 'RegistryAuthConfig',
+      name: plan.endpointHost,
+      username: o.auth.username,
+      password: o.auth.password,
+    });
   if (o.caPem || o.insecureSkipVerify) {
-    docs.push({ apiVersion: 'v1alpha1', kind: 'RegistryTLSConfig', name: plan.endpointHost, ...(o.caPem ? { ca: o.caPem } : {}), ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}) });
+    docs.push({
+      apiVersion: 'v1alpha1',
+      kind: 'RegistryTLSConfig',
+      name: plan.endpointHost,
+      ...(o.caPem ? { ca: o.caPem } : {}),
+      ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
+    });
   }
   // Each document is serialised on its own; the separator is the only text added between them.
   return docs.map(dump).join('---\n');

@@ -71,7 +71,11 @@ export class VerifyingStream extends Transform {
 }
 
 /** `source` piped through a VerifyingStream, its errors passed on: the one stream a consumer reads. */
-export function verified(source: Readable, expected: { digest: string; size: number }, onBytes?: (n: number) => void): VerifyingStream {
+export function verified(
+  source: Readable,
+  expected: { digest: string; size: number },
+  onBytes?: (n: number) => void,
+): VerifyingStream {
   const verifier = new VerifyingStream(expected, onBytes);
   source.on('error', (err) => verifier.destroy(err));
   return source.pipe(verifier);

@@ -25,7 +25,9 @@ export class UnsupportedManifestError extends Error {
  */
 export function parseManifest(bytes: Uint8Array, declaredType: string | undefined, where: string): ParsedManifest {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
-    throw new InvalidDocumentError(`${where}: manifest of ${bytes.byteLength} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`);
+    throw new InvalidDocumentError(
+      `${where}: manifest of ${bytes.byteLength} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`,
+    );
   }
   let doc: Record<string, unknown>;
   try {
@@ -47,19 +49,26 @@ export function parseManifest(bytes: Uint8Array, declaredType: string | undefine
   if (mediaType === undefined || (!isIndexType(mediaType) && !isImageManifestType(mediaType))) {
     if (Array.isArray(doc.manifests)) mediaType = mediaType && isIndexType(mediaType) ? mediaType : MediaType.ociIndex;
     else if (doc.config !== undefined) mediaType = MediaType.ociManifest;
-    else throw new UnsupportedManifestError(`${where}: unsupported manifest media type "${printable(String(mediaType ?? null), 80)}"`);
+    else
+      throw new UnsupportedManifestError(
+        `${where}: unsupported manifest media type "${printable(String(mediaType ?? null), 80)}"`,
+      );
   }
 
   if (isIndexType(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw new InvalidDocumentError(`${where}: index has no "manifests" array`);
-    if (doc.manifests.length > MAX_INDEX_ENTRIES) throw new InvalidDocumentError(`${where}: index lists ${doc.manifests.length} manifests, more than ${MAX_INDEX_ENTRIES}`);
+    if (doc.manifests.length > MAX_INDEX_ENTRIES)
+      throw new InvalidDocumentError(
+        `${where}: index lists ${doc.manifests.length} manifests, more than ${MAX_INDEX_ENTRIES}`,
+      );
     const manifests = doc.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`));
     return { kind: 'index', mediaType, manifests };
   }
   const config = parseDescriptor(doc.config, `${where} config`);
   const layersRaw = doc.layers ?? [];
   if (!Array.isArray(layersRaw)) throw new InvalidDocumentError(`${where}: "layers" is not an array`);
-  if (layersRaw.length > MAX_LAYERS) throw new InvalidDocumentError(`${where}: ${layersRaw.length} layers, more than ${MAX_LAYERS}`);
+  if (layersRaw.length > MAX_LAYERS)
+    throw new InvalidDocumentError(`${where}: ${layersRaw.length} layers, more than ${MAX_LAYERS}`);
   const layers = layersRaw.map((l, i) => parseDescriptor(l, `${where} layers[${i}]`));
   const out: ParsedManifest = { kind: 'image', mediaType, config, layers };
   if (doc.subject !== undefined) out.subject = parseDescriptor(doc.subject, `${where} subject`);

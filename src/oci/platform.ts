@@ -9,7 +9,9 @@ export class PlatformError extends UserInputError {
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().split('/');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9._-]+$/i.test(p))) {
-    throw new PlatformError(`invalid platform "${text}": expected os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7`);
+    throw new PlatformError(
+      `invalid platform "${text}": expected os/arch or os/arch/variant, e.g. linux/amd64 or linux/arm/v7`,
+    );
   }
   const [os, architecture, variant] = parts as [string, string, string?];
   return variant ? { os, architecture, variant } : { os, architecture };

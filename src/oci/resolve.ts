@@ -27,7 +27,11 @@ export interface ResolvedImage {
  * Fetches one manifest by tag or digest. `maxBytes`, when given, is the size
  * the parent index declares: a fetcher may refuse a longer body as it arrives.
  */
-export type ManifestFetcher = (digestOrTag: string, declaredType?: string, maxBytes?: number) => Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }>;
+export type ManifestFetcher = (
+  digestOrTag: string,
+  declaredType?: string,
+  maxBytes?: number,
+) => Promise<{ bytes: Buffer; mediaType: string | undefined; digest: string }>;
 
 export class PlatformNotFoundError extends Error {
   override name = 'PlatformNotFoundError';
@@ -61,7 +65,12 @@ const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
  * declare BEFORE anything is fetched, nesting is capped at MAX_INDEX_DEPTH, and
  * a cycle is refused.
  */
-export async function resolveImage(selector: string, fetch: ManifestFetcher, filter: readonly Platform[] | undefined, where: string): Promise<ResolvedImage> {
+export async function resolveImage(
+  selector: string,
+  fetch: ManifestFetcher,
+  filter: readonly Platform[] | undefined,
+  where: string,
+): Promise<ResolvedImage> {
   const walk = new ImageWalk(fetch, filter, where);
   return walk.run(selector);
 }
@@ -105,7 +114,9 @@ class ImageWalk {
     while (level.length > 0) {
       const wanted = new Map<string, { descriptor: Descriptor; depth: number }>();
       for (const { parent, depth } of level) {
-        for (const d of parent.edges) if (!this.fetched.has(d.digest) && !wanted.has(d.digest)) wanted.set(d.digest, { descriptor: d, depth: depth + 1 });
+        for (const d of parent.edges)
+          if (!this.fetched.has(d.digest) && !wanted.has(d.digest))
+            wanted.set(d.digest, { descriptor: d, depth: depth + 1 });
       }
       const todo = [...wanted.values()];
       for (const { descriptor } of todo) this.budget(descriptor.size);
@@ -113,7 +124,9 @@ class ImageWalk {
       await forEachLimited(todo, FETCHES_PER_IMAGE, async ({ descriptor, depth }) => {
         const got = await this.fetch(descriptor.digest, descriptor.mediaType, descriptor.size);
         if (got.digest !== descriptor.digest || got.bytes.length !== descriptor.size) {
-          throw new InvalidDocumentError(`${this.where}: an index lists ${descriptor.digest} of ${descriptor.size} bytes; the registry served ${got.digest} of ${got.bytes.length} bytes`);
+          throw new InvalidDocumentError(
+            `${this.where}: an index lists ${descriptor.digest} of ${descriptor.size} bytes; the registry served ${got.digest} of ${got.bytes.length} bytes`,
+          );
         }
         next.push({ parent: this.accept(got, descriptor.mediaType, depth), depth });
       });
@@ -122,26 +135,44 @@ class ImageWalk {
   }
 
   /** Parses a fetched document and records the children it carries. */
-  private accept(got: { bytes: Buffer; mediaType: string | undefined; digest: string }, declared: string | undefined, depth: number): Fetched {
+  private accept(
+    got: { bytes: Buffer; mediaType: string | undefined; digest: string },
+    declared: string | undefined,
+    depth: number,
+  ): Fetched {
     const parsed = parseManifest(got.bytes, got.mediaType ?? declared, this.where);
-    const fetched: Fetched = { node: { digest: got.digest, mediaType: parsed.mediaType, bytes: got.bytes, parsed, level: 1 }, edges: [] };
+    const fetched: Fetched = {
+      node: { digest: got.digest, mediaType: parsed.mediaType, bytes: got.bytes, parsed, level: 1 },
+      edges: [],
+    };
     this.fetched.set(got.digest, fetched);
     if (parsed.kind === 'image') {
       for (const d of imageBlobs(parsed)) this.blobDigests.add(d.digest);
       // The bundle reader refuses an image needing more blobs than this: refused here, before any download.
       if (this.fetched.size + this.blobDigests.size > MAX_BLOBS_PER_IMAGE) {
-        throw new InvalidDocumentError(`${this.where}: needs more than ${MAX_BLOBS_PER_IMAGE} manifests, configs and layers, more than a bundle holds for one image`);
+        throw new InvalidDocumentError(
+          `${this.where}: needs more than ${MAX_BLOBS_PER_IMAGE} manifests, configs and layers, more than a bundle holds for one image`,
+        );
       }
       return fetched;
     }
-    if (depth >= MAX_INDEX_DEPTH) throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
+    if (depth >= MAX_INDEX_DEPTH)
+      throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
     for (const d of parsed.manifests) {
-      if (!SHA256_DIGEST.test(d.digest)) throw new InvalidDocumentError(`${this.where}: an index lists ${printable(d.digest, 80)}; only sha256 manifest digests are supported`);
-      if (d.size > MAX_MANIFEST_BYTES) throw new InvalidDocumentError(`${this.where}: an index lists a manifest of ${d.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`);
+      if (!SHA256_DIGEST.test(d.digest))
+        throw new InvalidDocumentError(
+          `${this.where}: an index lists ${printable(d.digest, 80)}; only sha256 manifest digests are supported`,
+        );
+      if (d.size > MAX_MANIFEST_BYTES)
+        throw new InvalidDocumentError(
+          `${this.where}: an index lists a manifest of ${d.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`,
+        );
     }
     const wanted = selectChildren(parsed.manifests, this.filter);
     if (this.filter && wanted.size === 0) {
-      const offered = parsed.manifests.filter((m) => m.platform && !attestationTarget(m.annotations)).map((m) => printable(formatPlatform(m.platform!), 80));
+      const offered = parsed.manifests
+        .filter((m) => m.platform && !attestationTarget(m.annotations))
+        .map((m) => printable(formatPlatform(m.platform!), 80));
       throw new PlatformNotFoundError(
         `${this.where}: no manifest for ${this.filter.map(formatPlatform).join(', ')}; the image offers ${offered.length ? [...new Set(offered)].join(', ') : 'no platform entries'}`,
       );
@@ -161,7 +192,9 @@ class ImageWalk {
     return index.manifests.map((descriptor) => {
       const target = attestationTarget(descriptor.annotations);
       if (target !== undefined && !SHA256_DIGEST.test(target)) {
-        throw new InvalidDocumentError(`${this.where}: an attestation entry names "${printable(target, 80)}", which is not a sha256 digest`);
+        throw new InvalidDocumentError(
+          `${this.where}: an attestation entry names "${printable(target, 80)}", which is not a sha256 digest`,
+        );
       }
       return { descriptor, carried: wanted.has(descriptor.digest), ...(target ? { attestationFor: target } : {}) };
     });
@@ -170,11 +203,15 @@ class ImageWalk {
   /** Counts one more manifest of `bytes` (declared by its index before the fetch) against the image's bounds. */
   private budget(bytes: number): void {
     if (++this.manifestCount > MAX_MANIFESTS_PER_IMAGE) {
-      throw new InvalidDocumentError(`${this.where}: more than ${MAX_MANIFESTS_PER_IMAGE} distinct manifests in one image; refused as a hostile or broken index`);
+      throw new InvalidDocumentError(
+        `${this.where}: more than ${MAX_MANIFESTS_PER_IMAGE} distinct manifests in one image; refused as a hostile or broken index`,
+      );
     }
     this.manifestBytes += bytes;
     if (this.manifestBytes > MAX_MANIFEST_BYTES_PER_IMAGE) {
-      throw new InvalidDocumentError(`${this.where}: its manifests add up to more than ${MAX_MANIFEST_BYTES_PER_IMAGE / (1024 * 1024)} MiB; refused as a hostile or broken index`);
+      throw new InvalidDocumentError(
+        `${this.where}: its manifests add up to more than ${MAX_MANIFEST_BYTES_PER_IMAGE / (1024 * 1024)} MiB; refused as a hostile or broken index`,
+      );
     }
   }
 
@@ -192,7 +229,10 @@ class ImageWalk {
       const top = stack[stack.length - 1]!;
       if (top.next < top.f.edges.length) {
         const child = top.f.edges[top.next++]!.digest;
-        if (state.get(child) === 'open') throw new InvalidDocumentError(`${this.where}: index ${child} lists itself through its children (a cycle); refused`);
+        if (state.get(child) === 'open')
+          throw new InvalidDocumentError(
+            `${this.where}: index ${child} lists itself through its children (a cycle); refused`,
+          );
         if (state.get(child) === undefined) {
           state.set(child, 'open');
           stack.push({ f: this.fetched.get(child)!, next: 0 });
@@ -202,7 +242,8 @@ class ImageWalk {
       stack.pop();
       state.set(top.f.node.digest, 'done');
       top.f.node.level = 1 + top.f.edges.reduce((m, d) => Math.max(m, this.fetched.get(d.digest)!.node.level), 0);
-      if (top.f.node.level - 1 > MAX_INDEX_DEPTH) throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
+      if (top.f.node.level - 1 > MAX_INDEX_DEPTH)
+        throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
       out.push(top.f.node);
     }
     return out;
@@ -214,7 +255,8 @@ function blobsOf(manifests: readonly ManifestNode[]): ResolvedImage['blobs'] {
   const out = new Map<string, Descriptor & { role: 'config' | 'layer' }>();
   for (const { parsed } of manifests) {
     if (parsed.kind !== 'image') continue;
-    for (const d of imageBlobs(parsed)) if (!out.has(d.digest)) out.set(d.digest, { ...d, role: d === parsed.config ? 'config' : 'layer' });
+    for (const d of imageBlobs(parsed))
+      if (!out.has(d.digest)) out.set(d.digest, { ...d, role: d === parsed.config ? 'config' : 'layer' });
   }
   return [...out.values()];
 }

@@ -35,7 +35,8 @@ export class ReferenceError extends UserInputError {
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
-const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
+const HOST =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
 const IPV6_HOST = /^\[[0-9a-fA-F:.]+\](?::[0-9]+)?$/;
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const MAX_NAME = 255;
@@ -74,7 +75,11 @@ export function parseReference(input: string): Reference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!isValidDigest(digest)) throw new ReferenceError(input, unsupportedDigest(digest) ?? `digest "${digest}" is not sha256:<64 lowercase hex>`);
+    if (!isValidDigest(digest))
+      throw new ReferenceError(
+        input,
+        unsupportedDigest(digest) ?? `digest "${digest}" is not sha256:<64 lowercase hex>`,
+      );
   }
 
   let tag: string | undefined;
@@ -83,14 +88,16 @@ export function parseReference(input: string): Reference {
   if (lastColon > lastSlash) {
     tag = rest.slice(lastColon + 1);
     rest = rest.slice(0, lastColon);
-    if (!TAG.test(tag)) throw new ReferenceError(input, `tag "${tag}" is not valid (letters, digits, "_", "." and "-", at most 128)`);
+    if (!TAG.test(tag))
+      throw new ReferenceError(input, `tag "${tag}" is not valid (letters, digits, "_", "." and "-", at most 128)`);
   }
 
   const parts = rest.split('/');
   let registry = DOCKER_HUB;
   if (parts.length > 1 && looksLikeHost(parts[0]!)) {
     const host = parts.shift()!;
-    if (!HOST.test(host) && !IPV6_HOST.test(host)) throw new ReferenceError(input, `registry host "${host}" is not valid`);
+    if (!HOST.test(host) && !IPV6_HOST.test(host))
+      throw new ReferenceError(input, `registry host "${host}" is not valid`);
     registry = LEGACY_HUB_NAMES.has(host) ? DOCKER_HUB : host;
   }
   if (parts.length === 0 || parts.some((p) => p === '')) throw new ReferenceError(input, 'empty path component');
@@ -102,7 +109,8 @@ export function parseReference(input: string): Reference {
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library');
   const repository = parts.join('/');
-  if (repository.length > MAX_NAME) throw new ReferenceError(input, `repository name longer than ${MAX_NAME} characters`);
+  if (repository.length > MAX_NAME)
+    throw new ReferenceError(input, `repository name longer than ${MAX_NAME} characters`);
 
   if (tag === undefined && digest === undefined) tag = 'latest';
   return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };

@@ -46,7 +46,9 @@ export class Authenticator {
     const key = `${host} ${scope}`;
     let p = this.pending.get(key);
     if (!p) {
-      p = this.fetchAuthorization(host, origin, scope, parseChallenges(wwwAuthenticate)).finally(() => this.pending.delete(key));
+      p = this.fetchAuthorization(host, origin, scope, parseChallenges(wwwAuthenticate)).finally(() =>
+        this.pending.delete(key),
+      );
       this.pending.set(key, p);
     }
     return p;
@@ -61,7 +63,12 @@ export class Authenticator {
     return this.credentials(host) !== undefined;
   }
 
-  private async fetchAuthorization(host: string, origin: string, scope: string, challenges: Challenge[]): Promise<void> {
+  private async fetchAuthorization(
+    host: string,
+    origin: string,
+    scope: string,
+    challenges: Challenge[],
+  ): Promise<void> {
     const cred = this.credentials(host);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) {
@@ -70,12 +77,20 @@ export class Authenticator {
     }
     if (challenges.some((c) => c.scheme === 'basic')) {
       if (!cred?.username) {
-        throw new RegistryError('auth', `${host}: the registry requires credentials; log in with docker login, pass --authfile, or --username with --password-stdin`, 401);
+        throw new RegistryError(
+          'auth',
+          `${host}: the registry requires credentials; log in with docker login, pass --authfile, or --username with --password-stdin`,
+          401,
+        );
       }
       this.basic.set(host, basicHeader(cred));
       return;
     }
-    throw new RegistryError('auth', `${host}: unauthorized, and the registry offered no usable authentication challenge`, 401);
+    throw new RegistryError(
+      'auth',
+      `${host}: unauthorized, and the registry offered no usable authentication challenge`,
+      401,
+    );
   }
 
   /**
@@ -83,11 +98,21 @@ export class Authenticator {
    * the user's credentials (Basic, or a refresh token in the form body), never in
    * clear when the registry itself is reached over https.
    */
-  private async fetchToken(host: string, origin: string, scope: string, challenge: Challenge, cred: Credential | undefined): Promise<CachedToken> {
+  private async fetchToken(
+    host: string,
+    origin: string,
+    scope: string,
+    challenge: Challenge,
+    cred: Credential | undefined,
+  ): Promise<CachedToken> {
     const url = realmUrl(host, challenge.params.realm);
     const sendsSecret = Boolean(cred?.username || cred?.identityToken);
     if (sendsSecret && url.protocol === 'http:' && origin.startsWith('https:')) {
-      throw new RegistryError('auth', `${host}: the registry's token realm ${printable(url.origin, 100)} is plain http while the registry uses https; credentials are not sent in clear: the realm must use https`, 401);
+      throw new RegistryError(
+        'auth',
+        `${host}: the registry's token realm ${printable(url.origin, 100)} is plain http while the registry uses https; credentials are not sent in clear: the realm must use https`,
+        401,
+      );
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     const scopes = new Set([scope]);
@@ -99,17 +124,33 @@ export class Authenticator {
     const headers: Record<string, string> = { accept: 'application/json' };
     let res;
     if (cred?.identityToken) {
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'airgap-bundle' });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: cred.identityToken,
+        client_id: 'airgap-bundle',
+      });
       if (challenge.params.service) form.set('service', challenge.params.service);
       form.set('scope', [...scopes].join(' '));
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      res = await this.http.send({ method: 'POST', url: `${url.origin}${url.pathname}`, headers, body: Buffer.from(form.toString()) }, undefined, 'token request');
+      res = await this.http.send(
+        { method: 'POST', url: `${url.origin}${url.pathname}`, headers, body: Buffer.from(form.toString()) },
+        undefined,
+        'token request',
+      );
     } else {
-      res = await this.http.send({ method: 'GET', url: url.href, headers }, cred?.username ? { header: basicHeader(cred), origin: url.origin } : undefined, 'token request');
+      res = await this.http.send(
+        { method: 'GET', url: url.href, headers },
+        cred?.username ? { header: basicHeader(cred), origin: url.origin } : undefined,
+        'token request',
+      );
     }
     if (res.status === 401 || res.status === 403) {
       res.discard();
-      throw new RegistryError('auth', `${host}: authentication failed (token server answered ${res.status}); check the username and password for this registry`, res.status);
+      throw new RegistryError(
+        'auth',
+        `${host}: authentication failed (token server answered ${res.status}); check the username and password for this registry`,
+        res.status,
+      );
     }
     if (res.status !== 200) {
       res.discard();
@@ -122,9 +163,15 @@ export class Authenticator {
     } catch {
       throw new RegistryError('auth', `${host}: token server answered something that is not JSON`, 200);
     }
-    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    const token =
+      typeof body.token === 'string'
+        ? body.token
+        : typeof body.access_token === 'string'
+          ? body.access_token
+          : undefined;
     if (!token) throw new RegistryError('auth', `${host}: token server answered without a token`, 200);
-    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
+    const lifetime =
+      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(1000, lifetime * 1000 - EXPIRY_MARGIN_MS) };
   }
 }
@@ -137,7 +184,8 @@ function realmUrl(host: string, realm: string | undefined): URL {
   } catch {
     throw new RegistryError('auth', `${host}: Bearer realm is not a URL`, 401);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RegistryError('auth', `${host}: Bearer realm is not an http or https URL`, 401);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new RegistryError('auth', `${host}: Bearer realm is not an http or https URL`, 401);
   return url;
 }
 

@@ -77,16 +77,32 @@ export class RegistryClient {
    * pinned. `maxBytes` is what the caller expects at most (a descriptor's size):
    * a longer body is refused as it arrives, never held.
    */
-  async getManifest(registry: string, repository: string, selector: string, maxBytes = MAX_MANIFEST_BYTES): Promise<FetchedManifest> {
+  async getManifest(
+    registry: string,
+    repository: string,
+    selector: string,
+    maxBytes = MAX_MANIFEST_BYTES,
+  ): Promise<FetchedManifest> {
     const what = `manifest ${registry}/${repository}:${selector}`;
     const pinned = selector.includes(':');
     // Manifests are stored and checked by sha256 throughout; another algorithm could not be verified here.
-    if (pinned && !selector.startsWith('sha256:')) throw new RegistryError('unsupported', `${what}: only sha256 manifest digests are supported`);
+    if (pinned && !selector.startsWith('sha256:'))
+      throw new RegistryError('unsupported', `${what}: only sha256 manifest digests are supported`);
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
+      const res = await this.request(
+        registry,
+        repository,
+        'pull',
+        { method: 'GET', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } },
+        what,
+      );
       if (res.status === 404) {
         res.discard();
-        throw new RegistryError('not-found', `${what}: not found (404); check the name and tag, or that the registry holds it`, 404);
+        throw new RegistryError(
+          'not-found',
+          `${what}: not found (404); check the name and tag, or that the registry holds it`,
+          404,
+        );
       }
       expectStatus(res, [200], what);
       const bytes = await res.buffer(Math.min(maxBytes, MAX_MANIFEST_BYTES));
@@ -98,17 +114,33 @@ export class RegistryClient {
       // disagree with it were damaged on the way (or the registry is broken).
       const claimed = res.headers.get('docker-content-digest');
       if (!pinned && claimed && /^sha256:[a-f0-9]{64}$/.test(claimed) && claimed !== digest) {
-        throw new RegistryError('digest', `${what}: content has digest ${digest} but the registry announced ${claimed}`, 200, true);
+        throw new RegistryError(
+          'digest',
+          `${what}: content has digest ${digest} but the registry announced ${claimed}`,
+          200,
+          true,
+        );
       }
       return { bytes, mediaType: servedMediaType(res), digest };
     });
   }
 
   /** HEAD of a manifest: its digest, or undefined when absent. */
-  async headManifest(registry: string, repository: string, selector: string, access: Access = 'pull'): Promise<{ digest: string | undefined; mediaType: string | undefined } | undefined> {
+  async headManifest(
+    registry: string,
+    repository: string,
+    selector: string,
+    access: Access = 'pull',
+  ): Promise<{ digest: string | undefined; mediaType: string | undefined } | undefined> {
     const what = `manifest ${registry}/${repository}:${selector}`;
     const head = await this.retrying(what, async () => {
-      const res = await this.request(registry, repository, access, { method: 'HEAD', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } }, what);
+      const res = await this.request(
+        registry,
+        repository,
+        access,
+        { method: 'HEAD', path: `manifests/${selector}`, headers: { accept: MANIFEST_ACCEPT } },
+        what,
+      );
       res.discard();
       if (res.status === 404) return undefined;
       expectStatus(res, [200], what);
@@ -129,7 +161,11 @@ export class RegistryClient {
    * Opens a blob for download, once: the caller streams and verifies it, and
    * retries the whole transfer (headers or body failing alike) within one budget.
    */
-  async openBlob(registry: string, repository: string, digest: string): Promise<{ body: Readable; size: number | undefined }> {
+  async openBlob(
+    registry: string,
+    repository: string,
+    digest: string,
+  ): Promise<{ body: Readable; size: number | undefined }> {
     const what = `blob ${digest} of ${registry}/${repository}`;
     return (async () => {
       const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `blobs/${digest}` }, what);
@@ -155,7 +191,13 @@ export class RegistryClient {
   async hasBlob(registry: string, repository: string, digest: string): Promise<boolean> {
     const what = `blob ${digest} in ${registry}/${repository}`;
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull,push', { method: 'HEAD', path: `blobs/${digest}` }, what);
+      const res = await this.request(
+        registry,
+        repository,
+        'pull,push',
+        { method: 'HEAD', path: `blobs/${digest}` },
+        what,
+      );
       res.discard();
       if (res.status === 404) return false;
       expectStatus(res, [200], what);
@@ -172,11 +214,18 @@ export class RegistryClient {
     const ep = this.endpoint(registry);
     const from = endpointRepository(ep, fromRepository);
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull,push', {
-        method: 'POST',
-        path: `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
-        headers: { 'content-length': '0' },
-      }, what, `repository:${from}:pull`);
+      const res = await this.request(
+        registry,
+        repository,
+        'pull,push',
+        {
+          method: 'POST',
+          path: `blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`,
+          headers: { 'content-length': '0' },
+        },
+        what,
+        `repository:${from}:pull`,
+      );
       res.discard();
       if (res.status === 201) return true;
       if (res.status === 202) {
@@ -200,14 +249,21 @@ export class RegistryClient {
     const what = `push to ${registry}/${repository}`;
     const ep = this.endpoint(registry);
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
+      const res = await this.request(
+        registry,
+        repository,
+        'pull,push',
+        { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } },
+        what,
+      );
       if (res.status === 404 || res.status === 403) {
         const text = (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
         return `${res.status}${registryErrorCode(text) ? ` ${registryErrorCode(text)}` : ''}`;
       }
       res.discard();
       const loc = res.headers.get('location');
-      if (res.status === 202 && loc) await this.cancelUpload(registry, repository, new URL(loc, res.url || ep.baseUrl).href);
+      if (res.status === 202 && loc)
+        await this.cancelUpload(registry, repository, new URL(loc, res.url || ep.baseUrl).href);
       return undefined;
     });
   }
@@ -219,12 +275,19 @@ export class RegistryClient {
    * size, or once the registry refused a monolithic body as too large (413),
    * the body goes in PATCH chunks of at most that size, and the PUT closes it.
    */
-  async uploadBlob(registry: string, repository: string, digest: string, size: number, body: () => Readable | Buffer): Promise<void> {
+  async uploadBlob(
+    registry: string,
+    repository: string,
+    digest: string,
+    size: number,
+    body: () => Readable | Buffer,
+  ): Promise<void> {
     const what = `upload of ${digest} to ${registry}/${repository}`;
     await this.retrying(what, async () => {
       const chunk = this.opts.chunkSize ?? (this.needsChunks.has(registry) ? DEFAULT_CHUNK_SIZE : undefined);
       let session = await this.openUpload(registry, repository, what);
-      if (chunk !== undefined && size > chunk) return this.putChunked(registry, repository, { digest, session, body: body(), chunk, size }, what);
+      if (chunk !== undefined && size > chunk)
+        return this.putChunked(registry, repository, { digest, session, body: body(), chunk, size }, what);
       const whole = body();
       const res = await this.putUpload(registry, repository, digest, session, size, whole, what);
       if (res.status !== 413) return checkPut(res, what);
@@ -234,44 +297,88 @@ export class RegistryClient {
       await this.cancelUpload(registry, repository, session.href);
       this.needsChunks.add(registry);
       session = await this.openUpload(registry, repository, what);
-      return this.putChunked(registry, repository, { digest, session, body: body(), chunk: chunk ?? DEFAULT_CHUNK_SIZE, size }, what);
+      return this.putChunked(
+        registry,
+        repository,
+        { digest, session, body: body(), chunk: chunk ?? DEFAULT_CHUNK_SIZE, size },
+        what,
+      );
     });
   }
 
   /** POST of a new upload session: its Location, resolved against the answer that gave it. */
   private async openUpload(registry: string, repository: string, what: string): Promise<URL> {
-    const start = await this.request(registry, repository, 'pull,push', { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } }, what);
+    const start = await this.request(
+      registry,
+      repository,
+      'pull,push',
+      { method: 'POST', path: 'blobs/uploads/', headers: { 'content-length': '0' } },
+      what,
+    );
     start.discard();
     expectStatus(start, [202], what);
     return uploadLocation(start, what);
   }
 
   /** The closing PUT of an upload session with `?digest=`, carrying `body` (or nothing after chunks). */
-  private putUpload(registry: string, repository: string, digest: string, session: URL, size: number, body: Readable | Buffer, what: string): Promise<HttpResponse> {
+  private putUpload(
+    registry: string,
+    repository: string,
+    digest: string,
+    session: URL,
+    size: number,
+    body: Readable | Buffer,
+    what: string,
+  ): Promise<HttpResponse> {
     const put = new URL(session.href);
     put.searchParams.set('digest', digest);
-    return this.requestUrl(registry, repository, 'pull,push', {
-      method: 'PUT',
-      url: put.href,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-      body,
-    }, what);
+    return this.requestUrl(
+      registry,
+      repository,
+      'pull,push',
+      {
+        method: 'PUT',
+        url: put.href,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body,
+      },
+      what,
+    );
   }
 
   /** The body in PATCH chunks of at most `chunk` bytes, each following the Location the last one gave; then the closing PUT. */
-  private async putChunked(registry: string, repository: string, up: { digest: string; session: URL; body: Readable | Buffer; chunk: number; size: number }, what: string): Promise<void> {
+  private async putChunked(
+    registry: string,
+    repository: string,
+    up: { digest: string; session: URL; body: Readable | Buffer; chunk: number; size: number },
+    what: string,
+  ): Promise<void> {
     let session = up.session;
     let offset = 0;
     for await (const piece of chunksOf(up.body, up.chunk)) {
-      const res = await this.requestUrl(registry, repository, 'pull,push', {
-        method: 'PATCH',
-        url: session.href,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(piece.length), 'content-range': `${offset}-${offset + piece.length - 1}` },
-        body: piece,
-      }, what);
+      const res = await this.requestUrl(
+        registry,
+        repository,
+        'pull,push',
+        {
+          method: 'PATCH',
+          url: session.href,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(piece.length),
+            'content-range': `${offset}-${offset + piece.length - 1}`,
+          },
+          body: piece,
+        },
+        what,
+      );
       res.discard();
       if (res.status === 413) {
-        throw new RegistryError('status', `${what}: the registry refuses request bodies of ${piece.length} bytes (413 Payload Too Large), even as chunks of a ${up.size}-byte blob; pass a smaller --chunk-size (now ${up.chunk} bytes)`, 413);
+        throw new RegistryError(
+          'status',
+          `${what}: the registry refuses request bodies of ${piece.length} bytes (413 Payload Too Large), even as chunks of a ${up.size}-byte blob; pass a smaller --chunk-size (now ${up.chunk} bytes)`,
+          413,
+        );
       }
       expectStatus(res, [202, 204], what);
       offset += piece.length;
@@ -280,27 +387,50 @@ export class RegistryClient {
     checkPut(await this.putUpload(registry, repository, up.digest, session, 0, Buffer.alloc(0), what), what);
   }
 
-  async putManifest(registry: string, repository: string, selector: string, bytes: Buffer, mediaType: string): Promise<string | undefined> {
+  async putManifest(
+    registry: string,
+    repository: string,
+    selector: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<string | undefined> {
     const what = `manifest ${registry}/${repository}:${selector}`;
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull,push', {
-        method: 'PUT',
-        path: `manifests/${selector}`,
-        headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
-        body: bytes,
-      }, what);
-      const text = res.status >= 400 ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8') : (res.discard(), '');
+      const res = await this.request(
+        registry,
+        repository,
+        'pull,push',
+        {
+          method: 'PUT',
+          path: `manifests/${selector}`,
+          headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+          body: bytes,
+        },
+        what,
+      );
+      const text =
+        res.status >= 400
+          ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8')
+          : (res.discard(), '');
       if (res.status === 400 && /MANIFEST_BLOB_UNKNOWN|BLOB_UNKNOWN|MANIFEST_UNKNOWN/.test(text)) {
-        throw new RegistryError('not-found', `${what}: the registry refused it because content it references is missing (${registryErrorCode(text)})`, 400);
+        throw new RegistryError(
+          'not-found',
+          `${what}: the registry refused it because content it references is missing (${registryErrorCode(text)})`,
+          400,
+        );
       }
-      if (res.status >= 400) throw statusError(res.status, `${what}: ${registryErrorCode(text) || `answered ${res.status}`}`, res.headers);
+      if (res.status >= 400)
+        throw statusError(res.status, `${what}: ${registryErrorCode(text) || `answered ${res.status}`}`, res.headers);
       expectStatus(res, [201, 200], what);
       return servedDigest(res);
     });
   }
 
   /** One page of `/v2/_catalog`; `next` is the link of the next page, on the registry's own origin. */
-  async catalogPage(registry: string, pathAndQuery: string): Promise<{ repositories: string[]; next: string | undefined; status: number; code?: string }> {
+  async catalogPage(
+    registry: string,
+    pathAndQuery: string,
+  ): Promise<{ repositories: string[]; next: string | undefined; status: number; code?: string }> {
     const what = `catalog of ${registry}`;
     const ep = this.endpoint(registry);
     const url = sameOriginUrl(ep, pathAndQuery, what);
@@ -308,7 +438,10 @@ export class RegistryClient {
       const res = await this.send(ep, 'registry:catalog:*', { method: 'GET', url }, what);
       if (res.status !== 200) {
         // The error code tells a page size the registry refuses (PAGINATION_NUMBER_INVALID) from a catalog it does not offer.
-        const text = res.status === 400 ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8') : (res.discard(), '');
+        const text =
+          res.status === 400
+            ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8')
+            : (res.discard(), '');
         return { repositories: [], next: undefined, status: res.status, code: errorCodeOf(text) };
       }
       const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
@@ -327,15 +460,25 @@ export class RegistryClient {
     const what = `referrers of ${registry}/${repository}@${digest}`;
     if (this.withoutReferrersApi.has(registry)) return undefined;
     return this.retrying(what, async () => {
-      const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `referrers/${digest}`, headers: { accept: 'application/vnd.oci.image.index.v1+json' } }, what);
+      const res = await this.request(
+        registry,
+        repository,
+        'pull',
+        { method: 'GET', path: `referrers/${digest}`, headers: { accept: 'application/vnd.oci.image.index.v1+json' } },
+        what,
+      );
       // A registry with the API answers 200 even when nothing refers to the digest: a 404 means no API, for every repository.
       if (res.status === 404) this.withoutReferrersApi.add(registry);
-      if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json')) {
+      if (
+        res.status !== 200 ||
+        !(res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json')
+      ) {
         res.discard();
         return undefined;
       }
       const body = parseListing(await res.buffer(MAX_MANIFEST_BYTES), what);
-      if (!Array.isArray(body.manifests)) throw new RegistryError('malformed', `${what}: the answer is not an index (no "manifests" array)`, 200);
+      if (!Array.isArray(body.manifests))
+        throw new RegistryError('malformed', `${what}: the answer is not an index (no "manifests" array)`, 200);
       const digests: string[] = [];
       for (const m of body.manifests as unknown[]) {
         const d = typeof m === 'object' && m !== null ? (m as { digest?: unknown }).digest : undefined;
@@ -352,7 +495,12 @@ export class RegistryClient {
    * holds more than `maxTags` tags, or links its next page elsewhere fails with
    * kind `malformed`.
    */
-  async listTags(registry: string, repository: string, maxPages = 10_000, maxTags = maxPages * 1000): Promise<{ tags: string[]; complete: boolean }> {
+  async listTags(
+    registry: string,
+    repository: string,
+    maxPages = 10_000,
+    maxTags = maxPages * 1000,
+  ): Promise<{ tags: string[]; complete: boolean }> {
     const what = `tags of ${registry}/${repository}`;
     const ep = this.endpoint(registry);
     const tags: string[] = [];
@@ -360,7 +508,9 @@ export class RegistryClient {
     for (let page = 0; next; page++) {
       if (page >= maxPages) return { tags, complete: false };
       const url: string = next;
-      const res = await this.retrying(what, () => this.requestUrl(registry, repository, 'pull', { method: 'GET', url }, what));
+      const res = await this.retrying(what, () =>
+        this.requestUrl(registry, repository, 'pull', { method: 'GET', url }, what),
+      );
       if (res.status === 404) {
         res.discard();
         return { tags, complete: true };
@@ -368,9 +518,11 @@ export class RegistryClient {
       expectStatus(res, [200], what);
       const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
       // Distribution answers "tags": null for a repository whose last tag was deleted.
-      const listed = body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', (t) => TAG.test(t));
+      const listed =
+        body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', (t) => TAG.test(t));
       // Pages are asked for 1000 at a time: a registry that answers far more at once is not paging, it is flooding.
-      if (tags.length + listed.length > maxTags) throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, 200);
+      if (tags.length + listed.length > maxTags)
+        throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, 200);
       for (const t of listed) tags.push(t);
       next = nextPage(res, ep, what)?.href;
     }
@@ -378,17 +530,37 @@ export class RegistryClient {
   }
 
   private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetry(this.retry, op, (err, attempt, delayMs) => this.opts.onRetry?.({ what, attempt, delayMs, reason: printable(err.message, 400) }));
+    return withRetry(this.retry, op, (err, attempt, delayMs) =>
+      this.opts.onRetry?.({ what, attempt, delayMs, reason: printable(err.message, 400) }),
+    );
   }
 
-  private request(registry: string, repository: string, access: Access, req: { method: HttpRequest['method']; path: string; headers?: Record<string, string>; body?: HttpRequest['body'] }, what: string, extraScope?: string): Promise<HttpResponse> {
+  private request(
+    registry: string,
+    repository: string,
+    access: Access,
+    req: { method: HttpRequest['method']; path: string; headers?: Record<string, string>; body?: HttpRequest['body'] },
+    what: string,
+    extraScope?: string,
+  ): Promise<HttpResponse> {
     const ep = this.endpoint(registry);
     const repo = endpointRepository(ep, repository);
     const scope = `repository:${repo}:${access}` + (extraScope ? ` ${extraScope}` : '');
-    return this.send(ep, scope, { method: req.method, url: `${ep.baseUrl}/v2/${repo}/${req.path}`, headers: req.headers, body: req.body }, what);
+    return this.send(
+      ep,
+      scope,
+      { method: req.method, url: `${ep.baseUrl}/v2/${repo}/${req.path}`, headers: req.headers, body: req.body },
+      what,
+    );
   }
 
-  private requestUrl(registry: string, repository: string, access: Access, req: HttpRequest, what: string): Promise<HttpResponse> {
+  private requestUrl(
+    registry: string,
+    repository: string,
+    access: Access,
+    req: HttpRequest,
+    what: string,
+  ): Promise<HttpResponse> {
     const ep = this.endpoint(registry);
     return this.send(ep, `repository:${endpointRepository(ep, repository)}:${access}`, req, what);
   }
@@ -409,12 +581,18 @@ export class RegistryClient {
       const res = await this.http.send(req, header ? { header, origin } : undefined, what);
       if (res.status === 401 && originOf(res.url) !== origin) {
         res.discard();
-        throw new RegistryError('auth', `${ep.host}: ${what} reached ${printable(redactUrl(res.url), 120)}, another origin, which asks for credentials (401); they are only sent to ${origin}`, 401);
+        throw new RegistryError(
+          'auth',
+          `${ep.host}: ${what} reached ${printable(redactUrl(res.url), 120)}, another origin, which asks for credentials (401); they are only sent to ${origin}`,
+          401,
+        );
       }
       if (res.status !== 401 || round > 0 || (req.body !== undefined && !Buffer.isBuffer(req.body))) {
         if (res.status === 401) {
           res.discard();
-          const hint = this.auth.hasCredential(ep.host) ? 'the credentials were rejected; check username and password' : 'no credentials for this registry; use docker login, --authfile, or --username with --password-stdin';
+          const hint = this.auth.hasCredential(ep.host)
+            ? 'the credentials were rejected; check username and password'
+            : 'no credentials for this registry; use docker login, --authfile, or --username with --password-stdin';
           throw new RegistryError('auth', `${ep.host}: unauthorized (401) for ${what}: ${hint}`, 401);
         }
         if (isRetryableStatus(res.status)) {
@@ -442,14 +620,23 @@ export class RegistryClient {
 /** An upload session's `Location` (relative, absolute, on another host, state in its query), resolved against the answer that gave it. */
 function uploadLocation(res: HttpResponse, what: string): URL {
   const loc = res.headers.get('location');
-  if (!loc) throw new RegistryError('status', `${what}: registry answered ${res.status} for an upload without a Location header`, res.status);
+  if (!loc)
+    throw new RegistryError(
+      'status',
+      `${what}: registry answered ${res.status} for an upload without a Location header`,
+      res.status,
+    );
   try {
     const url = new URL(loc, res.url);
     if (url.protocol === 'http:' || url.protocol === 'https:') return url;
   } catch {
     // refused below
   }
-  throw new RegistryError('malformed', `${what}: the upload Location does not parse as an http(s) URL ("${printable(loc, 100)}")`, res.status);
+  throw new RegistryError(
+    'malformed',
+    `${what}: the upload Location does not parse as an http(s) URL ("${printable(loc, 100)}")`,
+    res.status,
+  );
 }
 
 /** The closing PUT's answer: 201, or why not. */
@@ -457,7 +644,12 @@ function checkPut(res: HttpResponse, what: string): void {
   res.discard();
   if (res.status === 400) {
     // The bytes were hashed as they left; a rejection means they changed on the way.
-    throw new RegistryError('digest', `${what}: the registry rejected the content as not matching its digest (400)`, 400, true);
+    throw new RegistryError(
+      'digest',
+      `${what}: the registry rejected the content as not matching its digest (400)`,
+      400,
+      true,
+    );
   }
   expectStatus(res, [201], what);
 }
@@ -491,12 +683,27 @@ async function* chunksOf(source: Readable | Buffer, size: number): AsyncGenerato
 function expectStatus(res: HttpResponse, ok: number[], what: string): void {
   if (ok.includes(res.status)) return;
   res.discard();
-  if (res.status === 403) throw new RegistryError('auth', `${what}: access denied (403); the account lacks permission for this repository`, 403);
-  throw statusError(res.status, `${what}: unexpected status ${res.status} from ${printable(redactUrl(res.url), 120)}`, res.headers);
+  if (res.status === 403)
+    throw new RegistryError(
+      'auth',
+      `${what}: access denied (403); the account lacks permission for this repository`,
+      403,
+    );
+  throw statusError(
+    res.status,
+    `${what}: unexpected status ${res.status} from ${printable(redactUrl(res.url), 120)}`,
+    res.headers,
+  );
 }
 
 function statusError(status: number, message: string, headers: HttpResponse['headers']): RegistryError {
-  return new RegistryError('status', message, status, isRetryableStatus(status), parseRetryAfter(headers.get('retry-after')));
+  return new RegistryError(
+    'status',
+    message,
+    status,
+    isRetryableStatus(status),
+    parseRetryAfter(headers.get('retry-after')),
+  );
 }
 
 /** The `errors[0].code` of a distribution-spec error body, for one-line messages. */
@@ -554,7 +761,8 @@ function parseListing(bytes: Buffer, what: string): Record<string, unknown> {
   } catch {
     throw new RegistryError('malformed', `${what}: the registry answered something that is not JSON`, 200);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new RegistryError('malformed', `${what}: the registry answered JSON that is not an object`, 200);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new RegistryError('malformed', `${what}: the registry answered JSON that is not an object`, 200);
   return doc as Record<string, unknown>;
 }
 
@@ -575,7 +783,11 @@ function sameOriginUrl(ep: Endpoint, target: string, what: string, base: string 
     throw new RegistryError('malformed', `${what}: a page link that does not parse ("${printable(target, 100)}")`, 200);
   }
   if (url.origin !== endpointOrigin(ep)) {
-    throw new RegistryError('malformed', `${what}: the next page is on another origin (${printable(url.origin, 100)}); not followed, since only ${endpointOrigin(ep)} is asked`, 200);
+    throw new RegistryError(
+      'malformed',
+      `${what}: the next page is on another origin (${printable(url.origin, 100)}); not followed, since only ${endpointOrigin(ep)} is asked`,
+      200,
+    );
   }
   return url.href;
 }

@@ -50,7 +50,10 @@ export function parseDockerConfig(text: string, source: string): Map<string, Cre
     if (typeof v.auth === 'string' && v.auth !== '') {
       const decoded = Buffer.from(v.auth, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon < 0) throw new CredentialsError(`${source}: "auths" entry for ${keyHost(key)} has an "auth" value that is not base64 of user:password`);
+      if (colon < 0)
+        throw new CredentialsError(
+          `${source}: "auths" entry for ${keyHost(key)} has an "auth" value that is not base64 of user:password`,
+        );
       cred.username = decoded.slice(0, colon);
       cred.password = decoded.slice(colon + 1);
     }
@@ -70,7 +73,10 @@ export function parseDockerConfig(text: string, source: string): Map<string, Cre
  * for the host they are given for; the Docker config file is optional unless
  * named with `--authfile`.
  */
-export function loadCredentials(opts: { authfile?: string; explicit?: { host: string; credential: Credential } }): CredentialLookup {
+export function loadCredentials(opts: {
+  authfile?: string;
+  explicit?: { host: string; credential: Credential };
+}): CredentialLookup {
   const path = dockerConfigPath(opts.authfile);
   let table = new Map<string, Credential>();
   try {
@@ -79,7 +85,10 @@ export function loadCredentials(opts: { authfile?: string; explicit?: { host: st
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !opts.authfile) table = new Map();
     else if (code === 'ENOENT') throw new CredentialsError(`auth file ${path} does not exist`);
-    else throw err instanceof CredentialsError ? err : new CredentialsError(`cannot read auth file ${path}: ${(err as Error).message}`);
+    else
+      throw err instanceof CredentialsError
+        ? err
+        : new CredentialsError(`cannot read auth file ${path}: ${(err as Error).message}`);
   }
   return (host: string) => {
     const h = host.toLowerCase();

@@ -28,7 +28,10 @@ export class MirrorError extends UserInputError {
 /** `HOST=URL`, the form talosctl's `--registry-mirror` takes. */
 export function parseMirror(text: string): Mirror {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new MirrorError(`invalid --registry-mirror "${text}": expected HOST=URL, e.g. '*=http://127.0.0.1:5000' or 'ghcr.io=https://mirror.lan/ghcr.io'`);
+  if (eq <= 0)
+    throw new MirrorError(
+      `invalid --registry-mirror "${text}": expected HOST=URL, e.g. '*=http://127.0.0.1:5000' or 'ghcr.io=https://mirror.lan/ghcr.io'`,
+    );
   const registry = text.slice(0, eq).trim().toLowerCase();
   const rawUrl = text.slice(eq + 1).trim();
   if (!/^https?:\/\//i.test(rawUrl)) {

@@ -65,13 +65,28 @@ export function networkError(err: unknown, host: string, what: string): Registry
     );
   }
   if (code === 'EPROTO' || /wrong version number|packet length too long/i.test(e.message ?? '')) {
-    return new RegistryError('tls', `${host}: TLS handshake failed during ${what}; if the registry speaks plain HTTP, pass --plain-http or an http:// mirror URL`, undefined, false);
+    return new RegistryError(
+      'tls',
+      `${host}: TLS handshake failed during ${what}; if the registry speaks plain HTTP, pass --plain-http or an http:// mirror URL`,
+      undefined,
+      false,
+    );
   }
   if (e.name === 'AbortError' || code === 'ETIMEDOUT' || code === 'ESTALLED') {
-    return new RegistryError('network', `${host}: no data for too long during ${what} (stalled connection)`, undefined, true);
+    return new RegistryError(
+      'network',
+      `${host}: no data for too long during ${what} (stalled connection)`,
+      undefined,
+      true,
+    );
   }
   // Socket and parser messages may quote what the server sent: escaped, like every registry string.
   const detail = printable(code ?? e.cause?.message ?? e.message ?? String(err));
-  const hint = code === 'ECONNREFUSED' ? ' — is the registry running and the address right?' : code === 'ENOTFOUND' ? ' — host name does not resolve' : '';
+  const hint =
+    code === 'ECONNREFUSED'
+      ? ' — is the registry running and the address right?'
+      : code === 'ENOTFOUND'
+        ? ' — host name does not resolve'
+        : '';
   return new RegistryError('network', `${host}: ${what} failed: ${detail}${hint}`, undefined, true);
 }

@@ -81,7 +81,11 @@ export class HttpTransport {
       ...(ca ? { ca: [...tls.rootCertificates, ...ca] } : {}),
     });
     const idleMs = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.pace = { idleMs, windowMs: opts.rateWindowMs ?? idleMs, minBytesPerSecond: opts.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND };
+    this.pace = {
+      idleMs,
+      windowMs: opts.rateWindowMs ?? idleMs,
+      minBytesPerSecond: opts.minBytesPerSecond ?? DEFAULT_MIN_BYTES_PER_SECOND,
+    };
     this.userAgent = opts.userAgent ?? 'airgap-bundle';
   }
 
@@ -99,7 +103,13 @@ export class HttpTransport {
       const watchdog = new Watchdog(this.pace);
       // A long upload is alive as long as bytes leave: the watchdog counts them
       // too. Slices keep the count close to what the socket really takes.
-      const body = req.body instanceof Readable ? Readable.from(sliced(req.body, () => watchdog.active()), { objectMode: false, highWaterMark: SLICE }) : req.body;
+      const body =
+        req.body instanceof Readable
+          ? Readable.from(
+              sliced(req.body, () => watchdog.active()),
+              { objectMode: false, highWaterMark: SLICE },
+            )
+          : req.body;
       let res: Response;
       try {
         res = await fetch(url.href, {
@@ -116,10 +126,17 @@ export class HttpTransport {
         throw networkError(err, url.host, what);
       }
       const location = res.headers.get('location');
-      if ([301, 302, 303, 307, 308].includes(res.status) && location && req.method !== 'PUT' && req.method !== 'POST' && req.method !== 'PATCH') {
+      if (
+        [301, 302, 303, 307, 308].includes(res.status) &&
+        location &&
+        req.method !== 'PUT' &&
+        req.method !== 'POST' &&
+        req.method !== 'PATCH'
+      ) {
         watchdog.stop();
         res.body?.resume();
-        if (hop >= MAX_REDIRECTS) throw new RegistryError('status', `${url.host}: too many redirects during ${what}`, res.status);
+        if (hop >= MAX_REDIRECTS)
+          throw new RegistryError('status', `${url.host}: too many redirects during ${what}`, res.status);
         url = redirectTarget(url, location, res.status, what);
         continue;
       }
@@ -138,10 +155,16 @@ function parseUrl(text: string, what: string, base?: URL): URL {
   try {
     url = new URL(text, base);
   } catch {
-    throw new RegistryError('malformed', `${base?.host ?? 'registry'}: ${what} names a URL that does not parse ("${printable(text, 100)}")`);
+    throw new RegistryError(
+      'malformed',
+      `${base?.host ?? 'registry'}: ${what} names a URL that does not parse ("${printable(text, 100)}")`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new RegistryError('malformed', `${base?.host ?? url.host}: ${what} names a ${printable(url.protocol, 20)} URL; only http and https are followed`);
+    throw new RegistryError(
+      'malformed',
+      `${base?.host ?? url.host}: ${what} names a ${printable(url.protocol, 20)} URL; only http and https are followed`,
+    );
   }
   return url;
 }
@@ -256,10 +279,20 @@ class Watchdog {
   error(host: string, what: string): RegistryError | undefined {
     const floor = `${this.pace.minBytesPerSecond} bytes/s`;
     if (this.reason === 'slow') {
-      return new RegistryError('network', `${host}: data arrived slower than ${floor} for ${Math.round(this.pace.windowMs / 100) / 10}s during ${what} (trickling connection); abandoned as stalled`, undefined, true);
+      return new RegistryError(
+        'network',
+        `${host}: data arrived slower than ${floor} for ${Math.round(this.pace.windowMs / 100) / 10}s during ${what} (trickling connection); abandoned as stalled`,
+        undefined,
+        true,
+      );
     }
     if (this.reason === 'deadline') {
-      return new RegistryError('network', `${host}: ${what} took longer than its size allows at ${floor}; abandoned as stalled`, undefined, true);
+      return new RegistryError(
+        'network',
+        `${host}: ${what} took longer than its size allows at ${floor}; abandoned as stalled`,
+        undefined,
+        true,
+      );
     }
     return undefined;
   }
@@ -338,7 +371,10 @@ function readCaFiles(files: string[]): string[] {
     try {
       return readFileSync(f, 'utf8');
     } catch (err) {
-      throw new RegistryError('tls', `cannot read CA file ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new RegistryError(
+        'tls',
+        `cannot read CA file ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   });
 }

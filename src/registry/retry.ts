@@ -53,7 +53,12 @@ export async function withRetry<T>(
     } catch (err) {
       if (!(err instanceof RegistryError) || !err.retryable || attempt >= budget(policy, err)) throw err;
       // `Retry-After: 0` still backs off a little, so a burst of 429s is not answered with a burst of retries.
-      const delay = Math.min(policy.maxDelayMs, err.retryAfterMs !== undefined ? Math.max(err.retryAfterMs, backoffDelay(policy, attempt) / 2) : backoffDelay(policy, attempt));
+      const delay = Math.min(
+        policy.maxDelayMs,
+        err.retryAfterMs !== undefined
+          ? Math.max(err.retryAfterMs, backoffDelay(policy, attempt) / 2)
+          : backoffDelay(policy, attempt),
+      );
       onRetry?.(err, attempt + 1, delay);
       await sleep(delay);
     }

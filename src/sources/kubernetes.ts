@@ -55,7 +55,10 @@ function imagesOfObject(doc: unknown, out: FoundImage[]): void {
       const image = (c as { image?: unknown })?.image;
       const cname = (c as { name?: unknown })?.name;
       if (typeof image === 'string' && image.trim() !== '') {
-        out.push({ image: image.trim(), where: `${d.kind}/${name || '?'} ${list}[${typeof cname === 'string' ? cname : '?'}]` });
+        out.push({
+          image: image.trim(),
+          where: `${d.kind}/${name || '?'} ${list}[${typeof cname === 'string' ? cname : '?'}]`,
+        });
       }
     }
   }

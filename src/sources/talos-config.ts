@@ -48,12 +48,14 @@ export function imagesFromTalosConfig(text: string, source: string): TalosConfig
         const contents = (m as { contents?: unknown; name?: unknown })?.contents;
         if (typeof contents !== 'string') return;
         const label = `cluster.inlineManifests[${typeof (m as { name?: unknown }).name === 'string' ? (m as { name: string }).name : i}]`;
-        for (const found of imagesFromManifests(contents, `${source} ${label}`)) images.push({ image: found.image, where: `${label} ${found.where}` });
+        for (const found of imagesFromManifests(contents, `${source} ${label}`))
+          images.push({ image: found.image, where: `${label} ${found.where}` });
       });
     }
     const extra = dig(doc, ['cluster', 'extraManifests']);
     if (Array.isArray(extra)) for (const u of extra) if (typeof u === 'string') unreadable.push(u);
   }
-  if (!sawMachineConfig) throw new ManifestError(`${source}: no Talos v1alpha1 machine config document (with "machine" or "cluster") found`);
+  if (!sawMachineConfig)
+    throw new ManifestError(`${source}: no Talos v1alpha1 machine config document (with "machine" or "cluster") found`);
   return { images, unreadable };
 }

@@ -10,7 +10,11 @@ const TALOS_MARKERS = [/^siderolabs\/kubelet$/, /^talos-systems\/kubelet$/, /^si
 export function missingInstallerWarning(refs: readonly Reference[]): string | undefined {
   const kubelet = refs.find((r) => TALOS_MARKERS.some((m) => m.test(r.repository)));
   if (!kubelet) return undefined;
-  const hasInstaller = refs.some((r) => /(^|\/)(installer|metal-installer)(\/|$)/.test(r.repository) || /installer/.test(r.repository.split('/').pop() ?? ''));
+  const hasInstaller = refs.some(
+    (r) =>
+      /(^|\/)(installer|metal-installer)(\/|$)/.test(r.repository) ||
+      /installer/.test(r.repository.split('/').pop() ?? ''),
+  );
   if (hasInstaller) return undefined;
   return (
     'this looks like a Talos image list but holds no installer image (talosctl 1.12+ no longer lists it); ' +

@@ -9,7 +9,17 @@ export interface EntryStamp {
 }
 
 function header(path: string, size: number, type: 'File' | 'Directory', stamp: EntryStamp): Buffer[] {
-  const data = { path, size, type, mode: type === 'File' ? 0o644 : 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: stamp.mtime } as const;
+  const data = {
+    path,
+    size,
+    type,
+    mode: type === 'File' ? 0o644 : 0o755,
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    mtime: stamp.mtime,
+  } as const;
   const h = new Header(data);
   const block = Buffer.alloc(BLOCK);
   const needPax = h.encode(block, 0);
@@ -41,7 +51,13 @@ export interface FileRange {
 }
 
 /** An entry holding `size` bytes of a file from `offset`: header, the range, padding. */
-export function* fileEntry(path: string, file: string, size: number, stamp: EntryStamp, offset = 0): Generator<Buffer | FileRange> {
+export function* fileEntry(
+  path: string,
+  file: string,
+  size: number,
+  stamp: EntryStamp,
+  offset = 0,
+): Generator<Buffer | FileRange> {
   yield* header(path, size, 'File', stamp);
   if (size > 0) yield { file, offset, size };
   const pad = padding(size);

@@ -72,7 +72,10 @@ export class HashingRing {
       while (left > 0) {
         const want = Math.min(left, SLOT - this.fill);
         const { bytesRead } = await src.read(this.view, this.slot * SLOT + this.fill, want, offset + size - left);
-        if (bytesRead === 0) throw new Error(`${file} changed while being archived (expected ${size} bytes from offset ${offset}, it ends ${left} bytes early)`);
+        if (bytesRead === 0)
+          throw new Error(
+            `${file} changed while being archived (expected ${size} bytes from offset ${offset}, it ends ${left} bytes early)`,
+          );
         this.fill += bytesRead;
         left -= bytesRead;
         this.onBytes?.(bytesRead);
@@ -129,9 +132,11 @@ export class HashingRing {
     const fh = this.fh;
     if (fh) {
       const position = this.position;
-      this.lastWrite = this.lastWrite.then(() => this.writeAll(fh, slot * SLOT, length, position)).catch((err: unknown) => {
-        this.failure ??= err;
-      });
+      this.lastWrite = this.lastWrite
+        .then(() => this.writeAll(fh, slot * SLOT, length, position))
+        .catch((err: unknown) => {
+          this.failure ??= err;
+        });
       this.writes[slot] = this.lastWrite;
     }
     this.position += length;

@@ -96,7 +96,11 @@ export class TarReader {
     for (;;) {
       const header = await this.take(BLOCK);
       if (header.length < BLOCK) {
-        throw new TarFormatError(this.pos === 0 && header.length === 0 ? 'the file is empty' : 'the archive is truncated (it ends without the end-of-archive marker)');
+        throw new TarFormatError(
+          this.pos === 0 && header.length === 0
+            ? 'the file is empty'
+            : 'the archive is truncated (it ends without the end-of-archive marker)',
+        );
       }
       let h: Header;
       try {
@@ -106,12 +110,19 @@ export class TarReader {
         throw new TarFormatError(`invalid tar header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
       }
       if (h.nullBlock) return this.endOfArchive(header);
-      if (!h.cksumValid) throw new TarFormatError(`not a valid tar archive (header checksum mismatch at offset ${this.pos - BLOCK}): damaged, or not a bundle`);
+      if (!h.cksumValid)
+        throw new TarFormatError(
+          `not a valid tar archive (header checksum mismatch at offset ${this.pos - BLOCK}): damaged, or not a bundle`,
+        );
       const size = h.size ?? 0;
-      if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`invalid entry size at offset ${this.pos - BLOCK}`);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new TarFormatError(`invalid entry size at offset ${this.pos - BLOCK}`);
       const type = h.type;
       if (type === 'ExtendedHeader' || type === 'NextFileHasLongPath' || type === 'OldGnuLongPath') {
-        if (size > MAX_META_ENTRY) throw new TarFormatError(`extended header of ${size} bytes at offset ${this.pos - BLOCK} exceeds ${MAX_META_ENTRY}`);
+        if (size > MAX_META_ENTRY)
+          throw new TarFormatError(
+            `extended header of ${size} bytes at offset ${this.pos - BLOCK} exceeds ${MAX_META_ENTRY}`,
+          );
         const body = await this.takeExact(size);
         if (body.length < size) throw new TarFormatError('the archive is truncated inside an extended header');
         await this.skipTo(this.pos + pad(size));
@@ -119,14 +130,17 @@ export class TarReader {
           try {
             ex = { ...Pax.parse(body.toString('utf8'), undefined, false) };
           } catch (err) {
-            throw new TarFormatError(`invalid extended header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
+            throw new TarFormatError(
+              `invalid extended header at offset ${this.pos - BLOCK} (${(err as Error).message})`,
+            );
           }
-        }
-        else longPath = body.toString('utf8').replace(/\0.*$/s, '');
+        } else longPath = body.toString('utf8').replace(/\0.*$/s, '');
         continue;
       }
       if (ex?.size !== undefined && new Header(Buffer.from(header)).size !== size) {
-        throw new TarFormatError(`an extended header at offset ${this.pos - BLOCK} gives another size than the entry's own header: data hidden from other readers`);
+        throw new TarFormatError(
+          `an extended header at offset ${this.pos - BLOCK} gives another size than the entry's own header: data hidden from other readers`,
+        );
       }
       const nameFrom = longPath !== undefined ? 'gnu' : ex?.path !== undefined ? 'pax' : 'header';
       const entry: TarEntry = { path: longPath ?? h.path ?? '', type, size, offset: this.pos, nameFrom };
@@ -134,7 +148,10 @@ export class TarReader {
       longPath = undefined;
       const end = entry.offset + size + pad(size);
       yield entry;
-      if (end > this.size) throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${end - this.size} more bytes)`);
+      if (end > this.size)
+        throw new TarFormatError(
+          `the archive is truncated (entry "${entry.path}" needs ${end - this.size} more bytes)`,
+        );
       await this.skipTo(end);
     }
   }
@@ -147,16 +164,25 @@ export class TarReader {
    */
   private async endOfArchive(first: Buffer): Promise<void> {
     const at = this.pos - BLOCK;
-    if (!first.equals(ZERO_BLOCK)) throw new TarFormatError(`invalid tar header at offset ${at} (an empty header that is not all zeros)`);
+    if (!first.equals(ZERO_BLOCK))
+      throw new TarFormatError(`invalid tar header at offset ${at} (an empty header that is not all zeros)`);
     const second = await this.take(BLOCK);
-    if (second.length < BLOCK) throw new TarFormatError('the archive is truncated (it ends inside the end-of-archive marker)');
-    if (!second.equals(ZERO_BLOCK)) throw new TarFormatError(`a lone zero block at offset ${at} is followed by more data: entries hidden behind an early end of archive; the archive was altered`);
+    if (second.length < BLOCK)
+      throw new TarFormatError('the archive is truncated (it ends inside the end-of-archive marker)');
+    if (!second.equals(ZERO_BLOCK))
+      throw new TarFormatError(
+        `a lone zero block at offset ${at} is followed by more data: entries hidden behind an early end of archive; the archive was altered`,
+      );
     const trailing = this.size - this.pos;
-    if (trailing > MAX_TRAILING_ZEROS) throw new TarFormatError(`${trailing} bytes follow the end of the archive; the archive was altered`);
+    if (trailing > MAX_TRAILING_ZEROS)
+      throw new TarFormatError(`${trailing} bytes follow the end of the archive; the archive was altered`);
     while (this.pos < this.size) {
       const view = await this.take(Math.min(this.size - this.pos, BLOCK * 16));
       if (view.length === 0) return;
-      if (view.some((b) => b !== 0)) throw new TarFormatError(`data follows the end of the archive at offset ${this.pos - view.length}; the archive was altered`);
+      if (view.some((b) => b !== 0))
+        throw new TarFormatError(
+          `data follows the end of the archive at offset ${this.pos - view.length}; the archive was altered`,
+        );
     }
   }
 
@@ -169,7 +195,8 @@ export class TarReader {
     let left = entry.size;
     while (left > 0) {
       const chunk = await this.take(Math.min(left, SLOT));
-      if (chunk.length === 0) throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${left} more bytes)`);
+      if (chunk.length === 0)
+        throw new TarFormatError(`the archive is truncated (entry "${entry.path}" needs ${left} more bytes)`);
       left -= chunk.length;
       yield chunk;
     }

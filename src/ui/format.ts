@@ -17,7 +17,9 @@ export function formatDuration(seconds: number): string {
   const s = Math.round(seconds);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(s % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 /**
@@ -36,5 +38,7 @@ export function table(rows: string[][]): string {
 /** Bundle or registry strings joined by ", ", each escaped and bounded, the list bounded too. */
 export function printableList(items: readonly string[], max = 20): string {
   const shown = items.slice(0, max).map((i) => printable(i));
-  return items.length > shown.length ? `${shown.join(', ')}, … (${items.length - shown.length} more)` : shown.join(', ');
+  return items.length > shown.length
+    ? `${shown.join(', ')}, … (${items.length - shown.length} more)`
+    : shown.join(', ');
 }

@@ -62,7 +62,12 @@ export class Reporter {
         },
         cliProgress.Presets.shades_classic,
       );
-      phase.bar = this.multi.create(Math.max(total, 1), 0, { label: label.padEnd(28).slice(0, 28), done: formatBytes(0), size: formatBytes(total), rate: '' });
+      phase.bar = this.multi.create(Math.max(total, 1), 0, {
+        label: label.padEnd(28).slice(0, 28),
+        done: formatBytes(0),
+        size: formatBytes(total),
+        rate: '',
+      });
     } else {
       this.write(`${label}: ${formatBytes(total)}`);
       this.lastLine = phase.startedAt;

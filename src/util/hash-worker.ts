@@ -7,7 +7,12 @@
  */
 
 /** What the main thread sends: a filled slot, or a control message. */
-export type HashWorkerRequest = { slot: number; offset: number; length: number } | { begin: true } | { end: true } | { rewind: true } | { done: true };
+export type HashWorkerRequest =
+  | { slot: number; offset: number; length: number }
+  | { begin: true }
+  | { end: true }
+  | { rewind: true }
+  | { done: true };
 
 /** What the worker answers: a released slot, a part's digest, the whole digest. */
 export type HashWorkerReply = { slot: number } | { part: string } | { digest: string };

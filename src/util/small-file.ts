@@ -24,7 +24,8 @@ export async function readSmallRegularFile(path: string, maxBytes: number): Prom
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new SmallFileError(`is not a regular file (${kindOf(st)})`);
-    if (st.size > maxBytes) throw new SmallFileError(`is ${st.size} bytes, more than the ${maxBytes} bytes it can hold`);
+    if (st.size > maxBytes)
+      throw new SmallFileError(`is ${st.size} bytes, more than the ${maxBytes} bytes it can hold`);
     const buf = Buffer.alloc(maxBytes + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     if (bytesRead > maxBytes) throw new SmallFileError(`grew past ${maxBytes} bytes while it was read`);
@@ -34,7 +35,13 @@ export async function readSmallRegularFile(path: string, maxBytes: number): Prom
   }
 }
 
-function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+function kindOf(st: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): string {
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';

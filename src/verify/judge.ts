@@ -59,12 +59,18 @@ export interface ImageJudgement {
  * visit), indexes may nest MAX_INDEX_DEPTH deep and never in a cycle, and
  * everything reachable must be listed in the image's metadata.
  */
-export function judgeImage(im: ImageRecord, seen: Map<string, BlobSeen>, elsewhere: Map<string, string[]>): ImageJudgement {
+export function judgeImage(
+  im: ImageRecord,
+  seen: Map<string, BlobSeen>,
+  elsewhere: Map<string, string[]>,
+): ImageJudgement {
   const walk = new ImageWalk(im, seen, elsewhere);
   const problems: Problem[] = [];
   const platforms: PlatformReport[] = [];
   const isIndex = isIndexType(im.mediaType);
-  problems.push(...walk.check({ mediaType: im.mediaType, digest: im.digest, size: im.size }, isIndex ? 'index' : 'manifest', 0));
+  problems.push(
+    ...walk.check({ mediaType: im.mediaType, digest: im.digest, size: im.size }, isIndex ? 'index' : 'manifest', 0),
+  );
   const top = seen.get(im.digest)?.parsed;
   if (isIndex && top?.kind === 'index' && problems.length === 0) {
     for (const child of top.manifests) {
@@ -80,7 +86,10 @@ export function judgeImage(im: ImageRecord, seen: Map<string, BlobSeen>, elsewhe
   }
   const needs = walk.needs;
   const status = problems.length === 0 && needs.size > 0 ? 'needs other volumes' : statusOf(problems);
-  const texts = [...problems.map((p) => p.text), ...(status === 'needs other volumes' ? [`its remaining blobs are in ${[...needs].sort().join(', ')}`] : [])];
+  const texts = [
+    ...problems.map((p) => p.text),
+    ...(status === 'needs other volumes' ? [`its remaining blobs are in ${[...needs].sort().join(', ')}`] : []),
+  ];
   return {
     report: { reference: im.reference, digest: im.digest, status, platforms, problems: bounded(texts) },
     structural: problems.filter((p) => p.structural).map((p) => p.text),
@@ -105,7 +114,8 @@ class ImageWalk {
   }
 
   check(d: Descriptor, label: string, depth: number): Problem[] {
-    if (this.onPath.has(d.digest)) return [{ text: `${label} ${d.digest} contains itself (an index cycle)`, damaged: true, structural: true }];
+    if (this.onPath.has(d.digest))
+      return [{ text: `${label} ${d.digest} contains itself (an index cycle)`, damaged: true, structural: true }];
     const known = this.verdicts.get(d.digest);
     if (known) return known;
     this.onPath.add(d.digest);
@@ -116,7 +126,14 @@ class ImageWalk {
   }
 
   private judge(d: Descriptor, label: string, depth: number): Problem[] {
-    if (!this.listed.has(d.digest)) return [{ text: `${label} ${d.digest} is needed, but the metadata does not list it for this image`, damaged: true, structural: true }];
+    if (!this.listed.has(d.digest))
+      return [
+        {
+          text: `${label} ${d.digest} is needed, but the metadata does not list it for this image`,
+          damaged: true,
+          structural: true,
+        },
+      ];
     const b = this.seen.get(d.digest);
     // A delta's dependency (checked against the registry at import) or a blob of another volume.
     const where = this.elsewhere.get(d.digest);
@@ -126,17 +143,28 @@ class ImageWalk {
     }
     if (!b) return [{ text: `${label} ${d.digest} is missing`, damaged: false }];
     if (b.damage) return [{ text: `${label} ${d.digest}: ${b.damage}`, damaged: true }];
-    if (b.size !== d.size) return [{ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true }];
+    if (b.size !== d.size)
+      return [{ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true }];
     const p = b.parsed;
     if (!p) {
-      if (label === 'manifest' || label === 'index') return [{ text: `${label} ${d.digest} could not be read as a manifest`, damaged: true }];
+      if (label === 'manifest' || label === 'index')
+        return [{ text: `${label} ${d.digest} could not be read as a manifest`, damaged: true }];
       return [];
     }
-    if (p.kind === 'image') return [...this.check(p.config, 'config', depth + 1), ...p.layers.flatMap((l) => this.check(l, 'layer', depth + 1))];
+    if (p.kind === 'image')
+      return [
+        ...this.check(p.config, 'config', depth + 1),
+        ...p.layers.flatMap((l) => this.check(l, 'layer', depth + 1)),
+      ];
     // The top index's children are walked by the caller, platform by platform.
     if (depth === 0) return [];
-    if (depth >= MAX_INDEX_DEPTH) return [{ text: `index ${d.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, damaged: true, structural: true }];
-    return p.manifests.filter((c) => !this.absent.has(c.digest)).flatMap((c) => this.check(c, isIndexType(c.mediaType) ? 'index' : 'manifest', depth + 1));
+    if (depth >= MAX_INDEX_DEPTH)
+      return [
+        { text: `index ${d.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`, damaged: true, structural: true },
+      ];
+    return p.manifests
+      .filter((c) => !this.absent.has(c.digest))
+      .flatMap((c) => this.check(c, isIndexType(c.mediaType) ? 'index' : 'manifest', depth + 1));
   }
 }
 
@@ -172,8 +200,9 @@ export function compareIndex(metadata: BundleMetadata, index: Descriptor[]): str
   }
   const names = new Set(metadata.images.map((im) => im.reference));
   const artifacts = new Set(metadata.images.filter((im) => im.artifact).map((im) => im.digest));
-  for (const name of byName.keys()) if (!names.has(name)) out.push(`index.json entry ${printable(name)} is not in the metadata`);
-  for (const digest of unnamed.keys()) if (!artifacts.has(digest)) out.push(`index.json entry ${digest} has no name and is no artifact of the metadata`);
+  for (const name of byName.keys())
+    if (!names.has(name)) out.push(`index.json entry ${printable(name)} is not in the metadata`);
+  for (const digest of unnamed.keys())
+    if (!artifacts.has(digest)) out.push(`index.json entry ${digest} has no name and is no artifact of the metadata`);
   return out;
 }
-

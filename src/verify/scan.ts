@@ -47,7 +47,9 @@ export interface Scan {
 function blobRecords(metadata: BundleMetadata): Map<string, BundleMetadata['blobs'][number]> {
   const records = new Map(metadata.blobs.map((b) => [b.digest, b]));
   for (const b of metadata.blobs) {
-    for (const p of b.parts ?? []) if (!records.has(p.digest)) records.set(p.digest, { digest: p.digest, size: p.size, mediaType: b.mediaType, role: b.role });
+    for (const p of b.parts ?? [])
+      if (!records.has(p.digest))
+        records.set(p.digest, { digest: p.digest, size: p.size, mediaType: b.mediaType, role: b.role });
   }
   return records;
 }
@@ -67,7 +69,15 @@ export async function scanBundle(path: string, onProgress?: (position: number) =
   } catch (err) {
     // Not a bundle at all (compressed, say): still a report, so --json always answers.
     if (!(err instanceof BundleFormatError)) throw err;
-    return { path, metadata, seen, problems: [err.message.replace(`${path}: `, '')], sidecar: { status: 'unchecked' }, bytes: (await stat(path)).size, signed };
+    return {
+      path,
+      metadata,
+      seen,
+      problems: [err.message.replace(`${path}: `, '')],
+      sidecar: { status: 'unchecked' },
+      bytes: (await stat(path)).size,
+      signed,
+    };
   }
   let wholeFile: string | undefined;
   try {
@@ -122,7 +132,12 @@ export async function scanBundle(path: string, onProgress?: (position: number) =
 }
 
 /** Hashes one blob from borrowed chunks, keeping the bytes only of small JSON documents. */
-export async function checkBlob(digest: string, size: number, chunks: AsyncIterable<Buffer>, record: BundleMetadata['blobs'][number] | undefined): Promise<BlobSeen> {
+export async function checkBlob(
+  digest: string,
+  size: number,
+  chunks: AsyncIterable<Buffer>,
+  record: BundleMetadata['blobs'][number] | undefined,
+): Promise<BlobSeen> {
   const wantsJson = record ? record.role === 'manifest' || record.role === 'index' : isSmallDocument(size);
   const keep = wantsJson && isSmallDocument(size);
   const kept: Buffer[] = [];

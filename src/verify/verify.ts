@@ -28,7 +28,10 @@ export interface VerifyReport {
  * image walked from index.json down to its layers. Every problem is collected
  * and attributed to the images and platforms it breaks.
  */
-export async function verifyBundle(path: string, opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
+export async function verifyBundle(
+  path: string,
+  opts: { onProgress?: (position: number) => void } = {},
+): Promise<VerifyReport> {
   return report([await scanBundle(path, opts.onProgress)]);
 }
 
@@ -37,7 +40,10 @@ export async function verifyBundle(path: string, opts: { onProgress?: (position:
  * each read once. Blobs of volumes that were not given are not counted missing;
  * the report says which volumes are present, missing or damaged.
  */
-export async function verifyBundles(paths: string[], opts: { onProgress?: (position: number) => void } = {}): Promise<VerifyReport> {
+export async function verifyBundles(
+  paths: string[],
+  opts: { onProgress?: (position: number) => void } = {},
+): Promise<VerifyReport> {
   const scans: Scan[] = [];
   for (const p of paths) scans.push(await scanBundle(p, opts.onProgress));
   return report(scans);
@@ -49,14 +55,27 @@ function report(scans: Scan[]): VerifyReport {
   const bytes = scans.reduce((n, s) => n + s.bytes, 0);
   const label = (s: Scan, p: string) => (scans.length > 1 ? `${s.path}: ${p}` : p);
   const problems = scans.flatMap((s) => s.problems.map((p) => label(s, p)));
-  const sidecar = scans.find((s) => s.sidecar.status === 'mismatch')?.sidecar ?? scans.find((s) => s.sidecar.status !== 'ok' && s.sidecar.status !== 'absent')?.sidecar ?? first.sidecar;
+  const sidecar =
+    scans.find((s) => s.sidecar.status === 'mismatch')?.sidecar ??
+    scans.find((s) => s.sidecar.status !== 'ok' && s.sidecar.status !== 'absent')?.sidecar ??
+    first.sidecar;
   const metadata = first.metadata;
-  if (!metadata) return { bundle, ok: false, sidecar, problems, images: [], blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 }, bytes };
+  if (!metadata)
+    return {
+      bundle,
+      ok: false,
+      sidecar,
+      problems,
+      images: [],
+      blobs: { listed: 0, verified: 0, damaged: 0, missing: 0 },
+      bytes,
+    };
 
   const set = metadata.volumes?.set;
   for (const s of scans.slice(1)) {
     if (!s.metadata) continue;
-    if (!set || s.metadata.volumes?.set !== set) problems.push(`${s.path} is not a volume of the same set as ${first.path}; verify them separately`);
+    if (!set || s.metadata.volumes?.set !== set)
+      problems.push(`${s.path} is not a volume of the same set as ${first.path}; verify them separately`);
   }
   const given = new Set(scans.map((s) => s.metadata?.volumes?.index).filter((i): i is number => i !== undefined));
   const seen = new Map<string, BlobSeen>();
@@ -70,7 +89,10 @@ function report(scans: Scan[]): VerifyReport {
       const whole = assembleParts(b.parts, seen, given);
       if (whole === 'missing') continue;
       if (whole) seen.set(b.digest, whole);
-      else elsewhere.set(b.digest, [...new Set(b.parts.filter((p) => !given.has(p.volume)).map((p) => `volume ${p.volume}`))]);
+      else
+        elsewhere.set(b.digest, [
+          ...new Set(b.parts.filter((p) => !given.has(p.volume)).map((p) => `volume ${p.volume}`)),
+        ]);
     }
   }
   const images = metadata.images.map((im) => judgeImage(im, seen, elsewhere).report);
@@ -79,12 +101,21 @@ function report(scans: Scan[]): VerifyReport {
   const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
   const missing = carried.filter((b) => !seen.has(b.digest)).length;
   const sidecarOk = scans.every((s) => s.sidecar.status === 'ok' || s.sidecar.status === 'absent');
-  const ok = problems.length === 0 && images.every((i) => i.status === 'intact' || i.status === 'needs other volumes') && damaged === 0 && missing === 0 && sidecarOk;
+  const ok =
+    problems.length === 0 &&
+    images.every((i) => i.status === 'intact' || i.status === 'needs other volumes') &&
+    damaged === 0 &&
+    missing === 0 &&
+    sidecarOk;
   const external = metadata.blobs.filter((b) => b.external).length;
   let volumes: VerifyReport['volumes'];
   if (metadata.volumes) {
     const count = metadata.volumes.count;
-    const damagedVolumes = scans.filter((s) => s.problems.length > 0 || s.sidecar.status === 'mismatch' || [...s.seen.values()].some((b) => b.damage)).map((s) => s.metadata?.volumes?.index ?? 0);
+    const damagedVolumes = scans
+      .filter(
+        (s) => s.problems.length > 0 || s.sidecar.status === 'mismatch' || [...s.seen.values()].some((b) => b.damage),
+      )
+      .map((s) => s.metadata?.volumes?.index ?? 0);
     volumes = {
       count,
       present: [...given].sort((a, b) => a - b),
@@ -114,7 +145,11 @@ function report(scans: Scan[]): VerifyReport {
  * and undefined (it needs other volumes) otherwise. Each part was hashed on its
  * own; their digests were taken from the whole, verified blob at export.
  */
-function assembleParts(parts: BlobPart[], seen: Map<string, BlobSeen>, given: Set<number>): BlobSeen | 'missing' | undefined {
+function assembleParts(
+  parts: BlobPart[],
+  seen: Map<string, BlobSeen>,
+  given: Set<number>,
+): BlobSeen | 'missing' | undefined {
   let size = 0;
   let complete = true;
   for (const [i, p] of parts.entries()) {
@@ -130,4 +165,3 @@ function assembleParts(parts: BlobPart[], seen: Map<string, BlobSeen>, given: Se
   }
   return complete ? { size } : undefined;
 }
-

@@ -8,7 +8,8 @@ import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 
-const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
+const ACCEPT =
+  'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
 const sha256 = sha256Digest;
 
 let upstream: RunningRegistry;
@@ -28,7 +29,15 @@ beforeAll(async () => {
   dest = await startRegistry();
   signed = await pushSignedImage(upstream);
   bundle = join(work.path, 'signed.tar');
-  const res = await runCli(['export', `${upstream.host}/${signed.repository}:${signed.tag}`, '-o', bundle, '--plain-http', '--cache-dir', join(work.path, 'cache')]);
+  const res = await runCli([
+    'export',
+    `${upstream.host}/${signed.repository}:${signed.tag}`,
+    '-o',
+    bundle,
+    '--plain-http',
+    '--cache-dir',
+    join(work.path, 'cache'),
+  ]);
   expect(res.code, res.stderr).toBe(0);
   expect(res.stderr).toMatch(/found signature/);
 });
@@ -42,7 +51,9 @@ afterAll(async () => {
 describe('signatures, attestations and referrers cross the gap', () => {
   it('the bundle lists what was found per image', async () => {
     const s = JSON.parse((await runCli(['inspect', bundle, '--json'])).stdout);
-    const image = s.images.find((i: { reference: string }) => i.reference.endsWith(`${signed.repository}:${signed.tag}`));
+    const image = s.images.find((i: { reference: string }) =>
+      i.reference.endsWith(`${signed.repository}:${signed.tag}`),
+    );
     expect(image.artifacts.map((a: { kind: string }) => a.kind).sort()).toEqual(['referrers', 'signature']);
     expect(image.artifacts.every((a: { subject: string }) => a.subject === signed.digest)).toBe(true);
     expect((await runCli(['verify', bundle])).code).toBe(0);
@@ -64,13 +75,28 @@ describe('signatures, attestations and referrers cross the gap', () => {
       expect(there.body.equals(here.body)).toBe(true);
     }
     // The cosign signature still verifies against the payload served by the isolated registry.
-    const sig = JSON.parse((await get(dest, `/v2/${signed.repository}/manifests/${signed.signatureTag}`)).body.toString());
+    const sig = JSON.parse(
+      (await get(dest, `/v2/${signed.repository}/manifests/${signed.signatureTag}`)).body.toString(),
+    );
     const layer = sig.layers[0];
     const payload = (await get(dest, `/v2/${signed.repository}/blobs/${layer.digest}`)).body;
-    expect(verify('sha256', payload, signed.publicKey, Buffer.from(layer.annotations['dev.cosignproject.cosign/signature'], 'base64'))).toBe(true);
+    expect(
+      verify(
+        'sha256',
+        payload,
+        signed.publicKey,
+        Buffer.from(layer.annotations['dev.cosignproject.cosign/signature'], 'base64'),
+      ),
+    ).toBe(true);
     expect(JSON.parse(payload.toString()).critical.image['docker-manifest-digest']).toBe(signed.digest);
     // An independent client sees the same tags.
-    const tags = JSON.parse(execFileSync('skopeo', ['list-tags', '--tls-verify=false', `docker://${dest.host}/${signed.repository}`]).toString()).Tags as string[];
+    const tags = JSON.parse(
+      execFileSync('skopeo', [
+        'list-tags',
+        '--tls-verify=false',
+        `docker://${dest.host}/${signed.repository}`,
+      ]).toString(),
+    ).Tags as string[];
     expect(tags.sort()).toEqual([signed.referrersTag, signed.signatureTag, signed.tag].sort());
     const check = await runCli(['verify', bundle, '--registry', dest.host, '--plain-http', '--deep']);
     expect(check.code).toBe(0);
@@ -78,14 +104,31 @@ describe('signatures, attestations and referrers cross the gap', () => {
 
   it('a registry that does not list tags (404 or 403 on tags/list): the same artifacts are found by asking tag by tag', async () => {
     for (const status of [404, 403]) {
-      const proxy = await startFaultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.includes('/tags/list'), fault: { kind: 'status', status } }]);
+      const proxy = await startFaultProxy(upstream.url, [
+        { match: (m, p) => m === 'GET' && p.includes('/tags/list'), fault: { kind: 'status', status } },
+      ]);
       try {
         const out = join(work.path, `no-list-${status}.tar`);
-        const res = await runCli(['export', `${upstream.host}/${signed.repository}:${signed.tag}`, '--registry-mirror', `*=http://${proxy.host}`, '-o', out, '--retries', '0', '-q']);
+        const res = await runCli([
+          'export',
+          `${upstream.host}/${signed.repository}:${signed.tag}`,
+          '--registry-mirror',
+          `*=http://${proxy.host}`,
+          '-o',
+          out,
+          '--retries',
+          '0',
+          '-q',
+        ]);
         expect(res.code, res.stderr).toBe(0);
         expect(proxy.requests.some((r) => r.faulted && r.path.includes('/tags/list'))).toBe(true);
         const s = JSON.parse((await runCli(['inspect', out, '--json'])).stdout);
-        expect(s.images.find((i: { reference: string }) => i.reference.endsWith(`${signed.repository}:${signed.tag}`)).artifacts.map((a: { kind: string }) => a.kind).sort()).toEqual(['referrers', 'signature']);
+        expect(
+          s.images
+            .find((i: { reference: string }) => i.reference.endsWith(`${signed.repository}:${signed.tag}`))
+            .artifacts.map((a: { kind: string }) => a.kind)
+            .sort(),
+        ).toEqual(['referrers', 'signature']);
       } finally {
         await proxy.stop();
       }
@@ -94,7 +137,21 @@ describe('signatures, attestations and referrers cross the gap', () => {
 
   it('--no-signatures leaves them out', async () => {
     const bare = join(work.path, 'bare.tar');
-    expect((await runCli(['export', `${upstream.host}/${signed.repository}:${signed.tag}`, '--no-signatures', '-o', bare, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q'])).code).toBe(0);
+    expect(
+      (
+        await runCli([
+          'export',
+          `${upstream.host}/${signed.repository}:${signed.tag}`,
+          '--no-signatures',
+          '-o',
+          bare,
+          '--plain-http',
+          '--cache-dir',
+          join(work.path, 'cache'),
+          '-q',
+        ])
+      ).code,
+    ).toBe(0);
     const s = JSON.parse((await runCli(['inspect', bare, '--json'])).stdout);
     expect(s.images).toHaveLength(1);
     expect(s.images[0].artifacts).toEqual([]);

@@ -35,7 +35,11 @@ afterAll(async () => {
 });
 
 /** A registry filled by `import` with the given mapping, and the certs.d folder mirror-config writes for it. */
-async function importAndConfigure(name: string, mapping: string[], opts: { tls?: boolean } = {}): Promise<{ dest: RunningRegistry; hostsDir: string }> {
+async function importAndConfigure(
+  name: string,
+  mapping: string[],
+  opts: { tls?: boolean } = {},
+): Promise<{ dest: RunningRegistry; hostsDir: string }> {
   const dest = await startRegistry({ tls: opts.tls ?? false });
   running.push(dest);
   const reach = opts.tls ? ['--ca-file', dest.caFile!] : ['--plain-http'];
@@ -43,7 +47,19 @@ async function importAndConfigure(name: string, mapping: string[], opts: { tls?:
   expect(imported.code, imported.stderr).toBe(0);
   const hostsDir = join(work.path, `certs.d-${name}`);
   const trust = opts.tls ? ['--ca-file', dest.caFile!] : [];
-  const written = await runCli(['mirror-config', '--format', 'containerd', '--endpoint', dest.url, '--bundle', bundle, ...mapping, ...trust, '-o', hostsDir]);
+  const written = await runCli([
+    'mirror-config',
+    '--format',
+    'containerd',
+    '--endpoint',
+    dest.url,
+    '--bundle',
+    bundle,
+    ...mapping,
+    ...trust,
+    '-o',
+    hostsDir,
+  ]);
   expect(written.code, written.stderr).toBe(0);
   return { dest, hostsDir };
 }
@@ -56,7 +72,10 @@ function expectEveryImageFetched(hostsDir: string, namespace: string): void {
 }
 
 function expectUnpacked(hostsDir: string, namespace: string, reference: string): void {
-  const pulled = containerd.ctr(['images', 'pull', '--snapshotter', 'native', '--hosts-dir', hostsDir, reference], namespace);
+  const pulled = containerd.ctr(
+    ['images', 'pull', '--snapshotter', 'native', '--hosts-dir', hostsDir, reference],
+    namespace,
+  );
   expect(pulled.code, `${reference}: ${pulled.stderr}`).toBe(0);
   const listed = containerd.ctr(['images', 'check'], namespace);
   expect(listed.stdout).toMatch(new RegExp(`${reference.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s.*complete`));
@@ -92,13 +111,30 @@ describe('ctr images import loads a bundle', () => {
     const signed = await pushSignedImage(signedRegistry, 'signed/app', 'v1');
     const withSignatures = join(work.path, 'signed.tar');
     const reference = `${signedRegistry.host}/signed/app:v1`;
-    const exported = await runCli(['export', reference, images[0]!.upstream, '--registry-mirror', `${images[0]!.upstream.split('/')[0]}=${upstream.url}`, '--plain-http', '-o', withSignatures, '-q']);
+    const exported = await runCli([
+      'export',
+      reference,
+      images[0]!.upstream,
+      '--registry-mirror',
+      `${images[0]!.upstream.split('/')[0]}=${upstream.url}`,
+      '--plain-http',
+      '-o',
+      withSignatures,
+      '-q',
+    ]);
     expect(exported.code, exported.stderr).toBe(0);
-    const inspected = JSON.parse((await runCli(['inspect', withSignatures, '--json'])).stdout) as { images: Array<{ reference: string; artifactOf?: string }> };
+    const inspected = JSON.parse((await runCli(['inspect', withSignatures, '--json'])).stdout) as {
+      images: Array<{ reference: string; artifactOf?: string }>;
+    };
     // The bundle carries the signature (for `airgap-bundle import`); containerd is not asked to keep it.
-    expect(inspected.images.some((i) => i.artifactOf === reference && i.reference.endsWith(`:${signed.signatureTag}`))).toBe(true);
+    expect(
+      inspected.images.some((i) => i.artifactOf === reference && i.reference.endsWith(`:${signed.signatureTag}`)),
+    ).toBe(true);
 
-    const imported = containerd.ctr(['images', 'import', '--snapshotter', 'native', '--all-platforms', withSignatures], 'ctr-import');
+    const imported = containerd.ctr(
+      ['images', 'import', '--snapshotter', 'native', '--all-platforms', withSignatures],
+      'ctr-import',
+    );
     expect(imported.code, imported.stderr).toBe(0);
     const listed = containerd.ctr(['images', 'list', '-q'], 'ctr-import').stdout.split('\n').filter(Boolean);
     expect(listed.sort()).toEqual([reference, images[0]!.upstream].sort());

@@ -33,7 +33,9 @@ describe('incremental bundles', () => {
     const after = images;
     const full = join(work.path, 'full.tar');
     const cache = join(work.path, 'cache');
-    expect((await runCli(['export', ...refs(before), '-o', full, '--plain-http', '--cache-dir', cache, '-q'])).code).toBe(0);
+    expect(
+      (await runCli(['export', ...refs(before), '-o', full, '--plain-http', '--cache-dir', cache, '-q'])).code,
+    ).toBe(0);
     expect((await runCli(['import', full, '--registry', isolated.host, '--plain-http', '-q'])).code).toBe(0);
 
     const receipt = join(work.path, 'receipt.json');
@@ -43,10 +45,23 @@ describe('incremental bundles', () => {
     expect(Object.keys(r.repositories)).toHaveLength(before.length);
 
     const delta = join(work.path, 'delta.tar');
-    const res = await runCli(['export', ...refs(after), '--exclude-receipt', receipt, '-o', delta, '--plain-http', '--cache-dir', cache, '--json']);
+    const res = await runCli([
+      'export',
+      ...refs(after),
+      '--exclude-receipt',
+      receipt,
+      '-o',
+      delta,
+      '--plain-http',
+      '--cache-dir',
+      cache,
+      '--json',
+    ]);
     expect(res.code).toBe(0);
     const fullAfter = join(work.path, 'full-after.tar');
-    expect((await runCli(['export', ...refs(after), '-o', fullAfter, '--plain-http', '--cache-dir', cache, '-q'])).code).toBe(0);
+    expect(
+      (await runCli(['export', ...refs(after), '-o', fullAfter, '--plain-http', '--cache-dir', cache, '-q'])).code,
+    ).toBe(0);
     // Shared base layers and unchanged images stay behind: the delta is much smaller.
     expect(statSync(delta).size).toBeLessThan(statSync(fullAfter).size * 0.6);
 
@@ -76,9 +91,23 @@ describe('incremental bundles', () => {
   it('--exclude-bundle leaves out what an earlier bundle carried', async () => {
     const cache = join(work.path, 'cache');
     const old = join(work.path, 'old.tar');
-    expect((await runCli(['export', ...refs(images.slice(0, 6)), '-o', old, '--plain-http', '--cache-dir', cache, '-q'])).code).toBe(0);
+    expect(
+      (await runCli(['export', ...refs(images.slice(0, 6)), '-o', old, '--plain-http', '--cache-dir', cache, '-q']))
+        .code,
+    ).toBe(0);
     const delta = join(work.path, 'delta2.tar');
-    const res = await runCli(['export', ...refs(images), '--exclude-bundle', old, '-o', delta, '--plain-http', '--cache-dir', cache, '--json']);
+    const res = await runCli([
+      'export',
+      ...refs(images),
+      '--exclude-bundle',
+      old,
+      '-o',
+      delta,
+      '--plain-http',
+      '--cache-dir',
+      cache,
+      '--json',
+    ]);
     expect(res.code).toBe(0);
     const meta = JSON.parse(execFileSync('tar', ['-xOf', delta, 'airgap-bundle.json']).toString());
     expect(meta.delta.against).toEqual(['old.tar']);

@@ -43,7 +43,17 @@ describe('export against a real registry', () => {
     listFile = join(work.path, 'talos.images');
     writeFileSync(listFile, `# talosctl images\n${talosLikeList(images, upstream.host)}\n`);
     bundle = join(work.path, 'talos.tar');
-    const res = await runCli(['export', '-f', listFile, '-o', bundle, '--plain-http', '--cache-dir', join(work.path, 'cache'), '--json']);
+    const res = await runCli([
+      'export',
+      '-f',
+      listFile,
+      '-o',
+      bundle,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'cache'),
+      '--json',
+    ]);
     expect(unexpectedOutput(res.stderr)).toEqual([]);
     expect(res.code).toBe(0);
   });
@@ -56,7 +66,12 @@ describe('export against a real registry', () => {
       expect(rec, refOf(img)).toBeDefined();
       expect(rec!.digest).toBe(img.digest);
       expect(rec!.mediaType).toBe(img.mediaType);
-      const upstreamBytes = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${refOf(img)}`]);
+      const upstreamBytes = execFileSync('skopeo', [
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${refOf(img)}`,
+      ]);
       expect(sha256(upstreamBytes)).toBe(rec!.digest);
     }
   });
@@ -104,14 +119,34 @@ describe('export against a real registry', () => {
 
   it('is byte-identical when exported again from scratch', async () => {
     const again = join(work.path, 'again.tar');
-    const res = await runCli(['export', '-f', listFile, '-o', again, '--plain-http', '--cache-dir', join(work.path, 'cache-again'), '-q']);
+    const res = await runCli([
+      'export',
+      '-f',
+      listFile,
+      '-o',
+      again,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'cache-again'),
+      '-q',
+    ]);
     expect(res.code).toBe(0);
     expect(readFileSync(again).equals(readFileSync(bundle))).toBe(true);
   });
 
   it('reuses verified blobs of an earlier run and fetches only what is missing', async () => {
     const cache = join(work.path, 'cache');
-    const res = await runCli(['export', '-f', listFile, '-o', join(work.path, 'rerun.tar'), '--plain-http', '--cache-dir', cache, '--json']);
+    const res = await runCli([
+      'export',
+      '-f',
+      listFile,
+      '-o',
+      join(work.path, 'rerun.tar'),
+      '--plain-http',
+      '--cache-dir',
+      cache,
+      '--json',
+    ]);
     expect(res.code).toBe(0);
     const summary = JSON.parse(res.stdout);
     expect(summary.fetched.blobs).toBe(0);
@@ -125,7 +160,18 @@ describe('export options', () => {
 
   it('--platform keeps the original index and records the absent children', async () => {
     const out = join(work.path, 'amd64.tar');
-    const res = await runCli(['export', refOf(multi()), '--platform', 'linux/amd64', '-o', out, '--plain-http', '--cache-dir', join(work.path, 'c-plat'), '-q']);
+    const res = await runCli([
+      'export',
+      refOf(multi()),
+      '--platform',
+      'linux/amd64',
+      '-o',
+      out,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'c-plat'),
+      '-q',
+    ]);
     expect(res.code).toBe(0);
     const rec = metadataOf(out).images[0]!;
     expect(rec.digest).toBe(multi().digest);
@@ -139,7 +185,17 @@ describe('export options', () => {
   it('fetches through a mirror and records the original references', async () => {
     const img = multi();
     const out = join(work.path, 'mirror.tar');
-    const res = await runCli(['export', img.upstream, '--registry-mirror', `*=http://${upstream.host}`, '-o', out, '--cache-dir', join(work.path, 'c-mirror'), '-q']);
+    const res = await runCli([
+      'export',
+      img.upstream,
+      '--registry-mirror',
+      `*=http://${upstream.host}`,
+      '-o',
+      out,
+      '--cache-dir',
+      join(work.path, 'c-mirror'),
+      '-q',
+    ]);
     expect(unexpectedOutput(res.stderr)).toEqual([]);
     expect(res.code).toBe(0);
     const rec = metadataOf(out).images[0]!;
@@ -149,11 +205,30 @@ describe('export options', () => {
 
   it('honours a pinned digest and refuses a wrong one', async () => {
     const img = multi();
-    const ok = await runCli(['export', `${refOf(img)}@${img.digest}`, '-o', join(work.path, 'pinned.tar'), '--plain-http', '--cache-dir', join(work.path, 'c-pin'), '-q']);
+    const ok = await runCli([
+      'export',
+      `${refOf(img)}@${img.digest}`,
+      '-o',
+      join(work.path, 'pinned.tar'),
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'c-pin'),
+      '-q',
+    ]);
     expect(ok.code).toBe(0);
     const wrong = `sha256:${'0'.repeat(64)}`;
     const out = join(work.path, 'wrongpin.tar');
-    const bad = await runCli(['export', `${refOf(img)}@${wrong}`, '-o', out, '--plain-http', '--retries', '0', '--cache-dir', join(work.path, 'c-pin')]);
+    const bad = await runCli([
+      'export',
+      `${refOf(img)}@${wrong}`,
+      '-o',
+      out,
+      '--plain-http',
+      '--retries',
+      '0',
+      '--cache-dir',
+      join(work.path, 'c-pin'),
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/not found|digest/);
     expect(existsSync(out)).toBe(false);
@@ -163,13 +238,26 @@ describe('export options', () => {
     const list = join(work.path, 'bad.images');
     writeFileSync(list, `${refOf(images[0]!)}\nUPPER/case:1\n\n# fine\nbusybox:\n`);
     const out = join(work.path, 'bad.tar');
-    const res = await runCli(['export', '-f', list, '-o', out, '--plain-http', '--cache-dir', join(work.path, 'c-bad')]);
+    const res = await runCli([
+      'export',
+      '-f',
+      list,
+      '-o',
+      out,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'c-bad'),
+    ]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('2 problems in the image sources');
     expect(res.stderr).toContain(`${list}:2`);
     expect(res.stderr).toContain(`${list}:5`);
     expect(existsSync(out)).toBe(false);
-    expect(existsSync(join(work.path, 'c-bad', 'blobs', 'sha256')) ? readdirSync(join(work.path, 'c-bad', 'blobs', 'sha256')) : []).toEqual([]);
+    expect(
+      existsSync(join(work.path, 'c-bad', 'blobs', 'sha256'))
+        ? readdirSync(join(work.path, 'c-bad', 'blobs', 'sha256'))
+        : [],
+    ).toEqual([]);
   });
 
   it('reads the list from stdin and a spec file, rejecting unknown spec keys', async () => {
@@ -179,14 +267,28 @@ describe('export options', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${spec}: unknown key "image"`);
     writeFileSync(spec, `output: from-spec.tar\nimages: [${refOf(images[0]!)}]\n`);
-    const res = await runCli(['export', '--spec', spec, '-f', '-', '--plain-http', '--cache-dir', join(work.path, 'c-spec'), '-q'], { input: `${refOf(images[1]!)}\n` });
+    const res = await runCli(
+      ['export', '--spec', spec, '-f', '-', '--plain-http', '--cache-dir', join(work.path, 'c-spec'), '-q'],
+      { input: `${refOf(images[1]!)}\n` },
+    );
     expect(res.code).toBe(0);
     expect(metadataOf(join(work.path, 'from-spec.tar')).images).toHaveLength(2);
   });
 
   it('fails in one line when the registry is unreachable, leaving no bundle', async () => {
     const out = join(work.path, 'unreachable.tar');
-    const res = await runCli(['export', '127.0.0.1:1/x/y:1', '-o', out, '--plain-http', '--retries', '0', '-q', '--cache-dir', join(work.path, 'c-unr')]);
+    const res = await runCli([
+      'export',
+      '127.0.0.1:1/x/y:1',
+      '-o',
+      out,
+      '--plain-http',
+      '--retries',
+      '0',
+      '-q',
+      '--cache-dir',
+      join(work.path, 'c-unr'),
+    ]);
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/127\.0\.0\.1:1.*ECONNREFUSED/);
@@ -206,7 +308,17 @@ describe('faults between the tool and the registry', () => {
     proxy.rules.length = 0;
     proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), fault: { kind: 'corrupt' } });
     const out = join(work.path, 'corrupt.tar');
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--retries', '1', '--cache-dir', join(work.path, 'c-corrupt')]);
+    const res = await runCli([
+      'export',
+      refOf(img, proxy.host),
+      '-o',
+      out,
+      '--plain-http',
+      '--retries',
+      '1',
+      '--cache-dir',
+      join(work.path, 'c-corrupt'),
+    ]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/sha256:[a-f0-9]{64}.*(digest|content does not match)/);
     expect(existsSync(out)).toBe(false);
@@ -216,10 +328,16 @@ describe('faults between the tool and the registry', () => {
   it('without a cache, a blob damaged once in transit is caught by the checksum pass, fetched again, and the bundle is right', async () => {
     const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
     proxy.rules.length = 0;
-    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), fault: { kind: 'corrupt' }, times: 1 });
+    proxy.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'),
+      fault: { kind: 'corrupt' },
+      times: 1,
+    });
     const before = proxy.requests.length;
     const out = join(work.path, 'damaged-once.tar');
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--json'], { env: { AIRGAP_BUNDLE_CACHE: '' } });
+    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--json'], {
+      env: { AIRGAP_BUNDLE_CACHE: '' },
+    });
     expect(res.code, res.stderr).toBe(0);
     const requests = proxy.requests.slice(before);
     const damaged = requests.find((r) => r.faulted)!;
@@ -234,7 +352,9 @@ describe('faults between the tool and the registry', () => {
     proxy.rules.length = 0;
     proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), fault: { kind: 'corrupt' } });
     const out = join(work.path, 'damaged-always.tar');
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--retries', '1'], { env: { AIRGAP_BUNDLE_CACHE: '' } });
+    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--retries', '1'], {
+      env: { AIRGAP_BUNDLE_CACHE: '' },
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/blob sha256:[a-f0-9]{64}: content does not match after 2 downloads: digest mismatch/);
     expect(existsSync(out)).toBe(false);
@@ -244,11 +364,28 @@ describe('faults between the tool and the registry', () => {
   it('retries 429 (honouring Retry-After) and 503, then succeeds with correct digests', async () => {
     const img = images.find((i) => i.kind === 'docker-list')!;
     proxy.rules.length = 0;
-    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/manifests/'), fault: { kind: 'status', status: 429, retryAfter: 1 }, times: 1 });
-    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/'), fault: { kind: 'status', status: 503 }, times: 2 });
+    proxy.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/manifests/'),
+      fault: { kind: 'status', status: 429, retryAfter: 1 },
+      times: 1,
+    });
+    proxy.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/blobs/'),
+      fault: { kind: 'status', status: 503 },
+      times: 2,
+    });
     const before = proxy.requests.length;
     const out = join(work.path, 'retried.tar');
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--cache-dir', join(work.path, 'c-retry'), '-q']);
+    const res = await runCli([
+      'export',
+      refOf(img, proxy.host),
+      '-o',
+      out,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'c-retry'),
+      '-q',
+    ]);
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/429/);
     expect(res.stderr).toMatch(/503/);
@@ -260,8 +397,21 @@ describe('faults between the tool and the registry', () => {
   it('gives up after the retry budget with the ref and last status', async () => {
     const img = images[0]!;
     proxy.rules.length = 0;
-    proxy.rules.push({ match: (m, p) => m === 'GET' && p.includes('/manifests/'), fault: { kind: 'status', status: 502 } });
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', join(work.path, 'giveup.tar'), '--plain-http', '--retries', '1', '--cache-dir', join(work.path, 'c-giveup')]);
+    proxy.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/manifests/'),
+      fault: { kind: 'status', status: 502 },
+    });
+    const res = await runCli([
+      'export',
+      refOf(img, proxy.host),
+      '-o',
+      join(work.path, 'giveup.tar'),
+      '--plain-http',
+      '--retries',
+      '1',
+      '--cache-dir',
+      join(work.path, 'c-giveup'),
+    ]);
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(img.repository);
     expect(res.stderr).toContain('502');

@@ -10,7 +10,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
-import { generateSampleImages, MediaTypes, seedRegistry, talosLikeList, type SampleImage } from '../../scripts/lib/samples.js';
+import {
+  generateSampleImages,
+  MediaTypes,
+  seedRegistry,
+  talosLikeList,
+  type SampleImage,
+} from '../../scripts/lib/samples.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 
@@ -18,7 +24,9 @@ const execFileP = promisify(execFile);
 
 const sha256 = sha256Digest;
 
-const ACCEPT = [MediaTypes.ociIndex, MediaTypes.ociManifest, MediaTypes.dockerList, MediaTypes.dockerManifest].join(', ');
+const ACCEPT = [MediaTypes.ociIndex, MediaTypes.ociManifest, MediaTypes.dockerList, MediaTypes.dockerManifest].join(
+  ', ',
+);
 
 interface Reply {
   status: number;
@@ -27,7 +35,10 @@ interface Reply {
 }
 
 /** One HTTP(S) request with the whole body collected; rejects on socket errors. */
-function request(url: string, opts: { method?: string; headers?: Record<string, string>; ca?: string; auth?: string } = {}): Promise<Reply> {
+function request(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; ca?: string; auth?: string } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const mod = url.startsWith('https:') ? https : http;
     const headers = { ...opts.headers };
@@ -46,9 +57,13 @@ function request(url: string, opts: { method?: string; headers?: Record<string, 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 async function inspectRaw(reg: RunningRegistry, ref: string): Promise<Buffer> {
-  const { stdout } = await execFileP('skopeo', ['--insecure-policy', 'inspect', '--raw', ...reg.skopeoArgs(), `docker://${reg.host}/${ref}`], {
-    encoding: 'buffer',
-  });
+  const { stdout } = await execFileP(
+    'skopeo',
+    ['--insecure-policy', 'inspect', '--raw', ...reg.skopeoArgs(), `docker://${reg.host}/${ref}`],
+    {
+      encoding: 'buffer',
+    },
+  );
   return stdout;
 }
 
@@ -110,7 +125,9 @@ describe('sample images', () => {
     const layout = path.join(work, 'a', 'oci');
     const blobPath = (digest: string) => path.join(layout, 'blobs', 'sha256', digest.slice(7));
     for (const img of images) {
-      const file = img.source.startsWith('oci:') ? blobPath(img.digest) : path.join(img.source.slice('dir:'.length), 'manifest.json');
+      const file = img.source.startsWith('oci:')
+        ? blobPath(img.digest)
+        : path.join(img.source.slice('dir:'.length), 'manifest.json');
       const bytes = await readFile(file);
       expect(sha256(bytes)).toBe(img.digest);
       expect(JSON.parse(bytes.toString()).mediaType).toBe(img.mediaType);
@@ -141,10 +158,17 @@ describe('seeded plain registry and fault proxy', () => {
       expect(JSON.parse(raw.toString()).mediaType).toBe(img.mediaType);
     }
     // The attestation manifests travelled too (skopeo --all copies unknown/unknown entries).
-    const kubelet = JSON.parse((await inspectRaw(reg, `siderolabs/kubelet@${byRepo('siderolabs/kubelet').digest}`)).toString());
-    const attestations = kubelet.manifests.filter((m: any) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest');
+    const kubelet = JSON.parse(
+      (await inspectRaw(reg, `siderolabs/kubelet@${byRepo('siderolabs/kubelet').digest}`)).toString(),
+    );
+    const attestations = kubelet.manifests.filter(
+      (m: any) => m.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest',
+    );
     expect(attestations).toHaveLength(2);
-    const head = await request(`${reg.url}/v2/siderolabs/kubelet/manifests/${attestations[0].digest}`, { method: 'HEAD', headers: { accept: ACCEPT } });
+    const head = await request(`${reg.url}/v2/siderolabs/kubelet/manifests/${attestations[0].digest}`, {
+      method: 'HEAD',
+      headers: { accept: ACCEPT },
+    });
     expect(head.status).toBe(200);
 
     const lines = talosLikeList(images, reg.host).trimEnd().split('\n');
@@ -161,7 +185,10 @@ describe('seeded plain registry and fault proxy', () => {
       expect(first.status).toBe(503);
       expect(first.headers['retry-after']).toBe('2');
       expect((await request(`${proxy.url}/v2/`)).status).toBe(200);
-      expect(proxy.requests.map((r) => [r.status, r.faulted])).toEqual([[503, true], [200, false]]);
+      expect(proxy.requests.map((r) => [r.status, r.faulted])).toEqual([
+        [503, true],
+        [200, false],
+      ]);
     } finally {
       await proxy.stop();
     }
@@ -209,10 +236,17 @@ describe('seeded plain registry and fault proxy', () => {
 
   it("'stall' sends headers and then nothing until the proxy stops", async () => {
     const proxy = await startFaultProxy(reg.url, [{ match: () => true, fault: { kind: 'stall' } }]);
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${proxy.url}/v2/`, resolve).on('error', reject));
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${proxy.url}/v2/`, resolve).on('error', reject),
+    );
     expect(res.statusCode).toBe(200);
     let ended = false;
-    const closed = new Promise<void>((resolve) => res.on('close', resolve).on('end', () => (ended = true)).resume());
+    const closed = new Promise<void>((resolve) =>
+      res
+        .on('close', resolve)
+        .on('end', () => (ended = true))
+        .resume(),
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(ended).toBe(false);
     await proxy.stop();
@@ -247,10 +281,14 @@ describe('authenticated registries', () => {
     const reg = await registry({ auth: 'token' });
     const challenge = await request(`${reg.url}/v2/`);
     expect(challenge.status).toBe(401);
-    expect(challenge.headers['www-authenticate']).toBe(`Bearer realm="${reg.tokenServer!.url}",service="test-registry"`);
+    expect(challenge.headers['www-authenticate']).toBe(
+      `Bearer realm="${reg.tokenServer!.url}",service="test-registry"`,
+    );
 
     const fetchToken = async (scope: string, auth?: string) => {
-      const res = await request(`${reg.tokenServer!.url}?service=test-registry&scope=${encodeURIComponent(scope)}`, { auth });
+      const res = await request(`${reg.tokenServer!.url}?service=test-registry&scope=${encodeURIComponent(scope)}`, {
+        auth,
+      });
       return { status: res.status, token: res.status === 200 ? (JSON.parse(res.body.toString()).token as string) : '' };
     };
     expect((await fetchToken('repository:pause:pull', basic(reg.username!, 'wrong'))).status).toBe(401);
@@ -277,6 +315,8 @@ describe('authenticated registries', () => {
     expect(claims.access).toEqual([{ type: 'repository', name: 'pause', actions: ['pull'] }]);
     // Past authorization the registry reports the repository as unknown; a push is still refused.
     expect((await request(`${reg.url}/v2/pause/tags/list`, { auth: `Bearer ${token}` })).status).toBe(404);
-    expect((await request(`${reg.url}/v2/pause/blobs/uploads/`, { method: 'POST', auth: `Bearer ${token}` })).status).toBe(401);
+    expect(
+      (await request(`${reg.url}/v2/pause/blobs/uploads/`, { method: 'POST', auth: `Bearer ${token}` })).status,
+    ).toBe(401);
   });
 });

@@ -17,7 +17,14 @@ import { onExit } from '../../scripts/lib/process.js';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { CLI, tempDir } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { hostileCases, makeSample, type BuiltCase, type Command, type Expectation, type HostileCase } from '../helpers/hostile-bundles.js';
+import {
+  hostileCases,
+  makeSample,
+  type BuiltCase,
+  type Command,
+  type Expectation,
+  type HostileCase,
+} from '../helpers/hostile-bundles.js';
 
 /** Two children at a time: the machine has two cores, and the registry needs some too. */
 const LANES = 2;
@@ -83,7 +90,11 @@ function runTool(args: string[], cwd: string, killMs: number): Promise<Run> {
     delete env.AIRGAP_BUNDLE_DEBUG;
     delete env.AIRGAP_BUNDLE_CACHE;
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -146,12 +157,23 @@ function argsFor(cmd: Command, proxyHost: string | undefined, prefix: string): s
     case 'import':
       return ['import', 'b.tar', '--registry', proxyHost!, '--plain-http', '--repo-prefix', prefix];
     case 'mirror-config':
-      return ['mirror-config', '--endpoint', 'http://registry.lan:5000', '--bundle', 'b.tar', '-o', join('mirror-out', 'mirror.yaml')];
+      return [
+        'mirror-config',
+        '--endpoint',
+        'http://registry.lan:5000',
+        '--bundle',
+        'b.tar',
+        '-o',
+        join('mirror-out', 'mirror.yaml'),
+      ];
   }
 }
 
 async function served(repository: string, tag: string): Promise<number> {
-  const res = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { Accept: MANIFEST_ACCEPT } });
+  const res = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: { Accept: MANIFEST_ACCEPT },
+  });
   return res.status;
 }
 
@@ -160,9 +182,14 @@ async function catalog(): Promise<string[]> {
   return ((await res.json()) as { repositories?: string[] }).repositories ?? [];
 }
 
-const lastLine = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+const lastLine = (stderr: string) =>
+  stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .pop() ?? '';
 const short = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n)}… (${s.length} chars)` : s);
-const INTERNAL = /\b(TypeError|RangeError|SyntaxError|ReferenceError)\b|Maximum call stack|Cannot read propert|is not a function|is not iterable|Invalid string length|heap out of memory|ERR_STRING_TOO_LONG/;
+const INTERNAL =
+  /\b(TypeError|RangeError|SyntaxError|ReferenceError)\b|Maximum call stack|Cannot read propert|is not a function|is not iterable|Invalid string length|heap out of memory|ERR_STRING_TOO_LONG/;
 
 /** Runs one command of one case and returns what is wrong with the result. */
 async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expectation): Promise<string[]> {
@@ -175,7 +202,11 @@ async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expe
     if (cmd === 'import') proxy = await startFaultProxy(registry.url);
     try {
       const snapBefore = snapshot();
-      const r = await runTool(argsFor(cmd, proxy?.host, prefix), dir, exp.maxMs !== undefined ? exp.maxMs + 5_000 : DEFAULT_KILL_MS);
+      const r = await runTool(
+        argsFor(cmd, proxy?.host, prefix),
+        dir,
+        exp.maxMs !== undefined ? exp.maxMs + 5_000 : DEFAULT_KILL_MS,
+      );
       return { run: r, before: snapBefore, after: snapshot() };
     } finally {
       await proxy?.stop();
@@ -186,32 +217,40 @@ async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expe
 
   if (run.killed) fail(`did not finish: killed after ${Math.round(run.ms)} ms`);
   else if (run.code !== exp.exit) fail(`exit ${run.code}, expected ${exp.exit}: ${short(last)}`);
-  if (/^\s+at \S/m.test(run.stderr) || INTERNAL.test(run.stderr)) fail(`internal error or stack trace on stderr: ${short(run.stderr.match(INTERNAL)?.[0] ?? last)}`);
+  if (/^\s+at \S/m.test(run.stderr) || INTERNAL.test(run.stderr))
+    fail(`internal error or stack trace on stderr: ${short(run.stderr.match(INTERNAL)?.[0] ?? last)}`);
   if (outputs.includes('\u001b')) fail(`raw ESC byte in ${run.stdout.includes('\u001b') ? 'stdout' : 'stderr'}`);
   if (exp.exit !== 0 && !run.killed) {
     if (last === '') fail('stderr is empty: nothing names the problem');
-    else if (exp.names && !exp.names.test(last)) fail(`last stderr line does not name the problem (${exp.names}): ${short(last)}`);
+    else if (exp.names && !exp.names.test(last))
+      fail(`last stderr line does not name the problem (${exp.names}): ${short(last)}`);
     if (last.length > MAX_LAST_LINE) fail(`last stderr line is ${last.length} characters long`);
   }
   if (exp.oneLine) {
     const lines = run.stderr.split('\n').filter((l) => l.trim() !== '');
-    if (lines.length !== 1) fail(`stderr holds ${lines.length} lines, expected exactly one: ${short(lines.slice(0, 3).join(' | '))}`);
+    if (lines.length !== 1)
+      fail(`stderr holds ${lines.length} lines, expected exactly one: ${short(lines.slice(0, 3).join(' | '))}`);
   }
   for (const m of exp.mentions ?? []) if (!outputs.includes(m)) fail(`output does not mention ${m}`);
   for (const f of exp.forbidden ?? []) if (outputs.includes(f)) fail(`output holds ${short(f, 20)}`);
   if (exp.maxMs !== undefined && run.ms > exp.maxMs) fail(`took ${Math.round(run.ms)} ms, bound ${exp.maxMs} ms`);
-  if (exp.maxRssMiB !== undefined && !run.killed && run.rssMiB > exp.maxRssMiB) fail(`peak RSS ${Math.round(run.rssMiB)} MiB, bound ${exp.maxRssMiB} MiB`);
+  if (exp.maxRssMiB !== undefined && !run.killed && run.rssMiB > exp.maxRssMiB)
+    fail(`peak RSS ${Math.round(run.rssMiB)} MiB, bound ${exp.maxRssMiB} MiB`);
   const outBytes = Buffer.byteLength(run.stdout) + Buffer.byteLength(run.stderr);
-  if (exp.maxOutputBytes !== undefined && outBytes > exp.maxOutputBytes) fail(`printed ${outBytes} bytes, bound ${exp.maxOutputBytes}`);
+  if (exp.maxOutputBytes !== undefined && outBytes > exp.maxOutputBytes)
+    fail(`printed ${outBytes} bytes, bound ${exp.maxOutputBytes}`);
 
   if (cmd === 'verify-json' && !run.killed) {
     let report: Record<string, any> | undefined;
     try {
       const parsed: unknown = JSON.parse(run.stdout);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) fail('stdout is JSON but not an object');
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        fail('stdout is JSON but not an object');
       else report = parsed as Record<string, any>;
     } catch {
-      fail(`stdout is not complete valid JSON (${run.stdout.length} chars: ${short(JSON.stringify(run.stdout.slice(0, 80)), 100)})`);
+      fail(
+        `stdout is not complete valid JSON (${run.stdout.length} chars: ${short(JSON.stringify(run.stdout.slice(0, 80)), 100)})`,
+      );
     }
     if (report) {
       if (report.ok !== (exp.exit === 0)) fail(`report.ok is ${String(report.ok)}, expected ${exp.exit === 0}`);
@@ -223,7 +262,10 @@ async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expe
   if (before !== after) {
     const a = new Set(before.split('\n'));
     const b = new Set(after.split('\n'));
-    const changed = [...[...b].filter((x) => !a.has(x)).map((x) => `+${x}`), ...[...a].filter((x) => !b.has(x)).map((x) => `-${x}`)];
+    const changed = [
+      ...[...b].filter((x) => !a.has(x)).map((x) => `+${x}`),
+      ...[...a].filter((x) => !b.has(x)).map((x) => `-${x}`),
+    ];
     fail(`files changed in the temp folder during the run: ${short(changed.join(', '))}`);
   }
   if (cmd === 'mirror-config') {
@@ -237,9 +279,12 @@ async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expe
     const requests = proxy.requests;
     const writes = requests.filter((r) => WRITES.has(r.method));
     const list = (rs: typeof requests) => short(rs.map((r) => `${r.method} ${r.path}`).join(', '), 400);
-    if (reg.access === 'untouched' && requests.length > 0) fail(`${requests.length} requests reached the registry, expected none: ${list(requests)}`);
-    if (reg.access === 'no-writes' && writes.length > 0) fail(`${writes.length} write requests reached the registry, expected none: ${list(writes)}`);
-    if (reg.access === 'writes' && writes.length === 0) fail('no write request reached the registry, expected the import to push');
+    if (reg.access === 'untouched' && requests.length > 0)
+      fail(`${requests.length} requests reached the registry, expected none: ${list(requests)}`);
+    if (reg.access === 'no-writes' && writes.length > 0)
+      fail(`${writes.length} write requests reached the registry, expected none: ${list(writes)}`);
+    if (reg.access === 'writes' && writes.length === 0)
+      fail('no write request reached the registry, expected the import to push');
     for (const t of reg.tagged ?? []) {
       const [repo, tag] = t.split(':') as [string, string];
       const status = await served(`${prefix}/${repo}`, tag);
@@ -260,7 +305,15 @@ async function runCommand(c: HostileCase, index: number, cmd: Command, exp: Expe
 
 /** Where the hostile names of a case could have landed: none of them may exist. */
 function escaped(c: HostileCase, b: BuiltCase): string[] {
-  const places = new Set([tmpdir(), homedir(), process.cwd(), work.path, join(work.path, 'home'), join(work.path, 'tmp'), '/']);
+  const places = new Set([
+    tmpdir(),
+    homedir(),
+    process.cwd(),
+    work.path,
+    join(work.path, 'home'),
+    join(work.path, 'tmp'),
+    '/',
+  ]);
   for (let d = caseDir(c); d !== dirname(d); d = dirname(d)) places.add(d);
   const found: string[] = [];
   for (const name of b.escapes) {
@@ -295,7 +348,8 @@ describe('the crafted cases', () => {
   it('cover every class of the issue, with unique ids', () => {
     const ids = CASES.map((c) => c.id);
     expect(new Set(ids).size).toBe(ids.length);
-    for (const cls of ['3', '4', '5', '6', '8', 'tar', 'control']) expect(CASES.filter((c) => c.cls === cls).length, `class ${cls}`).toBeGreaterThan(0);
+    for (const cls of ['3', '4', '5', '6', '8', 'tar', 'control'])
+      expect(CASES.filter((c) => c.cls === cls).length, `class ${cls}`).toBeGreaterThan(0);
   });
 });
 
@@ -303,7 +357,11 @@ describe.concurrent('hostile bundles through the CLI', () => {
   CASES.forEach((c, index) => {
     it(`[${c.cls}] ${c.id}: ${c.description}`, async ({ expect }) => {
       const b = built.get(c.id)!;
-      const results = await Promise.all((Object.entries(c.expected) as Array<[Command, Expectation]>).map(([cmd, exp]) => runCommand(c, index, cmd, exp)));
+      const results = await Promise.all(
+        (Object.entries(c.expected) as Array<[Command, Expectation]>).map(([cmd, exp]) =>
+          runCommand(c, index, cmd, exp),
+        ),
+      );
       const problems = results.flat();
       for (const p of escaped(c, b)) problems.push(`a hostile name was created: ${p}`);
       expect(problems, `${c.id}:\n  ${problems.join('\n  ')}`).toEqual([]);

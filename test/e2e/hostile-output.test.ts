@@ -65,7 +65,12 @@ afterAll(async () => {
 });
 
 describe('mirror-config with forged registry names', () => {
-  const HOSTILE_REGISTRIES = ['../../escape', '../../../../escape-deeper', 'docker.io\n[host."http://evil"]', 'docker.io"]\n[host."http://evil"]\ncapabilities = ["pull"'];
+  const HOSTILE_REGISTRIES = [
+    '../../escape',
+    '../../../../escape-deeper',
+    'docker.io\n[host."http://evil"]',
+    'docker.io"]\n[host."http://evil"]\ncapabilities = ["pull"',
+  ];
   const FORMATS = [
     { format: 'containerd', target: 'certs.d' },
     { format: 'talos', target: 'patch.yaml' },
@@ -84,7 +89,18 @@ describe('mirror-config with forged registry names', () => {
           const outDir = join(parent, 'out');
           await mkdir(outDir, { recursive: true });
           const before = await listTree(work.path, outDir);
-          const res = await runCli(['mirror-config', '--format', format, '--endpoint', 'http://10.5.0.1:6000', ...mapping, '--bundle', bundle, '-o', join(outDir, target)]);
+          const res = await runCli([
+            'mirror-config',
+            '--format',
+            format,
+            '--endpoint',
+            'http://10.5.0.1:6000',
+            ...mapping,
+            '--bundle',
+            bundle,
+            '-o',
+            join(outDir, target),
+          ]);
           const what = `${format} ${mapping.join(' ')} registry ${JSON.stringify(registry)}`;
           expect(res.code, `${what}: ${res.stderr}`).toBe(3);
           expect(await listTree(work.path, outDir), what).toEqual(before);
@@ -102,10 +118,25 @@ describe('mirror-config with forged registry names', () => {
     const outDir = join(work.path, `run-${run++}`, 'out');
     await mkdir(outDir, { recursive: true });
     const before = await listTree(work.path, outDir);
-    const res = await runCli(['mirror-config', '--format', 'containerd', '--endpoint', 'http://10.5.0.1:6000', '--keep-registry-host', '--bundle', good, '-o', join(outDir, 'certs.d')]);
+    const res = await runCli([
+      'mirror-config',
+      '--format',
+      'containerd',
+      '--endpoint',
+      'http://10.5.0.1:6000',
+      '--keep-registry-host',
+      '--bundle',
+      good,
+      '-o',
+      join(outDir, 'certs.d'),
+    ]);
     expect(res.code, res.stderr).toBe(0);
     expect(await listTree(work.path, outDir)).toEqual(before);
-    expect(await listTree(outDir)).toEqual(['certs.d', 'certs.d/registry.example', 'certs.d/registry.example/hosts.toml']);
+    expect(await listTree(outDir)).toEqual([
+      'certs.d',
+      'certs.d/registry.example',
+      'certs.d/registry.example/hosts.toml',
+    ]);
     const toml = await readFile(join(outDir, 'certs.d', 'registry.example', 'hosts.toml'), 'utf8');
     expect(toml).toContain('server = "http://10.5.0.1:6000/v2/registry.example"');
   });
@@ -127,7 +158,15 @@ describe('terminal escapes in the metadata', () => {
     ['verify'],
     ['verify', '--json'],
     ['mirror-config', '--endpoint', 'http://10.5.0.1:6000', '--bundle'],
-    ['mirror-config', '--format', 'containerd', '--endpoint', 'http://10.5.0.1:6000', '--keep-registry-host', '--bundle'],
+    [
+      'mirror-config',
+      '--format',
+      'containerd',
+      '--endpoint',
+      'http://10.5.0.1:6000',
+      '--keep-registry-host',
+      '--bundle',
+    ],
   ];
 
   it('never reach stdout or stderr raw, whichever command reads them', async () => {
@@ -161,7 +200,8 @@ describe('output through a pipe', () => {
     // larger than a pipe's buffer (64 KiB).
     big = forge('many-images', (m) => {
       const model = m.images[1]!;
-      for (let i = 0; i < 3000; i++) m.images.push({ ...model, reference: `registry.example/fuzz/tool${i}:v1`, repository: `fuzz/tool${i}` });
+      for (let i = 0; i < 3000; i++)
+        m.images.push({ ...model, reference: `registry.example/fuzz/tool${i}:v1`, repository: `fuzz/tool${i}` });
     });
   });
 
@@ -172,7 +212,10 @@ describe('output through a pipe', () => {
    */
   function runWithLateReader(args: string[]): Promise<CliResult> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config' } });
+      const child = spawn(process.execPath, [CLI, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config' },
+      });
       let stdout = '';
       let stderr = '';
       let reading = false;

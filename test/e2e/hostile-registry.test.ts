@@ -13,7 +13,12 @@ import { generateSampleImages, seedRegistry, type SampleImage } from '../../scri
 import { makeServerCertificate, type ServerCertificate } from '../../scripts/lib/tls.js';
 import type { BundleMetadata } from '../../src/bundle/format.js';
 import { CLI, tempDir } from '../helpers/cli.js';
-import { sha256, startHostileRegistry, type CraftedManifest, type HostileRegistry } from '../helpers/hostile-registry.js';
+import {
+  sha256,
+  startHostileRegistry,
+  type CraftedManifest,
+  type HostileRegistry,
+} from '../helpers/hostile-registry.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -57,7 +62,13 @@ function cli(args: string[], opts: { budgetMs?: number; input?: string } = {}): 
     child.on('close', (code) => {
       clearTimeout(timer);
       const m = /\n@@maxrss=(\d+)\n/.exec(stderr);
-      resolve({ code, stdout, stderr: stderr.replace(/\n@@maxrss=\d+\n/, ''), maxRssKb: m ? Number(m[1]) : Infinity, hung });
+      resolve({
+        code,
+        stdout,
+        stderr: stderr.replace(/\n@@maxrss=\d+\n/, ''),
+        maxRssKb: m ? Number(m[1]) : Infinity,
+        hung,
+      });
     });
     child.stdin.end(opts.input ?? '');
   });
@@ -80,11 +91,18 @@ beforeAll(async () => {
   work = await tempDir('airgap-hostile-');
   const samples = await generateSampleImages(join(work.path, 'samples'), { layerBytes: 16 * 1024 });
   busybox = samples.find((s) => s.repository === 'library/busybox')!;
-  [plain, token, basic, cert] = await Promise.all([startRegistry(), startRegistry({ auth: 'token' }), startRegistry({ auth: 'htpasswd' }), makeServerCertificate(join(work.path, 'tls'))]);
+  [plain, token, basic, cert] = await Promise.all([
+    startRegistry(),
+    startRegistry({ auth: 'token' }),
+    startRegistry({ auth: 'htpasswd' }),
+    makeServerCertificate(join(work.path, 'tls')),
+  ]);
   started.push(plain, token, basic);
   await Promise.all([seedRegistry(plain, [busybox]), seedRegistry(token, [busybox]), seedRegistry(basic, [busybox])]);
   signed = await pushSignedImage(plain);
-  const res = await fetch(`${plain.url}/v2/${busybox.repository}/manifests/${busybox.tag}`, { headers: { accept: busybox.mediaType } });
+  const res = await fetch(`${plain.url}/v2/${busybox.repository}/manifests/${busybox.tag}`, {
+    headers: { accept: busybox.mediaType },
+  });
   const bytes = Buffer.from(await res.arrayBuffer());
   leaf = { digest: sha256(bytes), size: bytes.length, mediaType: busybox.mediaType };
   layer = (JSON.parse(bytes.toString()) as { layers: Array<{ digest: string }> }).layers[0]!.digest;
@@ -103,21 +121,31 @@ async function hostile(reg: RunningRegistry, tls = false): Promise<HostileRegist
 
 function authfile(name: string, host: string, reg: RunningRegistry): string {
   const file = join(work.path, `${name}.auth.json`);
-  writeFileSync(file, JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }),
+  );
   return file;
 }
 
 /** Exports `refs` into a fresh file of its own; the bundle path comes back with the run. */
-async function exportRefs(name: string, refs: string[], args: string[] = [], budgetMs?: number): Promise<Run & { out: string }> {
+async function exportRefs(
+  name: string,
+  refs: string[],
+  args: string[] = [],
+  budgetMs?: number,
+): Promise<Run & { out: string }> {
   const out = join(work.path, `${name}.tar`);
   const run = await cli(['export', ...refs, '-o', out, ...args], budgetMs !== undefined ? { budgetMs } : {});
   return { ...run, out };
 }
 
-const metadataOf = (bundle: string) => JSON.parse(execFileSync('tar', ['-xOf', bundle, 'airgap-bundle.json']).toString('utf8')) as BundleMetadata;
+const metadataOf = (bundle: string) =>
+  JSON.parse(execFileSync('tar', ['-xOf', bundle, 'airgap-bundle.json']).toString('utf8')) as BundleMetadata;
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
 const errorLines = (run: Run) => run.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'));
-const warnings = (run: Run) => run.stderr.split('\n').filter((l) => l.startsWith('warning:') && !l.includes('looks like a Talos image list'));
+const warnings = (run: Run) =>
+  run.stderr.split('\n').filter((l) => l.startsWith('warning:') && !l.includes('looks like a Talos image list'));
 
 /** Did not hang, wrote no ESC anywhere, printed no stack trace and no raw JavaScript error. */
 function expectComposed(run: Run): void {
@@ -146,18 +174,35 @@ async function expectVerified(run: Run & { out: string }): Promise<void> {
   expect(verify.code).toBe(0);
 }
 
-const index = (manifests: unknown[]) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
-const entry = (m: CraftedManifest, extra: Record<string, unknown> = {}) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, ...extra });
+const index = (manifests: unknown[]) =>
+  Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+const entry = (m: CraftedManifest, extra: Record<string, unknown> = {}) => ({
+  mediaType: m.mediaType,
+  digest: m.digest,
+  size: m.size,
+  ...extra,
+});
 const AMD64 = { platform: { os: 'linux', architecture: 'amd64' } };
-const manifestGets = (h: HostileRegistry, digest: string) => h.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/manifests/${digest}`)).length;
+const manifestGets = (h: HostileRegistry, digest: string) =>
+  h.requests.filter((r) => r.method === 'GET' && r.path.endsWith(`/manifests/${digest}`)).length;
 
 describe('credentials stay with the registry (class 10)', () => {
   it('a tags/list Link to another origin is not followed: neither the Bearer token nor Basic credentials go there', async () => {
-    for (const [name, reg, scheme] of [['bearer', token, 'Bearer '], ['basic', basic, 'Basic ']] as const) {
+    for (const [name, reg, scheme] of [
+      ['bearer', token, 'Bearer '],
+      ['basic', basic, 'Basic '],
+    ] as const) {
       const h = await hostile(reg);
-      h.rules.push({ match: (m, p) => m === 'GET' && p.includes('/tags/list'), action: { kind: 'link-next', to: () => `${h.other.url}/v2/${busybox.repository}/tags/list?n=1000&last=x` } });
+      h.rules.push({
+        match: (m, p) => m === 'GET' && p.includes('/tags/list'),
+        action: { kind: 'link-next', to: () => `${h.other.url}/v2/${busybox.repository}/tags/list?n=1000&last=x` },
+      });
       const image = `${h.host}/${busybox.repository}:${busybox.tag}`;
-      const run = await exportRefs(`link-${name}`, [image], ['--plain-http', '--authfile', authfile(`link-${name}`, h.host, reg)]);
+      const run = await exportRefs(
+        `link-${name}`,
+        [image],
+        ['--plain-http', '--authfile', authfile(`link-${name}`, h.host, reg)],
+      );
       await expectVerified(run);
       // The credentials were in use with the registry itself, and the listing was really asked for.
       expect(h.requests.some((r) => r.listener === 'registry' && r.authorization?.startsWith(scheme))).toBe(true);
@@ -171,9 +216,16 @@ describe('credentials stay with the registry (class 10)', () => {
 
   it('a blob redirected to another host that answers 401: no credentials and no token request go there', async () => {
     const h = await hostile(token);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${layer}`), action: { kind: 'redirect', location: (p) => `${h.other.url}/cdn${p}` } });
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${layer}`),
+      action: { kind: 'redirect', location: (p) => `${h.other.url}/cdn${p}` },
+    });
     const image = `${h.host}/${busybox.repository}:${busybox.tag}`;
-    const run = await exportRefs('redirect-other', [image], ['--plain-http', '--retries', '0', '--authfile', authfile('redirect-other', h.host, token)]);
+    const run = await exportRefs(
+      'redirect-other',
+      [image],
+      ['--plain-http', '--retries', '0', '--authfile', authfile('redirect-other', h.host, token)],
+    );
     expectRefused(run, image, /another origin/);
     const there = h.requests.filter((r) => r.listener === 'other');
     expect(there.length).toBeGreaterThan(0);
@@ -189,7 +241,10 @@ describe('credentials stay with the registry (class 10)', () => {
     await expectVerified(await exportRefs('downgrade-control', [image], args));
     expect(h.requests.some((r) => r.scheme === 'https' && r.authorization?.startsWith('Basic '))).toBe(true);
 
-    h.rules.push({ match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${layer}`), action: { kind: 'redirect', location: (p) => `http://${h.host}${p}` } });
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${layer}`),
+      action: { kind: 'redirect', location: (p) => `http://${h.host}${p}` },
+    });
     const run = await exportRefs('downgrade', [image], [...args, '--retries', '0']);
     expectRefused(run, image, /https to plain http/);
     expect(h.requests.some((r) => r.action === 'redirect')).toBe(true);
@@ -200,19 +255,47 @@ describe('credentials stay with the registry (class 10)', () => {
     const h = await hostile(token, true);
     h.rules.push({ match: () => true, action: { kind: 'realm', realm: () => `${h.other.url}/token` } });
     const image = `${h.host}/${busybox.repository}:${busybox.tag}`;
-    const run = await exportRefs('realm-http', [image], ['--ca-file', cert.caFile, '--retries', '0', '--authfile', authfile('realm-http', h.host, token)]);
+    const run = await exportRefs(
+      'realm-http',
+      [image],
+      ['--ca-file', cert.caFile, '--retries', '0', '--authfile', authfile('realm-http', h.host, token)],
+    );
     expectRefused(run, image, /plain http/);
     expect(h.requests.some((r) => r.action === 'realm')).toBe(true);
     expect(h.requests.filter((r) => r.listener === 'other')).toEqual([]);
   });
 
   it('an upload Location on another origin gets no credentials (import)', async () => {
-    const bundle = await exportRefs('for-import', [`${plain.host}/${busybox.repository}:${busybox.tag}`], ['--plain-http', '-q']);
+    const bundle = await exportRefs(
+      'for-import',
+      [`${plain.host}/${busybox.repository}:${busybox.tag}`],
+      ['--plain-http', '-q'],
+    );
     await expectVerified(bundle);
     const h = await hostile(basic);
-    h.rules.push({ match: (m, p) => m === 'POST' && p.includes('/blobs/uploads/'), action: { kind: 'location', to: (loc) => `${h.other.url}${new URL(loc).pathname}${new URL(loc).search}` } });
+    h.rules.push({
+      match: (m, p) => m === 'POST' && p.includes('/blobs/uploads/'),
+      action: { kind: 'location', to: (loc) => `${h.other.url}${new URL(loc).pathname}${new URL(loc).search}` },
+    });
     // Under a prefix of its own, so the registry (seeded with busybox) lacks the blobs and uploads them.
-    const run = await cli(['import', bundle.out, '--registry', h.host, '--repo-prefix', 'upload-location', '--plain-http', '--retries', '0', '--username', basic.username!, '--password-stdin', '-q'], { input: basic.password! });
+    const run = await cli(
+      [
+        'import',
+        bundle.out,
+        '--registry',
+        h.host,
+        '--repo-prefix',
+        'upload-location',
+        '--plain-http',
+        '--retries',
+        '0',
+        '--username',
+        basic.username!,
+        '--password-stdin',
+        '-q',
+      ],
+      { input: basic.password! },
+    );
     expectComposed(run);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/another origin/);
@@ -225,9 +308,24 @@ describe('credentials stay with the registry (class 10)', () => {
 
 describe('registry strings are validated before the metadata and escaped in messages (class 11)', () => {
   it.each([
-    ['a platform with terminal controls', { platform: { os: `linux${ESC}[2J`, architecture: 'amd64' } }, [], /platform os "linux\\x1b\[2J"/],
-    ['an annotation with terminal controls', { ...AMD64, annotations: { 'org.opencontainers.image.title': `t${ESC}]0;owned\x07` } }, [], /annotation/],
-    ['a media type with a line break', { ...AMD64, mediaType: `${OCI_MANIFEST}\nX-Forged: 1` }, ['--platform', 'linux/amd64'], /media type "application\/vnd\.oci\.image\.manifest\.v1\+json\\nX-Forged: 1"/],
+    [
+      'a platform with terminal controls',
+      { platform: { os: `linux${ESC}[2J`, architecture: 'amd64' } },
+      [],
+      /platform os "linux\\x1b\[2J"/,
+    ],
+    [
+      'an annotation with terminal controls',
+      { ...AMD64, annotations: { 'org.opencontainers.image.title': `t${ESC}]0;owned\x07` } },
+      [],
+      /annotation/,
+    ],
+    [
+      'a media type with a line break',
+      { ...AMD64, mediaType: `${OCI_MANIFEST}\nX-Forged: 1` },
+      ['--platform', 'linux/amd64'],
+      /media type "application\/vnd\.oci\.image\.manifest\.v1\+json\\nX-Forged: 1"/,
+    ],
   ] as const)('refuses an index with %s, in one escaped line naming the image', async (name, extra, args, shown) => {
     const h = await hostile(plain);
     const tag = name.replace(/[^a-z]+/g, '-');
@@ -240,19 +338,31 @@ describe('registry strings are validated before the metadata and escaped in mess
   it('tag names with control characters in tags/list are ignored, and the bundle holds none', async () => {
     const h = await hostile(plain);
     const listed = [`${ESC}[31mred`, `v1\nforged`, signed.tag, signed.signatureTag, signed.referrersTag];
-    h.rules.push({ match: (m, p) => m === 'GET' && p.includes('/tags/list'), action: { kind: 'respond', status: 200, body: JSON.stringify({ name: signed.repository, tags: listed }) } });
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/tags/list'),
+      action: { kind: 'respond', status: 200, body: JSON.stringify({ name: signed.repository, tags: listed }) },
+    });
     const run = await exportRefs('escape-tags', [`${h.host}/${signed.repository}:${signed.tag}`], ['--plain-http']);
     await expectVerified(run);
     const meta = JSON.stringify(metadataOf(run.out));
     expect(meta).not.toMatch(/\\u00[01][0-9a-f]|\\n/);
-    expect(metadataOf(run.out).images.map((i) => i.artifact?.kind).filter(Boolean).sort()).toEqual(['referrers', 'signature']);
+    expect(
+      metadataOf(run.out)
+        .images.map((i) => i.artifact?.kind)
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(['referrers', 'signature']);
   });
 });
 
 describe('fan-out is bounded per image (class 12)', () => {
   it('an index of 1000 entries naming one index of 1000 entries: each manifest fetched once, memory bounded, the bundle verifies', async () => {
     const h = await hostile(plain);
-    const child = h.serveManifest(busybox.repository, OCI_INDEX, index(Array.from({ length: 1000 }, () => entry(leaf, AMD64))));
+    const child = h.serveManifest(
+      busybox.repository,
+      OCI_INDEX,
+      index(Array.from({ length: 1000 }, () => entry(leaf, AMD64))),
+    );
     h.serveManifest(busybox.repository, OCI_INDEX, index(Array.from({ length: 1000 }, () => entry(child))), 'fan-out');
     const run = await exportRefs('fan-out', [`${h.host}/${busybox.repository}:fan-out`], ['--plain-http'], 60_000);
     await expectVerified(run);
@@ -263,7 +373,11 @@ describe('fan-out is bounded per image (class 12)', () => {
 
   it('an index of 20,000 entries naming one index of 20,000 entries is refused, naming the image, in bounded memory', async () => {
     const h = await hostile(plain);
-    const child = h.serveManifest(busybox.repository, OCI_INDEX, index(Array.from({ length: 20_000 }, () => entry(leaf, AMD64))));
+    const child = h.serveManifest(
+      busybox.repository,
+      OCI_INDEX,
+      index(Array.from({ length: 20_000 }, () => entry(leaf, AMD64))),
+    );
     h.serveManifest(busybox.repository, OCI_INDEX, index(Array.from({ length: 20_000 }, () => entry(child))), 'wide');
     const image = `${h.host}/${busybox.repository}:wide`;
     const run = await exportRefs('wide', [image], ['--plain-http']);
@@ -277,8 +391,21 @@ describe('fan-out is bounded per image (class 12)', () => {
     const SIZE = 4_000_000;
     const children = Array.from({ length: 40 }, (_, i) => {
       const make = () => {
-        const head = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: leaf.digest, size: leaf.size }, layers: [], n: i, padding: '' }));
-        return Buffer.concat([head.subarray(0, head.length - 2), Buffer.alloc(SIZE - head.length, 'x'), head.subarray(head.length - 2)]);
+        const head = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_MANIFEST,
+            config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: leaf.digest, size: leaf.size },
+            layers: [],
+            n: i,
+            padding: '',
+          }),
+        );
+        return Buffer.concat([
+          head.subarray(0, head.length - 2),
+          Buffer.alloc(SIZE - head.length, 'x'),
+          head.subarray(head.length - 2),
+        ]);
       };
       return h.serveManifest(busybox.repository, OCI_MANIFEST, { size: SIZE, digest: sha256(make()), make });
     });
@@ -297,11 +424,23 @@ describe('fan-out is bounded per image (class 12)', () => {
     const parentOf = (child: CraftedManifest) => index(Array.from({ length: 1000 }, () => entry(child)));
     const length = parentOf({ digest: sha256(Buffer.alloc(0)), size: 100_000, mediaType: OCI_INDEX }).length;
     const plainChild = index([entry(leaf, AMD64)]);
-    const child = h.serveManifest(busybox.repository, OCI_INDEX, Buffer.concat([plainChild, Buffer.alloc(length - plainChild.length, ' ')]));
+    const child = h.serveManifest(
+      busybox.repository,
+      OCI_INDEX,
+      Buffer.concat([plainChild, Buffer.alloc(length - plainChild.length, ' ')]),
+    );
     const root = parentOf(child);
     expect(root.length).toBe(child.size);
     h.serveManifest(busybox.repository, OCI_INDEX, root, 'round');
-    h.rules.push({ match: (m, p) => m === 'GET' && p.endsWith(`/manifests/${child.digest}`), action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX, 'docker-content-digest': child.digest }, body: root } });
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.endsWith(`/manifests/${child.digest}`),
+      action: {
+        kind: 'respond',
+        status: 200,
+        headers: { 'content-type': OCI_INDEX, 'docker-content-digest': child.digest },
+        body: root,
+      },
+    });
     const image = `${h.host}/${busybox.repository}:round`;
     const run = await exportRefs('cycle', [image], ['--plain-http', '--retries', '0']);
     expectRefused(run, image, /served content with digest|cycle/);
@@ -312,9 +451,16 @@ describe('fan-out is bounded per image (class 12)', () => {
     const h = await hostile(plain);
     let below: CraftedManifest = leaf;
     for (let level = 1; level <= 9; level++) {
-      below = h.serveManifest(busybox.repository, OCI_INDEX, index([entry(below, level === 1 ? AMD64 : {})]), `nested-${level}`);
+      below = h.serveManifest(
+        busybox.repository,
+        OCI_INDEX,
+        index([entry(below, level === 1 ? AMD64 : {})]),
+        `nested-${level}`,
+      );
     }
-    await expectVerified(await exportRefs('nested-8', [`${h.host}/${busybox.repository}:nested-8`], ['--plain-http', '-q']));
+    await expectVerified(
+      await exportRefs('nested-8', [`${h.host}/${busybox.repository}:nested-8`], ['--plain-http', '-q']),
+    );
     const image = `${h.host}/${busybox.repository}:nested-9`;
     expectRefused(await exportRefs('nested-9', [image], ['--plain-http']), image, /nested deeper than 8/);
   });
@@ -323,7 +469,19 @@ describe('fan-out is bounded per image (class 12)', () => {
     const h = await hostile(plain);
     const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: leaf.digest, size: 1 };
     for (const count of [100_000, 2_000]) {
-      h.serveManifest(busybox.repository, OCI_MANIFEST, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...layer, mediaType: 'application/vnd.oci.image.config.v1+json' }, layers: Array.from({ length: count }, () => layer) })), `layers-${count}`);
+      h.serveManifest(
+        busybox.repository,
+        OCI_MANIFEST,
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_MANIFEST,
+            config: { ...layer, mediaType: 'application/vnd.oci.image.config.v1+json' },
+            layers: Array.from({ length: count }, () => layer),
+          }),
+        ),
+        `layers-${count}`,
+      );
     }
     const huge = `${h.host}/${busybox.repository}:layers-100000`;
     const run = await exportRefs('layers-100000', [huge], ['--plain-http']);
@@ -337,16 +495,30 @@ describe('fan-out is bounded per image (class 12)', () => {
 describe('trickled bodies are abandoned like stalls (class 13)', () => {
   it('a blob fed one byte every 100 ms is abandoned after the --timeout window and fetched again', async () => {
     const h = await hostile(plain);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'), action: { kind: 'trickle', bytes: 1, everyMs: 100 }, times: 1 });
-    const run = await exportRefs('trickle-once', [`${h.host}/${busybox.repository}:${busybox.tag}`], ['--plain-http', '--timeout', '2']);
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'),
+      action: { kind: 'trickle', bytes: 1, everyMs: 100 },
+      times: 1,
+    });
+    const run = await exportRefs(
+      'trickle-once',
+      [`${h.host}/${busybox.repository}:${busybox.tag}`],
+      ['--plain-http', '--timeout', '2'],
+    );
     await expectVerified(run);
     expect(h.requests.filter((r) => r.action === 'trickle')).toHaveLength(1);
-    expect(warnings(run).some((w) => /slower than .* retry 1/.test(w)), run.stderr).toBe(true);
+    expect(
+      warnings(run).some((w) => /slower than .* retry 1/.test(w)),
+      run.stderr,
+    ).toBe(true);
   });
 
   it('a tag manifest trickled every time: exit 1 after the retries, one line naming the image', async () => {
     const h = await hostile(plain);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.endsWith(`/manifests/${busybox.tag}`), action: { kind: 'trickle', bytes: 1, everyMs: 200 } });
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.endsWith(`/manifests/${busybox.tag}`),
+      action: { kind: 'trickle', bytes: 1, everyMs: 200 },
+    });
     const image = `${h.host}/${busybox.repository}:${busybox.tag}`;
     const run = await exportRefs('trickle-always', [image], ['--plain-http', '--timeout', '2', '--retries', '1']);
     expectRefused(run, image, /slower than/);
@@ -356,37 +528,57 @@ describe('trickled bodies are abandoned like stalls (class 13)', () => {
 
 describe('optional discovery degrades, it does not abort (class 14)', () => {
   const signedRef = (h: HostileRegistry) => `${h.host}/${signed.repository}:${signed.tag}`;
-  const artifactKinds = (bundle: string) => metadataOf(bundle).images.map((i) => i.artifact?.kind).filter(Boolean).sort();
+  const artifactKinds = (bundle: string) =>
+    metadataOf(bundle)
+      .images.map((i) => i.artifact?.kind)
+      .filter(Boolean)
+      .sort();
 
   it.each([
-    ['a page of 150,000 tags', JSON.stringify({ name: 'x', tags: Array.from({ length: 150_000 }, (_, i) => `t${i}`) }), /more than 10000 tags/],
+    [
+      'a page of 150,000 tags',
+      JSON.stringify({ name: 'x', tags: Array.from({ length: 150_000 }, (_, i) => `t${i}`) }),
+      /more than 10000 tags/,
+    ],
     ['an answer that is not JSON', '{"tags": [', /not JSON/],
     ['tags that are not an array', '{"tags": {"a": 1}}', /not an array/],
-  ])('tags/list with %s: one warning naming registry and image, signatures found tag by tag', async (_name, body, why) => {
-    const h = await hostile(plain);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.includes('/tags/list'), action: { kind: 'respond', status: 200, body } });
-    const run = await exportRefs(`tags-${randomBytes(4).toString('hex')}`, [signedRef(h)], ['--plain-http']);
-    await expectVerified(run);
-    expect(warnings(run), run.stderr).toHaveLength(1);
-    expect(warnings(run)[0]).toContain(signedRef(h));
-    expect(warnings(run)[0]).toContain(`${h.host}/${signed.repository}`);
-    expect(warnings(run)[0]).toMatch(why);
-    expect(artifactKinds(run.out)).toEqual(['referrers', 'signature']);
-  });
+  ])(
+    'tags/list with %s: one warning naming registry and image, signatures found tag by tag',
+    async (_name, body, why) => {
+      const h = await hostile(plain);
+      h.rules.push({
+        match: (m, p) => m === 'GET' && p.includes('/tags/list'),
+        action: { kind: 'respond', status: 200, body },
+      });
+      const run = await exportRefs(`tags-${randomBytes(4).toString('hex')}`, [signedRef(h)], ['--plain-http']);
+      await expectVerified(run);
+      expect(warnings(run), run.stderr).toHaveLength(1);
+      expect(warnings(run)[0]).toContain(signedRef(h));
+      expect(warnings(run)[0]).toContain(`${h.host}/${signed.repository}`);
+      expect(warnings(run)[0]).toMatch(why);
+      expect(artifactKinds(run.out)).toEqual(['referrers', 'signature']);
+    },
+  );
 
   it.each([
     ['not JSON', 'not json at all'],
     ['an index without a manifests array', JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: 'x' })],
-  ])('a referrers API answer that is %s: one warning, the export goes on with what the tags show', async (_name, body) => {
-    const h = await hostile(plain);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.includes('/referrers/'), action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body } });
-    const run = await exportRefs(`referrers-${randomBytes(4).toString('hex')}`, [signedRef(h)], ['--plain-http']);
-    await expectVerified(run);
-    expect(warnings(run), run.stderr).toHaveLength(1);
-    expect(warnings(run)[0]).toMatch(/referrers listing .* unusable/);
-    expect(warnings(run)[0]).toContain(signedRef(h));
-    expect(artifactKinds(run.out)).toEqual(['referrers', 'signature']);
-  });
+  ])(
+    'a referrers API answer that is %s: one warning, the export goes on with what the tags show',
+    async (_name, body) => {
+      const h = await hostile(plain);
+      h.rules.push({
+        match: (m, p) => m === 'GET' && p.includes('/referrers/'),
+        action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body },
+      });
+      const run = await exportRefs(`referrers-${randomBytes(4).toString('hex')}`, [signedRef(h)], ['--plain-http']);
+      await expectVerified(run);
+      expect(warnings(run), run.stderr).toHaveLength(1);
+      expect(warnings(run)[0]).toMatch(/referrers listing .* unusable/);
+      expect(warnings(run)[0]).toContain(signedRef(h));
+      expect(artifactKinds(run.out)).toEqual(['referrers', 'signature']);
+    },
+  );
 });
 
 describe('what a bundle may hold is bounded at export (class 15)', () => {
@@ -394,15 +586,46 @@ describe('what a bundle may hold is bounded at export (class 15)', () => {
     const h = await hostile(plain);
     const empty = { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(Buffer.from('{}')), size: 2 };
     const subject = { mediaType: OCI_MANIFEST, digest: signed.digest, size: 0 };
-    subject.size = (await (await fetch(`${plain.url}/v2/${signed.repository}/manifests/${signed.digest}`, { headers: { accept: OCI_MANIFEST } })).arrayBuffer()).byteLength;
+    subject.size = (
+      await (
+        await fetch(`${plain.url}/v2/${signed.repository}/manifests/${signed.digest}`, {
+          headers: { accept: OCI_MANIFEST },
+        })
+      ).arrayBuffer()
+    ).byteLength;
     // 98 real referrers (with the signature and the fallback tag, 100 artifacts), then fakes that sort after them.
     const real = Array.from({ length: 98 }, (_, i) =>
-      h.serveManifest(signed.repository, OCI_MANIFEST, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example+json', config: empty, layers: [empty], subject, annotations: { n: String(i) } }))),
+      h.serveManifest(
+        signed.repository,
+        OCI_MANIFEST,
+        Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: OCI_MANIFEST,
+            artifactType: 'application/vnd.example+json',
+            config: empty,
+            layers: [empty],
+            subject,
+            annotations: { n: String(i) },
+          }),
+        ),
+      ),
     );
-    const fakes = Array.from({ length: 27_000 - real.length }, () => ({ mediaType: OCI_MANIFEST, digest: `sha256:ffffffff${randomBytes(28).toString('hex')}`, size: 500 }));
+    const fakes = Array.from({ length: 27_000 - real.length }, () => ({
+      mediaType: OCI_MANIFEST,
+      digest: `sha256:ffffffff${randomBytes(28).toString('hex')}`,
+      size: 500,
+    }));
     // Fakes without artifactType, so the answer stays under the 4 MiB a manifest (and this listing) may have.
-    const listing = index([...fakes.slice(0, 500), ...real.map((d) => ({ ...d, artifactType: 'application/vnd.example+json' })), ...fakes.slice(500)]);
-    h.rules.push({ match: (m, p) => m === 'GET' && p.endsWith(`/referrers/${signed.digest}`), action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body: listing } });
+    const listing = index([
+      ...fakes.slice(0, 500),
+      ...real.map((d) => ({ ...d, artifactType: 'application/vnd.example+json' })),
+      ...fakes.slice(500),
+    ]);
+    h.rules.push({
+      match: (m, p) => m === 'GET' && p.endsWith(`/referrers/${signed.digest}`),
+      action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body: listing },
+    });
     const image = `${h.host}/${signed.repository}:${signed.tag}`;
     const run = await exportRefs('referrers-27000', [image], ['--plain-http']);
     await expectVerified(run);
@@ -412,7 +635,12 @@ describe('what a bundle may hold is bounded at export (class 15)', () => {
     expect(capped[0]).toMatch(/27002 .* the first 100 are carried, 26902 left out/);
     const artifacts = metadataOf(run.out).images.filter((i) => i.artifact?.of === image);
     expect(artifacts).toHaveLength(100);
-    expect(artifacts.filter((a) => a.artifact!.kind === 'referrer').map((a) => a.digest).sort()).toEqual(real.map((r) => r.digest).sort());
+    expect(
+      artifacts
+        .filter((a) => a.artifact!.kind === 'referrer')
+        .map((a) => a.digest)
+        .sort(),
+    ).toEqual(real.map((r) => r.digest).sort());
     expect(h.requests.filter((r) => r.path.includes('/manifests/sha256:ffffffff'))).toEqual([]);
   });
 

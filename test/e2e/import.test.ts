@@ -26,7 +26,11 @@ async function freshRegistry(opts?: Parameters<typeof startRegistry>[0]): Promis
 
 /** What skopeo, an independent client, gets for a reference: raw manifest bytes. */
 function rawManifest(reg: RunningRegistry, ref: string): Buffer {
-  return execFileSync('skopeo', ['inspect', '--raw', ...reg.skopeoArgs('src').map((a) => a.replace('--src-', '--')), `docker://${reg.host}/${ref}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(
+    'skopeo',
+    ['inspect', '--raw', ...reg.skopeoArgs('src').map((a) => a.replace('--src-', '--')), `docker://${reg.host}/${ref}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
 }
 
 /** Target repository under the default mapping: the source registry host is dropped. */
@@ -38,7 +42,16 @@ beforeAll(async () => {
   images = await generateSampleImages(join(work.path, 'samples'));
   await seedRegistry(upstream, images);
   bundle = join(work.path, 'all.tar');
-  const res = await runCli(['export', ...images.map((i) => `${upstream.host}/${i.repository}:${i.tag}`), '-o', bundle, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q']);
+  const res = await runCli([
+    'export',
+    ...images.map((i) => `${upstream.host}/${i.repository}:${i.tag}`),
+    '-o',
+    bundle,
+    '--plain-http',
+    '--cache-dir',
+    join(work.path, 'cache'),
+    '-q',
+  ]);
   expect(res.code).toBe(0);
   meta = JSON.parse(readTar(bundle)[0]!.data.toString()) as BundleMetadata;
 });
@@ -64,7 +77,8 @@ describe('import into a real registry', () => {
       expect(sha256(raw), im.reference).toBe(im.digest);
       expect(raw.equals(rawManifest(upstream, im.reference.slice(upstream.host.length + 1)))).toBe(true);
     }
-    const catalog = JSON.parse(execFileSync('curl', ['-s', `${dest.url}/v2/_catalog`]).toString()).repositories as string[];
+    const catalog = JSON.parse(execFileSync('curl', ['-s', `${dest.url}/v2/_catalog`]).toString())
+      .repositories as string[];
     for (const im of meta.images) expect(catalog).toContain(im.repository);
 
     const again = await runCli(['import', bundle, '--registry', dest.host, '--plain-http', '--json']);
@@ -79,15 +93,48 @@ describe('import into a real registry', () => {
     const dest = await freshRegistry({ auth: 'htpasswd', tls: true });
     const subset = join(work.path, 'subset.tar');
     const refs = images.slice(0, 3).map((i) => `${upstream.host}/${i.repository}:${i.tag}`);
-    expect((await runCli(['export', ...refs, '-o', subset, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q'])).code).toBe(0);
-    const noCa = await runCli(['import', subset, '--registry', dest.host, '--username', dest.username!, '--password-stdin', '--retries', '0'], { input: dest.password! });
+    expect(
+      (await runCli(['export', ...refs, '-o', subset, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q']))
+        .code,
+    ).toBe(0);
+    const noCa = await runCli(
+      ['import', subset, '--registry', dest.host, '--username', dest.username!, '--password-stdin', '--retries', '0'],
+      { input: dest.password! },
+    );
     expect(noCa.code).toBe(1);
     expect(noCa.stderr).toContain('--ca-file');
-    const wrong = await runCli(['import', subset, '--registry', dest.host, '--ca-file', dest.caFile!, '--username', dest.username!, '--password-stdin'], { input: 'not-the-password' });
+    const wrong = await runCli(
+      [
+        'import',
+        subset,
+        '--registry',
+        dest.host,
+        '--ca-file',
+        dest.caFile!,
+        '--username',
+        dest.username!,
+        '--password-stdin',
+      ],
+      { input: 'not-the-password' },
+    );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/401/);
     expect(wrong.stderr).not.toContain('not-the-password');
-    const ok = await runCli(['import', subset, '--registry', dest.host, '--ca-file', dest.caFile!, '--username', dest.username!, '--password-stdin', '-q'], { input: `${dest.password!}\n` });
+    const ok = await runCli(
+      [
+        'import',
+        subset,
+        '--registry',
+        dest.host,
+        '--ca-file',
+        dest.caFile!,
+        '--username',
+        dest.username!,
+        '--password-stdin',
+        '-q',
+      ],
+      { input: `${dest.password!}\n` },
+    );
     expect(unexpectedOutput(ok.stderr)).toEqual([]);
     expect(ok.code).toBe(0);
     for (const ref of refs) {
@@ -101,8 +148,13 @@ describe('import into a real registry', () => {
     // A proxy that stalls the second blob upload gives a deterministic "halfway".
     const proxy = await startFaultProxy(dest.url);
     let puts = 0;
-    proxy.rules.push({ match: (m, p) => m === 'PUT' && p.includes('/blobs/uploads/') && ++puts >= 3, fault: { kind: 'stall' } });
-    const child = spawn(process.execPath, [CLI, 'import', bundle, '--registry', proxy.host, '--plain-http', '-q'], { stdio: 'ignore' });
+    proxy.rules.push({
+      match: (m, p) => m === 'PUT' && p.includes('/blobs/uploads/') && ++puts >= 3,
+      fault: { kind: 'stall' },
+    });
+    const child = spawn(process.execPath, [CLI, 'import', bundle, '--registry', proxy.host, '--plain-http', '-q'], {
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 60_000;
     while (!proxy.requests.some((r) => r.faulted) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
@@ -115,7 +167,9 @@ describe('import into a real registry', () => {
     const res = await runCli(['import', bundle, '--registry', dest.host, '--plain-http', '--json']);
     expect(res.code).toBe(0);
     const out = JSON.parse(res.stdout);
-    const totalUploads = new Set(meta.blobs.filter((b) => b.role === 'layer' || b.role === 'config').map((b) => b.digest)).size;
+    const totalUploads = new Set(
+      meta.blobs.filter((b) => b.role === 'layer' || b.role === 'config').map((b) => b.digest),
+    ).size;
     expect(out.skipped).toBeGreaterThanOrEqual(2);
     expect(out.uploaded.blobs).toBeLessThan(totalUploads);
     expect(out.verification.ok).toBe(true);
@@ -123,7 +177,9 @@ describe('import into a real registry', () => {
 
   it('never makes a damaged image visible and imports the intact ones', async () => {
     const dest = await freshRegistry();
-    const layer = meta.blobs.find((b) => b.role === 'layer' && meta.images.filter((i) => i.blobs.includes(b.digest)).length === 1)!;
+    const layer = meta.blobs.find(
+      (b) => b.role === 'layer' && meta.images.filter((i) => i.blobs.includes(b.digest)).length === 1,
+    )!;
     const owner = meta.images.find((i) => i.blobs.includes(layer.digest))!;
     const bad = join(work.path, 'damaged.tar');
     editTar(bundle, bad, (es) => {
@@ -136,9 +192,18 @@ describe('import into a real registry', () => {
     expect(res.code).toBe(3);
     expect(res.stderr).toContain(owner.reference);
     expect(() => rawManifest(dest, targetOf(owner.reference))).toThrow();
-    for (const im of meta.images.filter((i) => i !== owner)) expect(sha256(rawManifest(dest, targetOf(im.reference)))).toBe(im.digest);
+    for (const im of meta.images.filter((i) => i !== owner))
+      expect(sha256(rawManifest(dest, targetOf(im.reference)))).toBe(im.digest);
     // The damaged blob is not in the registry under its digest.
-    const head = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-I', `${dest.url}/v2/${targetOf(owner.reference).split(':')[0]}/blobs/${layer.digest}`]).toString();
+    const head = execFileSync('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-I',
+      `${dest.url}/v2/${targetOf(owner.reference).split(':')[0]}/blobs/${layer.digest}`,
+    ]).toString();
     expect(head).toBe('404');
   });
 
@@ -146,7 +211,22 @@ describe('import into a real registry', () => {
     const dest = await freshRegistry();
     const multi = images.find((i) => i.kind === 'oci-index')!;
     const sparse = join(work.path, 'sparse.tar');
-    expect((await runCli(['export', `${upstream.host}/${multi.repository}:${multi.tag}`, '--platform', 'linux/amd64', '-o', sparse, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q'])).code).toBe(0);
+    expect(
+      (
+        await runCli([
+          'export',
+          `${upstream.host}/${multi.repository}:${multi.tag}`,
+          '--platform',
+          'linux/amd64',
+          '-o',
+          sparse,
+          '--plain-http',
+          '--cache-dir',
+          join(work.path, 'cache'),
+          '-q',
+        ])
+      ).code,
+    ).toBe(0);
     const res = await runCli(['import', sparse, '--registry', dest.host, '--plain-http']);
     expect(res.code).toBe(3);
     expect(res.stderr).toMatch(/--platform/);
@@ -164,7 +244,18 @@ describe('import into a real registry', () => {
 
   it('--keep-registry-host and --repo-prefix shape the target repositories; --dry-run writes nothing', async () => {
     const dest = await freshRegistry();
-    const dry = await runCli(['import', bundle, '--registry', dest.host, '--plain-http', '--repo-prefix', 'airgap', '--keep-registry-host', '--dry-run', '--json']);
+    const dry = await runCli([
+      'import',
+      bundle,
+      '--registry',
+      dest.host,
+      '--plain-http',
+      '--repo-prefix',
+      'airgap',
+      '--keep-registry-host',
+      '--dry-run',
+      '--json',
+    ]);
     expect(dry.code).toBe(0);
     const plan = JSON.parse(dry.stdout);
     const hostDir = upstream.host.replace(':', '_');

@@ -2,7 +2,20 @@
 // a full disk must leave a state from which rerunning the same command gives exactly what an
 // uninterrupted run gives, and never a partial bundle under (or beside) the final name.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, statfsSync, watch, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  statfsSync,
+  watch,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,18 +59,38 @@ const stoppers: Array<{ stop(): Promise<void> }> = [];
 
 const names = () => images.map((i) => i.upstream);
 /** The export command every run uses: original names, fetched through `host` as a mirror. */
-const exportArgs = (host: string, dir: string) => ['export', ...names(), '--registry-mirror', `*=http://${host}`, '-o', join(dir, 'b.tar'), '--cache-dir', join(dir, 'cache')];
-const listing = (dir: string) => readdirSync(dir).filter((f) => f !== 'cache').sort();
+const exportArgs = (host: string, dir: string) => [
+  'export',
+  ...names(),
+  '--registry-mirror',
+  `*=http://${host}`,
+  '-o',
+  join(dir, 'b.tar'),
+  '--cache-dir',
+  join(dir, 'cache'),
+];
+const listing = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f !== 'cache')
+    .sort();
 
 /** Children this file started, killed (by pid) at the end if a failed test left one running. */
 const children: ChildProcess[] = [];
 
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...env } });
+function spawnCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...env },
+  });
   children.push(child);
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
   return { child, closed };
 }
 
@@ -82,7 +115,9 @@ function onPartial(dir: string, fn: () => void): () => void {
 
 beforeAll(async () => {
   work = await tempDir('airgap-interrupt-');
-  images = (await generateSampleImages(join(work.path, 'samples'), { layerBytes: 32 * 1024 })).filter((i) => SUBSET.includes(i.repository));
+  images = (await generateSampleImages(join(work.path, 'samples'), { layerBytes: 32 * 1024 })).filter((i) =>
+    SUBSET.includes(i.repository),
+  );
   [upstream, dest] = await Promise.all([startRegistry(), startRegistry()]);
   stoppers.push(upstream, dest);
   await seedRegistry(upstream, images);
@@ -103,10 +138,17 @@ afterAll(async () => {
 });
 
 /** A rerun of the same command completes and writes the very bytes of the uninterrupted export. */
-async function expectRerunIdentical(host: string, dir: string, label: string): Promise<{ fetched: number; cached: number }> {
+async function expectRerunIdentical(
+  host: string,
+  dir: string,
+  label: string,
+): Promise<{ fetched: number; cached: number }> {
   const res = await runCli([...exportArgs(host, dir), '--json']);
   expect(res.code, `${label}: rerun failed: ${res.stderr}`).toBe(0);
-  expect(readFileSync(join(dir, 'b.tar')).equals(reference), `${label}: rerun bundle differs from the uninterrupted one`).toBe(true);
+  expect(
+    readFileSync(join(dir, 'b.tar')).equals(reference),
+    `${label}: rerun bundle differs from the uninterrupted one`,
+  ).toBe(true);
   expect(readFileSync(join(dir, 'b.tar.sha256'), 'utf8')).toBe(referenceSidecar);
   const summary = JSON.parse(res.stdout) as { fetched: { blobs: number }; cached: { blobs: number } };
   expect(summary.fetched.blobs + summary.cached.blobs).toBe(payloadBlobs);
@@ -132,13 +174,17 @@ describe('export interrupted', () => {
         {
           // Watches only: kills the export when the n-th blob is requested.
           match: (r) => {
-            if (point.kind === 'after blob request' && isBlobGet(r) && proxy.seen.filter(isBlobGet).length === point.n) child?.kill('SIGKILL');
+            if (point.kind === 'after blob request' && isBlobGet(r) && proxy.seen.filter(isBlobGet).length === point.n)
+              child?.kill('SIGKILL');
             return false;
           },
           action: { kind: 'hang' },
         },
         // For the random delay, downloads are slowed until the kill, so the kill lands inside the run.
-        { match: (r) => point.kind === 'after delay' && child !== undefined && !child.killed && isBlobGet(r), action: { kind: 'delay', ms: 120 } },
+        {
+          match: (r) => point.kind === 'after delay' && child !== undefined && !child.killed && isBlobGet(r),
+          action: { kind: 'delay', ms: 120 },
+        },
       ]);
       stoppers.push(proxy);
       const run = spawnCli([...exportArgs(proxy.host, dir), '--concurrency', '2', '-q']);
@@ -153,7 +199,10 @@ describe('export interrupted', () => {
       expect(listing(dir)).not.toContain('b.tar');
       await expectRerunIdentical(proxy.host, dir, label);
       // The killed run's temporary bundle is garbage once its process is gone: the rerun removes it.
-      expect(listing(dir).filter((n) => n.includes('.partial')), label).toEqual([]);
+      expect(
+        listing(dir).filter((n) => n.includes('.partial')),
+        label,
+      ).toEqual([]);
     }
   });
 
@@ -166,7 +215,10 @@ describe('export interrupted', () => {
     stopWatch();
     expect(end.signal).toBe('SIGKILL');
     const leftover = listing(dir);
-    expect(leftover.some((f) => f.includes('.partial')), `the kill should land mid-write; found ${leftover.join(', ')}`).toBe(true);
+    expect(
+      leftover.some((f) => f.includes('.partial')),
+      `the kill should land mid-write; found ${leftover.join(', ')}`,
+    ).toBe(true);
     await expectRerunIdentical(upstream.host, dir, 'after a kill mid-write');
     expect(listing(dir)).toEqual(['b.tar', 'b.tar.sha256']);
   });
@@ -174,7 +226,9 @@ describe('export interrupted', () => {
   it('Ctrl-C while downloading: exit 130 at once, no bundle or temporary file, says how to resume, and resuming works', async () => {
     const dir = join(work.path, 'sigint-download');
     mkdirSync(dir);
-    const proxy: FaultProxy = await startFaultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.includes('/blobs/'), fault: { kind: 'stall' }, times: 1 }]);
+    const proxy: FaultProxy = await startFaultProxy(upstream.url, [
+      { match: (m, p) => m === 'GET' && p.includes('/blobs/'), fault: { kind: 'stall' }, times: 1 },
+    ]);
     stoppers.push(proxy);
     const { child, closed } = spawnCli(exportArgs(proxy.host, dir));
     await until('a stalled blob download', () => proxy.requests.some((r) => r.faulted));
@@ -203,7 +257,14 @@ describe('export interrupted', () => {
 });
 
 /** The default export: no cache, each blob written straight to its place in the partial bundle. */
-const directArgs = (host: string, dir: string, refs = names()) => ['export', ...refs, '--registry-mirror', `*=http://${host}`, '-o', join(dir, 'b.tar')];
+const directArgs = (host: string, dir: string, refs = names()) => [
+  'export',
+  ...refs,
+  '--registry-mirror',
+  `*=http://${host}`,
+  '-o',
+  join(dir, 'b.tar'),
+];
 const NO_CACHE = { AIRGAP_BUNDLE_CACHE: '' };
 const DIGEST_LINE = /^sha256:[0-9a-f]{64}$/;
 
@@ -211,7 +272,9 @@ const DIGEST_LINE = /^sha256:[0-9a-f]{64}$/;
 function journaled(dir: string): string[] {
   const journals = readdirSync(dir).filter((f) => /^\.b\.tar\.partial-\d+\.done$/.test(f));
   if (journals.length !== 1) return [];
-  return readFileSync(join(dir, journals[0]!), 'utf8').split('\n').filter((l) => DIGEST_LINE.test(l));
+  return readFileSync(join(dir, journals[0]!), 'utf8')
+    .split('\n')
+    .filter((l) => DIGEST_LINE.test(l));
 }
 
 /** Where a blob's bytes start in the bundle: the layout is fixed, so the reference tells. */
@@ -221,20 +284,36 @@ function blobOffset(digest: string): number {
   return header + 512;
 }
 
-async function expectDirectRerunIdentical(host: string, dir: string, label: string): Promise<{ fetched: number; cached: number }> {
+async function expectDirectRerunIdentical(
+  host: string,
+  dir: string,
+  label: string,
+): Promise<{ fetched: number; cached: number }> {
   const res = await runCli([...directArgs(host, dir), '--json'], { env: NO_CACHE });
   expect(res.code, `${label}: rerun failed: ${res.stderr}`).toBe(0);
-  expect(readFileSync(join(dir, 'b.tar')).equals(reference), `${label}: rerun bundle differs from the uninterrupted one`).toBe(true);
+  expect(
+    readFileSync(join(dir, 'b.tar')).equals(reference),
+    `${label}: rerun bundle differs from the uninterrupted one`,
+  ).toBe(true);
   expect(readFileSync(join(dir, 'b.tar.sha256'), 'utf8')).toBe(referenceSidecar);
-  expect(readdirSync(dir).sort(), `${label}: only the bundle and its sidecar are left`).toEqual(['b.tar', 'b.tar.sha256']);
+  expect(readdirSync(dir).sort(), `${label}: only the bundle and its sidecar are left`).toEqual([
+    'b.tar',
+    'b.tar.sha256',
+  ]);
   const summary = JSON.parse(res.stdout) as { fetched: { blobs: number }; cached: { blobs: number } };
   expect(summary.fetched.blobs + summary.cached.blobs).toBe(payloadBlobs);
   return { fetched: summary.fetched.blobs, cached: summary.cached.blobs };
 }
 
 /** Starts the default export through a proxy that slows blob downloads, and waits until `n` blobs are complete in the partial bundle. */
-async function exportUntilJournaled(dir: string, n: number, refs = names()): Promise<{ child: ChildProcess; closed: ReturnType<typeof spawnCli>['closed'] }> {
-  const slow = await startWireProxy(upstream.url, [{ match: (r) => r.method === 'GET' && r.path.includes('/blobs/'), action: { kind: 'delay', ms: 150 } }]);
+async function exportUntilJournaled(
+  dir: string,
+  n: number,
+  refs = names(),
+): Promise<{ child: ChildProcess; closed: ReturnType<typeof spawnCli>['closed'] }> {
+  const slow = await startWireProxy(upstream.url, [
+    { match: (r) => r.method === 'GET' && r.path.includes('/blobs/'), action: { kind: 'delay', ms: 150 } },
+  ]);
   stoppers.push(slow);
   const run = spawnCli([...directArgs(slow.host, dir, refs), '--concurrency', '1', '-q'], NO_CACHE);
   await until(`${n} blobs complete in the partial bundle`, () => journaled(dir).length >= n);
@@ -259,7 +338,10 @@ describe('export interrupted, without a cache (the default)', () => {
     expect(listed.length).toBeGreaterThanOrEqual(3);
     expect(readdirSync(dir).filter((f) => !f.startsWith('.b.tar.partial-'))).toEqual([]);
     // One byte of a listed blob flipped on disk: the journal says complete, the bytes say otherwise.
-    const partial = join(dir, readdirSync(dir).find((f) => /^\.b\.tar\.partial-\d+$/.test(f))!);
+    const partial = join(
+      dir,
+      readdirSync(dir).find((f) => /^\.b\.tar\.partial-\d+$/.test(f))!,
+    );
     const at = blobOffset(listed[0]!);
     const fd = openSync(partial, 'r+');
     const byte = Buffer.alloc(1);
@@ -307,9 +389,13 @@ describe('export interrupted, without a cache (the default)', () => {
     mkdirSync(dir);
     // The last blob in tar order (the smallest) fails: by then the others are in.
     const last = referenceMeta.blobs.filter((b) => b.role === 'layer' || b.role === 'config').at(-1)!;
-    const proxy = await startFaultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${last.digest}`), fault: { kind: 'status', status: 500 } }]);
+    const proxy = await startFaultProxy(upstream.url, [
+      { match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${last.digest}`), fault: { kind: 'status', status: 500 } },
+    ]);
     stoppers.push(proxy);
-    const res = await runCli([...directArgs(proxy.host, dir), '--retries', '0', '--concurrency', '1', '-q'], { env: NO_CACHE });
+    const res = await runCli([...directArgs(proxy.host, dir), '--retries', '0', '--concurrency', '1', '-q'], {
+      env: NO_CACHE,
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(last.digest);
     expect(res.stderr).toMatch(/partial bundle .*\.b\.tar\.partial-\d+ is kept: rerun the same command to resume/);
@@ -323,7 +409,15 @@ describe('export interrupted, without a cache (the default)', () => {
 
 describe('import interrupted', () => {
   let clean: { tags: Record<string, string>; catalog: string[]; uploads: number; manifests: number };
-  const importArgs = (host: string, prefix: string) => ['import', join(work.path, 'reference', 'b.tar'), '--registry', host, '--plain-http', '--repo-prefix', prefix];
+  const importArgs = (host: string, prefix: string) => [
+    'import',
+    join(work.path, 'reference', 'b.tar'),
+    '--registry',
+    host,
+    '--plain-http',
+    '--repo-prefix',
+    prefix,
+  ];
   const isUpload = (m: string, p: string) => m === 'PUT' && p.includes('/blobs/uploads/');
   const isManifestPut = (m: string, p: string) => m === 'PUT' && p.includes('/manifests/');
 
@@ -357,8 +451,10 @@ describe('import interrupted', () => {
       const proxy = await startFaultProxy(dest.url, [
         {
           match: (m, p) => {
-            if (isUpload(m, p) && ++uploads === (point.kind === 'at blob upload' ? point.n : -1)) child?.kill('SIGKILL');
-            if (isManifestPut(m, p) && ++manifests === (point.kind === 'at manifest push' ? point.n : -1)) child?.kill('SIGKILL');
+            if (isUpload(m, p) && ++uploads === (point.kind === 'at blob upload' ? point.n : -1))
+              child?.kill('SIGKILL');
+            if (isManifestPut(m, p) && ++manifests === (point.kind === 'at manifest push' ? point.n : -1))
+              child?.kill('SIGKILL');
             return false;
           },
           fault: { kind: 'status', status: 500 }, // never applied: the matcher only watches
@@ -366,7 +462,15 @@ describe('import interrupted', () => {
       ]);
       stoppers.push(proxy);
       // For the random delay, uploads are slowed until the kill, so the kill lands inside the run.
-      const front = point.kind === 'after delay' ? await startWireProxy(proxy.url, [{ match: (r) => child !== undefined && !child.killed && isUpload(r.method, r.path), action: { kind: 'delay', ms: 150 } }]) : undefined;
+      const front =
+        point.kind === 'after delay'
+          ? await startWireProxy(proxy.url, [
+              {
+                match: (r) => child !== undefined && !child.killed && isUpload(r.method, r.path),
+                action: { kind: 'delay', ms: 150 },
+              },
+            ])
+          : undefined;
       if (front) stoppers.push(front);
       const host = front?.host ?? proxy.host;
       const run = spawnCli([...importArgs(host, prefix), '-q']);
@@ -375,7 +479,10 @@ describe('import interrupted', () => {
       const end = await run.closed;
       expect(end.signal, `${label}: the import was not interrupted (exit ${end.code})`).toBe('SIGKILL');
       // At the moment of the kill: every tag that exists can be pulled, and holds the right digest.
-      expect((await unpullableTags(dest.url)).filter((p) => p.startsWith(`${prefix}/`)), label).toEqual([]);
+      expect(
+        (await unpullableTags(dest.url)).filter((p) => p.startsWith(`${prefix}/`)),
+        label,
+      ).toEqual([]);
       const partial = await tagDigests(dest.url, prefix);
       for (const [tag, digest] of Object.entries(partial)) expect(digest, `${label}: ${tag}`).toBe(clean.tags[tag]);
 
@@ -403,7 +510,8 @@ describe('full disk during export', () => {
     const st = statfsSync(disk);
     return st.bavail * st.bsize;
   };
-  const fill = (name: string, leave: number) => writeFileSync(join(disk, name), Buffer.alloc(Math.max(0, free() - leave)));
+  const fill = (name: string, leave: number) =>
+    writeFileSync(join(disk, name), Buffer.alloc(Math.max(0, free() - leave)));
   const clear = () => {
     for (const f of readdirSync(disk)) execFileSync('rm', ['-rf', join(disk, f)]);
   };
@@ -426,61 +534,127 @@ describe('full disk during export', () => {
     return { proxy, filled: () => filled };
   };
 
-  it.skipIf(!canMount)('a disk too small from the start: refused with the numbers, nothing left on it; a roomy folder then works (skipped only where a tmpfs cannot be mounted)', async () => {
-    clear();
-    fill('filler', 256 * 1024);
-    const cacheDir = join(work.path, 'disk-cache-1');
-    const res = await runCli(['export', ...names(), '--registry-mirror', `*=http://${upstream.host}`, '-o', join(disk, 'b.tar'), '--cache-dir', cacheDir, '-q']);
-    expect(res.code).toBe(1);
-    expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
-    expect(res.stderr).toMatch(/space/i);
-    expect(res.stderr).toContain(disk);
-    expect(res.stderr).toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
-    expect(readdirSync(disk)).toEqual(['filler']);
+  it.skipIf(!canMount)(
+    'a disk too small from the start: refused with the numbers, nothing left on it; a roomy folder then works (skipped only where a tmpfs cannot be mounted)',
+    async () => {
+      clear();
+      fill('filler', 256 * 1024);
+      const cacheDir = join(work.path, 'disk-cache-1');
+      const res = await runCli([
+        'export',
+        ...names(),
+        '--registry-mirror',
+        `*=http://${upstream.host}`,
+        '-o',
+        join(disk, 'b.tar'),
+        '--cache-dir',
+        cacheDir,
+        '-q',
+      ]);
+      expect(res.code).toBe(1);
+      expect(
+        res.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('airgap-bundle:')),
+      ).toHaveLength(1);
+      expect(res.stderr).toMatch(/space/i);
+      expect(res.stderr).toContain(disk);
+      expect(res.stderr).toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
+      expect(readdirSync(disk)).toEqual(['filler']);
 
-    const roomy = join(work.path, 'roomy-1');
-    mkdirSync(roomy);
-    const again = await runCli(['export', ...names(), '--registry-mirror', `*=http://${upstream.host}`, '-o', join(roomy, 'b.tar'), '--cache-dir', cacheDir, '-q']);
-    expect(again.code).toBe(0);
-    expect(readFileSync(join(roomy, 'b.tar')).equals(reference)).toBe(true);
-  });
+      const roomy = join(work.path, 'roomy-1');
+      mkdirSync(roomy);
+      const again = await runCli([
+        'export',
+        ...names(),
+        '--registry-mirror',
+        `*=http://${upstream.host}`,
+        '-o',
+        join(roomy, 'b.tar'),
+        '--cache-dir',
+        cacheDir,
+        '-q',
+      ]);
+      expect(again.code).toBe(0);
+      expect(readFileSync(join(roomy, 'b.tar')).equals(reference)).toBe(true);
+    },
+  );
 
-  it.skipIf(!canMount)('the disk fills up while the bundle is written: exit 1, no partial bundle, a clear error with numbers, and the cache stays valid (skipped only where a tmpfs cannot be mounted)', async () => {
-    clear();
-    const cacheDir = join(work.path, 'disk-cache-2');
-    const { proxy, filled } = await fillOnFirstBlob();
-    const res = await runCli(['export', ...names(), '--registry-mirror', `*=http://${proxy.host}`, '-o', join(disk, 'b.tar'), '--cache-dir', cacheDir, '-q']);
-    expect(filled()).toBe(true);
-    expect(res.code).toBe(1);
-    expect(readdirSync(disk)).toEqual(['other-writer']);
-    expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
-    expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
+  it.skipIf(!canMount)(
+    'the disk fills up while the bundle is written: exit 1, no partial bundle, a clear error with numbers, and the cache stays valid (skipped only where a tmpfs cannot be mounted)',
+    async () => {
+      clear();
+      const cacheDir = join(work.path, 'disk-cache-2');
+      const { proxy, filled } = await fillOnFirstBlob();
+      const res = await runCli([
+        'export',
+        ...names(),
+        '--registry-mirror',
+        `*=http://${proxy.host}`,
+        '-o',
+        join(disk, 'b.tar'),
+        '--cache-dir',
+        cacheDir,
+        '-q',
+      ]);
+      expect(filled()).toBe(true);
+      expect(res.code).toBe(1);
+      expect(readdirSync(disk)).toEqual(['other-writer']);
+      expect(
+        res.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('airgap-bundle:')),
+      ).toHaveLength(1);
+      expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
 
-    // The verified blobs in the cache (another filesystem) are intact: nothing is fetched again.
-    const roomy = join(work.path, 'roomy-2');
-    mkdirSync(roomy);
-    const again = await runCli(['export', ...names(), '--registry-mirror', `*=http://${proxy.host}`, '-o', join(roomy, 'b.tar'), '--cache-dir', cacheDir, '--json']);
-    expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout).fetched.blobs).toBe(0);
-    expect(readFileSync(join(roomy, 'b.tar')).equals(reference)).toBe(true);
+      // The verified blobs in the cache (another filesystem) are intact: nothing is fetched again.
+      const roomy = join(work.path, 'roomy-2');
+      mkdirSync(roomy);
+      const again = await runCli([
+        'export',
+        ...names(),
+        '--registry-mirror',
+        `*=http://${proxy.host}`,
+        '-o',
+        join(roomy, 'b.tar'),
+        '--cache-dir',
+        cacheDir,
+        '--json',
+      ]);
+      expect(again.code).toBe(0);
+      expect(JSON.parse(again.stdout).fetched.blobs).toBe(0);
+      expect(readFileSync(join(roomy, 'b.tar')).equals(reference)).toBe(true);
 
-    // Last, the message: it says the disk is full, where, and by how much.
-    expect(res.stderr).toMatch(/no space|not enough space|disk.*full/i);
-    expect(res.stderr).toContain(disk);
-    expect(res.stderr, 'the error should give sizes (needed / written / free)').toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
-  });
+      // Last, the message: it says the disk is full, where, and by how much.
+      expect(res.stderr).toMatch(/no space|not enough space|disk.*full/i);
+      expect(res.stderr).toContain(disk);
+      expect(res.stderr, 'the error should give sizes (needed / written / free)').toMatch(
+        /\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/,
+      );
+    },
+  );
 
-  it.skipIf(!canMount)('without a cache, the disk fills up while blobs are written: exit 1, a clear error with numbers, and the partial bundle is removed (skipped only where a tmpfs cannot be mounted)', async () => {
-    clear();
-    const { proxy, filled } = await fillOnFirstBlob();
-    const res = await runCli([...directArgs(proxy.host, disk), '-q'], { env: NO_CACHE });
-    expect(filled()).toBe(true);
-    expect(res.code).toBe(1);
-    expect(readdirSync(disk)).toEqual(['other-writer']);
-    expect(res.stderr.trim().split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
-    expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
-    expect(res.stderr).toMatch(/no space/i);
-    expect(res.stderr).toContain(disk);
-    expect(res.stderr).toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
-  });
+  it.skipIf(!canMount)(
+    'without a cache, the disk fills up while blobs are written: exit 1, a clear error with numbers, and the partial bundle is removed (skipped only where a tmpfs cannot be mounted)',
+    async () => {
+      clear();
+      const { proxy, filled } = await fillOnFirstBlob();
+      const res = await runCli([...directArgs(proxy.host, disk), '-q'], { env: NO_CACHE });
+      expect(filled()).toBe(true);
+      expect(res.code).toBe(1);
+      expect(readdirSync(disk)).toEqual(['other-writer']);
+      expect(
+        res.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('airgap-bundle:')),
+      ).toHaveLength(1);
+      expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
+      expect(res.stderr).toMatch(/no space/i);
+      expect(res.stderr).toContain(disk);
+      expect(res.stderr).toMatch(/\d+(\.\d+)? ?(B|KiB|MiB|GiB|bytes)\b/);
+    },
+  );
 });

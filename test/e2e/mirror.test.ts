@@ -82,17 +82,50 @@ describe('mirror-config matches what import wrote', () => {
     expect((await runCli(['import', bundle, '--registry', dest.host, '--plain-http', ...mapping, '-q'])).code).toBe(0);
     const res = await runCli(['mirror-config', '--endpoint', dest.url, '--bundle', bundle, ...mapping]);
     expect(res.code).toBe(0);
-    const mirrors = (yaml.load(res.stdout) as { machine: { registries: { mirrors: Record<string, TalosMirror> } } }).machine.registries.mirrors;
+    const mirrors = (yaml.load(res.stdout) as { machine: { registries: { mirrors: Record<string, TalosMirror> } } })
+      .machine.registries.mirrors;
     expect(Object.keys(mirrors).sort()).toEqual([...new Set(images.map((i) => i.upstream.split('/')[0]!))].sort());
     await expectServedAsNodesAsk(mirrors);
 
-    const multi = await runCli(['mirror-config', '--format', 'talos-multidoc', '--endpoint', dest.url, '--bundle', bundle, ...mapping]);
-    const docs = yaml.loadAll(multi.stdout) as Array<{ kind: string; name: string; endpoints: Array<{ url: string; overridePath?: boolean }> }>;
-    const fromDocs = Object.fromEntries(docs.filter((d) => d.kind === 'RegistryMirrorConfig').map((d) => [d.name, { endpoints: d.endpoints.map((e) => e.url), overridePath: d.endpoints[0]!.overridePath }]));
+    const multi = await runCli([
+      'mirror-config',
+      '--format',
+      'talos-multidoc',
+      '--endpoint',
+      dest.url,
+      '--bundle',
+      bundle,
+      ...mapping,
+    ]);
+    const docs = yaml.loadAll(multi.stdout) as Array<{
+      kind: string;
+      name: string;
+      endpoints: Array<{ url: string; overridePath?: boolean }>;
+    }>;
+    const fromDocs = Object.fromEntries(
+      docs
+        .filter((d) => d.kind === 'RegistryMirrorConfig')
+        .map((d) => [d.name, { endpoints: d.endpoints.map((e) => e.url), overridePath: d.endpoints[0]!.overridePath }]),
+    );
     await expectServedAsNodesAsk(fromDocs);
 
     const containerd = join(work.path, 'certs.d');
-    expect((await runCli(['mirror-config', '--format', 'containerd', '--endpoint', dest.url, '--bundle', bundle, ...mapping, '-o', containerd])).code).toBe(0);
+    expect(
+      (
+        await runCli([
+          'mirror-config',
+          '--format',
+          'containerd',
+          '--endpoint',
+          dest.url,
+          '--bundle',
+          bundle,
+          ...mapping,
+          '-o',
+          containerd,
+        ])
+      ).code,
+    ).toBe(0);
     const toml = readFileSync(join(containerd, 'ghcr.io', 'hosts.toml'), 'utf8');
     expect(toml).toContain(`server = "${dest.url}/v2/airgap/ghcr.io"`);
   });
@@ -101,7 +134,14 @@ describe('mirror-config matches what import wrote', () => {
     const noScheme = await runCli(['mirror-config', '--endpoint', '10.5.0.1:6000', '--bundle', bundle]);
     expect(noScheme.code).toBe(2);
     expect(noScheme.stderr).toMatch(/no scheme/);
-    const tls = await runCli(['mirror-config', '--endpoint', 'http://10.5.0.1:6000', '--insecure-skip-tls-verify', '--bundle', bundle]);
+    const tls = await runCli([
+      'mirror-config',
+      '--endpoint',
+      'http://10.5.0.1:6000',
+      '--insecure-skip-tls-verify',
+      '--bundle',
+      bundle,
+    ]);
     expect(tls.code).toBe(2);
     expect(tls.stderr).toMatch(/non-HTTPS/);
   });
@@ -109,7 +149,16 @@ describe('mirror-config matches what import wrote', () => {
 
 describe('image sources', () => {
   it('images merges lists, manifests and Talos configs with origins, and export takes the same sources', async () => {
-    const res = await runCli(['images', '-f', 'test/fixtures/talosctl/v1.8.0-image-default.txt', '--from-talos-config', 'test/fixtures/talos-config/controlplane-v1.8.yaml', '--from-manifests', 'test/fixtures/manifests', '--json']);
+    const res = await runCli([
+      'images',
+      '-f',
+      'test/fixtures/talosctl/v1.8.0-image-default.txt',
+      '--from-talos-config',
+      'test/fixtures/talos-config/controlplane-v1.8.yaml',
+      '--from-manifests',
+      'test/fixtures/manifests',
+      '--json',
+    ]);
     expect(res.code).toBe(0);
     const out = JSON.parse(res.stdout) as { images: Array<{ reference: string; from: string[] }>; warnings: string[] };
     const kubelet = out.images.find((i) => i.reference === 'ghcr.io/siderolabs/kubelet:v1.31.1')!;
@@ -129,9 +178,22 @@ describe('image sources', () => {
   it('export of workload manifests carries their images', async () => {
     const manifest = join(work.path, 'app.yaml');
     const img = images.find((i) => i.kind === 'docker-manifest')!;
-    writeFileSync(manifest, `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec: {template: {spec: {containers: [{name: a, image: "${upstream.host}/${img.repository}:${img.tag}"}]}}}\n`);
+    writeFileSync(
+      manifest,
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec: {template: {spec: {containers: [{name: a, image: "${upstream.host}/${img.repository}:${img.tag}"}]}}}\n`,
+    );
     const out = join(work.path, 'app.tar');
-    const res = await runCli(['export', '--from-manifests', manifest, '-o', out, '--plain-http', '--cache-dir', join(work.path, 'cache'), '--json']);
+    const res = await runCli([
+      'export',
+      '--from-manifests',
+      manifest,
+      '-o',
+      out,
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'cache'),
+      '--json',
+    ]);
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout).images.map((i: { digest: string }) => i.digest)).toEqual([img.digest]);
   });

@@ -42,8 +42,16 @@ async function writeSharedBundle(dir: string, output: string): Promise<BundleMet
   const shared = await put(random(3000), OCI_LAYER, 'layer');
   const image = async (name: string, own: number): Promise<ImageRecord> => {
     const layer = await put(random(own), OCI_LAYER, 'layer');
-    const config = await put(Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', name })), OCI_CONFIG, 'config');
-    const top = await put(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [shared, layer] })), OCI_MANIFEST, 'manifest');
+    const config = await put(
+      Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', name })),
+      OCI_CONFIG,
+      'config',
+    );
+    const top = await put(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [shared, layer] })),
+      OCI_MANIFEST,
+      'manifest',
+    );
     const blobs = [shared.digest, layer.digest, config.digest, top.digest].sort();
     return {
       reference: `registry.example/quirk/${name}:v1`,
@@ -61,8 +69,13 @@ async function writeSharedBundle(dir: string, output: string): Promise<BundleMet
   };
   const images = [await image('app', BIG_LAYER), await image('tool', 2000)];
   const order = { config: 0, layer: 0, manifest: 1, index: 2 } as const;
-  const blobs = [...records.values()].sort((a, b) => order[a.role] - order[b.role] || b.size - a.size || (a.digest < b.digest ? -1 : 1));
-  const metadata = buildMetadata(images, blobs, { tool: { name: 'airgap-bundle', version: 'quirks' }, platforms: null });
+  const blobs = [...records.values()].sort(
+    (a, b) => order[a.role] - order[b.role] || b.size - a.size || (a.digest < b.digest ? -1 : 1),
+  );
+  const metadata = buildMetadata(images, blobs, {
+    tool: { name: 'airgap-bundle', version: 'quirks' },
+    platforms: null,
+  });
   await writeBundle(cache, metadata, { output });
   return metadata;
 }
@@ -73,7 +86,11 @@ async function registry(opts?: Parameters<typeof startRegistry>[0]): Promise<Run
   return r;
 }
 
-async function proxied(quirks: Quirks, opts?: Parameters<typeof startRegistry>[0], upstreamAuthorization?: string): Promise<{ reg: RunningRegistry; proxy: QuirkProxy }> {
+async function proxied(
+  quirks: Quirks,
+  opts?: Parameters<typeof startRegistry>[0],
+  upstreamAuthorization?: string,
+): Promise<{ reg: RunningRegistry; proxy: QuirkProxy }> {
   const reg = await registry(opts);
   const proxy = await startQuirkProxy(reg.url, quirks, upstreamAuthorization);
   started.push(proxy);
@@ -87,8 +104,22 @@ async function expectComplete(reg: RunningRegistry): Promise<void> {
   expect(await unpullableTags(reg.url)).toEqual([]);
 }
 
-const importArgs = (proxy: QuirkProxy, ...more: string[]) => ['import', bundle, '--registry', proxy.host, '--plain-http', ...more];
-const verifyArgs = (proxy: QuirkProxy, ...more: string[]) => ['verify', bundle, '--registry', proxy.host, '--plain-http', ...more];
+const importArgs = (proxy: QuirkProxy, ...more: string[]) => [
+  'import',
+  bundle,
+  '--registry',
+  proxy.host,
+  '--plain-http',
+  ...more,
+];
+const verifyArgs = (proxy: QuirkProxy, ...more: string[]) => [
+  'verify',
+  bundle,
+  '--registry',
+  proxy.host,
+  '--plain-http',
+  ...more,
+];
 
 beforeAll(async () => {
   work = await tempDir();
@@ -103,31 +134,43 @@ afterAll(async () => {
 });
 
 describe('registries that are not Distribution', () => {
-  it.each([404, 401, 405] as const)('1. no catalog (%i): import and verify check every reference directly; inventory needs --bundle', async (status) => {
-    const { reg, proxy } = await proxied({ noCatalog: status });
-    const imp = await runCli(importArgs(proxy));
-    expect(imp.stderr).toContain('checked each reference directly');
-    expect(imp.code).toBe(0);
-    await expectComplete(reg);
-    const ver = await runCli(verifyArgs(proxy, '--json'));
-    expect(ver.code).toBe(0);
-    const check = JSON.parse(ver.stdout);
-    expect(check.catalog).toBe('unavailable');
-    expect(check.rows.length).toBe(meta.images.length * 2);
-    expect(check.rows.every((r: { status: string }) => r.status === 'ok')).toBe(true);
-    const verText = await runCli(verifyArgs(proxy));
-    expect(verText.stderr).toContain('checked each reference directly');
+  it.each([404, 401, 405] as const)(
+    '1. no catalog (%i): import and verify check every reference directly; inventory needs --bundle',
+    async (status) => {
+      const { reg, proxy } = await proxied({ noCatalog: status });
+      const imp = await runCli(importArgs(proxy));
+      expect(imp.stderr).toContain('checked each reference directly');
+      expect(imp.code).toBe(0);
+      await expectComplete(reg);
+      const ver = await runCli(verifyArgs(proxy, '--json'));
+      expect(ver.code).toBe(0);
+      const check = JSON.parse(ver.stdout);
+      expect(check.catalog).toBe('unavailable');
+      expect(check.rows.length).toBe(meta.images.length * 2);
+      expect(check.rows.every((r: { status: string }) => r.status === 'ok')).toBe(true);
+      const verText = await runCli(verifyArgs(proxy));
+      expect(verText.stderr).toContain('checked each reference directly');
 
-    const receipt = join(work.path, `receipt-${status}.json`);
-    const without = await runCli(['inventory', '--registry', proxy.host, '--plain-http', '-o', receipt]);
-    expect(without.code).toBe(1);
-    expect(without.stderr).toMatch(/catalog.*--bundle/);
-    const withBundle = await runCli(['inventory', '--registry', proxy.host, '--plain-http', '-o', receipt, '--bundle', bundle]);
-    expect(withBundle.stderr).toContain('from the bundle');
-    expect(withBundle.code).toBe(0);
-    const r = JSON.parse(await readFile(receipt, 'utf8'));
-    for (const im of meta.images) expect(r.repositories[im.repository][im.tag!]).toBe(im.digest);
-  });
+      const receipt = join(work.path, `receipt-${status}.json`);
+      const without = await runCli(['inventory', '--registry', proxy.host, '--plain-http', '-o', receipt]);
+      expect(without.code).toBe(1);
+      expect(without.stderr).toMatch(/catalog.*--bundle/);
+      const withBundle = await runCli([
+        'inventory',
+        '--registry',
+        proxy.host,
+        '--plain-http',
+        '-o',
+        receipt,
+        '--bundle',
+        bundle,
+      ]);
+      expect(withBundle.stderr).toContain('from the bundle');
+      expect(withBundle.code).toBe(0);
+      const r = JSON.parse(await readFile(receipt, 'utf8'));
+      for (const im of meta.images) expect(r.repositories[im.repository][im.tag!]).toBe(im.digest);
+    },
+  );
 
   it('2. a catalog with a smaller page limit is listed in smaller pages', async () => {
     const { reg, proxy } = await proxied({ catalogMaxEntries: 1 });
@@ -140,7 +183,9 @@ describe('registries that are not Distribution', () => {
     const receipt = join(work.path, 'receipt-paged.json');
     const inv = await runCli(['inventory', '--registry', proxy.host, '--plain-http', '-o', receipt]);
     expect(inv.code).toBe(0);
-    expect(Object.keys(JSON.parse(await readFile(receipt, 'utf8')).repositories).sort()).toEqual(await catalog(reg.url));
+    expect(Object.keys(JSON.parse(await readFile(receipt, 'utf8')).repositories).sort()).toEqual(
+      await catalog(reg.url),
+    );
     expect(proxy.requests.some((r) => r.path.startsWith('/v2/_catalog') && r.status === 400)).toBe(true);
     // A catalog that really is not there is still called unavailable.
     proxy.quirks.catalogMaxEntries = 0;
@@ -183,40 +228,52 @@ describe('registries that are not Distribution', () => {
     await expectComplete(reg);
   });
 
-  it.each(['name-unknown', 'project-403'] as const)('6. repositories that must exist first (%s): refused up front, naming them, nothing pushed', async (style) => {
-    const { reg, proxy } = await proxied({ projects: { exist: ['library'], style } });
-    const res = await runCli(importArgs(proxy));
-    expect(res.code).toBe(1);
-    const last = res.stderr.trim().split('\n').at(-1)!;
-    expect(last).toContain('quirk/app');
-    expect(last).toContain('quirk/tool');
-    expect(last).toMatch(/create project quirk/i);
-    expect(last).toContain('nothing was pushed');
-    expect(await catalog(reg.url)).toEqual([]);
-    expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'PATCH')).toEqual([]);
-    // Into a project that exists, the same bundle goes in.
-    const into = await runCli(importArgs(proxy, '--repo-prefix', 'library'));
-    expect(into.code).toBe(0);
-    expect(Object.keys(await tagDigests(reg.url, 'library')).sort()).toEqual(meta.images.map((i) => `${i.repository}:${i.tag}`).sort());
-  });
+  it.each(['name-unknown', 'project-403'] as const)(
+    '6. repositories that must exist first (%s): refused up front, naming them, nothing pushed',
+    async (style) => {
+      const { reg, proxy } = await proxied({ projects: { exist: ['library'], style } });
+      const res = await runCli(importArgs(proxy));
+      expect(res.code).toBe(1);
+      const last = res.stderr.trim().split('\n').at(-1)!;
+      expect(last).toContain('quirk/app');
+      expect(last).toContain('quirk/tool');
+      expect(last).toMatch(/create project quirk/i);
+      expect(last).toContain('nothing was pushed');
+      expect(await catalog(reg.url)).toEqual([]);
+      expect(proxy.requests.filter((r) => r.method === 'PUT' || r.method === 'PATCH')).toEqual([]);
+      // Into a project that exists, the same bundle goes in.
+      const into = await runCli(importArgs(proxy, '--repo-prefix', 'library'));
+      expect(into.code).toBe(0);
+      expect(Object.keys(await tagDigests(reg.url, 'library')).sort()).toEqual(
+        meta.images.map((i) => `${i.repository}:${i.tag}`).sort(),
+      );
+    },
+  );
 
-  it.each(['relative', 'absolute', 'query'] as const)('7. upload Location %s: followed, upload completes', async (location) => {
-    const { reg, proxy } = await proxied({ location });
-    const res = await runCli(importArgs(proxy, '--chunk-size', '64K'));
-    expect(res.code).toBe(0);
-    await expectComplete(reg);
-    const uploads = proxy.requests.filter((r) => (r.method === 'PUT' || r.method === 'PATCH') && !r.path.includes('/manifests/'));
-    expect(uploads.length).toBeGreaterThan(0);
-    expect(uploads.every((r) => r.status === 201 || r.status === 202)).toBe(true);
-    if (location === 'query') expect(uploads.every((r) => r.path.startsWith('/upload-session?session='))).toBe(true);
-  });
+  it.each(['relative', 'absolute', 'query'] as const)(
+    '7. upload Location %s: followed, upload completes',
+    async (location) => {
+      const { reg, proxy } = await proxied({ location });
+      const res = await runCli(importArgs(proxy, '--chunk-size', '64K'));
+      expect(res.code).toBe(0);
+      await expectComplete(reg);
+      const uploads = proxy.requests.filter(
+        (r) => (r.method === 'PUT' || r.method === 'PATCH') && !r.path.includes('/manifests/'),
+      );
+      expect(uploads.length).toBeGreaterThan(0);
+      expect(uploads.every((r) => r.status === 201 || r.status === 202)).toBe(true);
+      if (location === 'query') expect(uploads.every((r) => r.path.startsWith('/upload-session?session='))).toBe(true);
+    },
+  );
 
   it('7. upload Location on another host: followed without the credentials', async () => {
     const reg = await registry({ auth: 'htpasswd' });
     const basic = `Basic ${Buffer.from(`${reg.username}:${reg.password}`).toString('base64')}`;
     const proxy = await startQuirkProxy(reg.url, { location: 'other-host' }, basic);
     started.push(proxy);
-    const res = await runCli(importArgs(proxy, '--username', reg.username!, '--password-stdin', '--json'), { input: reg.password! });
+    const res = await runCli(importArgs(proxy, '--username', reg.username!, '--password-stdin', '--json'), {
+      input: reg.password!,
+    });
     expect(res.code).toBe(0);
     expect(JSON.parse(res.stdout).verification.ok).toBe(true);
     const other = proxy.requests.filter((r) => r.host === 'other');

@@ -69,12 +69,19 @@ async function wireProxy(target: string, rules: WireRule[] = []): Promise<WirePr
 }
 
 function skopeoRaw(reg: RunningRegistry, ref: string): Buffer {
-  return execFileSync('skopeo', ['--insecure-policy', 'inspect', '--raw', ...reg.skopeoArgs(), `docker://${reg.host}/${ref}`]);
+  return execFileSync('skopeo', [
+    '--insecure-policy',
+    'inspect',
+    '--raw',
+    ...reg.skopeoArgs(),
+    `docker://${reg.host}/${ref}`,
+  ]);
 }
 
 const metadataOf = (file: string) => JSON.parse(readTar(file)[0]!.data.toString()) as BundleMetadata;
 const isBlobGet = (m: string, p: string) => m === 'GET' && p.includes('/blobs/sha256:');
-const isTagManifestGet = (m: string, p: string) => m === 'GET' && p.includes('/manifests/') && !/\/manifests\/sha256[:-]/.test(p);
+const isTagManifestGet = (m: string, p: string) =>
+  m === 'GET' && p.includes('/manifests/') && !/\/manifests\/sha256[:-]/.test(p);
 const isDigestManifestGet = (m: string, p: string) => m === 'GET' && p.includes('/manifests/sha256:');
 const isUploadPut = (m: string, p: string) => m === 'PUT' && p.includes('/blobs/uploads/');
 const hexOf = (digest: string) => digest.slice('sha256:'.length);
@@ -86,11 +93,23 @@ beforeAll(async () => {
   busybox = images.find((i) => i.repository === 'library/busybox')!;
   [upstream, dest] = await Promise.all([registry(), registry()]);
   await seedRegistry(upstream, images);
-  for (const img of images) upstreamDigest[img.repository] = sha256(skopeoRaw(upstream, `${img.repository}:${img.tag}`));
-  const manifest = JSON.parse(skopeoRaw(upstream, `${busybox.repository}:${busybox.tag}`).toString()) as { layers: Array<{ digest: string; size: number }> };
+  for (const img of images)
+    upstreamDigest[img.repository] = sha256(skopeoRaw(upstream, `${img.repository}:${img.tag}`));
+  const manifest = JSON.parse(skopeoRaw(upstream, `${busybox.repository}:${busybox.tag}`).toString()) as {
+    layers: Array<{ digest: string; size: number }>;
+  };
   busyboxLayer = [...manifest.layers].sort((a, b) => b.size - a.size)[0]!.digest;
   bundle = join(work.path, 'for-import.tar');
-  const res = await runCli(['export', ...images.map((i) => `${upstream.host}/${i.repository}:${i.tag}`), '-o', bundle, '--plain-http', '--cache-dir', join(work.path, 'cache-import'), '-q']);
+  const res = await runCli([
+    'export',
+    ...images.map((i) => `${upstream.host}/${i.repository}:${i.tag}`),
+    '-o',
+    bundle,
+    '--plain-http',
+    '--cache-dir',
+    join(work.path, 'cache-import'),
+    '-q',
+  ]);
   expect(res.stderr).toBe('');
   expect(res.code).toBe(0);
 });
@@ -101,11 +120,26 @@ afterAll(async () => {
 });
 
 /** Exports `refs` through `host` into a folder of its own (bundle and cache), as a user would. */
-async function exportVia(host: string, name: string, args: string[] = [], refs: SampleImage[] = images, plainHttp = true): Promise<CliResult & { out: string }> {
+async function exportVia(
+  host: string,
+  name: string,
+  args: string[] = [],
+  refs: SampleImage[] = images,
+  plainHttp = true,
+): Promise<CliResult & { out: string }> {
   const dir = join(work.path, name);
   mkdirSync(dir, { recursive: true });
   const out = join(dir, 'b.tar');
-  const res = await runCli(['export', ...refs.map((i) => `${host}/${i.repository}:${i.tag}`), '-o', out, ...(plainHttp ? ['--plain-http'] : []), '--cache-dir', join(dir, 'cache'), ...args]);
+  const res = await runCli([
+    'export',
+    ...refs.map((i) => `${host}/${i.repository}:${i.tag}`),
+    '-o',
+    out,
+    ...(plainHttp ? ['--plain-http'] : []),
+    '--cache-dir',
+    join(dir, 'cache'),
+    ...args,
+  ]);
   return { ...res, out };
 }
 
@@ -127,7 +161,8 @@ function expectCleanExportFailure(expect: ExpectStatic, res: CliResult & { out: 
   expect(res.code).toBe(1);
 }
 
-const expectedTags = () => Object.fromEntries(images.map((i) => [`${i.repository}:${i.tag}`, upstreamDigest[i.repository]]));
+const expectedTags = () =>
+  Object.fromEntries(images.map((i) => [`${i.repository}:${i.tag}`, upstreamDigest[i.repository]]));
 
 function importVia(host: string, prefix: string, args: string[] = []): Promise<CliResult> {
   return runCli(['import', bundle, '--registry', host, '--plain-http', '--repo-prefix', prefix, ...args]);
@@ -140,7 +175,9 @@ async function unpullableUnder(prefix: string): Promise<string[]> {
 
 // Each case has its own proxy and folders: they run side by side, mostly waiting on back-off timers.
 describe.concurrent('export from a faulty upstream', () => {
-  it('completes with the upstream digests through resets, short bodies, 500/502/503, 429 with Retry-After and a stall', async ({ expect }) => {
+  it('completes with the upstream digests through resets, short bodies, 500/502/503, 429 with Retry-After and a stall', async ({
+    expect,
+  }) => {
     const proxy = await faultProxy(upstream.url, [
       { match: isBlobGet, fault: { kind: 'reset' }, times: 1 },
       { match: isBlobGet, fault: { kind: 'truncate' }, times: 1 },
@@ -156,7 +193,9 @@ describe.concurrent('export from a faulty upstream', () => {
     await expectUpstreamContent(expect, res.out);
   });
 
-  it('refetches blobs and child manifests whose bytes were damaged in transit (right length, wrong bytes)', async ({ expect }) => {
+  it('refetches blobs and child manifests whose bytes were damaged in transit (right length, wrong bytes)', async ({
+    expect,
+  }) => {
     const proxy = await faultProxy(upstream.url, [
       { match: isBlobGet, fault: { kind: 'corrupt' }, times: 3 },
       { match: isDigestManifestGet, fault: { kind: 'corrupt' }, times: 2 },
@@ -167,10 +206,14 @@ describe.concurrent('export from a faulty upstream', () => {
     await expectUpstreamContent(expect, res.out);
   });
 
-  it('refetches a tag manifest damaged once in transit instead of failing or recording a wrong digest', async ({ expect }) => {
+  it('refetches a tag manifest damaged once in transit instead of failing or recording a wrong digest', async ({
+    expect,
+  }) => {
     // The registry states the digest (Docker-Content-Digest); bytes that do not match it are a
     // transfer error like any other. One flipped byte per image, each once.
-    const proxy = await faultProxy(upstream.url, [{ match: isTagManifestGet, fault: { kind: 'corrupt' }, times: images.length }]);
+    const proxy = await faultProxy(upstream.url, [
+      { match: isTagManifestGet, fault: { kind: 'corrupt' }, times: images.length },
+    ]);
     const res = await exportVia(proxy.host, 'transient-corrupt-tag', ['--json']);
     expect(proxy.requests.filter((r) => r.faulted)).toHaveLength(images.length);
     expect(res.stderr.split('\n').filter((l) => l !== '' && !/^warning: .* retry \d+ in /.test(l))).toEqual([]);
@@ -178,14 +221,19 @@ describe.concurrent('export from a faulty upstream', () => {
     await expectUpstreamContent(expect, res.out);
   });
 
-  it('refuses a tag manifest persistently served with bytes that do not match its stated digest', async ({ expect }) => {
+  it('refuses a tag manifest persistently served with bytes that do not match its stated digest', async ({
+    expect,
+  }) => {
     // kube-scheduler's index stays valid JSON with one byte flipped: only the digest tells.
     const img = images.find((i) => i.repository === 'kube-scheduler')!;
     const proxy = await faultProxy(upstream.url, [{ match: isTagManifestGet, fault: { kind: 'corrupt' } }]);
     const res = await exportVia(proxy.host, 'persistent-corrupt-tag', ['-q', '--retries', '1'], [img]);
     if (res.code === 0) {
       const recorded = metadataOf(res.out).images[0]!.digest;
-      expect(recorded, `a bundle was written recording ${recorded}; upstream serves ${upstreamDigest[img.repository]}`).toBe(upstreamDigest[img.repository]);
+      expect(
+        recorded,
+        `a bundle was written recording ${recorded}; upstream serves ${upstreamDigest[img.repository]}`,
+      ).toBe(upstreamDigest[img.repository]);
     }
     expect(res.stderr).toContain(`${proxy.host}/kube-scheduler:v1.31.1`);
     expect(res.stderr).toMatch(/digest/i);
@@ -201,19 +249,33 @@ describe.concurrent('export from a faulty upstream', () => {
     ['stalled connection (--timeout 2)', { kind: 'stall' }, /stall|no data/i],
     // (a persistent 503: see the --retries test below)
   ];
-  it.for(persistent)('persistent %s on one blob: exit 1, one error naming image, blob and cause, no bundle', async ([, fault, cause], { expect }) => {
-    const proxy = await faultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${busyboxLayer}`), fault }]);
-    const res = await exportVia(proxy.host, `persistent-${fault.kind}-${'status' in fault ? fault.status : ''}`, ['-q', '--retries', '1', '--timeout', '2'], [busybox]);
-    const error = res.stderr.split('\n').filter((l) => l.includes(busyboxLayer));
-    expect(error.length, res.stderr).toBeGreaterThan(0);
-    expect(error.join('\n')).toContain(`${proxy.host}/library/busybox:1.36`);
-    expect(error.join('\n')).toMatch(cause);
-    expectCleanExportFailure(expect, res);
-  });
+  it.for(persistent)(
+    'persistent %s on one blob: exit 1, one error naming image, blob and cause, no bundle',
+    async ([, fault, cause], { expect }) => {
+      const proxy = await faultProxy(upstream.url, [
+        { match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${busyboxLayer}`), fault },
+      ]);
+      const res = await exportVia(
+        proxy.host,
+        `persistent-${fault.kind}-${'status' in fault ? fault.status : ''}`,
+        ['-q', '--retries', '1', '--timeout', '2'],
+        [busybox],
+      );
+      const error = res.stderr.split('\n').filter((l) => l.includes(busyboxLayer));
+      expect(error.length, res.stderr).toBeGreaterThan(0);
+      expect(error.join('\n')).toContain(`${proxy.host}/library/busybox:1.36`);
+      expect(error.join('\n')).toMatch(cause);
+      expectCleanExportFailure(expect, res);
+    },
+  );
 
-  it('persistent 503 with --retries 1: at most 2 requests for the blob (the budget is honoured, not multiplied), then a clean failure', async ({ expect }) => {
+  it('persistent 503 with --retries 1: at most 2 requests for the blob (the budget is honoured, not multiplied), then a clean failure', async ({
+    expect,
+  }) => {
     const path = `/v2/library/busybox/blobs/${busyboxLayer}`;
-    const proxy = await faultProxy(upstream.url, [{ match: (m, p) => m === 'GET' && p === path, fault: { kind: 'status', status: 503 } }]);
+    const proxy = await faultProxy(upstream.url, [
+      { match: (m, p) => m === 'GET' && p === path, fault: { kind: 'status', status: 503 } },
+    ]);
     const res = await exportVia(proxy.host, 'retry-bound', ['-q', '--retries', '1'], [busybox]);
     expect(res.stderr).toContain(busyboxLayer);
     expect(res.stderr).toMatch(/\b503\b/);
@@ -223,10 +285,16 @@ describe.concurrent('export from a faulty upstream', () => {
 });
 
 describe.concurrent('import into a faulty destination', () => {
-  it('completes through a 429 (Retry-After), 500/502/503, a reset upload and a stalled upload, and the registry serves the bundle', async ({ expect }) => {
+  it('completes through a 429 (Retry-After), 500/502/503, a reset upload and a stalled upload, and the registry serves the bundle', async ({
+    expect,
+  }) => {
     const faults = await faultProxy(dest.url, [
       { match: (m) => m === 'HEAD', fault: { kind: 'status', status: 429, retryAfter: 1 }, times: 1 },
-      { match: (m, p) => m === 'POST' && p.includes('/blobs/uploads/'), fault: { kind: 'status', status: 500 }, times: 1 },
+      {
+        match: (m, p) => m === 'POST' && p.includes('/blobs/uploads/'),
+        fault: { kind: 'status', status: 500 },
+        times: 1,
+      },
       { match: isUploadPut, fault: { kind: 'status', status: 503 }, times: 1 },
       { match: (m, p) => m === 'PUT' && p.includes('/manifests/'), fault: { kind: 'status', status: 502 }, times: 1 },
     ]);
@@ -243,8 +311,12 @@ describe.concurrent('import into a faulty destination', () => {
     expect(await unpullableUnder('transient')).toEqual([]);
   });
 
-  it('re-sends an upload damaged in transit: the bundle is intact, so it is not reported as damaged', async ({ expect }) => {
-    const wire = await wireProxy(dest.url, [{ match: (r) => isUploadPut(r.method, r.path), action: { kind: 'corrupt-upload' }, times: 1 }]);
+  it('re-sends an upload damaged in transit: the bundle is intact, so it is not reported as damaged', async ({
+    expect,
+  }) => {
+    const wire = await wireProxy(dest.url, [
+      { match: (r) => isUploadPut(r.method, r.path), action: { kind: 'corrupt-upload' }, times: 1 },
+    ]);
     const res = await importVia(wire.host, 'corrupt-once', ['--retries', '2', '-q']);
     expect(wire.seen.filter((r) => r.action)).toHaveLength(1);
     expect(await unpullableUnder('corrupt-once')).toEqual([]);
@@ -256,7 +328,8 @@ describe.concurrent('import into a faulty destination', () => {
   // A slow but live upload past --timeout is covered in transport.test.ts with a body larger than
   // the kernel's socket buffers: below that size a client cannot see the server's reading pace.
 
-  const onBusyboxLayer = (r: { method: string; path: string }) => isUploadPut(r.method, r.path) && r.path.includes(hexOf(busyboxLayer));
+  const onBusyboxLayer = (r: { method: string; path: string }) =>
+    isUploadPut(r.method, r.path) && r.path.includes(hexOf(busyboxLayer));
   const persistent: Array<[string, { wire?: WireAction; fault?: Fault }, RegExp]> = [
     ['connection reset mid-upload', { wire: { kind: 'reset-upload' } }, /ECONNRESET|reset|socket hang up|EPIPE/i],
     ['wrong bytes with the right length', { wire: { kind: 'corrupt-upload' } }, /digest|400/i],
@@ -264,40 +337,61 @@ describe.concurrent('import into a faulty destination', () => {
     ['500', { fault: { kind: 'status', status: 500 } }, /\b500\b/],
     ['429 with Retry-After', { fault: { kind: 'status', status: 429, retryAfter: 1 } }, /\b429\b/],
   ];
-  it.for(persistent)('persistent %s on one blob: no unpullable tag, the image is not tagged, one error naming image, blob and cause', async ([name, how, cause], { expect }) => {
-    const prefix = `p-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`.replace(/-+$/, '');
-    let host: string;
-    if (how.wire) host = (await wireProxy(dest.url, [{ match: onBusyboxLayer, action: how.wire }])).host;
-    else host = (await faultProxy(dest.url, [{ match: (m, p) => onBusyboxLayer({ method: m, path: p }), fault: how.fault! }])).host;
-    const res = await importVia(host, prefix, ['--retries', '1', '--timeout', '2', '-q']);
-    // Safety first: nothing visible that cannot be pulled, busybox untagged, the others complete.
-    expect(await unpullableUnder(prefix)).toEqual([]);
-    const present = await tagDigests(dest.url, prefix);
-    expect(present['library/busybox:1.36']).toBeUndefined();
-    const others = Object.fromEntries(Object.entries(expectedTags()).filter(([k]) => !k.startsWith('library/busybox')));
-    expect(present).toEqual(others);
-    // Then the report: one final error line, no stack; the lines about busybox say why.
-    expect(res.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
-    expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
-    const about = res.stderr.split('\n').filter((l) => l.includes('library/busybox:1.36'));
-    expect(about.length, res.stderr).toBeGreaterThan(0);
-    expect(about.join('\n')).toContain(busyboxLayer);
-    expect(about.join('\n'), `lines naming busybox should give the cause:\n${about.join('\n')}`).toMatch(cause);
-    expect(res.code).not.toBe(0);
-  });
+  it.for(persistent)(
+    'persistent %s on one blob: no unpullable tag, the image is not tagged, one error naming image, blob and cause',
+    async ([name, how, cause], { expect }) => {
+      const prefix = `p-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`.replace(/-+$/, '');
+      let host: string;
+      if (how.wire) host = (await wireProxy(dest.url, [{ match: onBusyboxLayer, action: how.wire }])).host;
+      else
+        host = (
+          await faultProxy(dest.url, [{ match: (m, p) => onBusyboxLayer({ method: m, path: p }), fault: how.fault! }])
+        ).host;
+      const res = await importVia(host, prefix, ['--retries', '1', '--timeout', '2', '-q']);
+      // Safety first: nothing visible that cannot be pulled, busybox untagged, the others complete.
+      expect(await unpullableUnder(prefix)).toEqual([]);
+      const present = await tagDigests(dest.url, prefix);
+      expect(present['library/busybox:1.36']).toBeUndefined();
+      const others = Object.fromEntries(
+        Object.entries(expectedTags()).filter(([k]) => !k.startsWith('library/busybox')),
+      );
+      expect(present).toEqual(others);
+      // Then the report: one final error line, no stack; the lines about busybox say why.
+      expect(res.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
+      expect(res.stderr).not.toMatch(/^\s+at \S+ \(/m);
+      const about = res.stderr.split('\n').filter((l) => l.includes('library/busybox:1.36'));
+      expect(about.length, res.stderr).toBeGreaterThan(0);
+      expect(about.join('\n')).toContain(busyboxLayer);
+      expect(about.join('\n'), `lines naming busybox should give the cause:\n${about.join('\n')}`).toMatch(cause);
+      expect(res.code).not.toBe(0);
+    },
+  );
 
-  it('persistent 503 on one blob: exits 1 (failure: registry), not 3 (damaged bundle); the bundle is intact', async ({ expect }) => {
-    const proxy = await faultProxy(dest.url, [{ match: (m, p) => isUploadPut(m, p) && p.includes(hexOf(busyboxLayer)), fault: { kind: 'status', status: 503 } }]);
+  it('persistent 503 on one blob: exits 1 (failure: registry), not 3 (damaged bundle); the bundle is intact', async ({
+    expect,
+  }) => {
+    const proxy = await faultProxy(dest.url, [
+      { match: (m, p) => isUploadPut(m, p) && p.includes(hexOf(busyboxLayer)), fault: { kind: 'status', status: 503 } },
+    ]);
     const res = await importVia(proxy.host, 'p-503', ['--retries', '1', '-q']);
     expect(await unpullableUnder('p-503')).toEqual([]);
     expect((await tagDigests(dest.url, 'p-503'))['library/busybox:1.36']).toBeUndefined();
-    expect(res.stderr.split('\n').filter((l) => l.includes('library/busybox:1.36')).join('\n')).toMatch(/\b503\b/);
+    expect(
+      res.stderr
+        .split('\n')
+        .filter((l) => l.includes('library/busybox:1.36'))
+        .join('\n'),
+    ).toMatch(/\b503\b/);
     expect(res.stderr).not.toMatch(/damaged in the bundle/);
     expect(res.code).toBe(1);
   });
 
-  it('persistent 503 on manifest pushes: no tag is set, nothing unpullable, the error names the cause', async ({ expect }) => {
-    const proxy = await faultProxy(dest.url, [{ match: (m, p) => m === 'PUT' && p.includes('/manifests/'), fault: { kind: 'status', status: 503 } }]);
+  it('persistent 503 on manifest pushes: no tag is set, nothing unpullable, the error names the cause', async ({
+    expect,
+  }) => {
+    const proxy = await faultProxy(dest.url, [
+      { match: (m, p) => m === 'PUT' && p.includes('/manifests/'), fault: { kind: 'status', status: 503 } },
+    ]);
     const res = await importVia(proxy.host, 'p-manifest-503', ['--retries', '1', '-q']);
     expect(await tagDigests(dest.url, 'p-manifest-503')).toEqual({});
     expect(await unpullableUnder('p-manifest-503')).toEqual([]);
@@ -314,18 +408,32 @@ describe.concurrent('credentials', () => {
   let tokWrong: RunningRegistry;
   const authfile = (name: string, host: string, user: string, password: string) => {
     const file = join(work.path, `${name}.auth.json`);
-    writeFileSync(file, JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ auths: { [host]: { auth: Buffer.from(`${user}:${password}`).toString('base64') } } }),
+    );
     return file;
   };
   beforeAll(async () => {
-    [htp, tok, tokWrong] = await Promise.all([registry({ auth: 'htpasswd' }), registry({ auth: 'token', tokenLifetimeSeconds: 3 }), registry({ auth: 'token' })]);
+    [htp, tok, tokWrong] = await Promise.all([
+      registry({ auth: 'htpasswd' }),
+      registry({ auth: 'token', tokenLifetimeSeconds: 3 }),
+      registry({ auth: 'token' }),
+    ]);
     await Promise.all([seedRegistry(htp, images), seedRegistry(tok, [busybox])]);
   });
 
-  it('wrong credentials: one line naming the registry and 401, and no retry storm (export and import)', async ({ expect }) => {
+  it('wrong credentials: one line naming the registry and 401, and no retry storm (export and import)', async ({
+    expect,
+  }) => {
     const counter = await faultProxy(htp.url);
     const wrong = 'Wr0ng-Pa55word-x1';
-    const one = await exportVia(counter.host, 'wrong-creds-one', ['-q', '--authfile', authfile('wrong', counter.host, htp.username!, wrong)], [busybox]);
+    const one = await exportVia(
+      counter.host,
+      'wrong-creds-one',
+      ['-q', '--authfile', authfile('wrong', counter.host, htp.username!, wrong)],
+      [busybox],
+    );
     expect(one.code).toBe(1);
     expect(one.stderr.trim().split('\n')).toHaveLength(1);
     expect(one.stderr).toContain(counter.host);
@@ -333,14 +441,31 @@ describe.concurrent('credentials', () => {
     expect(counter.requests.length).toBeLessThanOrEqual(3);
 
     const before = counter.requests.length;
-    const all = await exportVia(counter.host, 'wrong-creds-all', ['-q', '--authfile', authfile('wrong', counter.host, htp.username!, wrong)]);
+    const all = await exportVia(counter.host, 'wrong-creds-all', [
+      '-q',
+      '--authfile',
+      authfile('wrong', counter.host, htp.username!, wrong),
+    ]);
     expect(all.code).toBe(1);
     expect(all.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
     expect(all.stderr).toMatch(/\b401\b/);
     expect(counter.requests.length - before).toBeLessThanOrEqual(2 * images.length + 1);
 
     const before2 = counter.requests.length;
-    const imp = await runCli(['import', bundle, '--registry', counter.host, '--plain-http', '--username', htp.username!, '--password-stdin', '-q'], { input: wrong });
+    const imp = await runCli(
+      [
+        'import',
+        bundle,
+        '--registry',
+        counter.host,
+        '--plain-http',
+        '--username',
+        htp.username!,
+        '--password-stdin',
+        '-q',
+      ],
+      { input: wrong },
+    );
     expect(imp.code).toBe(1);
     expect(imp.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'))).toHaveLength(1);
     expect(imp.stderr).toContain(counter.host);
@@ -351,7 +476,12 @@ describe.concurrent('credentials', () => {
 
   it('wrong credentials with a token server: one line, one token request per scope at most', async ({ expect }) => {
     const counter = await faultProxy(tokWrong.url);
-    const res = await exportVia(counter.host, 'wrong-token', ['-q', '--authfile', authfile('wrong-tok', counter.host, tokWrong.username!, 'nope-nope')], [busybox]);
+    const res = await exportVia(
+      counter.host,
+      'wrong-token',
+      ['-q', '--authfile', authfile('wrong-tok', counter.host, tokWrong.username!, 'nope-nope')],
+      [busybox],
+    );
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toContain(counter.host);
@@ -382,7 +512,13 @@ describe.concurrent('credentials', () => {
           expiredSeen++;
           return true;
         },
-        action: { kind: 'respond', status: 401, headers: { 'www-authenticate': `Bearer realm="${tok.tokenServer!.url}",service="test-registry",error="invalid_token"` } },
+        action: {
+          kind: 'respond',
+          status: 401,
+          headers: {
+            'www-authenticate': `Bearer realm="${tok.tokenServer!.url}",service="test-registry",error="invalid_token"`,
+          },
+        },
       },
       {
         match: (r) => r.method === 'GET' && r.path.includes('/blobs/'),
@@ -390,7 +526,12 @@ describe.concurrent('credentials', () => {
         times: 1,
       },
     ]);
-    const res = await exportVia(proxy.host, 'token-expiry', ['--json', '--concurrency', '1', '--authfile', authfile('tok', proxy.host, tok.username!, tok.password!)], [busybox]);
+    const res = await exportVia(
+      proxy.host,
+      'token-expiry',
+      ['--json', '--concurrency', '1', '--authfile', authfile('tok', proxy.host, tok.username!, tok.password!)],
+      [busybox],
+    );
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     expect(metadataOf(res.out).images[0]!.digest).toBe(upstreamDigest['library/busybox']);
@@ -401,25 +542,78 @@ describe.concurrent('credentials', () => {
     expect(afterExpiry.every((p) => p.claims.jti !== first.jti && p.claims.exp > first.exp)).toBe(true);
   });
 
-  it('never shows a password, token or Authorization value: not on stdout, stderr, --json, errors, nor in the bundle', async ({ expect }) => {
+  it('never shows a password, token or Authorization value: not on stdout, stderr, --json, errors, nor in the bundle', async ({
+    expect,
+  }) => {
     const reg = tok;
     const src = await wireProxy(reg.url);
     const dst = await wireProxy(htp.url);
     const user = reg.username!;
     const outputs: CliResult[] = [];
-    const okJson = await exportVia(src.host, 'secret-json', ['--json', '--authfile', authfile('s1', src.host, user, reg.password!)], [busybox]);
-    const okText = await exportVia(src.host, 'secret-text', ['--authfile', authfile('s2', src.host, user, reg.password!)], [busybox]);
-    const bad = await exportVia(src.host, 'secret-bad', ['--authfile', authfile('s3', src.host, user, 'Bad-Secret-42')], [busybox]);
-    const impOk = await runCli(['import', okJson.out, '--registry', dst.host, '--plain-http', '--repo-prefix', 'secrets', '--username', htp.username!, '--password-stdin', '--json'], { input: htp.password! });
-    const impBad = await runCli(['import', okJson.out, '--registry', dst.host, '--plain-http', '--repo-prefix', 'secrets2', '--username', htp.username!, '--password-stdin'], { input: 'Bad-Secret-43' });
+    const okJson = await exportVia(
+      src.host,
+      'secret-json',
+      ['--json', '--authfile', authfile('s1', src.host, user, reg.password!)],
+      [busybox],
+    );
+    const okText = await exportVia(
+      src.host,
+      'secret-text',
+      ['--authfile', authfile('s2', src.host, user, reg.password!)],
+      [busybox],
+    );
+    const bad = await exportVia(
+      src.host,
+      'secret-bad',
+      ['--authfile', authfile('s3', src.host, user, 'Bad-Secret-42')],
+      [busybox],
+    );
+    const impOk = await runCli(
+      [
+        'import',
+        okJson.out,
+        '--registry',
+        dst.host,
+        '--plain-http',
+        '--repo-prefix',
+        'secrets',
+        '--username',
+        htp.username!,
+        '--password-stdin',
+        '--json',
+      ],
+      { input: htp.password! },
+    );
+    const impBad = await runCli(
+      [
+        'import',
+        okJson.out,
+        '--registry',
+        dst.host,
+        '--plain-http',
+        '--repo-prefix',
+        'secrets2',
+        '--username',
+        htp.username!,
+        '--password-stdin',
+      ],
+      { input: 'Bad-Secret-43' },
+    );
     outputs.push(okJson, okText, bad, impOk, impBad);
     expect([okJson.code, okText.code, bad.code, impOk.code, impBad.code]).toEqual([0, 0, 1, 0, 1]);
 
-    const headers = [...src.seen, ...dst.seen].map((r) => r.headers.authorization).filter((a): a is string => typeof a === 'string');
+    const headers = [...src.seen, ...dst.seen]
+      .map((r) => r.headers.authorization)
+      .filter((a): a is string => typeof a === 'string');
     expect(headers.some((h) => h.startsWith('Bearer '))).toBe(true);
     expect(headers.some((h) => h.startsWith('Basic '))).toBe(true);
     const secrets = new Set<string>([reg.password!, htp.password!, 'Bad-Secret-42', 'Bad-Secret-43']);
-    for (const [u, p] of [[user, reg.password!], [htp.username!, htp.password!], [user, 'Bad-Secret-42'], [htp.username!, 'Bad-Secret-43']] as const) {
+    for (const [u, p] of [
+      [user, reg.password!],
+      [htp.username!, htp.password!],
+      [user, 'Bad-Secret-42'],
+      [htp.username!, 'Bad-Secret-43'],
+    ] as const) {
       secrets.add(Buffer.from(`${u}:${p}`).toString('base64'));
       secrets.add(Buffer.from(`${u}:${p}`).toString('base64url'));
     }
@@ -450,7 +644,14 @@ describe.concurrent('credentials', () => {
     const front = await wireProxy(reg.url, [
       {
         match: (r) => isBlobGet(r.method, r.path),
-        action: { kind: 'redirect', status: 307, location: (p) => { const m = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(p)!; return cdn.locationFor(m[1]!, m[2]!, signature); } },
+        action: {
+          kind: 'redirect',
+          status: 307,
+          location: (p) => {
+            const m = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(p)!;
+            return cdn.locationFor(m[1]!, m[2]!, signature);
+          },
+        },
       },
     ]);
     const auth = authfile('redirect', front.host, reg.username!, reg.password!);
@@ -464,11 +665,18 @@ describe.concurrent('credentials', () => {
     expect(redirected.every((r) => typeof r.headers.authorization === 'string')).toBe(true);
     // ...and the other host:port got the downloads without it.
     expect(cdn.seen.length).toBe(redirected.length);
-    expect(cdn.seen.filter((r) => r.headers.authorization !== undefined || r.headers['proxy-authorization'] !== undefined)).toEqual([]);
+    expect(
+      cdn.seen.filter((r) => r.headers.authorization !== undefined || r.headers['proxy-authorization'] !== undefined),
+    ).toEqual([]);
 
     // A CDN refusal is reported without the signed query string.
     cdn.failWith = 403;
-    const failed = await exportVia(front.host, 'redirect-denied', ['-q', '--retries', '0', '--authfile', auth], [busybox]);
+    const failed = await exportVia(
+      front.host,
+      'redirect-denied',
+      ['-q', '--retries', '0', '--authfile', auth],
+      [busybox],
+    );
     expect(failed.code).toBe(1);
     expect(failed.stderr).toMatch(/403/);
     expect(failed.stderr).not.toContain(signature);
@@ -477,7 +685,9 @@ describe.concurrent('credentials', () => {
 });
 
 describe.concurrent('trust', () => {
-  it('verifies TLS by default in both directions; the failure names --ca-file and nothing is written', async ({ expect }) => {
+  it('verifies TLS by default in both directions; the failure names --ca-file and nothing is written', async ({
+    expect,
+  }) => {
     const reg = await registry({ tls: true });
     const exp = await exportVia(reg.host, 'tls-export', ['-q', '--retries', '0'], [busybox], false);
     expect(exp.stderr).toMatch(/certificate/i);
@@ -489,10 +699,12 @@ describe.concurrent('trust', () => {
     expect(imp.stderr).toContain('--ca-file');
     const ca = readFileSync(reg.caFile!, 'utf8');
     const catalog = await new Promise<string>((resolve, reject) => {
-      https.get(`${reg.url}/v2/_catalog`, { ca }, (r) => {
-        let body = '';
-        r.on('data', (c) => (body += c)).on('end', () => resolve(body));
-      }).on('error', reject);
+      https
+        .get(`${reg.url}/v2/_catalog`, { ca }, (r) => {
+          let body = '';
+          r.on('data', (c) => (body += c)).on('end', () => resolve(body));
+        })
+        .on('error', reject);
     });
     expect(JSON.parse(catalog)).toEqual({ repositories: [] });
   });

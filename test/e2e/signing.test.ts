@@ -30,7 +30,10 @@ beforeAll(async () => {
   signed = join(work.path, 'signed.tar');
   unsigned = join(work.path, 'unsigned.tar');
   const cache = join(work.path, 'cache');
-  expect((await runCli(['export', ...refs, '-o', signed, '--sign-key', key, '--plain-http', '--cache-dir', cache, '-q'])).code).toBe(0);
+  expect(
+    (await runCli(['export', ...refs, '-o', signed, '--sign-key', key, '--plain-http', '--cache-dir', cache, '-q']))
+      .code,
+  ).toBe(0);
   expect((await runCli(['export', ...refs, '-o', unsigned, '--plain-http', '--cache-dir', cache, '-q'])).code).toBe(0);
 });
 

@@ -30,9 +30,12 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 function body(size: number): Readable {
-  return Readable.from((function* () {
-    for (let sent = 0; sent < size; sent += 1 << 20) yield Buffer.alloc(Math.min(1 << 20, size - sent), 7);
-  })(), { objectMode: false });
+  return Readable.from(
+    (function* () {
+      for (let sent = 0; sent < size; sent += 1 << 20) yield Buffer.alloc(Math.min(1 << 20, size - sent), 7);
+    })(),
+    { objectMode: false },
+  );
 }
 
 describe('HTTP transport watchdog', () => {
@@ -40,7 +43,11 @@ describe('HTTP transport watchdog', () => {
     const size = 48 * 1024 * 1024; // ~6 s at the server's pace, against a 2 s idle timeout
     const http = new HttpTransport({ idleTimeoutMs: 2000 });
     try {
-      const res = await http.send({ method: 'PUT', url, headers: { 'content-length': String(size) }, body: body(size) }, undefined, 'slow upload');
+      const res = await http.send(
+        { method: 'PUT', url, headers: { 'content-length': String(size) }, body: body(size) },
+        undefined,
+        'slow upload',
+      );
       res.discard();
       expect(res.status).toBe(201);
       expect(res.headers.get('x-received')).toBe(String(size));
@@ -93,7 +100,10 @@ describe('HTTP transport pace floor', () => {
     const http = new HttpTransport({ idleTimeoutMs: 5000, rateWindowMs: 500, minBytesPerSecond: 1024 });
     try {
       const res = await http.send({ method: 'GET', url: `${pacedUrl}/trickle` }, undefined, 'trickled body');
-      const err = await res.buffer(1024).then(() => undefined, (e: unknown) => e);
+      const err = await res.buffer(1024).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(RegistryError);
       expect((err as RegistryError).message).toMatch(/slower than 1024 bytes\/s .* trickled body/);
       expect((err as RegistryError).retryable).toBe(true);
@@ -102,7 +112,7 @@ describe('HTTP transport pace floor', () => {
     }
   }, 8_000);
 
-  it('keeps a fast body that our own reader takes slowly: the time the reader holds it back is not the link\'s', async () => {
+  it("keeps a fast body that our own reader takes slowly: the time the reader holds it back is not the link's", async () => {
     const http = new HttpTransport({ idleTimeoutMs: 5000, rateWindowMs: 500, minBytesPerSecond: 1024 * 1024 });
     try {
       const res = await http.send({ method: 'GET', url: `${pacedUrl}/bulk` }, undefined, 'bulk body');

@@ -21,7 +21,16 @@ beforeAll(async () => {
   await seedRegistry(upstream, images);
   bundle = join(work.path, 'good.tar');
   const refs = images.slice(0, 5).map((i) => `${upstream.host}/${i.repository}:${i.tag}`);
-  const res = await runCli(['export', ...refs, '-o', bundle, '--plain-http', '--cache-dir', join(work.path, 'cache'), '-q']);
+  const res = await runCli([
+    'export',
+    ...refs,
+    '-o',
+    bundle,
+    '--plain-http',
+    '--cache-dir',
+    join(work.path, 'cache'),
+    '-q',
+  ]);
   expect(res.code).toBe(0);
   meta = JSON.parse(readTar(bundle)[0]!.data.toString()) as BundleMetadata;
 });
@@ -123,15 +132,80 @@ describe('verify', () => {
   });
 
   it.each([
-    ['../evil', (es: TarEntry[]) => [...es.slice(0, 3), { path: '../evil', type: 'File' as const, data: Buffer.from('x') }, ...es.slice(3)], /"\.\.\/evil" refused: path with "\.\."/],
-    ['/etc/passwd', (es: TarEntry[]) => [...es, { path: '/etc/passwd', type: 'File' as const, data: Buffer.from('x') }], /absolute path/],
-    ['a symlink', (es: TarEntry[]) => [...es, { path: `blobs/sha256/${'2'.repeat(64)}`, type: 'SymbolicLink' as const, data: Buffer.alloc(0), linkpath: '/etc/shadow' }], /SymbolicLink/],
-    ['a hard link', (es: TarEntry[]) => [...es, { path: `blobs/sha256/${'3'.repeat(64)}`, type: 'Link' as const, data: Buffer.alloc(0), linkpath: 'index.json' }], /Link/],
-    ['a stray file', (es: TarEntry[]) => [...es, { path: 'run.sh', type: 'File' as const, data: Buffer.from('x') }], /not part of an OCI image layout/],
-    ['an uppercase digest', (es: TarEntry[]) => [...es, { path: `blobs/sha256/${'A'.repeat(64)}`, type: 'File' as const, data: Buffer.from('x') }], /lowercase hex/],
-    ['an unsupported algorithm', (es: TarEntry[]) => [...es, { path: `blobs/md5/${'a'.repeat(32)}`, type: 'File' as const, data: Buffer.from('x') }], /unsupported digest algorithm/],
-    ['a duplicate entry', (es: TarEntry[]) => [...es, { ...es.find((e) => e.path === 'index.json')! }], /appears twice/],
-    ['an oversized index.json', (es: TarEntry[]) => es.map((e) => (e.path === 'index.json' ? { ...e, data: Buffer.alloc(MAX_INDEX_BYTES + 1024 * 1024, 0x20) } : e)), /limit/],
+    [
+      '../evil',
+      (es: TarEntry[]) => [
+        ...es.slice(0, 3),
+        { path: '../evil', type: 'File' as const, data: Buffer.from('x') },
+        ...es.slice(3),
+      ],
+      /"\.\.\/evil" refused: path with "\.\."/,
+    ],
+    [
+      '/etc/passwd',
+      (es: TarEntry[]) => [...es, { path: '/etc/passwd', type: 'File' as const, data: Buffer.from('x') }],
+      /absolute path/,
+    ],
+    [
+      'a symlink',
+      (es: TarEntry[]) => [
+        ...es,
+        {
+          path: `blobs/sha256/${'2'.repeat(64)}`,
+          type: 'SymbolicLink' as const,
+          data: Buffer.alloc(0),
+          linkpath: '/etc/shadow',
+        },
+      ],
+      /SymbolicLink/,
+    ],
+    [
+      'a hard link',
+      (es: TarEntry[]) => [
+        ...es,
+        {
+          path: `blobs/sha256/${'3'.repeat(64)}`,
+          type: 'Link' as const,
+          data: Buffer.alloc(0),
+          linkpath: 'index.json',
+        },
+      ],
+      /Link/,
+    ],
+    [
+      'a stray file',
+      (es: TarEntry[]) => [...es, { path: 'run.sh', type: 'File' as const, data: Buffer.from('x') }],
+      /not part of an OCI image layout/,
+    ],
+    [
+      'an uppercase digest',
+      (es: TarEntry[]) => [
+        ...es,
+        { path: `blobs/sha256/${'A'.repeat(64)}`, type: 'File' as const, data: Buffer.from('x') },
+      ],
+      /lowercase hex/,
+    ],
+    [
+      'an unsupported algorithm',
+      (es: TarEntry[]) => [
+        ...es,
+        { path: `blobs/md5/${'a'.repeat(32)}`, type: 'File' as const, data: Buffer.from('x') },
+      ],
+      /unsupported digest algorithm/,
+    ],
+    [
+      'a duplicate entry',
+      (es: TarEntry[]) => [...es, { ...es.find((e) => e.path === 'index.json')! }],
+      /appears twice/,
+    ],
+    [
+      'an oversized index.json',
+      (es: TarEntry[]) =>
+        es.map((e) =>
+          e.path === 'index.json' ? { ...e, data: Buffer.alloc(MAX_INDEX_BYTES + 1024 * 1024, 0x20) } : e,
+        ),
+      /limit/,
+    ],
   ])('refuses %s with exit 3 and keeps reporting the images', async (_name, edit, message) => {
     const bad = join(work.path, `hostile-${Math.random().toString(36).slice(2)}.tar`);
     editTar(bundle, bad, edit);
@@ -145,7 +219,10 @@ describe('verify', () => {
 
   it('refuses oversized metadata, compressed input and non-tar files without a stack trace', async () => {
     const big = join(work.path, 'bigmeta.tar');
-    editTar(bundle, big, (es) => [{ path: 'airgap-bundle.json', type: 'File', data: Buffer.alloc(MAX_METADATA_BYTES + 1024 * 1024, 0x20) }, ...es.slice(1)]);
+    editTar(bundle, big, (es) => [
+      { path: 'airgap-bundle.json', type: 'File', data: Buffer.alloc(MAX_METADATA_BYTES + 1024 * 1024, 0x20) },
+      ...es.slice(1),
+    ]);
     const gz = join(work.path, 'bundle.tar.gz');
     writeFileSync(gz, gzipSync(readFileSync(bundle)));
     const junk = join(work.path, 'junk.tar');
@@ -168,7 +245,9 @@ describe('inspect', () => {
     const res = await runCli(['inspect', bundle, '--json']);
     expect(res.code).toBe(0);
     const s = JSON.parse(res.stdout);
-    expect(s.images.map((i: { reference: string }) => i.reference).sort()).toEqual(meta.images.map((i) => i.reference).sort());
+    expect(s.images.map((i: { reference: string }) => i.reference).sort()).toEqual(
+      meta.images.map((i) => i.reference).sort(),
+    );
     expect(s.totalBytes).toBe(meta.blobs.reduce((n, b) => n + b.size, 0));
     expect(s.formatVersion).toBe(1);
     const human = await runCli(['inspect', bundle]);

@@ -17,11 +17,18 @@ const VOLUME_SIZE = 2 * 1024 * 1024;
 /** repository:tag → digest, as the registry serves them. */
 function registryState(reg: RunningRegistry): Record<string, string> {
   const out: Record<string, string> = {};
-  const catalog = JSON.parse(execFileSync('curl', ['-s', `${reg.url}/v2/_catalog`]).toString()).repositories as string[];
+  const catalog = JSON.parse(execFileSync('curl', ['-s', `${reg.url}/v2/_catalog`]).toString())
+    .repositories as string[];
   for (const repo of catalog) {
-    const tags = (JSON.parse(execFileSync('curl', ['-s', `${reg.url}/v2/${repo}/tags/list`]).toString()).tags ?? []) as string[];
+    const tags = (JSON.parse(execFileSync('curl', ['-s', `${reg.url}/v2/${repo}/tags/list`]).toString()).tags ??
+      []) as string[];
     for (const tag of tags) {
-      const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${repo}:${tag}`]);
+      const raw = execFileSync('skopeo', [
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        `docker://${reg.host}/${repo}:${tag}`,
+      ]);
       out[`${repo}:${tag}`] = sha256Digest(raw);
     }
   }
@@ -91,16 +98,20 @@ describe('volumes', () => {
         const res = await runCli(['import', volumes[n - 1]!, '--registry', stepwise.host, '--plain-http', '--json']);
         expect(res.code, res.stderr).toBe(0);
         const out = JSON.parse(res.stdout);
-        const now = out.images.filter((i: { status: string }) => i.status === 'imported' || i.status === 'already present').length;
+        const now = out.images.filter(
+          (i: { status: string }) => i.status === 'imported' || i.status === 'already present',
+        ).length;
         expect(now).toBeGreaterThanOrEqual(complete);
         complete = now;
-        for (const w of out.images.filter((i: { status: string }) => i.status === 'waiting')) expect(w.reason).toMatch(/needs volume/);
+        for (const w of out.images.filter((i: { status: string }) => i.status === 'waiting'))
+          expect(w.reason).toMatch(/needs volume/);
         // A run that completes no image has nothing of the bundle to check in the registry yet.
         if (now === 0) expect(out.verification).toBeUndefined();
         else expect(out.verification.ok).toBe(true);
       }
       expect(complete).toBe(images.length);
-      for (const v of volumes) expect((await runCli(['import', v, '--registry', oneShot.host, '--plain-http', '-q'])).code).toBe(0);
+      for (const v of volumes)
+        expect((await runCli(['import', v, '--registry', oneShot.host, '--plain-http', '-q'])).code).toBe(0);
       expect(registryState(stepwise)).toEqual(registryState(oneShot));
       expect(Object.keys(registryState(stepwise))).toHaveLength(images.length);
     } finally {
@@ -110,7 +121,17 @@ describe('volumes', () => {
   });
 
   it('refuses a volume size that cannot hold the metadata and manifests', async () => {
-    const res = await runCli(['export', `${upstream.host}/${images[0]!.repository}:${images[0]!.tag}`, '-o', join(work.path, 'tiny.tar'), '--volume-size', '4K', '--plain-http', '--cache-dir', join(work.path, 'cache')]);
+    const res = await runCli([
+      'export',
+      `${upstream.host}/${images[0]!.repository}:${images[0]!.tag}`,
+      '-o',
+      join(work.path, 'tiny.tar'),
+      '--volume-size',
+      '4K',
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'cache'),
+    ]);
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/--volume-size .*cannot even hold the metadata and manifests/);
     expect(readdirSync(work.path).filter((f) => f.startsWith('tiny'))).toEqual([]);
@@ -126,10 +147,23 @@ describe('a blob larger than a volume', () => {
 
   beforeAll(async () => {
     installer = images.find((i) => i.repository.endsWith('installer'))!;
-    const res = await runCli(['export', `${upstream.host}/${installer.repository}:${installer.tag}`, '-o', join(work.path, 'split.tar'), '--volume-size', String(SMALL), '--plain-http', '--cache-dir', join(work.path, 'cache'), '--json']);
+    const res = await runCli([
+      'export',
+      `${upstream.host}/${installer.repository}:${installer.tag}`,
+      '-o',
+      join(work.path, 'split.tar'),
+      '--volume-size',
+      String(SMALL),
+      '--plain-http',
+      '--cache-dir',
+      join(work.path, 'cache'),
+      '--json',
+    ]);
     expect(res.code, res.stderr).toBe(0);
     split = (JSON.parse(res.stdout).volumes as Array<{ path: string }>).map((v) => v.path);
-    const metadata = JSON.parse(execFileSync('tar', ['-xOf', split[0]!, 'airgap-bundle.json']).toString()) as { blobs: Array<{ digest: string; parts?: Array<{ digest: string; volume: number }> }> };
+    const metadata = JSON.parse(execFileSync('tar', ['-xOf', split[0]!, 'airgap-bundle.json']).toString()) as {
+      blobs: Array<{ digest: string; parts?: Array<{ digest: string; volume: number }> }>;
+    };
     parts = metadata.blobs.flatMap((b) => (b.parts ?? []).map((p) => p.digest));
     for (const b of metadata.blobs) for (const p of b.parts ?? []) partOf.set(p.digest, b.digest);
   });
@@ -179,18 +213,37 @@ describe('a blob larger than a volume', () => {
         const carried = parts.filter((p) => execFileSync('tar', ['-tf', split[i]!]).toString().includes(p.slice(7)));
         // Blobs this volume cannot complete yet: the parts it carries of them wait in the
         // registry under their own digests. The other parts it carries completed their blob here.
-        const waiting = (out.staged as Array<{ digest: string; parts: number }>).filter((x) => x.parts > 0).map((x) => x.digest);
+        const waiting = (out.staged as Array<{ digest: string; parts: number }>)
+          .filter((x) => x.parts > 0)
+          .map((x) => x.digest);
         for (const d of waiting) expect(carried.some((p) => partOf.get(p) === d)).toBe(true);
         const ahead = carried.filter((p) => waiting.includes(partOf.get(p)!));
         expect(out.staged.reduce((n: number, x: { parts: number }) => n + x.parts, 0)).toBe(ahead.length);
-        for (const p of ahead) expect(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-I', `${reg.url}/v2/${installer.repository}/blobs/${p}`]).toString()).toBe('200');
+        for (const p of ahead)
+          expect(
+            execFileSync('curl', [
+              '-s',
+              '-o',
+              '/dev/null',
+              '-w',
+              '%{http_code}',
+              '-I',
+              `${reg.url}/v2/${installer.repository}/blobs/${p}`,
+            ]).toString(),
+          ).toBe('200');
         staged += ahead.length;
       }
       expect(staged).toBeGreaterThan(0);
       const state = registryState(reg);
       expect(state).toEqual({ [`${installer.repository}:${installer.tag}`]: installer.digest });
       // skopeo pulls every layer, checking each against its digest.
-      execFileSync('skopeo', ['copy', '--all', '--src-tls-verify=false', `docker://${reg.host}/${installer.repository}:${installer.tag}`, `dir:${join(work.path, 'pulled')}`]);
+      execFileSync('skopeo', [
+        'copy',
+        '--all',
+        '--src-tls-verify=false',
+        `docker://${reg.host}/${installer.repository}:${installer.tag}`,
+        `dir:${join(work.path, 'pulled')}`,
+      ]);
       const again = await runCli(['import', split[0]!, '--registry', reg.host, '--plain-http', '--json']);
       expect(JSON.parse(again.stdout).images[0].status).toBe('already present');
     } finally {
@@ -198,19 +251,33 @@ describe('a blob larger than a volume', () => {
     }
   });
 
-
   it('a staged part the registry lost (garbage-collected) is asked for again', async () => {
     const reg = await startRegistry();
     try {
       // A volume carrying a part goes first; the registry then loses that part before the others arrive.
       const holds = (v: string, p: string) => execFileSync('tar', ['-tf', v]).toString().includes(p.slice(7));
       const first = split.findIndex((v) => parts.some((p) => holds(v, p)));
-      const out1 = JSON.parse((await runCli(['import', split[first]!, '--registry', reg.host, '--plain-http', '--json'])).stdout);
+      const out1 = JSON.parse(
+        (await runCli(['import', split[first]!, '--registry', reg.host, '--plain-http', '--json'])).stdout,
+      );
       const lost = parts.find((p) => holds(split[first]!, p))!;
       expect(out1.staged.some((s: { digest: string }) => s.digest === partOf.get(lost))).toBe(true);
-      expect(execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'DELETE', `${reg.url}/v2/${installer.repository}/blobs/${lost}`]).toString()).toBe('202');
+      expect(
+        execFileSync('curl', [
+          '-s',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '-X',
+          'DELETE',
+          `${reg.url}/v2/${installer.repository}/blobs/${lost}`,
+        ]).toString(),
+      ).toBe('202');
       let out;
-      for (const [i, v] of split.entries()) if (i !== first) out = JSON.parse((await runCli(['import', v, '--registry', reg.host, '--plain-http', '--json'])).stdout);
+      for (const [i, v] of split.entries())
+        if (i !== first)
+          out = JSON.parse((await runCli(['import', v, '--registry', reg.host, '--plain-http', '--json'])).stdout);
       expect(out.images[0].status).toBe('waiting');
       expect(out.images[0].reason).toBe(`needs volume ${first + 1}`);
       const again = await runCli(['import', split[first]!, '--registry', reg.host, '--plain-http', '--json']);

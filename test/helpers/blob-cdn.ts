@@ -34,12 +34,15 @@ export async function startBlobCdn(registryUrl: string, registryAuthorization?: 
       return void res.end(JSON.stringify({ error: 'denied by the test CDN' }));
     }
     const headers: Record<string, string> = registryAuthorization ? { authorization: registryAuthorization } : {};
-    const up = http.get({ host: registry.hostname, port: registry.port, path: `/v2/${m[1]}/blobs/${m[2]}`, headers }, (r) => {
-      const out: Record<string, string> = { 'content-type': 'application/octet-stream' };
-      if (r.headers['content-length']) out['content-length'] = r.headers['content-length'];
-      res.writeHead(r.statusCode ?? 502, out);
-      r.pipe(res);
-    });
+    const up = http.get(
+      { host: registry.hostname, port: registry.port, path: `/v2/${m[1]}/blobs/${m[2]}`, headers },
+      (r) => {
+        const out: Record<string, string> = { 'content-type': 'application/octet-stream' };
+        if (r.headers['content-length']) out['content-length'] = r.headers['content-length'];
+        res.writeHead(r.statusCode ?? 502, out);
+        r.pipe(res);
+      },
+    );
     up.on('error', () => {
       if (!res.headersSent) res.writeHead(502);
       res.end();
@@ -56,7 +59,8 @@ export async function startBlobCdn(registryUrl: string, registryAuthorization?: 
     host,
     seen,
     failWith: undefined,
-    locationFor: (repo, digest, signature) => `http://${host}/cdn/${repo}/blobs/${digest}?X-Amz-Expires=300&X-Amz-Signature=${signature}`,
+    locationFor: (repo, digest, signature) =>
+      `http://${host}/cdn/${repo}/blobs/${digest}?X-Amz-Expires=300&X-Amz-Signature=${signature}`,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

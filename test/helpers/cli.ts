@@ -13,7 +13,10 @@ export interface CliResult {
 }
 
 /** Runs the built CLI as a user would, with its own environment and stdin. */
-export function runCli(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd,
@@ -42,5 +45,7 @@ export async function tempDir(prefix = 'airgap-test-'): Promise<{ path: string; 
  * succeeded prints nothing else.
  */
 export function unexpectedOutput(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('warning: this looks like a Talos image list'));
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('warning: this looks like a Talos image list'));
 }

@@ -43,13 +43,19 @@ export async function startContainerd(): Promise<PrivateContainerd> {
     ].join('\n'),
   );
   let logged = '';
-  const child: ChildProcess = spawn(CONTAINERD_BIN, ['--config', config], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(CONTAINERD_BIN, ['--config', config], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   child.stderr!.on('data', (c: Buffer) => {
     logged += c.toString();
     if (logged.length > 1 << 20) logged = logged.slice(-(1 << 19));
   });
   const ctr = (args: string[], namespace = 'airgap-test'): CtrResult => {
-    const r = spawnSync(CTR_BIN, ['-a', socket, '-n', namespace, ...args], { encoding: 'utf8', timeout: CTR_TIMEOUT_MS });
+    const r = spawnSync(CTR_BIN, ['-a', socket, '-n', namespace, ...args], {
+      encoding: 'utf8',
+      timeout: CTR_TIMEOUT_MS,
+    });
     return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   };
   const stop = async () => {

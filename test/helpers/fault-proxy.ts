@@ -33,9 +33,12 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
   let origin = '';
 
   // A HEAD response has no body to damage, so body faults skip it rather than spend one of their uses.
-  const applies = (r: FaultRule, method: string) => method !== 'HEAD' || r.fault.kind === 'status' || r.fault.kind === 'stall';
+  const applies = (r: FaultRule, method: string) =>
+    method !== 'HEAD' || r.fault.kind === 'status' || r.fault.kind === 'stall';
   const pickRule = (method: string, path: string): FaultRule | undefined => {
-    const rule = proxy.rules.find((r) => (used.get(r) ?? 0) < (r.times ?? Infinity) && applies(r, method) && r.match(method, path));
+    const rule = proxy.rules.find(
+      (r) => (used.get(r) ?? 0) < (r.times ?? Infinity) && applies(r, method) && r.match(method, path),
+    );
     if (rule) used.set(rule, (used.get(rule) ?? 0) + 1);
     return rule;
   };
@@ -53,7 +56,11 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
       req.resume();
       res.writeHead(fault.status, headers);
       // Registry-style error body, so clients that parse errors see a well-formed one.
-      res.end(method === 'HEAD' ? undefined : JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      res.end(
+        method === 'HEAD'
+          ? undefined
+          : JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }),
+      );
       return;
     }
 

@@ -168,7 +168,11 @@ const body = (s: Sample) => Buffer.concat(s.entries.map((e) => e.raw));
  * document's new text). With `reindex`, index.json is rebuilt from the changed images, so the
  * metadata's change is the bundle's only inconsistency.
  */
-function withMetadata(s: Sample, mutate: (m: Record<string, any>) => string | void, opts: { reindex?: boolean } = {}): Buffer {
+function withMetadata(
+  s: Sample,
+  mutate: (m: Record<string, any>) => string | void,
+  opts: { reindex?: boolean } = {},
+): Buffer {
   const m = structuredClone(s.metadata) as unknown as Record<string, any>;
   const text = mutate(m) ?? `${JSON.stringify(m, null, 2)}\n`;
   return tar(
@@ -192,12 +196,28 @@ function flipped(data: Buffer): Buffer {
  * A bundle written straight as tar bytes: metadata, layout files, index.json, the blobs in the
  * order given, then `extra` entries. Used for the large cases, where helpers would be slow.
  */
-function assemble(dir: string, doc: { metadata: Buffer; images: Array<Pick<ImageRecord, 'reference' | 'digest' | 'size' | 'mediaType'>>; blobs: Buffer[] }, extra?: (t: TarFile) => void): string {
+function assemble(
+  dir: string,
+  doc: {
+    metadata: Buffer;
+    images: Array<Pick<ImageRecord, 'reference' | 'digest' | 'size' | 'mediaType'>>;
+    blobs: Buffer[];
+  },
+  extra?: (t: TarFile) => void,
+): string {
   const bundle = join(dir, 'b.tar');
   const t = new TarFile(bundle);
   // index.json as the writer makes it, with one annotation (keeps a huge reference under the index limit once).
-  const index = Buffer.from(`${JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: doc.images.map((im) => ({ mediaType: im.mediaType, digest: im.digest, size: im.size, annotations: { [REF_NAME]: im.reference } })) })}\n`);
-  t.add(fileEntry('airgap-bundle.json', doc.metadata), fileEntry('oci-layout', LAYOUT), fileEntry('index.json', index), dirEntry('blobs/'), dirEntry('blobs/sha256/'));
+  const index = Buffer.from(
+    `${JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: doc.images.map((im) => ({ mediaType: im.mediaType, digest: im.digest, size: im.size, annotations: { [REF_NAME]: im.reference } })) })}\n`,
+  );
+  t.add(
+    fileEntry('airgap-bundle.json', doc.metadata),
+    fileEntry('oci-layout', LAYOUT),
+    fileEntry('index.json', index),
+    dirEntry('blobs/'),
+    dirEntry('blobs/sha256/'),
+  );
   for (const b of doc.blobs) t.add(fileEntry(`blobs/sha256/${sha256(b)}`, b));
   extra?.(t);
   t.add(END_OF_ARCHIVE);
@@ -207,12 +227,25 @@ function assemble(dir: string, doc: { metadata: Buffer; images: Array<Pick<Image
 }
 
 function metadataOf(s: Sample, images: ImageRecord[], blobs: BlobRecord[]): Buffer {
-  return Buffer.from(JSON.stringify({ format: s.metadata.format, formatVersion: s.metadata.formatVersion, tool: s.metadata.tool, platforms: null, images, blobs }));
+  return Buffer.from(
+    JSON.stringify({
+      format: s.metadata.format,
+      formatVersion: s.metadata.formatVersion,
+      tool: s.metadata.tool,
+      platforms: null,
+      images,
+      blobs,
+    }),
+  );
 }
 
 /** `count` copies of the tool image under distinct repositories, sharing its blobs. */
 function manyTools(s: Sample, count: number, name: (i: number) => string): ImageRecord[] {
-  return Array.from({ length: count }, (_, i) => ({ ...s.tool, reference: `registry.example/${name(i)}:v1`, repository: name(i) }));
+  return Array.from({ length: count }, (_, i) => ({
+    ...s.tool,
+    reference: `registry.example/${name(i)}:v1`,
+    repository: name(i),
+  }));
 }
 
 /**
@@ -221,14 +254,24 @@ function manyTools(s: Sample, count: number, name: (i: number) => string): Image
  */
 function indexChain(s: Sample, dir: string, depth: number, damageLayer: boolean): string {
   const docs: Buffer[] = [];
-  let child: Record<string, unknown> = { mediaType: DOCKER_MANIFEST, digest: s.toolManifest.digest, size: s.toolManifest.size, platform: { os: 'linux', architecture: 'amd64' } };
+  let child: Record<string, unknown> = {
+    mediaType: DOCKER_MANIFEST,
+    digest: s.toolManifest.digest,
+    size: s.toolManifest.size,
+    platform: { os: 'linux', architecture: 'amd64' },
+  };
   for (let k = 0; k < depth; k++) {
     const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [child] }));
     docs.push(doc);
     child = { mediaType: OCI_INDEX, digest: `sha256:${sha256(doc)}`, size: doc.length };
   }
   const top = docs[docs.length - 1]!;
-  const indexRecords: BlobRecord[] = docs.map((d) => ({ digest: `sha256:${sha256(d)}`, size: d.length, mediaType: OCI_INDEX, role: 'index' }));
+  const indexRecords: BlobRecord[] = docs.map((d) => ({
+    digest: `sha256:${sha256(d)}`,
+    size: d.length,
+    mediaType: OCI_INDEX,
+    role: 'index',
+  }));
   const blobs = [s.toolLayer, s.toolConfig, s.toolManifest, ...indexRecords];
   const below = docs.length > 1 ? indexRecords[indexRecords.length - 2]! : s.toolManifest;
   const image: ImageRecord = {
@@ -288,7 +331,12 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     'mirror-config': { exit: 3, names, oneLine: true },
   });
   /** The tool image's record names another repository than its reference gives: refused everywhere, nothing pushed. */
-  const repositoryCase = (id: string, description: string, names: { repository: string; reference: string }, problem: RegExp): HostileCase => ({
+  const repositoryCase = (
+    id: string,
+    description: string,
+    names: { repository: string; reference: string },
+    problem: RegExp,
+  ): HostileCase => ({
     id,
     cls: '3',
     description,
@@ -319,15 +367,23 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     'verify-json': { exit: 3, names, maxMs: 15_000 },
     import: { exit: 3, names, maxMs: 15_000, registry: reads },
   });
-  const metaCase = (id: string, description: string, names: RegExp, mutate: (m: Record<string, any>) => string | void, reindex = false): HostileCase => ({
+  const metaCase = (
+    id: string,
+    description: string,
+    names: RegExp,
+    mutate: (m: Record<string, any>) => string | void,
+    reindex = false,
+  ): HostileCase => ({
     id,
     cls: '5',
     description,
     build: (dir) => ({ bundle: emit(dir, withMetadata(s, mutate, { reindex })), escapes: [] }),
     expected: malformed(names),
   });
-  const toolIn = (m: Record<string, any>) => m.images.find((i: ImageRecord) => i.repository === 'fuzz/tool') as ImageRecord;
-  const appIn = (m: Record<string, any>) => m.images.find((i: ImageRecord) => i.repository === 'fuzz/app') as ImageRecord;
+  const toolIn = (m: Record<string, any>) =>
+    m.images.find((i: ImageRecord) => i.repository === 'fuzz/tool') as ImageRecord;
+  const appIn = (m: Record<string, any>) =>
+    m.images.find((i: ImageRecord) => i.repository === 'fuzz/app') as ImageRecord;
   const sampleCase = (dir: string) => ({ bundle: emit(dir, s.bytes), escapes: [] });
 
   return [
@@ -350,7 +406,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       cls: 'control',
       description: 'an index inside an index inside an index (3 deep, within bounds), all intact: verifies',
       build: (dir) => ({ bundle: indexChain(s, dir, 3, false), escapes: [] }),
-      expected: { verify: { exit: 0 }, 'verify-json': { exit: 0, report: (r) => (r.ok === true ? undefined : 'report.ok is not true') } },
+      expected: {
+        verify: { exit: 0 },
+        'verify-json': { exit: 0, report: (r) => (r.ok === true ? undefined : 'report.ok is not true') },
+      },
     },
 
     // ---- 3: a repository the bundle does not name
@@ -378,7 +437,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       id: 'entry-dotdot',
       cls: '4',
       description: 'an extra entry "../<marker>-dotdot" after index.json',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, 'index.json', [fileEntry(`../${marker}-dotdot`, Buffer.from('evil\n'))])), escapes: [`${marker}-dotdot`] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, 'index.json', [fileEntry(`../${marker}-dotdot`, Buffer.from('evil\n'))])),
+        escapes: [`${marker}-dotdot`],
+      }),
       expected: tampered(/\.\.|dotdot/),
     },
     {
@@ -386,7 +448,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       cls: '4',
       description: 'a PAX header renaming the next entry to ../../<marker>-pax',
       build: (dir) => ({
-        bundle: emit(dir, inserted(s, 'index.json', [paxEntry({ path: `../../${marker}-pax` }), fileEntry('x', Buffer.from('evil\n'))])),
+        bundle: emit(
+          dir,
+          inserted(s, 'index.json', [paxEntry({ path: `../../${marker}-pax` }), fileEntry('x', Buffer.from('evil\n'))]),
+        ),
         escapes: [`${marker}-pax`],
       }),
       expected: tampered(/pax|extended|\.\./i),
@@ -394,8 +459,15 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     {
       id: 'entry-pax-renames-blob',
       cls: '4',
-      description: 'the tool layer stored under the ustar name "x-renamed", its blob name given only by a PAX path override',
-      build: (dir) => ({ bundle: emit(dir, replaced(s, toolLayerName, [paxEntry({ path: toolLayerName }), renamed(toolLayerEntry(), 'x-renamed')])), escapes: [] }),
+      description:
+        'the tool layer stored under the ustar name "x-renamed", its blob name given only by a PAX path override',
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          replaced(s, toolLayerName, [paxEntry({ path: toolLayerName }), renamed(toolLayerEntry(), 'x-renamed')]),
+        ),
+        escapes: [],
+      }),
       expected: tampered(/pax|extended|x-renamed/i),
     },
     {
@@ -403,7 +475,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       cls: '4',
       description: 'a GNU long-name entry naming the next entry ../../<marker>-gnu',
       build: (dir) => ({
-        bundle: emit(dir, inserted(s, 'index.json', [gnuLongNameEntry(`../../${marker}-gnu`), fileEntry('x', Buffer.from('evil\n'))])),
+        bundle: emit(
+          dir,
+          inserted(s, 'index.json', [gnuLongNameEntry(`../../${marker}-gnu`), fileEntry('x', Buffer.from('evil\n'))]),
+        ),
         escapes: [`${marker}-gnu`],
       }),
       expected: tampered(/long ?name|gnu|longlink|\.\./i),
@@ -411,22 +486,40 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     {
       id: 'entry-gnu-longname-renames-blob',
       cls: '4',
-      description: 'the tool layer stored under the ustar name "x-renamed", its blob name given only by a GNU long-name entry',
-      build: (dir) => ({ bundle: emit(dir, replaced(s, toolLayerName, [gnuLongNameEntry(toolLayerName), renamed(toolLayerEntry(), 'x-renamed')])), escapes: [] }),
+      description:
+        'the tool layer stored under the ustar name "x-renamed", its blob name given only by a GNU long-name entry',
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          replaced(s, toolLayerName, [gnuLongNameEntry(toolLayerName), renamed(toolLayerEntry(), 'x-renamed')]),
+        ),
+        escapes: [],
+      }),
       expected: tampered(/long ?name|gnu|longlink|x-renamed/i),
     },
     {
       id: 'entry-symlink',
       cls: '4',
       description: 'an extra symlink entry blobs/sha256/<hex> -> /etc/passwd',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '2', linkname: '/etc/passwd' })])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          inserted(s, toolLayerName, [
+            entry({ name: `blobs/sha256/${strangerHex}`, type: '2', linkname: '/etc/passwd' }),
+          ]),
+        ),
+        escapes: [],
+      }),
       expected: tampered(/link/i),
     },
     {
       id: 'entry-duplicate-blob',
       cls: '4',
       description: 'the tool layer entry twice, the second copy with other bytes of the same size',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, toolLayerName, [withData(toolLayerEntry(), flipped(toolLayerEntry().data))])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, toolLayerName, [withData(toolLayerEntry(), flipped(toolLayerEntry().data))])),
+        escapes: [],
+      }),
       expected: tampered(new RegExp(`twice|duplicate|${toolHex.slice(0, 12)}`, 'i')),
     },
     {
@@ -436,28 +529,42 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       build: (dir) => {
         const m = structuredClone(s.metadata);
         m.images.find((i) => i.repository === 'fuzz/tool')!.repository = 'evil';
-        return { bundle: emit(dir, inserted(s, 'index.json', [withData(s.entries[0]!, Buffer.from(JSON.stringify(m)))])), escapes: [] };
+        return {
+          bundle: emit(dir, inserted(s, 'index.json', [withData(s.entries[0]!, Buffer.from(JSON.stringify(m)))])),
+          escapes: [],
+        };
       },
       expected: tampered(/twice|duplicate|second|metadata|airgap-bundle\.json/i),
     },
     {
       id: 'zero-block-hidden-duplicate-blob',
       cls: '4',
-      description: 'every entry, then ONE zero block, then a smuggled second copy of the tool layer (other bytes), then the end marker',
-      build: (dir) => ({ bundle: emit(dir, tar(body(s), Buffer.alloc(BLOCK), withData(toolLayerEntry(), flipped(toolLayerEntry().data)))), escapes: [] }),
+      description:
+        'every entry, then ONE zero block, then a smuggled second copy of the tool layer (other bytes), then the end marker',
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          tar(body(s), Buffer.alloc(BLOCK), withData(toolLayerEntry(), flipped(toolLayerEntry().data))),
+        ),
+        escapes: [],
+      }),
       expected: tampered(/zero|block|end.of.archive|marker|hidden|after the end/i),
     },
     {
       id: 'zero-block-hidden-dotdot',
       cls: '4',
       description: 'every entry, then ONE zero block, then a hidden entry "../<marker>-hidden", then the end marker',
-      build: (dir) => ({ bundle: emit(dir, tar(body(s), Buffer.alloc(BLOCK), fileEntry(`../${marker}-hidden`, Buffer.from('evil\n')))), escapes: [`${marker}-hidden`] }),
+      build: (dir) => ({
+        bundle: emit(dir, tar(body(s), Buffer.alloc(BLOCK), fileEntry(`../${marker}-hidden`, Buffer.from('evil\n')))),
+        escapes: [`${marker}-hidden`],
+      }),
       expected: tampered(/zero|block|end.of.archive|marker|hidden|after the end|\.\./i),
     },
     {
       id: 'bit-rot-one-layer',
       cls: '4',
-      description: 'contrast: one byte of the tool image\'s only layer changed (tar structure intact, sidecar as exported): the intact image is imported, the damaged one is not tagged',
+      description:
+        "contrast: one byte of the tool image's only layer changed (tar structure intact, sidecar as exported): the intact image is imported, the damaged one is not tagged",
       build: (dir) => {
         const bytes = Buffer.from(s.bytes);
         const e = toolLayerEntry();
@@ -470,33 +577,65 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
           exit: 3,
           names: /damaged/i,
           report: (r) => {
-            const status = (ref: string) => (r.images as Array<{ reference: string; status: string }>)?.find((i) => i.reference === ref)?.status;
-            if (status(s.tool.reference) !== 'damaged') return `tool image status ${status(s.tool.reference)}, expected damaged`;
-            if (status(s.app.reference) !== 'intact') return `app image status ${status(s.app.reference)}, expected intact`;
+            const status = (ref: string) =>
+              (r.images as Array<{ reference: string; status: string }>)?.find((i) => i.reference === ref)?.status;
+            if (status(s.tool.reference) !== 'damaged')
+              return `tool image status ${status(s.tool.reference)}, expected damaged`;
+            if (status(s.app.reference) !== 'intact')
+              return `app image status ${status(s.app.reference)}, expected intact`;
             return undefined;
           },
         },
-        import: { exit: 3, names: /damaged/i, registry: { access: 'writes', tagged: ['fuzz/app:v1'], notTagged: ['fuzz/tool:v1'] } },
+        import: {
+          exit: 3,
+          names: /damaged/i,
+          registry: { access: 'writes', tagged: ['fuzz/app:v1'], notTagged: ['fuzz/tool:v1'] },
+        },
       },
     },
 
     // ---- 5: malformed metadata (one line, exit 3, everywhere; the registry never contacted)
     metaCase('meta-volumes-null', '"volumes": null', /volumes/i, (m) => void (m.volumes = null)),
-    metaCase('meta-artifact-null', 'an image with "artifact": null', /artifact/i, (m) => void (toolIn(m).artifact = null as never)),
-    metaCase('meta-deep-nesting-in-field', 'tool.build holds an array nested 100,000 levels deep', /nest|deep|depth|level/i, (m) => {
-      m.tool.build = '@@deep@@';
-      return JSON.stringify(m).replace('"@@deep@@"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
-    }),
-    metaCase('meta-blobs-omit-own-manifest', "the tool image's blobs list leaves out its own manifest", /manifest|blobs/i, (m) => {
-      const t = toolIn(m);
-      t.blobs = t.blobs.filter((d) => d !== s.toolManifest.digest);
-    }),
-    metaCase('meta-blobs-omit-child-manifests', "the app index's blobs list leaves out its platform manifests", /manifest|blobs/i, (m) => {
-      const a = appIn(m);
-      const children = new Set(a.platforms.map((p) => p.digest));
-      a.blobs = a.blobs.filter((d) => !children.has(d));
-    }),
-    metaCase('meta-tag-dotdot', 'the tool image\'s tag is "v1/../../evil"', /tag/i, (m) => void (toolIn(m).tag = 'v1/../../evil')),
+    metaCase(
+      'meta-artifact-null',
+      'an image with "artifact": null',
+      /artifact/i,
+      (m) => void (toolIn(m).artifact = null as never),
+    ),
+    metaCase(
+      'meta-deep-nesting-in-field',
+      'tool.build holds an array nested 100,000 levels deep',
+      /nest|deep|depth|level/i,
+      (m) => {
+        m.tool.build = '@@deep@@';
+        return JSON.stringify(m).replace('"@@deep@@"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+      },
+    ),
+    metaCase(
+      'meta-blobs-omit-own-manifest',
+      "the tool image's blobs list leaves out its own manifest",
+      /manifest|blobs/i,
+      (m) => {
+        const t = toolIn(m);
+        t.blobs = t.blobs.filter((d) => d !== s.toolManifest.digest);
+      },
+    ),
+    metaCase(
+      'meta-blobs-omit-child-manifests',
+      "the app index's blobs list leaves out its platform manifests",
+      /manifest|blobs/i,
+      (m) => {
+        const a = appIn(m);
+        const children = new Set(a.platforms.map((p) => p.digest));
+        a.blobs = a.blobs.filter((d) => !children.has(d));
+      },
+    ),
+    metaCase(
+      'meta-tag-dotdot',
+      'the tool image\'s tag is "v1/../../evil"',
+      /tag/i,
+      (m) => void (toolIn(m).tag = 'v1/../../evil'),
+    ),
     metaCase(
       'meta-digest-uppercase',
       "the tool manifest's digest in upper case, everywhere the metadata and index.json give it",
@@ -510,43 +649,80 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
       true,
     ),
-    metaCase('meta-digest-extra-chars', 'a platform digest with extra characters ("sha256:<hex>/../x")', /digest/i, (m) => {
-      const p = appIn(m).platforms[0]!;
-      p.digest = `${p.digest}/../x`;
-    }),
+    metaCase(
+      'meta-digest-extra-chars',
+      'a platform digest with extra characters ("sha256:<hex>/../x")',
+      /digest/i,
+      (m) => {
+        const p = appIn(m).platforms[0]!;
+        p.digest = `${p.digest}/../x`;
+      },
+    ),
     metaCase('meta-size-string', '"size" of a blob as a string', /size/i, (m) => {
       const b = (m.blobs as BlobRecord[]).find((x) => x.digest === s.toolLayer.digest)!;
       (b as { size: unknown }).size = String(b.size);
     }),
-    metaCase('meta-reference-control-char', 'a reference holding ESC sequences (retitle the terminal, clear the screen) and BEL', /reference/i, (m) => {
-      toolIn(m).reference = 'registry.example/fuzz/tool:v1\u001b]0;owned\u0007\u001b[2J';
-    }),
+    metaCase(
+      'meta-reference-control-char',
+      'a reference holding ESC sequences (retitle the terminal, clear the screen) and BEL',
+      /reference/i,
+      (m) => {
+        toolIn(m).reference = 'registry.example/fuzz/tool:v1\u001b]0;owned\u0007\u001b[2J';
+      },
+    ),
 
     // ---- 6: resource exhaustion
     {
       id: 'huge-reference-among-5000',
       cls: '6',
-      description: '5,000 images sharing one image\'s blobs, one of them with an 8 MiB reference',
+      description: "5,000 images sharing one image's blobs, one of them with an 8 MiB reference",
       build: (dir) => {
         const images = manyTools(s, 5000, (i) => `fuzz/tool-${i}`);
         const long = `fuzz/${'a'.repeat(8 * MiB)}`;
         images[2500] = { ...images[2500]!, reference: `registry.example/${long}:v1`, repository: long };
         const blobs = [s.toolLayer, s.toolConfig, s.toolManifest];
-        return { bundle: assemble(dir, { metadata: metadataOf(s, images, blobs), images, blobs: blobs.map((b) => s.blob(b.digest)) }), escapes: [] };
+        return {
+          bundle: assemble(dir, {
+            metadata: metadataOf(s, images, blobs),
+            images,
+            blobs: blobs.map((b) => s.blob(b.digest)),
+          }),
+          escapes: [],
+        };
       },
       expected: {
-        verify: { exit: 3, names: /reference|long|length|limit|characters/i, maxRssMiB: 400, maxOutputBytes: MiB, forbidden: ['a'.repeat(4096)] },
-        'verify-json': { exit: 3, names: /reference|long|length|limit|characters/i, maxRssMiB: 400, maxOutputBytes: 4 * MiB, forbidden: ['a'.repeat(4096)] },
+        verify: {
+          exit: 3,
+          names: /reference|long|length|limit|characters/i,
+          maxRssMiB: 400,
+          maxOutputBytes: MiB,
+          forbidden: ['a'.repeat(4096)],
+        },
+        'verify-json': {
+          exit: 3,
+          names: /reference|long|length|limit|characters/i,
+          maxRssMiB: 400,
+          maxOutputBytes: 4 * MiB,
+          forbidden: ['a'.repeat(4096)],
+        },
       },
     },
     {
       id: 'many-images-20000',
       cls: '6',
-      description: '20,000 small image records sharing one image\'s blobs (valid, at the bound): inspect and verify finish, not quadratic',
+      description:
+        "20,000 small image records sharing one image's blobs (valid, at the bound): inspect and verify finish, not quadratic",
       build: (dir) => {
         const images = manyTools(s, 20_000, (i) => `fuzz/tool-${i}`);
         const blobs = [s.toolLayer, s.toolConfig, s.toolManifest];
-        return { bundle: assemble(dir, { metadata: metadataOf(s, images, blobs), images, blobs: blobs.map((b) => s.blob(b.digest)) }), escapes: [] };
+        return {
+          bundle: assemble(dir, {
+            metadata: metadataOf(s, images, blobs),
+            images,
+            blobs: blobs.map((b) => s.blob(b.digest)),
+          }),
+          escapes: [],
+        };
       },
       expected: {
         inspect: { exit: 0, maxMs: 20_000, mentions: ['registry.example/fuzz/tool-19999:v1'] },
@@ -568,14 +744,20 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
       expected: {
         verify: { exit: 3, names: /entries|entry|limit|many/i, maxRssMiB: 400, maxOutputBytes: MiB, maxMs: 40_000 },
-        'verify-json': { exit: 3, names: /entries|entry|limit|many/i, maxRssMiB: 400, maxOutputBytes: 4 * MiB, maxMs: 40_000 },
+        'verify-json': {
+          exit: 3,
+          names: /entries|entry|limit|many/i,
+          maxRssMiB: 400,
+          maxOutputBytes: 4 * MiB,
+          maxMs: 40_000,
+        },
         import: { exit: 3, names: /entries|entry|limit|many/i, maxRssMiB: 400, maxMs: 40_000, registry: reads },
       },
     },
     {
       id: 'layer-size-1tib',
       cls: '6',
-      description: "the metadata gives the tool layer (really ~1 KiB) a size of 1 TiB",
+      description: 'the metadata gives the tool layer (really ~1 KiB) a size of 1 TiB',
       build: (dir) => ({
         bundle: emit(
           dir,
@@ -597,14 +779,16 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     {
       id: 'index-chain-10000',
       cls: '6',
-      description: 'an image whose top index starts a chain of 10,000 nested indexes (past the nesting bound and, with its manifest, config and layer, the per-image blob bound)',
+      description:
+        'an image whose top index starts a chain of 10,000 nested indexes (past the nesting bound and, with its manifest, config and layer, the per-image blob bound)',
       build: (dir) => ({ bundle: indexChain(s, dir, 10_000, false), escapes: [] }),
       expected: refusedQuickly(NAMES.depthOrBound),
     },
     {
       id: 'index-chain-9997',
       cls: '6',
-      description: 'a chain of 9,997 nested indexes: the image needs exactly 10,000 blobs (the per-image bound), so only the nesting is wrong',
+      description:
+        'a chain of 9,997 nested indexes: the image needs exactly 10,000 blobs (the per-image bound), so only the nesting is wrong',
       build: (dir) => ({ bundle: indexChain(s, dir, 9_997, false), escapes: [] }),
       expected: refusedQuickly(NAMES.depth),
     },
@@ -618,7 +802,8 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     {
       id: 'index-chain-3-damaged-layer',
       cls: '6',
-      description: 'an index chain 3 deep (within bounds) whose innermost layer is damaged: verify walks every level and names it',
+      description:
+        'an index chain 3 deep (within bounds) whose innermost layer is damaged: verify walks every level and names it',
       build: (dir) => ({ bundle: indexChain(s, dir, 3, true), escapes: [] }),
       expected: {
         verify: { exit: 3, names: /damaged/i, mentions: [toolHex] },
@@ -628,7 +813,8 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
           report: (r) => {
             const im = (r.images as Array<{ status: string; problems: string[] }>)?.[0];
             if (im?.status !== 'damaged') return `image status ${im?.status}, expected damaged`;
-            if (!im.problems.some((p) => p.includes(toolHex))) return `the image's problems do not name layer ${s.toolLayer.digest}: ${JSON.stringify(im.problems)}`;
+            if (!im.problems.some((p) => p.includes(toolHex)))
+              return `the image's problems do not name layer ${s.toolLayer.digest}: ${JSON.stringify(im.problems)}`;
             return undefined;
           },
         },
@@ -685,7 +871,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       id: 'tar-absolute-path',
       cls: 'tar',
       description: 'an extra entry /tmp/<marker>-abs',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, 'index.json', [fileEntry(`/tmp/${marker}-abs`, Buffer.from('evil\n'))])), escapes: [`/tmp/${marker}-abs`] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, 'index.json', [fileEntry(`/tmp/${marker}-abs`, Buffer.from('evil\n'))])),
+        escapes: [`/tmp/${marker}-abs`],
+      }),
       expected: tampered(/absolute|\/tmp\//i),
     },
     {
@@ -693,7 +882,12 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       cls: 'tar',
       description: 'an extra hard link blobs/sha256/<hex> -> ../../<marker>-hardlink',
       build: (dir) => ({
-        bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '1', linkname: `../../${marker}-hardlink` })])),
+        bundle: emit(
+          dir,
+          inserted(s, toolLayerName, [
+            entry({ name: `blobs/sha256/${strangerHex}`, type: '1', linkname: `../../${marker}-hardlink` }),
+          ]),
+        ),
         escapes: [`${marker}-hardlink`],
       }),
       expected: tampered(/link/i),
@@ -702,21 +896,30 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       id: 'tar-char-device',
       cls: 'tar',
       description: 'an extra character device entry',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '3' })])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '3' })])),
+        escapes: [],
+      }),
       expected: tampered(/device|character/i),
     },
     {
       id: 'tar-fifo-entry',
       cls: 'tar',
       description: 'an extra FIFO entry',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '6' })])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, toolLayerName, [entry({ name: `blobs/sha256/${strangerHex}`, type: '6' })])),
+        escapes: [],
+      }),
       expected: tampered(/fifo/i),
     },
     {
       id: 'tar-duplicate-index-json',
       cls: 'tar',
       description: 'index.json twice',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, 'index.json', [s.entries[s.entryIndex('index.json')]!.raw])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(dir, inserted(s, 'index.json', [s.entries[s.entryIndex('index.json')]!.raw])),
+        escapes: [],
+      }),
       expected: tampered(/twice|duplicate|index\.json/i),
     },
     {
@@ -762,7 +965,15 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       id: 'tar-control-chars-in-name',
       cls: 'tar',
       description: 'an extra entry whose name holds ESC sequences, BEL, CR and LF',
-      build: (dir) => ({ bundle: emit(dir, inserted(s, 'index.json', [fileEntry(Buffer.from('\u001b]0;owned\u0007\u001b[2Jblobs/\nx\r', 'latin1'), Buffer.from('x'))])), escapes: [] }),
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          inserted(s, 'index.json', [
+            fileEntry(Buffer.from('\u001b]0;owned\u0007\u001b[2Jblobs/\nx\r', 'latin1'), Buffer.from('x')),
+          ]),
+        ),
+        escapes: [],
+      }),
       expected: tampered(/refused|entry|name|layout/i),
     },
   ];

@@ -53,7 +53,12 @@ export interface HostileRegistry {
   requests: HostileRequest[];
   rules: HostileRule[]; // mutable while running
   /** Serves `bytes` at `/v2/REPO/manifests/DIGEST` (and `:TAG`); `make` lets a large document be rebuilt per request instead of held. */
-  serveManifest(repository: string, mediaType: string, content: Buffer | { size: number; digest: string; make: () => Buffer }, tag?: string): CraftedManifest;
+  serveManifest(
+    repository: string,
+    mediaType: string,
+    content: Buffer | { size: number; digest: string; make: () => Buffer },
+    tag?: string,
+  ): CraftedManifest;
   stop(): Promise<void>;
 }
 
@@ -67,9 +72,13 @@ const MAX_TRICKLE_TICKS = 100_000;
  * With `tls`, the proxy speaks https, and plain http on the same port (to catch a client
  * that follows an https → http redirect to the same host and port).
  */
-export async function startHostileRegistry(targetUrl: string, opts: { tls?: { certFile: string; keyFile: string } } = {}): Promise<HostileRegistry> {
+export async function startHostileRegistry(
+  targetUrl: string,
+  opts: { tls?: { certFile: string; keyFile: string } } = {},
+): Promise<HostileRegistry> {
   const target = new URL(targetUrl);
-  if (target.protocol !== 'http:' || target.hostname !== '127.0.0.1') throw new Error(`hostile registry forwards to http://127.0.0.1 targets only, got ${targetUrl}`);
+  if (target.protocol !== 'http:' || target.hostname !== '127.0.0.1')
+    throw new Error(`hostile registry forwards to http://127.0.0.1 targets only, got ${targetUrl}`);
   const requests: HostileRequest[] = [];
   const rules: HostileRule[] = [];
   const used = new WeakMap<HostileRule, number>();
@@ -86,19 +95,33 @@ export async function startHostileRegistry(targetUrl: string, opts: { tls?: { ce
   };
 
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, action: HostileAction | undefined) => {
-    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } }, (up) => {
-      const headers = { ...up.headers };
-      // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
-      if (typeof headers.location === 'string' && headers.location.startsWith(target.origin)) headers.location = origin + headers.location.slice(target.origin.length);
-      if (action?.kind === 'location' && typeof headers.location === 'string') headers.location = action.to(headers.location);
-      if (action?.kind === 'link-next') headers.link = `<${action.to(req.url ?? '/')}>; rel="next"`;
-      if (action?.kind === 'realm' && typeof headers['www-authenticate'] === 'string') {
-        headers['www-authenticate'] = headers['www-authenticate'].replace(/realm="([^"]*)"/, (_m, r: string) => `realm="${action.realm(r)}"`);
-      }
-      res.writeHead(up.statusCode ?? 502, headers);
-      if (action?.kind === 'trickle') return trickle(up, res, action);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: target.host },
+      },
+      (up) => {
+        const headers = { ...up.headers };
+        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
+        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin))
+          headers.location = origin + headers.location.slice(target.origin.length);
+        if (action?.kind === 'location' && typeof headers.location === 'string')
+          headers.location = action.to(headers.location);
+        if (action?.kind === 'link-next') headers.link = `<${action.to(req.url ?? '/')}>; rel="next"`;
+        if (action?.kind === 'realm' && typeof headers['www-authenticate'] === 'string') {
+          headers['www-authenticate'] = headers['www-authenticate'].replace(
+            /realm="([^"]*)"/,
+            (_m, r: string) => `realm="${action.realm(r)}"`,
+          );
+        }
+        res.writeHead(up.statusCode ?? 502, headers);
+        if (action?.kind === 'trickle') return trickle(up, res, action);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', (err) => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`hostile registry: upstream error: ${err.message}`);
@@ -107,7 +130,11 @@ export async function startHostileRegistry(targetUrl: string, opts: { tls?: { ce
   };
 
   /** Reads the whole upstream body, then hands it out a few bytes per tick until done or the client leaves. */
-  const trickle = (up: http.IncomingMessage, res: http.ServerResponse, action: Extract<HostileAction, { kind: 'trickle' }>) => {
+  const trickle = (
+    up: http.IncomingMessage,
+    res: http.ServerResponse,
+    action: Extract<HostileAction, { kind: 'trickle' }>,
+  ) => {
     const chunks: Buffer[] = [];
     up.on('data', (c: Buffer) => chunks.push(c));
     up.on('end', () => {
@@ -128,35 +155,41 @@ export async function startHostileRegistry(targetUrl: string, opts: { tls?: { ce
     });
   };
 
-  const handler = (listener: HostileRequest['listener'], scheme: HostileRequest['scheme']) => (req: http.IncomingMessage, res: http.ServerResponse) => {
-    req.on('error', () => undefined);
-    res.on('error', () => undefined);
-    const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
-    const record: HostileRequest = { listener, scheme, method, path, authorization: req.headers.authorization };
-    requests.push(record);
-    if (listener === 'other') return answerAsOther(req, res, path);
-    const action = pick(method, path);
-    if (action) record.action = action.kind;
-    if (action?.kind === 'respond') {
-      req.resume();
-      res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
-      return void res.end(method === 'HEAD' ? undefined : action.body);
-    }
-    if (action?.kind === 'redirect') {
-      req.resume();
-      res.writeHead(action.status ?? 307, { location: action.location(path), 'content-length': '0' });
-      return void res.end();
-    }
-    const doc = (method === 'GET' || method === 'HEAD') && !action ? documents.get(path.split('?')[0]!) : undefined;
-    if (doc) {
-      record.action = 'document';
-      req.resume();
-      res.writeHead(200, { 'content-type': doc.mediaType, 'content-length': String(doc.size), 'docker-content-digest': doc.digest });
-      return void res.end(method === 'HEAD' ? undefined : doc.make());
-    }
-    forward(req, res, action);
-  };
+  const handler =
+    (listener: HostileRequest['listener'], scheme: HostileRequest['scheme']) =>
+    (req: http.IncomingMessage, res: http.ServerResponse) => {
+      req.on('error', () => undefined);
+      res.on('error', () => undefined);
+      const method = req.method ?? 'GET';
+      const path = req.url ?? '/';
+      const record: HostileRequest = { listener, scheme, method, path, authorization: req.headers.authorization };
+      requests.push(record);
+      if (listener === 'other') return answerAsOther(req, res, path);
+      const action = pick(method, path);
+      if (action) record.action = action.kind;
+      if (action?.kind === 'respond') {
+        req.resume();
+        res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
+        return void res.end(method === 'HEAD' ? undefined : action.body);
+      }
+      if (action?.kind === 'redirect') {
+        req.resume();
+        res.writeHead(action.status ?? 307, { location: action.location(path), 'content-length': '0' });
+        return void res.end();
+      }
+      const doc = (method === 'GET' || method === 'HEAD') && !action ? documents.get(path.split('?')[0]!) : undefined;
+      if (doc) {
+        record.action = 'document';
+        req.resume();
+        res.writeHead(200, {
+          'content-type': doc.mediaType,
+          'content-length': String(doc.size),
+          'docker-content-digest': doc.digest,
+        });
+        return void res.end(method === 'HEAD' ? undefined : doc.make());
+      }
+      forward(req, res, action);
+    };
 
   /** The other host lures credentials: a 401 naming its own realm, and a token for whoever asks there. */
   const answerAsOther = (req: http.IncomingMessage, res: http.ServerResponse, path: string) => {
@@ -165,12 +198,20 @@ export async function startHostileRegistry(targetUrl: string, opts: { tls?: { ce
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ token: 'token-from-another-host', expires_in: 300 }));
     }
-    res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': `Bearer realm="${otherOrigin}/token",service="other"` });
+    res.writeHead(401, {
+      'content-type': 'application/json',
+      'www-authenticate': `Bearer realm="${otherOrigin}/token",service="other"`,
+    });
     res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'another host' }] }));
   };
 
   const plain = http.createServer(handler('registry', 'http'));
-  const secure = opts.tls ? https.createServer({ cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }, handler('registry', 'https')) : undefined;
+  const secure = opts.tls
+    ? https.createServer(
+        { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) },
+        handler('registry', 'https'),
+      )
+    : undefined;
   // One port, both protocols: a TLS handshake starts with byte 0x16, plain HTTP with a method name.
   const front = net.createServer((socket) => {
     socket.on('error', () => undefined);
@@ -202,7 +243,9 @@ export async function startHostileRegistry(targetUrl: string, opts: { tls?: { ce
     requests,
     rules,
     serveManifest(repository, mediaType, content, tag) {
-      const entry = Buffer.isBuffer(content) ? { mediaType, digest: sha256(content), size: content.length, make: () => content } : { mediaType, ...content };
+      const entry = Buffer.isBuffer(content)
+        ? { mediaType, digest: sha256(content), size: content.length, make: () => content }
+        : { mediaType, ...content };
       documents.set(`/v2/${repository}/manifests/${entry.digest}`, entry);
       if (tag !== undefined) documents.set(`/v2/${repository}/manifests/${tag}`, entry);
       return { digest: entry.digest, size: entry.size, mediaType };

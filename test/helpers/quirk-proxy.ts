@@ -54,7 +54,11 @@ function errorBody(code: string, message: string): string {
  * registry on its own (its URLs carry their authority, as signed upload URLs do): the client must
  * never send it credentials.
  */
-export async function startQuirkProxy(targetUrl: string, quirks: Quirks = {}, upstreamAuthorization?: string): Promise<QuirkProxy> {
+export async function startQuirkProxy(
+  targetUrl: string,
+  quirks: Quirks = {},
+  upstreamAuthorization?: string,
+): Promise<QuirkProxy> {
   const target = new URL(targetUrl);
   const requests: ProxyRequest[] = [];
   let origin = '';
@@ -72,9 +76,11 @@ export async function startQuirkProxy(targetUrl: string, quirks: Quirks = {}, up
     const q = proxy.quirks;
     const method = req.method ?? 'GET';
     if (url.pathname === '/v2/_catalog') {
-      if (q.noCatalog) return answer(res, q.noCatalog, errorBody('UNSUPPORTED', 'the catalog is not offered')), q.noCatalog;
+      if (q.noCatalog)
+        return (answer(res, q.noCatalog, errorBody('UNSUPPORTED', 'the catalog is not offered')), q.noCatalog);
       const n = Number(url.searchParams.get('n') ?? '100');
-      if (q.catalogMaxEntries !== undefined && n > q.catalogMaxEntries) return answer(res, 400, errorBody('PAGINATION_NUMBER_INVALID', 'invalid number of results requested')), 400;
+      if (q.catalogMaxEntries !== undefined && n > q.catalogMaxEntries)
+        return (answer(res, 400, errorBody('PAGINATION_NUMBER_INVALID', 'invalid number of results requested')), 400);
     }
     if (method === 'HEAD' && proxy.quirks.headBurst && burstLeft > 0) {
       burstLeft--;
@@ -84,12 +90,20 @@ export async function startQuirkProxy(targetUrl: string, quirks: Quirks = {}, up
       return 429;
     }
     const push = /^\/v2\/(.+)\/(blobs\/uploads|manifests)\b/.exec(url.pathname);
-    if (q.projects && push && method !== 'GET' && method !== 'HEAD' && !q.projects.exist.includes(push[1]!.split('/')[0]!)) {
-      if (q.projects.style === 'name-unknown') return answer(res, 404, errorBody('NAME_UNKNOWN', 'repository name not known to registry')), 404;
-      return answer(res, 403, errorBody('DENIED', `project ${push[1]!.split('/')[0]} not found`)), 403;
+    if (
+      q.projects &&
+      push &&
+      method !== 'GET' &&
+      method !== 'HEAD' &&
+      !q.projects.exist.includes(push[1]!.split('/')[0]!)
+    ) {
+      if (q.projects.style === 'name-unknown')
+        return (answer(res, 404, errorBody('NAME_UNKNOWN', 'repository name not known to registry')), 404);
+      return (answer(res, 403, errorBody('DENIED', `project ${push[1]!.split('/')[0]} not found`)), 403);
     }
     const length = Number(req.headers['content-length'] ?? '0');
-    if (q.maxBody !== undefined && (method === 'PUT' || method === 'PATCH') && length > q.maxBody) return answer(res, 413, errorBody('SIZE_INVALID', `request body larger than ${q.maxBody} bytes`)), 413;
+    if (q.maxBody !== undefined && (method === 'PUT' || method === 'PATCH') && length > q.maxBody)
+      return (answer(res, 413, errorBody('SIZE_INVALID', `request body larger than ${q.maxBody} bytes`)), 413);
     return undefined;
   };
 
@@ -114,7 +128,14 @@ export async function startQuirkProxy(targetUrl: string, quirks: Quirks = {}, up
     const method = req.method ?? 'GET';
     let url = new URL(req.url ?? '/', target);
     const log = (status: number) =>
-      requests.push({ method, path: req.url ?? '/', status, host: which, authorization: req.headers.authorization !== undefined, contentLength: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined });
+      requests.push({
+        method,
+        path: req.url ?? '/',
+        status,
+        host: which,
+        authorization: req.headers.authorization !== undefined,
+        contentLength: req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined,
+      });
     if (url.pathname === SESSION_PATH) {
       // The state travels in the query; the client's own parameters (digest) come after it.
       const session = new URL(url.searchParams.get('session') ?? '/', target);
@@ -136,15 +157,18 @@ export async function startQuirkProxy(targetUrl: string, quirks: Quirks = {}, up
       delete headers.authorization;
       if (upstreamAuthorization) headers.authorization = upstreamAuthorization;
     }
-    const upstream = http.request({ host: target.hostname, port: target.port, method, path: `${url.pathname}${url.search}`, headers }, (up) => {
-      const status = up.statusCode ?? 502;
-      const out = { ...up.headers };
-      if (typeof out.location === 'string') out.location = rewriteLocation(out.location);
-      if (proxy.quirks.stripDigest && url.pathname.includes('/manifests/')) delete out['docker-content-digest'];
-      log(status);
-      res.writeHead(status, out);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method, path: `${url.pathname}${url.search}`, headers },
+      (up) => {
+        const status = up.statusCode ?? 502;
+        const out = { ...up.headers };
+        if (typeof out.location === 'string') out.location = rewriteLocation(out.location);
+        if (proxy.quirks.stripDigest && url.pathname.includes('/manifests/')) delete out['docker-content-digest'];
+        log(status);
+        res.writeHead(status, out);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', (err) => {
       log(502);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });

@@ -98,13 +98,21 @@ export interface RawEntry {
 /** Splits an archive into its entries, up to the first zero block. */
 export function splitTar(buf: Buffer): RawEntry[] {
   const out: RawEntry[] = [];
-  for (let off = 0; off + BLOCK <= buf.length; ) {
+  for (let off = 0; off + BLOCK <= buf.length;) {
     const header = buf.subarray(off, off + BLOCK);
     if (header.every((b) => b === 0)) break;
     const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
     const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
     const end = off + BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-    out.push({ name, type: String.fromCharCode(header[156]!), offset: off, size, header, data: buf.subarray(off + BLOCK, off + BLOCK + size), raw: buf.subarray(off, end) });
+    out.push({
+      name,
+      type: String.fromCharCode(header[156]!),
+      offset: off,
+      size,
+      header,
+      data: buf.subarray(off + BLOCK, off + BLOCK + size),
+      raw: buf.subarray(off, end),
+    });
     off = end;
   }
   return out;
@@ -186,7 +194,7 @@ export class TarFile {
   private flush(): void {
     for (const p of this.pending) {
       this.hash.update(p);
-      for (let off = 0; off < p.length; ) off += writeSync(this.fd, p, off, p.length - off);
+      for (let off = 0; off < p.length;) off += writeSync(this.fd, p, off, p.length - off);
       this.bytes += p.length;
     }
     this.pending = [];

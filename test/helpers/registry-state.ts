@@ -71,7 +71,11 @@ export async function unpullableTags(registryUrl: string): Promise<string[]> {
   const check = async (repo: string, selector: string, where: string, depth: number): Promise<void> => {
     const res = await request(`${registryUrl}/v2/${repo}/manifests/${selector}`);
     if (res.status !== 200) return void problems.push(`${where}: manifest ${selector} answers ${res.status}`);
-    const doc = JSON.parse(res.body.toString()) as { manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> };
+    const doc = JSON.parse(res.body.toString()) as {
+      manifests?: Array<{ digest: string }>;
+      config?: { digest: string };
+      layers?: Array<{ digest: string }>;
+    };
     if (Array.isArray(doc.manifests)) {
       if (depth > 3) return void problems.push(`${where}: nested too deep`);
       for (const m of doc.manifests) await check(repo, m.digest, where, depth + 1);

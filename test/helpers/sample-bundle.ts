@@ -20,7 +20,17 @@ export async function exportSampleBundle(dir: string, exportArgs: string[] = [])
   const bundle = join(dir, 'cluster.tar');
   const list = join(dir, 'cluster.images');
   writeFileSync(list, `${images.map((i) => i.upstream).join('\n')}\n`);
-  const res = await runCli(['export', '-f', list, '--registry-mirror', `*=${upstream.url}`, '-o', bundle, '-q', ...exportArgs]);
+  const res = await runCli([
+    'export',
+    '-f',
+    list,
+    '--registry-mirror',
+    `*=${upstream.url}`,
+    '-o',
+    bundle,
+    '-q',
+    ...exportArgs,
+  ]);
   if (res.code !== 0) {
     await upstream.stop();
     throw new Error(`export of the sample bundle failed (${res.code}): ${res.stderr}`);

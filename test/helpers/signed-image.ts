@@ -34,9 +34,19 @@ async function pushBlob(reg: RunningRegistry, repo: string, bytes: Buffer): Prom
   return digest;
 }
 
-async function pushManifest(reg: RunningRegistry, repo: string, ref: string, doc: unknown, mediaType: string): Promise<{ digest: string; size: number; bytes: Buffer }> {
+async function pushManifest(
+  reg: RunningRegistry,
+  repo: string,
+  ref: string,
+  doc: unknown,
+  mediaType: string,
+): Promise<{ digest: string; size: number; bytes: Buffer }> {
   const bytes = Buffer.from(JSON.stringify(doc));
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'PUT', body: bytes, headers: { 'content-type': mediaType } });
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
+    method: 'PUT',
+    body: bytes,
+    headers: { 'content-type': mediaType },
+  });
   if (res.status !== 201) throw new Error(`manifest put ${ref} ${res.status}: ${await res.text()}`);
   return { digest: sha256(bytes), size: bytes.length, bytes };
 }
@@ -47,28 +57,54 @@ async function pushManifest(reg: RunningRegistry, repo: string, ref: string, doc
  * manifest with `subject`, listed in the `sha256-<hex>` fallback index, since
  * this registry has no referrers API).
  */
-export async function pushSignedImage(reg: RunningRegistry, repository = 'signed/app', tag = 'v1'): Promise<SignedImage> {
+export async function pushSignedImage(
+  reg: RunningRegistry,
+  repository = 'signed/app',
+  tag = 'v1',
+): Promise<SignedImage> {
   // A real layer (an empty tar, gzipped), so containerd can unpack the image.
   const tar = Buffer.alloc(1024);
   const layer = gzipSync(tar);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
+  );
   await pushBlob(reg, repository, layer);
   await pushBlob(reg, repository, config);
   const image = await pushManifest(
     reg,
     repository,
     tag,
-    { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }] },
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+    },
     OCI_MANIFEST,
   );
 
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const payload = Buffer.from(
-    JSON.stringify({ critical: { identity: { 'docker-reference': `${reg.host}/${repository}` }, image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' }, optional: null }),
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': `${reg.host}/${repository}` },
+        image: { 'docker-manifest-digest': image.digest },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
   );
   const signature = sign('sha256', payload, privateKey).toString('base64');
   await pushBlob(reg, repository, payload);
-  const sigConfig = Buffer.from(JSON.stringify({ architecture: '', config: {}, created: '0001-01-01T00:00:00Z', os: '', rootfs: { type: 'layers', diff_ids: [sha256(payload)] } }));
+  const sigConfig = Buffer.from(
+    JSON.stringify({
+      architecture: '',
+      config: {},
+      created: '0001-01-01T00:00:00Z',
+      os: '',
+      rootfs: { type: 'layers', diff_ids: [sha256(payload)] },
+    }),
+  );
   await pushBlob(reg, repository, sigConfig);
   const signatureTag = `${image.digest.replace(':', '-')}.sig`;
   const sig = await pushManifest(
@@ -78,15 +114,28 @@ export async function pushSignedImage(reg: RunningRegistry, repository = 'signed
     {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(sigConfig), size: sigConfig.length },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', digest: sha256(payload), size: payload.length, annotations: { 'dev.cosignproject.cosign/signature': signature } }],
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(sigConfig),
+        size: sigConfig.length,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: sha256(payload),
+          size: payload.length,
+          annotations: { 'dev.cosignproject.cosign/signature': signature },
+        },
+      ],
     },
     OCI_MANIFEST,
   );
 
   const empty = Buffer.from('{}');
   await pushBlob(reg, repository, empty);
-  const bundle = Buffer.from(JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', messageSignature: { signature } }));
+  const bundle = Buffer.from(
+    JSON.stringify({ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', messageSignature: { signature } }),
+  );
   await pushBlob(reg, repository, bundle);
   const artifactType = 'application/vnd.dev.sigstore.bundle.v0.3+json';
   const refDoc = {
@@ -104,8 +153,22 @@ export async function pushSignedImage(reg: RunningRegistry, repository = 'signed
     reg,
     repository,
     referrersTag,
-    { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: ref.digest, size: ref.size, artifactType }] },
+    {
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: ref.digest, size: ref.size, artifactType }],
+    },
     OCI_INDEX,
   );
-  return { repository, tag, digest: image.digest, publicKey, signatureTag, signatureDigest: sig.digest, referrersTag, referrersDigest: index.digest, referrerDigest: ref.digest };
+  return {
+    repository,
+    tag,
+    digest: image.digest,
+    publicKey,
+    signatureTag,
+    signatureDigest: sig.digest,
+    referrersTag,
+    referrersDigest: index.digest,
+    referrerDigest: ref.digest,
+  };
 }

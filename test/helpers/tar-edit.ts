@@ -15,7 +15,14 @@ export function readTar(file: string): TarEntry[] {
     onReadEntry: (e: ReadEntry) => {
       const chunks: Buffer[] = [];
       e.on('data', (c: Buffer) => chunks.push(c));
-      e.on('end', () => entries.push({ path: e.path, type: e.type as TarEntry['type'], data: Buffer.concat(chunks), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }));
+      e.on('end', () =>
+        entries.push({
+          path: e.path,
+          type: e.type as TarEntry['type'],
+          data: Buffer.concat(chunks),
+          ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+        }),
+      );
     },
   });
   parser.end(readFileSync(file));
@@ -27,7 +34,16 @@ export function writeTar(file: string, entries: TarEntry[]): void {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, type: e.type, size: e.type === 'File' ? e.data.length : 0, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0), ...(e.linkpath ? { linkpath: e.linkpath } : {}) }).encode(block, 0);
+    new Header({
+      path: e.path,
+      type: e.type,
+      size: e.type === 'File' ? e.data.length : 0,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+      ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+    }).encode(block, 0);
     parts.push(block);
     if (e.type === 'File' && e.data.length > 0) {
       parts.push(e.data);

@@ -36,16 +36,36 @@ export async function writeTinyBundle(dir: string, output: string, seed = 1): Pr
   const random = (n: number) => Buffer.from(Array.from({ length: n }, () => rnd.int(0, 255)));
   const platformImage = async (name: string, platform: { os: string; architecture: string }, docker: boolean) => {
     const layers = [];
-    for (let i = 0; i < (docker ? 1 : 2); i++) layers.push(await put(random(rnd.int(300, 2500)), docker ? DOCKER_LAYER : OCI_LAYER, 'layer'));
-    const config = await put(Buffer.from(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, name })), docker ? DOCKER_CONFIG : OCI_CONFIG, 'config');
+    for (let i = 0; i < (docker ? 1 : 2); i++)
+      layers.push(await put(random(rnd.int(300, 2500)), docker ? DOCKER_LAYER : OCI_LAYER, 'layer'));
+    const config = await put(
+      Buffer.from(
+        JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, name }),
+      ),
+      docker ? DOCKER_CONFIG : OCI_CONFIG,
+      'config',
+    );
     const manifest = { schemaVersion: 2, mediaType: docker ? DOCKER_MANIFEST : OCI_MANIFEST, config, layers };
-    return put(Buffer.from(docker ? JSON.stringify(manifest, null, 3) : JSON.stringify(manifest)), manifest.mediaType, 'manifest');
+    return put(
+      Buffer.from(docker ? JSON.stringify(manifest, null, 3) : JSON.stringify(manifest)),
+      manifest.mediaType,
+      'manifest',
+    );
   };
 
   const amd = await platformImage('app', { os: 'linux', architecture: 'amd64' }, false);
   const arm = await platformImage('app', { os: 'linux', architecture: 'arm64' }, false);
   const index = await put(
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...amd, platform: { os: 'linux', architecture: 'amd64' } }, { ...arm, platform: { os: 'linux', architecture: 'arm64' } }] })),
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [
+          { ...amd, platform: { os: 'linux', architecture: 'amd64' } },
+          { ...arm, platform: { os: 'linux', architecture: 'arm64' } },
+        ],
+      }),
+    ),
     OCI_INDEX,
     'index',
   );
@@ -58,13 +78,23 @@ export async function writeTinyBundle(dir: string, output: string, seed = 1): Pr
       const r = records.get(d)!;
       if (r.role !== 'manifest' && r.role !== 'index') return;
       // The documents are ours: re-read them from the cache to find their children.
-      const doc = JSON.parse(readFileSync(cache.path(d), 'utf8')) as { manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> };
-      for (const c of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) walk(c.digest);
+      const doc = JSON.parse(readFileSync(cache.path(d), 'utf8')) as {
+        manifests?: Array<{ digest: string }>;
+        config?: { digest: string };
+        layers?: Array<{ digest: string }>;
+      };
+      for (const c of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])])
+        walk(c.digest);
     };
     tops.forEach(walk);
     return [...out].sort();
   };
-  const image = (reference: string, repository: string, top: { digest: string; size: number; mediaType: string }, platforms: ImageRecord['platforms']): ImageRecord => {
+  const image = (
+    reference: string,
+    repository: string,
+    top: { digest: string; size: number; mediaType: string },
+    platforms: ImageRecord['platforms'],
+  ): ImageRecord => {
     const blobs = blobsOf([top.digest]);
     return {
       reference,

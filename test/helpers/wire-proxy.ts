@@ -73,21 +73,31 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
     return rule.action;
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, record: SeenRequest, body: Readable | Buffer, pace?: number) => {
+  const forward = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: SeenRequest,
+    body: Readable | Buffer,
+    pace?: number,
+  ) => {
     const headers = { ...req.headers, host: target.host };
     if (Buffer.isBuffer(body)) {
       delete headers['transfer-encoding'];
       headers['content-length'] = String(body.length);
     }
-    const upstream = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (up) => {
-      const out = { ...up.headers };
-      // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
-      if (typeof out.location === 'string' && out.location.startsWith(target.origin)) out.location = origin + out.location.slice(target.origin.length);
-      record.status = up.statusCode ?? 502;
-      res.writeHead(up.statusCode ?? 502, out);
-      // A client that gives up mid-transfer is part of the scenarios: errors end the exchange quietly.
-      pipeline(pace ? Readable.from(paced(up, pace)) : up, res, () => undefined);
-    });
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+      (up) => {
+        const out = { ...up.headers };
+        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
+        if (typeof out.location === 'string' && out.location.startsWith(target.origin))
+          out.location = origin + out.location.slice(target.origin.length);
+        record.status = up.statusCode ?? 502;
+        res.writeHead(up.statusCode ?? 502, out);
+        // A client that gives up mid-transfer is part of the scenarios: errors end the exchange quietly.
+        pipeline(pace ? Readable.from(paced(up, pace)) : up, res, () => undefined);
+      },
+    );
     upstream.on('error', (err) => {
       record.status = 502;
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
@@ -121,7 +131,9 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
         res.writeHead(action.status, { location: action.location(record.path), 'content-length': '0' });
         return void res.end();
       case 'delay':
-        return void sleep(typeof action.ms === 'function' ? action.ms() : action.ms).then(() => forward(req, res, record, req));
+        return void sleep(typeof action.ms === 'function' ? action.ms() : action.ms).then(() =>
+          forward(req, res, record, req),
+        );
       case 'throttle':
         return forward(req, res, record, Readable.from(paced(req, action.bytesPerSecond)), action.bytesPerSecond);
       case 'corrupt-upload':

@@ -9,8 +9,27 @@ import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
-function image(reference: string, registry: string, repository: string, tag: string, digest: string, blobs: string[]): ImageRecord {
-  return { reference, registry, repository, tag, digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 10, platforms: [], absent: [], blobs, bytes: 0 };
+function image(
+  reference: string,
+  registry: string,
+  repository: string,
+  tag: string,
+  digest: string,
+  blobs: string[],
+): ImageRecord {
+  return {
+    reference,
+    registry,
+    repository,
+    tag,
+    digest,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: 10,
+    platforms: [],
+    absent: [],
+    blobs,
+    bytes: 0,
+  };
 }
 
 function metadata(images: ImageRecord[]): BundleMetadata {
@@ -21,7 +40,12 @@ function metadata(images: ImageRecord[]): BundleMetadata {
     tool: { name: 'airgap-bundle', version: 'test' },
     platforms: null,
     images,
-    blobs: digests.map((digest) => ({ digest, size: 10, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer' })),
+    blobs: digests.map((digest) => ({
+      digest,
+      size: 10,
+      mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+      role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer',
+    })),
   };
 }
 
@@ -57,7 +81,9 @@ describe('import plan', () => {
     const im = { registry: 'localhost:5000', repository: 'siderolabs/installer' };
     expect(targetRepository(im, { keepRegistryHost: false })).toBe('siderolabs/installer');
     expect(targetRepository(im, { keepRegistryHost: true })).toBe('localhost_5000/siderolabs/installer');
-    expect(targetRepository(im, { keepRegistryHost: true, repoPrefix: 'proj/' })).toBe('proj/localhost_5000/siderolabs/installer');
+    expect(targetRepository(im, { keepRegistryHost: true, repoPrefix: 'proj/' })).toBe(
+      'proj/localhost_5000/siderolabs/installer',
+    );
   });
 
   it('refuses two references landing on one repository:tag with different content, before pushing', () => {
@@ -67,18 +93,26 @@ describe('import plan', () => {
     ]);
     expect(() => planImport(m, { keepRegistryHost: false })).toThrow(PlanError);
     expect(() => planImport(m, { keepRegistryHost: false })).toThrow(/--keep-registry-host/);
-    expect(planImport(m, { keepRegistryHost: true }).images.map((p) => p.repository)).toEqual(['ghcr.io/foo/bar', 'docker.io/foo/bar']);
+    expect(planImport(m, { keepRegistryHost: true }).images.map((p) => p.repository)).toEqual([
+      'ghcr.io/foo/bar',
+      'docker.io/foo/bar',
+    ]);
   });
 
   it('shares a blob between repositories and orders manifests as the tar does', () => {
-    const m = metadata([image('a.io/x:1', 'a.io', 'x', '1', d('1'), [d('1'), d('c')]), image('a.io/y:1', 'a.io', 'y', '1', d('2'), [d('2'), d('c')])]);
+    const m = metadata([
+      image('a.io/x:1', 'a.io', 'x', '1', d('1'), [d('1'), d('c')]),
+      image('a.io/y:1', 'a.io', 'y', '1', d('2'), [d('2'), d('c')]),
+    ]);
     const plan = planImport(m, { keepRegistryHost: false });
     expect(plan.blobRepos.get(d('c'))).toEqual(['x', 'y']);
     expect(plan.images[0]!.manifests).toEqual([d('1')]);
   });
 
   it('refuses an invalid repo prefix', () => {
-    expect(() => planImport(metadata([]), { keepRegistryHost: false, repoPrefix: 'Bad Prefix' })).toThrow(/--repo-prefix/);
+    expect(() => planImport(metadata([]), { keepRegistryHost: false, repoPrefix: 'Bad Prefix' })).toThrow(
+      /--repo-prefix/,
+    );
   });
 });
 

@@ -37,7 +37,7 @@ let headers: Array<{ offset: number; name: string; size: number }>;
 /** Header offsets of a tar, walked by block arithmetic alone. */
 function walk(buf: Buffer): Array<{ offset: number; name: string; size: number }> {
   const out = [];
-  for (let off = 0; off + 512 <= buf.length; ) {
+  for (let off = 0; off + 512 <= buf.length;) {
     const block = buf.subarray(off, off + 512);
     if (block.every((b) => b === 0)) break;
     const name = block.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
@@ -57,7 +57,13 @@ function fixChecksum(block: Buffer): void {
 }
 
 /** A raw ustar header, for entries node-tar would refuse to write (devices, bad sizes, odd names). */
-function rawHeader(o: { name: string | Buffer; size?: number; type: string; linkname?: string; sizeField?: Buffer }): Buffer {
+function rawHeader(o: {
+  name: string | Buffer;
+  size?: number;
+  type: string;
+  linkname?: string;
+  sizeField?: Buffer;
+}): Buffer {
   const h = Buffer.alloc(512);
   (typeof o.name === 'string' ? Buffer.from(o.name, 'latin1') : o.name).copy(h, 0, 0, 100);
   h.write('0000644\0', 100, 'latin1');
@@ -78,7 +84,8 @@ const END = Buffer.alloc(1024);
 /** The base archive's bytes from entry `i` on (its header included), end marker excluded. */
 const tail = (i: number) => base.subarray(headers[i]!.offset, base.length - 1024);
 const metadataEnd = () => headers[1]!.offset;
-const layerHex = () => entries.find((e) => e.path.startsWith('blobs/sha256/') && e.data.length > 300)!.path.slice('blobs/sha256/'.length);
+const layerHex = () =>
+  entries.find((e) => e.path.startsWith('blobs/sha256/') && e.data.length > 300)!.path.slice('blobs/sha256/'.length);
 
 /** Rewrites the bundle with a mutated metadata document (same writer as tar-edit: valid headers). */
 function withMetadata(mutate: (m: Record<string, any>) => unknown): Buffer {
@@ -103,61 +110,240 @@ function craftedCases(): Case[] {
   const hex = layerHex();
   const both: Array<'verify' | 'inspect'> = ['verify', 'inspect'];
   return [
-    { id: 'symlink-as-blob', bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '2', linkname: '/etc/passwd' })), tail(1), END]), cli: ['verify'] },
-    { id: 'hardlink-escape', bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '1', linkname: '../../escape-hardlink' })), tail(1), END]) },
-    { id: 'absolute-path', bytes: Buffer.concat([meta, raw(rawHeader({ name: '/tmp/airgap-fuzz-escape-abs', size: 5, type: '0' }), Buffer.from('evil\n')), tail(1), END]), cli: ['verify'] },
-    { id: 'dotdot-path', bytes: Buffer.concat([meta, raw(rawHeader({ name: '../airgap-fuzz-escape-dotdot', size: 5, type: '0' }), Buffer.from('evil\n')), tail(1), END]) },
-    { id: 'dotdot-inside-blobs', bytes: Buffer.concat([meta, raw(rawHeader({ name: 'blobs/sha256/../../../airgap-fuzz-escape-deep', size: 5, type: '0' }), Buffer.from('evil\n')), tail(1), END]) },
-    { id: 'fifo', bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '6' })), tail(1), END]), cli: ['verify'] },
-    { id: 'char-device', bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '3' })), tail(1), END]) },
+    {
+      id: 'symlink-as-blob',
+      bytes: Buffer.concat([
+        meta,
+        raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '2', linkname: '/etc/passwd' })),
+        tail(1),
+        END,
+      ]),
+      cli: ['verify'],
+    },
+    {
+      id: 'hardlink-escape',
+      bytes: Buffer.concat([
+        meta,
+        raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '1', linkname: '../../escape-hardlink' })),
+        tail(1),
+        END,
+      ]),
+    },
+    {
+      id: 'absolute-path',
+      bytes: Buffer.concat([
+        meta,
+        raw(rawHeader({ name: '/tmp/airgap-fuzz-escape-abs', size: 5, type: '0' }), Buffer.from('evil\n')),
+        tail(1),
+        END,
+      ]),
+      cli: ['verify'],
+    },
+    {
+      id: 'dotdot-path',
+      bytes: Buffer.concat([
+        meta,
+        raw(rawHeader({ name: '../airgap-fuzz-escape-dotdot', size: 5, type: '0' }), Buffer.from('evil\n')),
+        tail(1),
+        END,
+      ]),
+    },
+    {
+      id: 'dotdot-inside-blobs',
+      bytes: Buffer.concat([
+        meta,
+        raw(
+          rawHeader({ name: 'blobs/sha256/../../../airgap-fuzz-escape-deep', size: 5, type: '0' }),
+          Buffer.from('evil\n'),
+        ),
+        tail(1),
+        END,
+      ]),
+    },
+    {
+      id: 'fifo',
+      bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '6' })), tail(1), END]),
+      cli: ['verify'],
+    },
+    {
+      id: 'char-device',
+      bytes: Buffer.concat([meta, raw(rawHeader({ name: `blobs/sha256/${hex}`, type: '3' })), tail(1), END]),
+    },
     { id: 'duplicate-metadata', bytes: Buffer.concat([meta, meta, tail(1), END]) },
-    { id: 'duplicate-blob', bytes: Buffer.concat([base.subarray(0, base.length - 1024), tail(headers.length - 1), END]) },
+    {
+      id: 'duplicate-blob',
+      bytes: Buffer.concat([base.subarray(0, base.length - 1024), tail(headers.length - 1), END]),
+    },
     { id: 'metadata-not-first', bytes: Buffer.concat([tail(1), meta, END]), cli: ['inspect'] },
-    { id: 'metadata-claims-40MiB', bytes: Buffer.concat([rawHeader({ name: 'airgap-bundle.json', size: 40 * 1024 * 1024, type: '0' }), entries[0]!.data, END]), cli: both },
-    { id: 'blob-claims-8GiB', bytes: Buffer.concat([meta, rawHeader({ name: `blobs/sha256/${hex}`, type: '0', sizeField: Buffer.from('77777777777\0', 'latin1') }), Buffer.alloc(4096), END]), cli: ['verify'] },
-    { id: 'base256-huge-size', bytes: Buffer.concat([meta, rawHeader({ name: `blobs/sha256/${hex}`, type: '0', sizeField: Buffer.from([0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) }), Buffer.alloc(1024), END]), cli: ['verify'] },
-    { id: 'base256-negative-size', bytes: Buffer.concat([meta, rawHeader({ name: `blobs/sha256/${hex}`, type: '0', sizeField: Buffer.alloc(12, 0xff) }), Buffer.alloc(1024), END]), cli: ['verify'] },
+    {
+      id: 'metadata-claims-40MiB',
+      bytes: Buffer.concat([
+        rawHeader({ name: 'airgap-bundle.json', size: 40 * 1024 * 1024, type: '0' }),
+        entries[0]!.data,
+        END,
+      ]),
+      cli: both,
+    },
+    {
+      id: 'blob-claims-8GiB',
+      bytes: Buffer.concat([
+        meta,
+        rawHeader({ name: `blobs/sha256/${hex}`, type: '0', sizeField: Buffer.from('77777777777\0', 'latin1') }),
+        Buffer.alloc(4096),
+        END,
+      ]),
+      cli: ['verify'],
+    },
+    {
+      id: 'base256-huge-size',
+      bytes: Buffer.concat([
+        meta,
+        rawHeader({
+          name: `blobs/sha256/${hex}`,
+          type: '0',
+          sizeField: Buffer.from([0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        }),
+        Buffer.alloc(1024),
+        END,
+      ]),
+      cli: ['verify'],
+    },
+    {
+      id: 'base256-negative-size',
+      bytes: Buffer.concat([
+        meta,
+        rawHeader({ name: `blobs/sha256/${hex}`, type: '0', sizeField: Buffer.alloc(12, 0xff) }),
+        Buffer.alloc(1024),
+        END,
+      ]),
+      cli: ['verify'],
+    },
     (() => {
       const pax = Buffer.from('30 path=../../airgap-fuzz-pax\n');
-      return { id: 'pax-path-escape', bytes: Buffer.concat([meta, raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax), raw(rawHeader({ name: 'x', size: 5, type: '0' }), Buffer.from('evil\n')), tail(1), END]), cli: ['verify'] as Array<'verify' | 'inspect'> };
+      return {
+        id: 'pax-path-escape',
+        bytes: Buffer.concat([
+          meta,
+          raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax),
+          raw(rawHeader({ name: 'x', size: 5, type: '0' }), Buffer.from('evil\n')),
+          tail(1),
+          END,
+        ]),
+        cli: ['verify'] as Array<'verify' | 'inspect'>,
+      };
     })(),
     (() => {
       const big = Buffer.alloc(100 * 1024, 0x41);
-      return { id: 'pax-100KiB', bytes: Buffer.concat([meta, raw(rawHeader({ name: 'PaxHeader', size: big.length, type: 'x' }), big), tail(1), END]) };
+      return {
+        id: 'pax-100KiB',
+        bytes: Buffer.concat([
+          meta,
+          raw(rawHeader({ name: 'PaxHeader', size: big.length, type: 'x' }), big),
+          tail(1),
+          END,
+        ]),
+      };
     })(),
     (() => {
       const pax = Buffer.from('21 size=99999999999\n');
-      return { id: 'pax-size-override', bytes: Buffer.concat([meta, raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax), tail(1), END]) };
+      return {
+        id: 'pax-size-override',
+        bytes: Buffer.concat([
+          meta,
+          raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax),
+          tail(1),
+          END,
+        ]),
+      };
     })(),
     (() => {
       const pax = Buffer.from('11 size=-5\n');
-      return { id: 'pax-negative-size', bytes: Buffer.concat([meta, raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax), tail(1), END]) };
+      return {
+        id: 'pax-negative-size',
+        bytes: Buffer.concat([
+          meta,
+          raw(rawHeader({ name: 'PaxHeader', size: pax.length, type: 'x' }), pax),
+          tail(1),
+          END,
+        ]),
+      };
     })(),
     (() => {
       const long = Buffer.from('../../airgap-fuzz-gnu-long\0');
-      return { id: 'gnu-long-name-escape', bytes: Buffer.concat([meta, raw(rawHeader({ name: '././@LongLink', size: long.length, type: 'L' }), long), raw(rawHeader({ name: 'x', size: 5, type: '0' }), Buffer.from('evil\n')), tail(1), END]), cli: ['verify'] as Array<'verify' | 'inspect'> };
+      return {
+        id: 'gnu-long-name-escape',
+        bytes: Buffer.concat([
+          meta,
+          raw(rawHeader({ name: '././@LongLink', size: long.length, type: 'L' }), long),
+          raw(rawHeader({ name: 'x', size: 5, type: '0' }), Buffer.from('evil\n')),
+          tail(1),
+          END,
+        ]),
+        cli: ['verify'] as Array<'verify' | 'inspect'>,
+      };
     })(),
-    { id: 'control-chars-in-name', bytes: Buffer.concat([meta, raw(rawHeader({ name: Buffer.from('\x1b[31m\x07blobs/\nevil\r'), size: 1, type: '0' }), Buffer.from('x')), tail(1), END]) },
+    {
+      id: 'control-chars-in-name',
+      bytes: Buffer.concat([
+        meta,
+        raw(rawHeader({ name: Buffer.from('\x1b[31m\x07blobs/\nevil\r'), size: 1, type: '0' }), Buffer.from('x')),
+        tail(1),
+        END,
+      ]),
+    },
     { id: 'gzip-compressed', bytes: gzipSync(base), cli: ['verify'] },
     { id: 'empty-file', bytes: Buffer.alloc(0), cli: ['inspect'] },
     { id: 'only-end-marker', bytes: Buffer.alloc(1024) },
     { id: 'random-4KiB', bytes: Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24)) },
-    { id: 'metadata-deep-nesting', bytes: withMetadata(() => `${'['.repeat(100_000)}${']'.repeat(100_000)}`), cli: ['inspect'] },
-    { id: 'metadata-platform-null', bytes: withMetadata((m) => void (m.images[0].platforms = [null])), cli: ['inspect'] },
-    { id: 'metadata-platform-string', bytes: withMetadata((m) => void (m.images[0].platforms = ['linux/amd64'])), cli: ['inspect'] },
+    {
+      id: 'metadata-deep-nesting',
+      bytes: withMetadata(() => `${'['.repeat(100_000)}${']'.repeat(100_000)}`),
+      cli: ['inspect'],
+    },
+    {
+      id: 'metadata-platform-null',
+      bytes: withMetadata((m) => void (m.images[0].platforms = [null])),
+      cli: ['inspect'],
+    },
+    {
+      id: 'metadata-platform-string',
+      bytes: withMetadata((m) => void (m.images[0].platforms = ['linux/amd64'])),
+      cli: ['inspect'],
+    },
     { id: 'metadata-no-tool', bytes: withMetadata((m) => void delete m.tool), cli: ['inspect'] },
-    { id: 'metadata-filter-not-a-list', bytes: withMetadata((m) => void (m.platforms = 'linux/amd64')), cli: ['inspect'] },
-    { id: 'metadata-bytes-not-a-number', bytes: withMetadata((m) => void (m.images[0].bytes = 'many')), cli: ['inspect'] },
+    {
+      id: 'metadata-filter-not-a-list',
+      bytes: withMetadata((m) => void (m.platforms = 'linux/amd64')),
+      cli: ['inspect'],
+    },
+    {
+      id: 'metadata-bytes-not-a-number',
+      bytes: withMetadata((m) => void (m.images[0].bytes = 'many')),
+      cli: ['inspect'],
+    },
     { id: 'metadata-media-type-number', bytes: withMetadata((m) => void (m.images[1].mediaType = 42)) },
-    { id: 'metadata-delta-against-string', bytes: withMetadata((m) => void (m.delta = { against: 'earlier.tar' })), cli: ['inspect'] },
+    {
+      id: 'metadata-delta-against-string',
+      bytes: withMetadata((m) => void (m.delta = { against: 'earlier.tar' })),
+      cli: ['inspect'],
+    },
     { id: 'metadata-negative-size', bytes: withMetadata((m) => void (m.blobs[0].size = -1)) },
     { id: 'metadata-future-version', bytes: withMetadata((m) => void (m.formatVersion = 99)) },
-    { id: 'metadata-unknown-blob', bytes: withMetadata((m) => void m.images[0].blobs.push(`sha256:${'e'.repeat(64)}`)) },
-    { id: 'index-json-5MiB', bytes: (() => {
-      const file = join(work.path, 'scratch-index.tar');
-      writeTar(file, entries.map((e) => (e.path === 'index.json' ? { ...e, data: Buffer.alloc(5 * 1024 * 1024, 0x20) } : e)));
-      return readFileSync(file);
-    })() },
+    {
+      id: 'metadata-unknown-blob',
+      bytes: withMetadata((m) => void m.images[0].blobs.push(`sha256:${'e'.repeat(64)}`)),
+    },
+    {
+      id: 'index-json-5MiB',
+      bytes: (() => {
+        const file = join(work.path, 'scratch-index.tar');
+        writeTar(
+          file,
+          entries.map((e) => (e.path === 'index.json' ? { ...e, data: Buffer.alloc(5 * 1024 * 1024, 0x20) } : e)),
+        );
+        return readFileSync(file);
+      })(),
+    },
   ];
 }
 
@@ -168,7 +354,15 @@ function randomCase(rnd: ReturnType<typeof prng>, n: number): Case {
   if (family === 0) {
     // Tar headers: a field overwritten, half the time with the checksum repaired so parsing goes on.
     const h = rnd.pick(headers);
-    const fields: Array<[number, number]> = [[0, 100], [100, 8], [124, 12], [156, 1], [157, 100], [257, 8], [345, 155]];
+    const fields: Array<[number, number]> = [
+      [0, 100],
+      [100, 8],
+      [124, 12],
+      [156, 1],
+      [157, 100],
+      [257, 8],
+      [345, 155],
+    ];
     const [start, len] = rnd.pick(fields);
     const flips = rnd.int(1, 3);
     for (let i = 0; i < flips; i++) {
@@ -210,7 +404,13 @@ const isJsonBlob = (h: { name: string }) => {
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${CASE_TIMEOUT_MS} ms`)), CASE_TIMEOUT_MS)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(new Error(`${what}: no answer in ${CASE_TIMEOUT_MS} ms`)), CASE_TIMEOUT_MS)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** The in-process oracle; returns what went wrong, or undefined. */
@@ -219,13 +419,15 @@ async function judge(c: Case, file: string): Promise<string | undefined> {
     const report = await withTimeout(verifyBundle(file), 'verifyBundle');
     if (report.ok && !c.bytes.equals(base)) return 'verify accepted a changed bundle as intact';
   } catch (err) {
-    if (!(err instanceof BundleFormatError)) return `verifyBundle threw ${(err as Error).name}: ${(err as Error).message}`;
+    if (!(err instanceof BundleFormatError))
+      return `verifyBundle threw ${(err as Error).name}: ${(err as Error).message}`;
   }
   try {
     const meta = await withTimeout(readMetadata(file), 'readMetadata');
     JSON.stringify(summarize(meta));
   } catch (err) {
-    if (!(err instanceof BundleFormatError)) return `readMetadata/summarize threw ${(err as Error).name}: ${(err as Error).message}`;
+    if (!(err instanceof BundleFormatError))
+      return `readMetadata/summarize threw ${(err as Error).name}: ${(err as Error).message}`;
   }
   return undefined;
 }
@@ -242,7 +444,10 @@ const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
 )}`;
 function cli(args: string[], cwd: string): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], {
+      cwd,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c) => (stderr += c));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -269,7 +474,14 @@ function snapshot(dir: string): string[] {
   return out.sort();
 }
 
-const ESCAPES = ['/tmp/airgap-fuzz-escape-abs', 'airgap-fuzz-escape-dotdot', 'airgap-fuzz-escape-deep', 'airgap-fuzz-pax', 'airgap-fuzz-gnu-long', 'escape-hardlink'];
+const ESCAPES = [
+  '/tmp/airgap-fuzz-escape-abs',
+  'airgap-fuzz-escape-dotdot',
+  'airgap-fuzz-escape-deep',
+  'airgap-fuzz-pax',
+  'airgap-fuzz-gnu-long',
+  'escape-hardlink',
+];
 
 beforeAll(async () => {
   work = await tempDir('airgap-fuzz-');
@@ -333,7 +545,8 @@ describe('bundle reader fuzzing', () => {
       }),
     );
     const after = await retained();
-    if (ran < cases.length) console.warn(`fuzz: time box of ${TIME_BOX_MS} ms reached after ${ran} of ${cases.length} cases`);
+    if (ran < cases.length)
+      console.warn(`fuzz: time box of ${TIME_BOX_MS} ms reached after ${ran} of ${cases.length} cases`);
     expect(ran).toBeGreaterThanOrEqual(Math.min(MIN_CASES, cases.length));
     expect(after).toBeLessThan(MAX_RETAINED);
     expect(failures).toEqual([]);
@@ -343,7 +556,10 @@ describe('bundle reader fuzzing', () => {
     const rnd = prng(SEED + 1);
     const chosen = [
       ...craftedCases().filter((c) => c.cli),
-      ...Array.from({ length: 4 }, (_, n) => ({ ...randomCase(rnd, n), cli: [n % 2 ? 'inspect' : 'verify'] as Array<'verify' | 'inspect'> })),
+      ...Array.from({ length: 4 }, (_, n) => ({
+        ...randomCase(rnd, n),
+        cli: [n % 2 ? 'inspect' : 'verify'] as Array<'verify' | 'inspect'>,
+      })),
     ];
     const root = join(work.path, 'cli');
     mkdirSync(root);
@@ -361,8 +577,10 @@ describe('bundle reader fuzzing', () => {
           const after = snapshot(work.path);
           const what = `${c.id} (${command}): exit ${r.code}`;
           if (command === 'verify' && r.code !== 3) return `${what}, expected 3: ${r.stderr.trim().split('\n').pop()}`;
-          if (command === 'inspect' && r.code !== 0 && r.code !== 3) return `${what}, expected 0 or 3: ${r.stderr.trim().split('\n').pop()}`;
-          if (/^\s+at \S+ \(/m.test(r.stderr) || /\b(TypeError|RangeError|SyntaxError|ReferenceError)\b/.test(r.stderr)) return `${what}, internal error shown: ${r.stderr.trim().split('\n').pop()}`;
+          if (command === 'inspect' && r.code !== 0 && r.code !== 3)
+            return `${what}, expected 0 or 3: ${r.stderr.trim().split('\n').pop()}`;
+          if (/^\s+at \S+ \(/m.test(r.stderr) || /\b(TypeError|RangeError|SyntaxError|ReferenceError)\b/.test(r.stderr))
+            return `${what}, internal error shown: ${r.stderr.trim().split('\n').pop()}`;
           if (r.maxRssKb > MAX_CHILD_RSS_KB) return `${what}, peak RSS ${r.maxRssKb} KiB`;
           if (JSON.stringify(before) !== JSON.stringify(after)) return `${what}, files changed under ${work.path}`;
           return undefined;
@@ -392,11 +610,39 @@ describe('bundle reader fuzzing', () => {
 
 describe('reference parser fuzzing', () => {
   const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFZ._-/:@_-/:.@ \t\n%[]éß\u0000';
-  const PIECES = ['docker.io', 'ghcr.io', 'localhost', 'localhost:5000', '127.0.0.1:5000', '[::1]:5000', 'registry-1.docker.io', 'index.docker.io', 'library', 'siderolabs', 'installer', 'a__b', 'a--b', 'a.b', 'UPPER', 'v1.8.0', 'latest', `sha256:${'a'.repeat(64)}`, `sha512:${'b'.repeat(128)}`, `sha256:${'A'.repeat(64)}`, 'sha256:abc', '..', '', '-x', 'x-', '_'];
+  const PIECES = [
+    'docker.io',
+    'ghcr.io',
+    'localhost',
+    'localhost:5000',
+    '127.0.0.1:5000',
+    '[::1]:5000',
+    'registry-1.docker.io',
+    'index.docker.io',
+    'library',
+    'siderolabs',
+    'installer',
+    'a__b',
+    'a--b',
+    'a.b',
+    'UPPER',
+    'v1.8.0',
+    'latest',
+    `sha256:${'a'.repeat(64)}`,
+    `sha512:${'b'.repeat(128)}`,
+    `sha256:${'A'.repeat(64)}`,
+    'sha256:abc',
+    '..',
+    '',
+    '-x',
+    'x-',
+    '_',
+  ];
   const SEPARATORS = ['/', ':', '@', '/', '/', ''];
 
   function candidate(rnd: ReturnType<typeof prng>): string {
-    if (rnd.next() < 0.4) return Array.from({ length: rnd.int(0, 40) }, () => ALPHABET[rnd.int(0, ALPHABET.length - 1)]).join('');
+    if (rnd.next() < 0.4)
+      return Array.from({ length: rnd.int(0, 40) }, () => ALPHABET[rnd.int(0, ALPHABET.length - 1)]).join('');
     let s = '';
     for (let i = rnd.int(1, 6); i > 0; i--) s += rnd.pick(PIECES) + (i > 1 ? rnd.pick(SEPARATORS) : '');
     return s;
@@ -412,8 +658,10 @@ describe('reference parser fuzzing', () => {
       try {
         ref = parseReference(input);
       } catch (err) {
-        if (!(err instanceof ReferenceError)) failures.push(`${JSON.stringify(input)}: threw ${(err as Error)?.name}: ${(err as Error)?.message}`);
-        else if (!err.message.includes('invalid image reference')) failures.push(`${JSON.stringify(input)}: unhelpful message ${err.message}`);
+        if (!(err instanceof ReferenceError))
+          failures.push(`${JSON.stringify(input)}: threw ${(err as Error)?.name}: ${(err as Error)?.message}`);
+        else if (!err.message.includes('invalid image reference'))
+          failures.push(`${JSON.stringify(input)}: unhelpful message ${err.message}`);
         continue;
       }
       accepted++;
@@ -425,8 +673,12 @@ describe('reference parser fuzzing', () => {
         failures.push(`${JSON.stringify(input)} → ${text}: does not parse again (${(err as Error).message})`);
         continue;
       }
-      if (JSON.stringify(again) !== JSON.stringify(ref)) failures.push(`${JSON.stringify(input)} → ${text}: parses to ${JSON.stringify(again)}, not ${JSON.stringify(ref)}`);
-      if (formatReference(again) !== text) failures.push(`${JSON.stringify(input)} → ${text}: formats differently the second time`);
+      if (JSON.stringify(again) !== JSON.stringify(ref))
+        failures.push(
+          `${JSON.stringify(input)} → ${text}: parses to ${JSON.stringify(again)}, not ${JSON.stringify(ref)}`,
+        );
+      if (formatReference(again) !== text)
+        failures.push(`${JSON.stringify(input)} → ${text}: formats differently the second time`);
     }
     expect(failures).toEqual([]);
     expect(accepted).toBeGreaterThan(100);

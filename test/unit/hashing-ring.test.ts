@@ -28,7 +28,12 @@ describe('tar sink', () => {
     await sink.appendFile(source, 1000, 3 * 1024 * 1024);
     await sink.append(Buffer.alloc(0));
     await sink.appendFile(source, data.length - 10, 10);
-    const expected = Buffer.concat([small, data, data.subarray(1000, 1000 + 3 * 1024 * 1024), data.subarray(data.length - 10)]);
+    const expected = Buffer.concat([
+      small,
+      data,
+      data.subarray(1000, 1000 + 3 * 1024 * 1024),
+      data.subarray(data.length - 10),
+    ]);
     expect(sink.bytes).toBe(expected.length);
     const digest = await sink.finish();
     expect(readFileSync(out).equals(expected)).toBe(true);

@@ -31,14 +31,27 @@ describe('k3s registries.yaml', () => {
   });
 
   it('--repo-prefix: everything rewritten under the prefix', () => {
-    expect(load({ ...base, repoPrefix: 'airgap' })).toEqual({ mirrors: { '*': { endpoint: ['http://10.5.0.1:6000'], rewrite: { '^(.*)$': 'airgap/$1' } } } });
+    expect(load({ ...base, repoPrefix: 'airgap' })).toEqual({
+      mirrors: { '*': { endpoint: ['http://10.5.0.1:6000'], rewrite: { '^(.*)$': 'airgap/$1' } } },
+    });
   });
 
   it('TLS and credentials under configs.<endpoint host>', () => {
-    const doc = load({ ...base, endpoint: 'https://registry.lan:5000', caPem: '-----BEGIN CERTIFICATE-----\n', insecureSkipVerify: true, auth: { username: 'u', password: 'p' } });
+    const doc = load({
+      ...base,
+      endpoint: 'https://registry.lan:5000',
+      caPem: '-----BEGIN CERTIFICATE-----\n',
+      insecureSkipVerify: true,
+      auth: { username: 'u', password: 'p' },
+    });
     expect(doc).toEqual({
       mirrors: { '*': { endpoint: ['https://registry.lan:5000'] } },
-      configs: { 'registry.lan:5000': { auth: { username: 'u', password: 'p' }, tls: { ca_file: K3S_CA_PATH, insecure_skip_verify: true } } },
+      configs: {
+        'registry.lan:5000': {
+          auth: { username: 'u', password: 'p' },
+          tls: { ca_file: K3S_CA_PATH, insecure_skip_verify: true },
+        },
+      },
     });
   });
 

@@ -63,24 +63,86 @@ describe('metadata model', () => {
   it.each([
     ['"volumes": null', { ...valid(), volumes: null }, /"volumes" is not an object/],
     ['artifact: null', withImage({ artifact: null }), /artifact is not an object/],
-    ['a repository with ..', withImage({ reference: 'ghcr.io/library/busybox/../../evil:v1', repository: 'library/busybox/../../evil', tag: 'v1' }), /reference/],
+    [
+      'a repository with ..',
+      withImage({
+        reference: 'ghcr.io/library/busybox/../../evil:v1',
+        repository: 'library/busybox/../../evil',
+        tag: 'v1',
+      }),
+      /reference/,
+    ],
     ['a repository that does not match its reference', withImage({ repository: 'evil' }), /do not match its reference/],
-    ['a registry that does not match its reference', withImage({ registry: '../../etc' }), /do not match its reference/],
+    [
+      'a registry that does not match its reference',
+      withImage({ registry: '../../etc' }),
+      /do not match its reference/,
+    ],
     ['a tag with /../', withImage({ reference: 'ghcr.io/siderolabs/installer:a/../b', tag: 'a/../b' }), /reference/],
-    ['a reference with a control character', withImage({ reference: 'ghcr.io/siderolabs/installer:v1\u001b[2J' }), /control characters/],
+    [
+      'a reference with a control character',
+      withImage({ reference: 'ghcr.io/siderolabs/installer:v1\u001b[2J' }),
+      /control characters/,
+    ],
     ['an 8 MB reference', withImage({ reference: `ghcr.io/${'a'.repeat(8 << 20)}:v1` }), /longer than/],
-    ['a reference not in normalised form', withImage({ reference: 'ghcr.io/siderolabs/installer:v1.8.0 ' }), /reference/],
-    ['an upper-case digest', { ...valid(), blobs: [{ ...valid().blobs[0]!, digest: `sha256:${'A'.repeat(64)}` }, valid().blobs[1]] }, /invalid digest/],
-    ['a size given as a string', { ...valid(), blobs: [{ ...valid().blobs[0]!, size: '10' }, valid().blobs[1]] }, /invalid size/],
-    ['a media type with a newline', { ...valid(), blobs: [{ ...valid().blobs[0]!, mediaType: 'application/x\n[host]' }, valid().blobs[1]] }, /media type/],
-    ['tool.version with an escape', { ...valid(), tool: { name: 'airgap-bundle', version: '1\u001b]0;pwned\u0007' } }, /control characters/],
+    [
+      'a reference not in normalised form',
+      withImage({ reference: 'ghcr.io/siderolabs/installer:v1.8.0 ' }),
+      /reference/,
+    ],
+    [
+      'an upper-case digest',
+      { ...valid(), blobs: [{ ...valid().blobs[0]!, digest: `sha256:${'A'.repeat(64)}` }, valid().blobs[1]] },
+      /invalid digest/,
+    ],
+    [
+      'a size given as a string',
+      { ...valid(), blobs: [{ ...valid().blobs[0]!, size: '10' }, valid().blobs[1]] },
+      /invalid size/,
+    ],
+    [
+      'a media type with a newline',
+      { ...valid(), blobs: [{ ...valid().blobs[0]!, mediaType: 'application/x\n[host]' }, valid().blobs[1]] },
+      /media type/,
+    ],
+    [
+      'tool.version with an escape',
+      { ...valid(), tool: { name: 'airgap-bundle', version: '1\u001b]0;pwned\u0007' } },
+      /control characters/,
+    ],
     ['created that is not a time', { ...valid(), created: '\u001b[2Jbundle intact' }, /created/],
-    ['a platform with an escape', withImage({ platforms: [{ platform: 'linux/\u009bamd64', digest: d('2'), mediaType: OCI_MANIFEST, carried: false }] }), /platform/],
-    ['an image whose blobs leave out its own manifest', withImage({ blobs: [d('a')] }), /top manifest its blobs do not list/],
+    [
+      'a platform with an escape',
+      withImage({
+        platforms: [{ platform: 'linux/\u009bamd64', digest: d('2'), mediaType: OCI_MANIFEST, carried: false }],
+      }),
+      /platform/,
+    ],
+    [
+      'an image whose blobs leave out its own manifest',
+      withImage({ blobs: [d('a')] }),
+      /top manifest its blobs do not list/,
+    ],
     ['a top manifest of another size than its blob', withImage({ size: 11 }), /size of 11/],
-    ['a volume number past the set', { ...valid(), volumes: { index: 1, count: 2, set: 'f'.repeat(64) }, blobs: [{ ...valid().blobs[0]!, volume: 3 }, valid().blobs[1]] }, /volume/],
-    ['a volume outside a volume set', { ...valid(), blobs: [{ ...valid().blobs[0]!, volume: 1 }, valid().blobs[1]] }, /not a volume set/],
-    ['a mountFrom that is not a repository', { ...valid(), blobs: [{ ...valid().blobs[0]!, external: true, mountFrom: '../x' }, valid().blobs[1]] }, /mountFrom/],
+    [
+      'a volume number past the set',
+      {
+        ...valid(),
+        volumes: { index: 1, count: 2, set: 'f'.repeat(64) },
+        blobs: [{ ...valid().blobs[0]!, volume: 3 }, valid().blobs[1]],
+      },
+      /volume/,
+    ],
+    [
+      'a volume outside a volume set',
+      { ...valid(), blobs: [{ ...valid().blobs[0]!, volume: 1 }, valid().blobs[1]] },
+      /not a volume set/,
+    ],
+    [
+      'a mountFrom that is not a repository',
+      { ...valid(), blobs: [{ ...valid().blobs[0]!, external: true, mountFrom: '../x' }, valid().blobs[1]] },
+      /mountFrom/,
+    ],
   ])('refuses %s', (_name, doc, message) => {
     expect(() => parseMetadata(bytes(doc))).toThrow(MetadataError);
     expect(() => parseMetadata(bytes(doc))).toThrow(message);
@@ -99,7 +161,11 @@ describe('metadata model', () => {
 
   it('validates 5,000 images in linear time', () => {
     const m = valid();
-    const images = Array.from({ length: 5000 }, (_, i) => ({ ...m.images[0]!, reference: `ghcr.io/siderolabs/installer:v${i}`, tag: `v${i}` }));
+    const images = Array.from({ length: 5000 }, (_, i) => ({
+      ...m.images[0]!,
+      reference: `ghcr.io/siderolabs/installer:v${i}`,
+      tag: `v${i}`,
+    }));
     const doc = bytes({ ...m, images });
     const started = performance.now();
     expect(parseMetadata(doc).images).toHaveLength(5000);
@@ -128,18 +194,52 @@ describe('printable', () => {
 });
 
 describe('image walk', () => {
-  const image = (blobs: string[], mediaType = OCI_INDEX): ImageRecord => ({ reference: 'r.lan/a:1', registry: 'r.lan', repository: 'a', tag: '1', digest: d('0'), mediaType, size: 1, platforms: [], absent: [], blobs, bytes: 0 });
-  const index = (children: string[]): BlobSeen => ({ size: 1, parsed: { kind: 'index', mediaType: OCI_INDEX, manifests: children.map((c) => ({ mediaType: OCI_INDEX, digest: c, size: 1 })) } as ParsedManifest });
+  const image = (blobs: string[], mediaType = OCI_INDEX): ImageRecord => ({
+    reference: 'r.lan/a:1',
+    registry: 'r.lan',
+    repository: 'a',
+    tag: '1',
+    digest: d('0'),
+    mediaType,
+    size: 1,
+    platforms: [],
+    absent: [],
+    blobs,
+    bytes: 0,
+  });
+  const index = (children: string[]): BlobSeen => ({
+    size: 1,
+    parsed: {
+      kind: 'index',
+      mediaType: OCI_INDEX,
+      manifests: children.map((c) => ({ mediaType: OCI_INDEX, digest: c, size: 1 })),
+    } as ParsedManifest,
+  });
 
   it('walks every level of nested indexes and names damage at the bottom', () => {
     const seen = new Map<string, BlobSeen>([
       [d('0'), index([d('1')])],
       [d('1'), index([d('2')])],
-      [d('2'), { size: 1, parsed: { kind: 'image', mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d('c'), size: 1 }, layers: [{ mediaType: LAYER, digest: d('l'), size: 1 }] } }],
+      [
+        d('2'),
+        {
+          size: 1,
+          parsed: {
+            kind: 'image',
+            mediaType: OCI_MANIFEST,
+            config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d('c'), size: 1 },
+            layers: [{ mediaType: LAYER, digest: d('l'), size: 1 }],
+          },
+        },
+      ],
       [d('c'), { size: 1 }],
       [d('l'), { size: 1, damage: 'content does not match its digest' }],
     ]);
-    seen.get(d('1'))!.parsed = { kind: 'index', mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: d('2'), size: 1 }] };
+    seen.get(d('1'))!.parsed = {
+      kind: 'index',
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: d('2'), size: 1 }],
+    };
     const { report, structural } = judgeImage(image([d('0'), d('1'), d('2'), d('c'), d('l')]), seen, new Map());
     expect(report.status).toBe('damaged');
     expect(report.problems.join('\n')).toContain(`layer ${d('l')}`);
@@ -148,7 +248,9 @@ describe('image walk', () => {
 
   it('refuses indexes nested past the bound, and cycles, as structural', () => {
     const chain = Array.from({ length: 12 }, (_, i) => d(i.toString(16)));
-    const seen = new Map<string, BlobSeen>(chain.map((c, i) => [c, index(i + 1 < chain.length ? [chain[i + 1]!] : [])]));
+    const seen = new Map<string, BlobSeen>(
+      chain.map((c, i) => [c, index(i + 1 < chain.length ? [chain[i + 1]!] : [])]),
+    );
     expect(judgeImage(image(chain), seen, new Map()).structural.join('\n')).toMatch(/nests indexes more than 8 deep/);
     const cycle = new Map<string, BlobSeen>([
       [d('0'), index([d('1')])],
@@ -159,15 +261,48 @@ describe('image walk', () => {
   });
 
   it('refuses a blob reached but not listed for the image as structural', () => {
-    const seen = new Map<string, BlobSeen>([[d('0'), index([d('1')])], [d('1'), index([])]]);
+    const seen = new Map<string, BlobSeen>([
+      [d('0'), index([d('1')])],
+      [d('1'), index([])],
+    ]);
     const { structural } = judgeImage(image([d('0')]), seen, new Map());
     expect(structural.join('\n')).toMatch(/does not list it/);
   });
 
   it('judges a child listed 1,000 times once', () => {
-    const wide = { size: 1, parsed: { kind: 'index', mediaType: OCI_INDEX, manifests: Array.from({ length: 1000 }, () => ({ mediaType: OCI_INDEX, digest: d('1'), size: 1 })) } } as BlobSeen;
-    const inner = { size: 1, parsed: { kind: 'index', mediaType: OCI_INDEX, manifests: Array.from({ length: 1000 }, () => ({ mediaType: OCI_MANIFEST, digest: d('2'), size: 1 })) } } as BlobSeen;
-    const seen = new Map<string, BlobSeen>([[d('0'), wide], [d('1'), inner], [d('2'), { size: 1, parsed: { kind: 'image', mediaType: OCI_MANIFEST, config: { mediaType: LAYER, digest: d('c'), size: 1 }, layers: [] } }], [d('c'), { size: 1 }]]);
+    const wide = {
+      size: 1,
+      parsed: {
+        kind: 'index',
+        mediaType: OCI_INDEX,
+        manifests: Array.from({ length: 1000 }, () => ({ mediaType: OCI_INDEX, digest: d('1'), size: 1 })),
+      },
+    } as BlobSeen;
+    const inner = {
+      size: 1,
+      parsed: {
+        kind: 'index',
+        mediaType: OCI_INDEX,
+        manifests: Array.from({ length: 1000 }, () => ({ mediaType: OCI_MANIFEST, digest: d('2'), size: 1 })),
+      },
+    } as BlobSeen;
+    const seen = new Map<string, BlobSeen>([
+      [d('0'), wide],
+      [d('1'), inner],
+      [
+        d('2'),
+        {
+          size: 1,
+          parsed: {
+            kind: 'image',
+            mediaType: OCI_MANIFEST,
+            config: { mediaType: LAYER, digest: d('c'), size: 1 },
+            layers: [],
+          },
+        },
+      ],
+      [d('c'), { size: 1 }],
+    ]);
     const started = performance.now();
     expect(judgeImage(image([d('0'), d('1'), d('2'), d('c')]), seen, new Map()).report.status).toBe('intact');
     expect(performance.now() - started).toBeLessThan(2000);

@@ -9,14 +9,33 @@ import yaml from 'js-yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containerdHosts, namespaceOf, tomlString } from '../../src/mirror/containerd.js';
 import { k3sRegistries } from '../../src/mirror/k3s.js';
-import { containedPath, makeContainedFolder, OutputLinkError, OutputPathError, writeFileAtomic } from '../../src/mirror/output-files.js';
-import { checkMirrorOptions, isRegistryHost, MirrorConfigError, planMirrors, type MirrorOptions, type MirrorPlan } from '../../src/mirror/plan.js';
+import {
+  containedPath,
+  makeContainedFolder,
+  OutputLinkError,
+  OutputPathError,
+  writeFileAtomic,
+} from '../../src/mirror/output-files.js';
+import {
+  checkMirrorOptions,
+  isRegistryHost,
+  MirrorConfigError,
+  planMirrors,
+  type MirrorOptions,
+  type MirrorPlan,
+} from '../../src/mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../../src/mirror/talos.js';
 import { table } from '../../src/ui/format.js';
 import { jsonText, terminalSafe } from '../../src/ui/output.js';
 import { DEFAULT_PRINTABLE_MAX } from '../../src/util/text.js';
 
-const base: MirrorOptions = { endpoint: 'http://10.5.0.1:6000', registries: [], keepRegistryHost: true, skipFallback: true, insecureSkipVerify: false };
+const base: MirrorOptions = {
+  endpoint: 'http://10.5.0.1:6000',
+  registries: [],
+  keepRegistryHost: true,
+  skipFallback: true,
+  insecureSkipVerify: false,
+};
 
 /** Names a forged bundle could carry as an image's registry. */
 const HOSTILE_NAMES = [
@@ -46,11 +65,19 @@ const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
  * A plan as planMirrors would build it, but without its checks: the generators
  * are tested against names that should never reach them.
  */
-function unvalidatedPlan(registries: string[], opts: Partial<MirrorOptions> = {}, endpointHost = '10.5.0.1:6000'): MirrorPlan {
+function unvalidatedPlan(
+  registries: string[],
+  opts: Partial<MirrorOptions> = {},
+  endpointHost = '10.5.0.1:6000',
+): MirrorPlan {
   const o = { ...base, registries, ...opts };
   const endpoint = o.endpoint.replace(/\/+$/, '');
   return {
-    entries: registries.map((registry) => ({ registry, url: `${endpoint}/v2/${registry.replace(/:/g, '_')}`, overridePath: true })),
+    entries: registries.map((registry) => ({
+      registry,
+      url: `${endpoint}/v2/${registry.replace(/:/g, '_')}`,
+      overridePath: true,
+    })),
     endpointHost,
     options: o,
   };
@@ -66,7 +93,8 @@ function readBasicString(text: string): { value: string; rest: string } {
     const c = text[i]!;
     const code = c.charCodeAt(0);
     if (c === '"') return { value, rest: text.slice(i + 1) };
-    if ((code <= 0x1f && c !== '\t') || code === 0x7f) throw new Error(`raw control character U+${code.toString(16)} in a basic string`);
+    if ((code <= 0x1f && c !== '\t') || code === 0x7f)
+      throw new Error(`raw control character U+${code.toString(16)} in a basic string`);
     if (c !== '\\') {
       value += c;
       continue;
@@ -163,7 +191,16 @@ describe('TOML basic strings', () => {
 
 describe('registry names from a bundle', () => {
   it('are hosts by the reference grammar, nothing else', () => {
-    for (const ok of ['ghcr.io', 'docker.io', 'registry.k8s.io', '127.0.0.1:5000', '[::1]:5000', 'localhost', 'localhost:5000']) expect(isRegistryHost(ok), ok).toBe(true);
+    for (const ok of [
+      'ghcr.io',
+      'docker.io',
+      'registry.k8s.io',
+      '127.0.0.1:5000',
+      '[::1]:5000',
+      'localhost',
+      'localhost:5000',
+    ])
+      expect(isRegistryHost(ok), ok).toBe(true);
     for (const bad of HOSTILE_NAMES) expect(isRegistryHost(bad), JSON.stringify(bad)).toBe(false);
   });
 
@@ -194,13 +231,21 @@ describe('registry names from a bundle', () => {
 
 describe('containerd hosts.toml', () => {
   /** Endpoints a caller could pass around checkMirrorOptions: every one must stay one TOML value. */
-  const HOSTILE_ENDPOINTS = ['http://r.lan"]\n[host."http://evil"]\n  capabilities = ["pull"', 'http://r.lan\\"\nserver = "http://evil"', 'http://r.lan/\u001b[2J\u009b'];
+  const HOSTILE_ENDPOINTS = [
+    'http://r.lan"]\n[host."http://evil"]\n  capabilities = ["pull"',
+    'http://r.lan\\"\nserver = "http://evil"',
+    'http://r.lan/\u001b[2J\u009b',
+  ];
 
   it('holds exactly the expected tables and keys, whatever the endpoint holds', () => {
     for (const endpoint of HOSTILE_ENDPOINTS) {
       for (const skipFallback of [true, false]) {
         // The endpoint host is named in the comment line: it must stay a comment.
-        const plan = unvalidatedPlan(['ghcr.io', '127.0.0.1:5001'], { endpoint, skipFallback, insecureSkipVerify: true }, endpoint.slice('http://'.length));
+        const plan = unvalidatedPlan(
+          ['ghcr.io', '127.0.0.1:5001'],
+          { endpoint, skipFallback, insecureSkipVerify: true },
+          endpoint.slice('http://'.length),
+        );
         for (const h of containerdHosts(plan)) {
           const text = h.files['hosts.toml']!;
           expect(text).not.toMatch(RAW_CONTROL);
@@ -247,7 +292,26 @@ describe('containerd hosts.toml', () => {
 
 describe('YAML output', () => {
   /** Strings that mean something in YAML or to a terminal: each must come back as itself. */
-  const NASTY = ['a: b\n- c', "it's", 'say "x"', '#comment', '&anchor', '*alias', '!!js/function', '---', '...', '\u001b]0;pwned\u0007', '\u009b2J', 'x\u2028y', '{a: 1}', '[1, 2]', 'yes', 'null', '~', '  lead'];
+  const NASTY = [
+    'a: b\n- c',
+    "it's",
+    'say "x"',
+    '#comment',
+    '&anchor',
+    '*alias',
+    '!!js/function',
+    '---',
+    '...',
+    '\u001b]0;pwned\u0007',
+    '\u009b2J',
+    'x\u2028y',
+    '{a: 1}',
+    '[1, 2]',
+    'yes',
+    'null',
+    '~',
+    '  lead',
+  ];
 
   it('k3s and both Talos styles load back to exactly the names, URLs and credentials put in', () => {
     const registries = ['__proto__', ...NASTY];
@@ -259,39 +323,64 @@ describe('YAML output', () => {
         repoPrefix: secret,
       });
 
-      const patch = yaml.load(talosPatch(plan)) as { machine: { registries: { mirrors: Record<string, { endpoints: string[] }>; config: Record<string, { auth: Record<string, string>; tls: Record<string, string> }> } } };
+      const patch = yaml.load(talosPatch(plan)) as {
+        machine: {
+          registries: {
+            mirrors: Record<string, { endpoints: string[] }>;
+            config: Record<string, { auth: Record<string, string>; tls: Record<string, string> }>;
+          };
+        };
+      };
       const { mirrors, config } = patch.machine.registries;
       expect(Object.keys(mirrors)).toEqual(registries);
-      for (const e of plan.entries) expect(Object.getOwnPropertyDescriptor(mirrors, e.registry)!.value.endpoints).toEqual([e.url]);
+      for (const e of plan.entries)
+        expect(Object.getOwnPropertyDescriptor(mirrors, e.registry)!.value.endpoints).toEqual([e.url]);
       expect(Object.keys(config)).toEqual(['10.5.0.1:6000']);
       expect(config['10.5.0.1:6000']!.auth).toEqual({ username: secret, password: `${secret}\n---\nkind: Evil` });
       expect(Buffer.from(config['10.5.0.1:6000']!.tls.ca!, 'base64').toString()).toBe(plan.options.caPem);
 
       const docs = yaml.loadAll(talosMultiDoc(plan)) as Array<Record<string, unknown>>;
-      expect(docs.map((d) => d.kind)).toEqual([...registries.map(() => 'RegistryMirrorConfig'), 'RegistryAuthConfig', 'RegistryTLSConfig']);
+      expect(docs.map((d) => d.kind)).toEqual([
+        ...registries.map(() => 'RegistryMirrorConfig'),
+        'RegistryAuthConfig',
+        'RegistryTLSConfig',
+      ]);
       expect(docs.slice(0, registries.length).map((d) => d.name)).toEqual(registries);
-      expect(docs.slice(0, registries.length).map((d) => (d.endpoints as Array<{ url: string }>)[0]!.url)).toEqual(plan.entries.map((e) => e.url));
+      expect(docs.slice(0, registries.length).map((d) => (d.endpoints as Array<{ url: string }>)[0]!.url)).toEqual(
+        plan.entries.map((e) => e.url),
+      );
       expect(docs[registries.length]).toMatchObject({ username: secret, password: `${secret}\n---\nkind: Evil` });
       expect(docs[registries.length + 1]!.ca).toBe(plan.options.caPem);
 
-      const k3s = yaml.load(k3sRegistries(plan)) as { mirrors: Record<string, { endpoint: string[]; rewrite: Record<string, string> }>; configs: Record<string, { auth: Record<string, string> }> };
+      const k3s = yaml.load(k3sRegistries(plan)) as {
+        mirrors: Record<string, { endpoint: string[]; rewrite: Record<string, string> }>;
+        configs: Record<string, { auth: Record<string, string> }>;
+      };
       expect(Object.keys(k3s.mirrors)).toEqual(registries);
       for (const r of registries) {
-        const m = Object.getOwnPropertyDescriptor(k3s.mirrors, r)!.value as { endpoint: string[]; rewrite: Record<string, string> };
+        const m = Object.getOwnPropertyDescriptor(k3s.mirrors, r)!.value as {
+          endpoint: string[];
+          rewrite: Record<string, string>;
+        };
         expect(m.endpoint).toEqual([`https://r.lan:5000/${secret}`]);
         expect(m.rewrite).toEqual({ '^(.*)$': `${secret.replace(/^\/+|\/+$/g, '')}/${r.replace(/:/g, '_')}/$1` });
       }
       expect(k3s.configs['10.5.0.1:6000']!.auth).toEqual({ username: secret, password: `${secret}\n---\nkind: Evil` });
 
-      for (const text of [talosPatch(plan), talosMultiDoc(plan), k3sRegistries(plan)]) expect(text).not.toMatch(RAW_CONTROL);
+      for (const text of [talosPatch(plan), talosMultiDoc(plan), k3sRegistries(plan)])
+        expect(text).not.toMatch(RAW_CONTROL);
     }
   });
 });
 
 describe('mirror option checks', () => {
   it('refuse an endpoint with line breaks or controls, and a repo-prefix outside the grammar', () => {
-    expect(checkMirrorOptions({ ...base, endpoint: 'http://r.lan\n[host."http://evil"]' }, []).errors.join()).toMatch(/whitespace or control/);
-    expect(checkMirrorOptions({ ...base, endpoint: 'http://r.lan\t' }, []).errors.join()).toMatch(/whitespace or control/);
+    expect(checkMirrorOptions({ ...base, endpoint: 'http://r.lan\n[host."http://evil"]' }, []).errors.join()).toMatch(
+      /whitespace or control/,
+    );
+    expect(checkMirrorOptions({ ...base, endpoint: 'http://r.lan\t' }, []).errors.join()).toMatch(
+      /whitespace or control/,
+    );
     expect(checkMirrorOptions({ ...base, repoPrefix: 'air\ngap' }, []).errors.join()).toMatch(/--repo-prefix/);
     expect(checkMirrorOptions({ ...base, repoPrefix: '../x' }, []).errors.join()).toMatch(/--repo-prefix/);
     expect(checkMirrorOptions({ ...base, repoPrefix: 'a:b' }, []).errors.join()).toMatch(/--repo-prefix/);
@@ -366,12 +455,15 @@ describe('terminal output', () => {
     // A child process, so that the real stdout and stderr are what is checked.
     const script = [
       "import { Reporter } from './src/ui/reporter.ts';",
-      "const human = new Reporter({ quiet: false, json: false, tty: false });",
+      'const human = new Reporter({ quiet: false, json: false, tty: false });',
       "human.info('verifying x\\u001b]0;pwned\\u0007\\nbundle intact\\u009b');",
       "human.warn('bell\\u0007\\r');",
       "new Reporter({ quiet: false, json: true, tty: false }).result({ reference: 'r\\u009b2J\\u2028' });",
     ].join('\n');
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '../..'), encoding: 'utf8' });
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: join(import.meta.dirname, '../..'),
+      encoding: 'utf8',
+    });
     expect(child.status, child.stderr).toBe(0);
     expect(child.stderr).toBe('verifying x\\x1b]0;pwned\\x07\nbundle intact\\x9b\nwarning: bell\\x07\\r\n');
     expect(child.stdout).not.toMatch(RAW_CONTROL);
@@ -383,7 +475,11 @@ describe('terminal output', () => {
   });
 
   it('JSON output escapes C1 controls, DEL and U+2028/2029, and parses back to the same value', () => {
-    const value = { reference: 'a\u009b2J\u0085b\u2028c\u2029d\u007fe\u001b]0;x\u0007', list: ['\u0080', '\u009f'], plain: 'é✓' };
+    const value = {
+      reference: 'a\u009b2J\u0085b\u2028c\u2029d\u007fe\u001b]0;x\u0007',
+      list: ['\u0080', '\u009f'],
+      plain: 'é✓',
+    };
     const text = jsonText(value);
     expect(text).not.toMatch(/[\u007f-\u009f\u2028\u2029]/);
     expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);

@@ -6,7 +6,13 @@ import { checkMirrorOptions, planMirrors, type MirrorOptions } from '../../src/m
 import { talosMultiDoc, talosPatch } from '../../src/mirror/talos.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-const base: MirrorOptions = { endpoint: 'http://10.5.0.1:6000', registries: ['ghcr.io', 'registry.k8s.io'], keepRegistryHost: false, skipFallback: true, insecureSkipVerify: false };
+const base: MirrorOptions = {
+  endpoint: 'http://10.5.0.1:6000',
+  registries: ['ghcr.io', 'registry.k8s.io'],
+  keepRegistryHost: false,
+  skipFallback: true,
+  insecureSkipVerify: false,
+};
 
 /** Every key of `obj` is one the format documents. */
 function onlyKeys(obj: Record<string, unknown>, allowed: string[], where: string): void {
@@ -22,7 +28,9 @@ const TALOS_TLS = ['insecureSkipVerify', 'ca', 'clientIdentity'];
 
 describe('Talos machine-config patch', () => {
   it("one '*' mirror when hosts are stripped", () => {
-    const doc = yaml.load(talosPatch(planMirrors(base))) as { machine: { registries: { mirrors: Record<string, Record<string, unknown>> } } };
+    const doc = yaml.load(talosPatch(planMirrors(base))) as {
+      machine: { registries: { mirrors: Record<string, Record<string, unknown>> } };
+    };
     const mirrors = doc.machine.registries.mirrors;
     expect(Object.keys(mirrors)).toEqual(['*']);
     onlyKeys(mirrors['*']!, TALOS_MIRROR, "mirrors['*']");
@@ -30,10 +38,28 @@ describe('Talos machine-config patch', () => {
   });
 
   it('per-registry mirrors with overridePath, auth and TLS keyed by the endpoint host', () => {
-    const plan = planMirrors({ ...base, endpoint: 'https://registry.lan:5000', keepRegistryHost: true, registries: ['ghcr.io', '127.0.0.1:5001'], caPem: PEM, auth: { username: 'u', password: 'p' } });
-    const doc = yaml.load(talosPatch(plan)) as { machine: { registries: { mirrors: Record<string, Record<string, unknown>>; config: Record<string, Record<string, Record<string, unknown>>> } } };
+    const plan = planMirrors({
+      ...base,
+      endpoint: 'https://registry.lan:5000',
+      keepRegistryHost: true,
+      registries: ['ghcr.io', '127.0.0.1:5001'],
+      caPem: PEM,
+      auth: { username: 'u', password: 'p' },
+    });
+    const doc = yaml.load(talosPatch(plan)) as {
+      machine: {
+        registries: {
+          mirrors: Record<string, Record<string, unknown>>;
+          config: Record<string, Record<string, Record<string, unknown>>>;
+        };
+      };
+    };
     const { mirrors, config } = doc.machine.registries;
-    expect(mirrors['ghcr.io']).toEqual({ endpoints: ['https://registry.lan:5000/v2/ghcr.io'], overridePath: true, skipFallback: true });
+    expect(mirrors['ghcr.io']).toEqual({
+      endpoints: ['https://registry.lan:5000/v2/ghcr.io'],
+      overridePath: true,
+      skipFallback: true,
+    });
     expect(mirrors['127.0.0.1:5001']!.endpoints).toEqual(['https://registry.lan:5000/v2/127.0.0.1_5001']);
     for (const m of Object.values(mirrors)) onlyKeys(m, TALOS_MIRROR, 'mirror');
     const cfg = config['registry.lan:5000']!;
@@ -44,15 +70,30 @@ describe('Talos machine-config patch', () => {
   });
 
   it('multi-document style with the documented kinds and fields', () => {
-    const plan = planMirrors({ ...base, endpoint: 'https://registry.lan', caPem: PEM, insecureSkipVerify: false, auth: { username: 'u', password: 'p' } });
+    const plan = planMirrors({
+      ...base,
+      endpoint: 'https://registry.lan',
+      caPem: PEM,
+      insecureSkipVerify: false,
+      auth: { username: 'u', password: 'p' },
+    });
     const docs = yaml.loadAll(talosMultiDoc(plan)) as Array<Record<string, unknown>>;
     expect(docs.map((d) => d.kind)).toEqual(['RegistryMirrorConfig', 'RegistryAuthConfig', 'RegistryTLSConfig']);
     for (const d of docs) expect(d.apiVersion).toBe('v1alpha1');
     onlyKeys(docs[0]!, ['apiVersion', 'kind', 'name', 'endpoints', 'skipFallback'], 'RegistryMirrorConfig');
     expect(docs[0]!.name).toBe('*');
-    for (const e of docs[0]!.endpoints as Array<Record<string, unknown>>) onlyKeys(e, ['url', 'overridePath'], 'endpoints[]');
-    onlyKeys(docs[1]!, ['apiVersion', 'kind', 'name', 'username', 'password', 'auth', 'identityToken'], 'RegistryAuthConfig');
-    onlyKeys(docs[2]!, ['apiVersion', 'kind', 'name', 'ca', 'insecureSkipVerify', 'clientIdentity'], 'RegistryTLSConfig');
+    for (const e of docs[0]!.endpoints as Array<Record<string, unknown>>)
+      onlyKeys(e, ['url', 'overridePath'], 'endpoints[]');
+    onlyKeys(
+      docs[1]!,
+      ['apiVersion', 'kind', 'name', 'username', 'password', 'auth', 'identityToken'],
+      'RegistryAuthConfig',
+    );
+    onlyKeys(
+      docs[2]!,
+      ['apiVersion', 'kind', 'name', 'ca', 'insecureSkipVerify', 'clientIdentity'],
+      'RegistryTLSConfig',
+    );
     expect(docs[1]!.name).toBe('registry.lan');
     expect(docs[2]!.ca).toBe(PEM);
   });
@@ -66,7 +107,9 @@ describe('containerd hosts.toml', () => {
     expect(h!.files['hosts.toml']).toContain('capabilities = ["pull", "resolve"]');
   });
   it('per registry: a [host] table with override_path, upstream as server, CA beside it', () => {
-    const hosts = containerdHosts(planMirrors({ ...base, endpoint: 'https://r.lan', keepRegistryHost: true, skipFallback: false, caPem: PEM }));
+    const hosts = containerdHosts(
+      planMirrors({ ...base, endpoint: 'https://r.lan', keepRegistryHost: true, skipFallback: false, caPem: PEM }),
+    );
     const ghcr = hosts.find((h) => h.namespace === 'ghcr.io')!;
     const toml = ghcr.files['hosts.toml']!;
     expect(toml).toContain('server = "https://ghcr.io"');
@@ -82,7 +125,16 @@ describe('containerd hosts.toml', () => {
 
 describe('k3s registries.yaml', () => {
   it('mirrors with endpoint lists and configs keyed by endpoint host', () => {
-    const doc = yaml.load(k3sRegistries(planMirrors({ ...base, endpoint: 'https://r.lan:5000', insecureSkipVerify: true, auth: { username: 'u', password: 'p' } }))) as {
+    const doc = yaml.load(
+      k3sRegistries(
+        planMirrors({
+          ...base,
+          endpoint: 'https://r.lan:5000',
+          insecureSkipVerify: true,
+          auth: { username: 'u', password: 'p' },
+        }),
+      ),
+    ) as {
       mirrors: Record<string, Record<string, unknown>>;
       configs: Record<string, { auth: Record<string, unknown>; tls: Record<string, unknown> }>;
     };
@@ -92,8 +144,13 @@ describe('k3s registries.yaml', () => {
     onlyKeys(doc.configs['r.lan:5000']!.auth, ['username', 'password', 'auth', 'identity_token'], 'auth');
   });
   it('rewrites repositories for per-registry layouts', () => {
-    const doc = yaml.load(k3sRegistries(planMirrors({ ...base, keepRegistryHost: true, repoPrefix: 'airgap' }))) as { mirrors: Record<string, { endpoint: string[]; rewrite: Record<string, string> }> };
-    expect(doc.mirrors['ghcr.io']).toEqual({ endpoint: ['http://10.5.0.1:6000'], rewrite: { '^(.*)$': 'airgap/ghcr.io/$1' } });
+    const doc = yaml.load(k3sRegistries(planMirrors({ ...base, keepRegistryHost: true, repoPrefix: 'airgap' }))) as {
+      mirrors: Record<string, { endpoint: string[]; rewrite: Record<string, string> }>;
+    };
+    expect(doc.mirrors['ghcr.io']).toEqual({
+      endpoint: ['http://10.5.0.1:6000'],
+      rewrite: { '^(.*)$': 'airgap/ghcr.io/$1' },
+    });
   });
 });
 
@@ -102,7 +159,9 @@ describe('mirror checks', () => {
     expect(checkMirrorOptions({ ...base, endpoint: '10.5.0.1:6000' }, []).errors.join()).toMatch(/no scheme/);
   });
   it('warns about loopback endpoints', () => {
-    expect(checkMirrorOptions({ ...base, endpoint: 'http://127.0.0.1:5000' }, []).warnings.join()).toMatch(/node itself/);
+    expect(checkMirrorOptions({ ...base, endpoint: 'http://127.0.0.1:5000' }, []).warnings.join()).toMatch(
+      /node itself/,
+    );
   });
   it('refuses TLS options on an http endpoint', () => {
     expect(checkMirrorOptions({ ...base, caPem: PEM }, []).errors.join()).toMatch(/non-HTTPS/);

@@ -15,7 +15,10 @@ describe('parseReference', () => {
     ['bitnami/redis:7', 'docker.io/bitnami/redis:7'],
     ['ghcr.io/siderolabs/installer:v1.8.0', 'ghcr.io/siderolabs/installer:v1.8.0'],
     ['ghcr.io/siderolabs/flannel:0.28.8', 'ghcr.io/siderolabs/flannel:0.28.8'],
-    ['registry.k8s.io/networking/kube-network-policies:v1.1.0', 'registry.k8s.io/networking/kube-network-policies:v1.1.0'],
+    [
+      'registry.k8s.io/networking/kube-network-policies:v1.1.0',
+      'registry.k8s.io/networking/kube-network-policies:v1.1.0',
+    ],
     ['localhost/foo', 'localhost/foo:latest'],
     ['localhost:5000/foo/bar:t', 'localhost:5000/foo/bar:t'],
     ['127.0.0.1:5000/a_b/c-d:1.0', '127.0.0.1:5000/a_b/c-d:1.0'],

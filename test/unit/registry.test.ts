@@ -7,8 +7,15 @@ import { redactUrl } from '../../src/registry/errors.js';
 
 describe('WWW-Authenticate', () => {
   it('parses a Bearer challenge whose scope holds commas', () => {
-    const c = parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"');
-    expect(c).toEqual([{ scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' } }]);
+    const c = parseChallenges(
+      'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+    );
+    expect(c).toEqual([
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' },
+      },
+    ]);
   });
   it('parses Basic and several challenges in one header', () => {
     const c = parseChallenges('Basic realm="Registry Realm", Bearer realm="https://t/x"');

@@ -22,22 +22,30 @@ describe('talosctl output of every era', () => {
   });
 
   it('keeps old-era names, tags without v, and tag@digest lines', () => {
-    const names = new Set([
-      ...listOf('talosctl/v0.7.0-images.txt').references,
-      ...listOf('talosctl/v1.13.9-images-default.txt').references,
-      ...listOf('talosctl/v1.13.9-talos-bundle.txt').references,
-    ].map((r) => r.name));
+    const names = new Set(
+      [
+        ...listOf('talosctl/v0.7.0-images.txt').references,
+        ...listOf('talosctl/v1.13.9-images-default.txt').references,
+        ...listOf('talosctl/v1.13.9-talos-bundle.txt').references,
+      ].map((r) => r.name),
+    );
     expect(names).toContain('k8s.gcr.io/kube-proxy-amd64:v1.19.4');
     expect(names).toContain('quay.io/coreos/flannel:v0.12.0-amd64');
     expect(names).toContain('ghcr.io/siderolabs/flannel:0.28.8');
-    const ucode = listOf('talosctl/v1.13.9-talos-bundle.txt').references.find((r) => r.ref.repository === 'siderolabs/amd-ucode')!;
+    const ucode = listOf('talosctl/v1.13.9-talos-bundle.txt').references.find(
+      (r) => r.ref.repository === 'siderolabs/amd-ucode',
+    )!;
     expect(ucode.ref.tag).toBe('20251111');
     expect(ucode.ref.digest).toBe(`sha256:${'a'.repeat(64)}`);
   });
 
   it('warns when a Talos list has no installer (1.12+), not when it has one', () => {
-    expect(missingInstallerWarning(listOf('talosctl/v1.13.9-images-default.txt').references.map((r) => r.ref))).toMatch(/installer/);
-    expect(missingInstallerWarning(listOf('talosctl/v1.8.0-image-default.txt').references.map((r) => r.ref))).toBeUndefined();
+    expect(missingInstallerWarning(listOf('talosctl/v1.13.9-images-default.txt').references.map((r) => r.ref))).toMatch(
+      /installer/,
+    );
+    expect(
+      missingInstallerWarning(listOf('talosctl/v1.8.0-image-default.txt').references.map((r) => r.ref)),
+    ).toBeUndefined();
     expect(missingInstallerWarning(listOf('talosctl/v0.7.0-images.txt').references.map((r) => r.ref))).toBeUndefined();
     expect(missingInstallerWarning([parseReference('busybox')])).toBeUndefined();
   });

@@ -28,7 +28,15 @@ const V1ALPHA1_1_8 = [
 ];
 const V1ALPHA1_1_9 = [...V1ALPHA1_1_8, 'machine.registries.mirrors.*.skipFallback'];
 const MULTIDOC_1_12: Record<string, string[]> = {
-  RegistryMirrorConfig: ['apiVersion', 'kind', 'name', 'endpoints', 'endpoints.url', 'endpoints.overridePath', 'skipFallback'],
+  RegistryMirrorConfig: [
+    'apiVersion',
+    'kind',
+    'name',
+    'endpoints',
+    'endpoints.url',
+    'endpoints.overridePath',
+    'skipFallback',
+  ],
   RegistryAuthConfig: ['apiVersion', 'kind', 'name', 'username', 'password'],
   RegistryTLSConfig: ['apiVersion', 'kind', 'name', 'ca', 'insecureSkipVerify'],
 };
@@ -85,7 +93,10 @@ describe('Talos versions', () => {
   it('warns about the deprecated style for 1.12+, and refuses the multi-document style before 1.12', () => {
     expect(talosFieldsFor('talos', parseTalosVersion('v1.12'), true).warnings.join()).toMatch(/deprecated/);
     expect(talosFieldsFor('talos', parseTalosVersion('v1.11'), true).warnings).toEqual([]);
-    expect(talosFieldsFor('talos', parseTalosVersion('v1.8'), true)).toEqual({ skipFallback: false, warnings: [expect.stringMatching(/no skipFallback/)] });
+    expect(talosFieldsFor('talos', parseTalosVersion('v1.8'), true)).toEqual({
+      skipFallback: false,
+      warnings: [expect.stringMatching(/no skipFallback/)],
+    });
     expect(() => talosFieldsFor('talos-multidoc', parseTalosVersion('v1.11'), true)).toThrow(UserInputError);
     expect(() => parseTalosVersion('latest')).toThrow(/not a Talos version/);
   });
@@ -93,8 +104,18 @@ describe('Talos versions', () => {
 
 describe('talosctl flags', () => {
   it("a host-stripped '*' mirror as --registry-mirror, insecure verify as its own flag", () => {
-    const plan = planMirrors({ ...base, keepRegistryHost: false, repoPrefix: undefined, caPem: undefined, auth: undefined, insecureSkipVerify: true, registries: [] });
-    expect(talosctlFlags(plan)).toBe("--registry-mirror '*=https://10.5.0.1:6000' --registry-insecure-skip-verify 10.5.0.1:6000\n");
+    const plan = planMirrors({
+      ...base,
+      keepRegistryHost: false,
+      repoPrefix: undefined,
+      caPem: undefined,
+      auth: undefined,
+      insecureSkipVerify: true,
+      registries: [],
+    });
+    expect(talosctlFlags(plan)).toBe(
+      "--registry-mirror '*=https://10.5.0.1:6000' --registry-insecure-skip-verify 10.5.0.1:6000\n",
+    );
   });
 
   it('refuses what flags cannot express, pointing to the config-patch formats', () => {

@@ -41,13 +41,27 @@ describe('end of archive', () => {
 
   it('reads a well-formed archive, with record padding after the marker', async () => {
     expect(await names(file('ok.tar', Buffer.concat([a(), END_OF_ARCHIVE])))).toEqual(['a']);
-    expect(await names(file('padded.tar', Buffer.concat([a(), END_OF_ARCHIVE, Buffer.alloc(9 * BLOCK)])))).toEqual(['a']);
+    expect(await names(file('padded.tar', Buffer.concat([a(), END_OF_ARCHIVE, Buffer.alloc(9 * BLOCK)])))).toEqual([
+      'a',
+    ]);
   });
 
   it.each([
-    ['a lone zero block followed by another entry', () => Buffer.concat([a(), Buffer.alloc(BLOCK), hidden(), END_OF_ARCHIVE]), /lone zero block/],
-    ['data after the end-of-archive marker', () => Buffer.concat([a(), END_OF_ARCHIVE, hidden(), END_OF_ARCHIVE]), /follows the end of the archive/],
-    ['more than 1 MiB after the marker', () => Buffer.concat([a(), END_OF_ARCHIVE, Buffer.alloc((1 << 20) + BLOCK)]), /bytes follow the end of the archive/],
+    [
+      'a lone zero block followed by another entry',
+      () => Buffer.concat([a(), Buffer.alloc(BLOCK), hidden(), END_OF_ARCHIVE]),
+      /lone zero block/,
+    ],
+    [
+      'data after the end-of-archive marker',
+      () => Buffer.concat([a(), END_OF_ARCHIVE, hidden(), END_OF_ARCHIVE]),
+      /follows the end of the archive/,
+    ],
+    [
+      'more than 1 MiB after the marker',
+      () => Buffer.concat([a(), END_OF_ARCHIVE, Buffer.alloc((1 << 20) + BLOCK)]),
+      /bytes follow the end of the archive/,
+    ],
     ['a single zero block at the end', () => Buffer.concat([a(), Buffer.alloc(BLOCK)]), /truncated/],
   ])('refuses %s', async (name, build, message) => {
     const path = file(`${name.replace(/\W/g, '_')}.tar`, build());

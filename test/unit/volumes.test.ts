@@ -20,7 +20,21 @@ function bundle(blobs: BlobRecord[]): BundleMetadata {
     formatVersion: 1,
     tool: { name: 'airgap-bundle', version: 'test' },
     platforms: null,
-    images: [{ reference: 'r.lan/a:1', registry: 'r.lan', repository: 'a', tag: '1', digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, platforms: [], absent: [], blobs: blobs.map((b) => b.digest), bytes: 0 }],
+    images: [
+      {
+        reference: 'r.lan/a:1',
+        registry: 'r.lan',
+        repository: 'a',
+        tag: '1',
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        size: manifest.size,
+        platforms: [],
+        absent: [],
+        blobs: blobs.map((b) => b.digest),
+        bytes: 0,
+      },
+    ],
     blobs,
   };
 }
@@ -36,7 +50,12 @@ function layer(size: number): BlobRecord {
   files.set(digest, file);
   return { digest, size, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', role: 'layer' };
 }
-const manifestRecord = (): BlobRecord => ({ digest: sha(Buffer.from('m')), size: 400, mediaType: 'application/vnd.oci.image.manifest.v1+json', role: 'manifest' });
+const manifestRecord = (): BlobRecord => ({
+  digest: sha(Buffer.from('m')),
+  size: 400,
+  mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  role: 'manifest',
+});
 
 beforeAll(async () => {
   work = await tempDir();
@@ -61,7 +80,12 @@ describe('volume size', () => {
 });
 
 describe('volume layout', () => {
-  const rec = (c: string, size: number): BlobRecord => ({ digest: `sha256:${c.repeat(64)}`, size, mediaType: 'x', role: 'layer' });
+  const rec = (c: string, size: number): BlobRecord => ({
+    digest: `sha256:${c.repeat(64)}`,
+    size,
+    mediaType: 'x',
+    role: 'layer',
+  });
 
   it('packs whole blobs in order and never cuts one that fits a volume', () => {
     const { blobs, count } = layoutVolumes([rec('a', 4000), rec('b', 4000), rec('c', 4000)], 10 * 1024);
@@ -120,13 +144,18 @@ describe('volume plan', () => {
       all.push(...blobEntries(metadata).filter((e) => e.of === big.digest));
     }
     expect(all.map((e) => e.digest)).toEqual(record.parts!.map((p) => p.digest));
-    expect(all.map((e) => e.offset)).toEqual(record.parts!.map((_, i) => record.parts!.slice(0, i).reduce((s, p) => s + p.size, 0)));
+    expect(all.map((e) => e.offset)).toEqual(
+      record.parts!.map((_, i) => record.parts!.slice(0, i).reduce((s, p) => s + p.size, 0)),
+    );
   });
 
   it('refuses a size that cannot hold the metadata and manifests, or needs too many volumes', async () => {
     const m = bundle([layer(1000), manifestRecord()]);
     await expect(planVolumes(m, 2048, (d) => files.get(d)!)).rejects.toThrow(/cannot even hold the metadata/);
-    const huge = bundle([{ digest: `sha256:${'e'.repeat(64)}`, size: 10 * 1024 ** 3, mediaType: 'x', role: 'layer' }, manifestRecord()]);
+    const huge = bundle([
+      { digest: `sha256:${'e'.repeat(64)}`, size: 10 * 1024 ** 3, mediaType: 'x', role: 'layer' },
+      manifestRecord(),
+    ]);
     await expect(planVolumes(huge, 1024 * 1024, () => '/nonexistent')).rejects.toThrow(/would need \d+ volumes/);
   });
 
