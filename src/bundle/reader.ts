@@ -212,38 +212,9 @@ async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): As
         };
         continue;
       }
-      switch (cls.kind) {
-        case 'directory':
-          break;
-        case 'metadata': {
-          const metadata = parseMetadataEntry(path, await collect(tar, entry));
-          expected = expectedBlobs(metadata.metadata);
-          yield metadata;
-          break;
-        }
-        case 'signature':
-          yield { type: 'signature', bytes: await collect(tar, entry) };
-          break;
-        case 'oci-layout':
-          yield { type: 'oci-layout', bytes: await collect(tar, entry) };
-          break;
-        case 'index':
-          yield { type: 'index', bytes: await collect(tar, entry) };
-          break;
-        case 'blob': {
-          const refused = checkBlobEntry(expected!, cls.digest, entry.size);
-          if (refused) yield { type: 'rejected', name, reason: refused };
-          else
-            yield {
-              type: 'blob',
-              digest: cls.digest,
-              size: entry.size,
-              offset: entry.offset,
-              chunks: () => tar.data(entry),
-            };
-          break;
-        }
-      }
+      const read = await readEntry(path, tar, entry, cls, expected);
+      if (read?.type === 'metadata') expected = expectedBlobs(read.metadata);
+      if (read) yield read;
     }
   } catch (err) {
     if (err instanceof TarFormatError)
@@ -254,6 +225,39 @@ async function* readEntries(path: string, tar: TarReader, opts: ReadOptions): As
   }
   if (first) throw new BundleFormatError(`${path}: the archive holds no entries`);
   opts.onProgress?.(tar.position);
+}
+
+/** One accepted entry's content: documents read whole, a blob handed out as chunks on demand. */
+async function readEntry(
+  path: string,
+  tar: TarReader,
+  entry: TarEntry,
+  cls: Exclude<EntryName, { kind: 'invalid' }>,
+  expected: Map<string, number> | undefined,
+): Promise<BundleEntry | undefined> {
+  switch (cls.kind) {
+    case 'directory':
+      return undefined;
+    case 'metadata':
+      return parseMetadataEntry(path, await collect(tar, entry));
+    case 'signature':
+      return { type: 'signature', bytes: await collect(tar, entry) };
+    case 'oci-layout':
+      return { type: 'oci-layout', bytes: await collect(tar, entry) };
+    case 'index':
+      return { type: 'index', bytes: await collect(tar, entry) };
+    case 'blob': {
+      const refused = checkBlobEntry(expected!, cls.digest, entry.size);
+      if (refused) return { type: 'rejected', name: printable(entry.path), reason: refused };
+      return {
+        type: 'blob',
+        digest: cls.digest,
+        size: entry.size,
+        offset: entry.offset,
+        chunks: () => tar.data(entry),
+      };
+    }
+  }
 }
 
 function parseMetadataEntry(path: string, bytes: Buffer): Extract<BundleEntry, { type: 'metadata' }> {

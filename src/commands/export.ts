@@ -41,6 +41,11 @@ export const command = 'export [images..]';
 export const describe = 'Fetch images from registries into one checksummed OCI-layout bundle tar';
 
 export function builder(y: Argv): Argv<ExportArgs> {
+  return withHelp(options(y)) as unknown as Argv<ExportArgs>;
+}
+
+/** The options, with what each means. */
+function options(y: Argv): Argv {
   return imageSourceOptions(outputOptions(registryOptions(y)))
     .option('output', {
       alias: 'o',
@@ -89,7 +94,12 @@ export function builder(y: Argv): Argv<ExportArgs> {
       type: 'string',
       describe:
         'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
-    })
+    });
+}
+
+/** Examples and the closing text of --help: how the options combine, and the exit codes. */
+function withHelp(y: Argv): Argv {
+  return y
     .example('talosctl images | $0 export -f - -o talos.tar', 'Bundle every image talosctl lists')
     .example(
       '$0 export busybox:1.36 ghcr.io/siderolabs/installer:v1.8.0 --platform linux/amd64 -o x.tar',
@@ -119,7 +129,7 @@ export function builder(y: Argv): Argv<ExportArgs> {
     .epilog(
       'Blobs are written straight to their place in the bundle as they download and checked against their digests right behind (a damaged one is fetched again); the bundle is written under a hidden temporary name and renamed when complete. ' +
         'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
-    ) as unknown as Argv<ExportArgs>;
+    );
 }
 
 function parsePlatforms(values: string[]): Platform[] | undefined {

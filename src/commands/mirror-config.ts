@@ -46,6 +46,11 @@ export const describe =
   'Write the cluster-side registry mirror configuration (Talos, containerd, k3s) for an imported bundle';
 
 export function builder(y: Argv): Argv<MirrorConfigArgs> {
+  return withHelp(options(y)) as unknown as Argv<MirrorConfigArgs>;
+}
+
+/** The options, with what each means. */
+function options(y: Argv): Argv {
   return y
     .option('format', {
       choices: FORMATS,
@@ -103,7 +108,12 @@ export function builder(y: Argv): Argv<MirrorConfigArgs> {
       alias: 'o',
       type: 'string',
       describe: 'Write to FILE (containerd: a folder receiving HOST/hosts.toml); default stdout',
-    })
+    });
+}
+
+/** Examples and the closing text of --help: how the options combine, and the exit codes. */
+function withHelp(y: Argv): Argv {
+  return y
     .example(
       '$0 mirror-config --endpoint http://10.5.0.1:6000 --bundle talos.tar',
       'Talos patch for a registry filled with the default mapping',
@@ -131,7 +141,7 @@ export function builder(y: Argv): Argv<MirrorConfigArgs> {
     .epilog(
       'Refuses an endpoint without scheme, TLS options on an http:// endpoint, and one "*" mirror when the bundle holds the same repository path under two registries; warns about loopback endpoints. ' +
         'Files are written whole (temporary name, then renamed), only under -o. Exit codes: 0 written, 2 usage, 3 the bundle names a source registry that is not a host[:port] (damaged or forged; nothing written), 1 other failure.',
-    ) as unknown as Argv<MirrorConfigArgs>;
+    );
 }
 
 /** Source registries and repositories of the bundle's images; a registry that is no host[:port] is a forged bundle. */

@@ -1,4 +1,4 @@
-import type { BlobPart } from '../bundle/format.js';
+import type { BlobPart, BundleMetadata } from '../bundle/format.js';
 import { judgeImage, bounded, type ImageReport } from './judge.js';
 import { scanBundle, type BlobSeen, type Scan, type SidecarCheck } from './scan.js';
 
@@ -80,7 +80,47 @@ function report(scans: Scan[]): VerifyReport {
   const given = new Set(scans.map((s) => s.metadata?.volumes?.index).filter((i): i is number => i !== undefined));
   const seen = new Map<string, BlobSeen>();
   for (const s of scans) for (const [d, b] of s.seen) if (!seen.has(d) || seen.get(d)!.damage) seen.set(d, b);
-  // Configs and layers a delta leaves out, or that travel in volumes not given here.
+  const elsewhere = blobsElsewhere(metadata, seen, given);
+  const images = metadata.images.map((im) => judgeImage(im, seen, elsewhere).report);
+  const carried = metadata.blobs.filter((b) => !elsewhere.has(b.digest));
+  const listed = carried.length;
+  const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
+  const missing = carried.filter((b) => !seen.has(b.digest)).length;
+  const sidecarOk = scans.every((s) => s.sidecar.status === 'ok' || s.sidecar.status === 'absent');
+  const ok =
+    problems.length === 0 &&
+    images.every((i) => i.status === 'intact' || i.status === 'needs other volumes') &&
+    damaged === 0 &&
+    missing === 0 &&
+    sidecarOk;
+  const external = metadata.blobs.filter((b) => b.external).length;
+  const volumes = metadata.volumes ? volumeReport(metadata.volumes.count, scans, given) : undefined;
+  return {
+    bundle,
+    ok,
+    sidecar,
+    tool: metadata.tool,
+    formatVersion: metadata.formatVersion,
+    problems: bounded(problems),
+    images,
+    blobs: { listed, verified: listed - damaged - missing, damaged, missing },
+    ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external } } : {}),
+    ...(volumes ? { volumes } : {}),
+    signed: scans.every((s) => s.signed),
+    bytes,
+  };
+}
+
+/**
+ * Configs and layers a delta leaves out, or that travel in volumes not given
+ * here (with the volumes named); a blob cut into parts whose parts are all
+ * given is put together into `seen` instead.
+ */
+function blobsElsewhere(
+  metadata: BundleMetadata,
+  seen: Map<string, BlobSeen>,
+  given: Set<number>,
+): Map<string, string[]> {
   const elsewhere = new Map<string, string[]>();
   for (const b of metadata.blobs) {
     if (b.external) elsewhere.set(b.digest, []);
@@ -95,47 +135,21 @@ function report(scans: Scan[]): VerifyReport {
         ]);
     }
   }
-  const images = metadata.images.map((im) => judgeImage(im, seen, elsewhere).report);
-  const carried = metadata.blobs.filter((b) => !elsewhere.has(b.digest));
-  const listed = carried.length;
-  const damaged = carried.filter((b) => seen.get(b.digest)?.damage !== undefined).length;
-  const missing = carried.filter((b) => !seen.has(b.digest)).length;
-  const sidecarOk = scans.every((s) => s.sidecar.status === 'ok' || s.sidecar.status === 'absent');
-  const ok =
-    problems.length === 0 &&
-    images.every((i) => i.status === 'intact' || i.status === 'needs other volumes') &&
-    damaged === 0 &&
-    missing === 0 &&
-    sidecarOk;
-  const external = metadata.blobs.filter((b) => b.external).length;
-  let volumes: VerifyReport['volumes'];
-  if (metadata.volumes) {
-    const count = metadata.volumes.count;
-    const damagedVolumes = scans
-      .filter(
-        (s) => s.problems.length > 0 || s.sidecar.status === 'mismatch' || [...s.seen.values()].some((b) => b.damage),
-      )
-      .map((s) => s.metadata?.volumes?.index ?? 0);
-    volumes = {
-      count,
-      present: [...given].sort((a, b) => a - b),
-      missing: Array.from({ length: count }, (_, i) => i + 1).filter((i) => !given.has(i)),
-      damaged: damagedVolumes.filter((i) => i > 0).sort((a, b) => a - b),
-    };
-  }
+  return elsewhere;
+}
+
+/** Which volumes of a set were checked, which were not given, which are damaged. */
+function volumeReport(count: number, scans: Scan[], given: Set<number>): NonNullable<VerifyReport['volumes']> {
+  const damaged = scans
+    .filter(
+      (s) => s.problems.length > 0 || s.sidecar.status === 'mismatch' || [...s.seen.values()].some((b) => b.damage),
+    )
+    .map((s) => s.metadata?.volumes?.index ?? 0);
   return {
-    bundle,
-    ok,
-    sidecar,
-    tool: metadata.tool,
-    formatVersion: metadata.formatVersion,
-    problems: bounded(problems),
-    images,
-    blobs: { listed, verified: listed - damaged - missing, damaged, missing },
-    ...(metadata.delta ? { delta: { against: metadata.delta.against, dependsOn: external } } : {}),
-    ...(volumes ? { volumes } : {}),
-    signed: scans.every((s) => s.signed),
-    bytes,
+    count,
+    present: [...given].sort((a, b) => a - b),
+    missing: Array.from({ length: count }, (_, i) => i + 1).filter((i) => !given.has(i)),
+    damaged: damaged.filter((i) => i > 0).sort((a, b) => a - b),
   };
 }
 
