@@ -190,8 +190,12 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   );
   const waiting = result.images.filter((i) => i.status === 'waiting');
   reportWaiting(waiting, reporter);
-  // Images that wait for other volumes are not expected in the registry yet.
-  const done = new Set(result.images.filter((i) => i.status !== 'waiting').map((i) => i.reference));
+  for (const r of result.images.filter((i) => i.status === 'not accepted'))
+    reporter.warn(`${printable(r.reference)}: ${printable(r.reason ?? 'not accepted', MESSAGE_MAX)}`);
+  // Images that wait for other volumes, and artifacts the registry does not accept, are not expected in it.
+  const done = new Set(
+    result.images.filter((i) => i.status !== 'waiting' && i.status !== 'not accepted').map((i) => i.reference),
+  );
   const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
   if (checkPlan.images.length === 0 && waiting.length > 0)
     reporter.info('no image is complete yet, so the registry has nothing of this bundle to check');

@@ -21,7 +21,7 @@ export interface ImportEvents {
   partsStaged?(digest: string, parts: number, waitingFor: number[]): void;
 }
 
-export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed';
+export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed' | 'not accepted';
 
 export interface ImportResult {
   /** `cause` of a failure: the bundle's content, or the registry (network, refusal). */
@@ -382,6 +382,11 @@ async function pushImage(run: ImportRun, blobs: BlobState, p: PlannedImage): Pro
     record(run, p, 'imported');
   } catch (err) {
     if (!(err instanceof RegistryError)) throw err;
+    if (p.image.artifact && err.status === 400) {
+      // Registries without OCI 1.1 refuse manifests with `subject`/`artifactType`: the images stand without them.
+      record(run, p, 'not accepted', `the registry does not accept this ${p.image.artifact.kind} (${err.message})`);
+      return;
+    }
     let reason = err.message;
     let cause: 'bundle' | 'registry' = 'registry';
     if (err.kind === 'not-found' && p.image.absent.length > 0) {

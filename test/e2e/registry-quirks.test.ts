@@ -14,6 +14,7 @@ import { runCli, tempDir } from '../helpers/cli.js';
 import { prng } from '../helpers/prng.js';
 import { startQuirkProxy, type QuirkProxy, type Quirks } from '../helpers/quirk-proxy.js';
 import { catalog, tagDigests, unpullableTags } from '../helpers/registry-state.js';
+import { pushSignedImage } from '../helpers/signed-image.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -305,5 +306,35 @@ describe('registries that are not Distribution', () => {
     expect(plain.stderr).toMatch(/413 Payload Too Large.*--chunk-size/);
     expect(third.proxy.requests.some((r) => r.method === 'PUT' && r.status === 413)).toBe(true);
     expect(third.proxy.requests.some((r) => r.method === 'PATCH')).toBe(true);
+  });
+
+  it('9. OCI artifact manifests refused (400 MANIFEST_INVALID): images imported, referrers reported, cosign tags kept', async () => {
+    const source = await registry();
+    const signed = await pushSignedImage(source, 'signed/app', 'v1');
+    const withSignatures = join(work.path, 'signed.tar');
+    const exported = await runCli([
+      'export',
+      `${source.host}/signed/app:v1`,
+      '--plain-http',
+      '-o',
+      withSignatures,
+      '-q',
+    ]);
+    expect(exported.code, exported.stderr).toBe(0);
+
+    const { reg, proxy } = await proxied({ noArtifactManifests: true });
+    const res = await runCli(['import', withSignatures, '--registry', proxy.host, '--plain-http', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { images: Array<{ reference: string; status: string; reason?: string }> };
+    const refused = out.images.filter((i) => i.status === 'not accepted');
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((i) => /does not accept this referrer/.test(i.reason ?? ''))).toBe(true);
+    expect(out.images.filter((i) => i.status === 'failed')).toEqual([]);
+    expect(proxy.requests.some((r) => r.method === 'PUT' && r.status === 400)).toBe(true);
+    // The image and its cosign signature tag (the tag-schema fallback) are in the registry.
+    const held = await tagDigests(reg.url);
+    expect(held['signed/app:v1']).toBe(signed.digest);
+    expect(held[`signed/app:${signed.signatureTag}`]).toBe(signed.signatureDigest);
+    expect(res.stderr).toMatch(/does not accept this referrer/);
   });
 });

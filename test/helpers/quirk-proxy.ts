@@ -21,6 +21,8 @@ export interface Quirks {
   location?: 'relative' | 'absolute' | 'query' | 'other-host';
   /** PUT or PATCH bodies above this many bytes answer 413. */
   maxBody?: number;
+  /** Manifests with `subject` or `artifactType` (OCI 1.1 artifacts) answer 400 `MANIFEST_INVALID`, as older registries do. */
+  noArtifactManifests?: boolean;
 }
 
 export interface ProxyRequest {
@@ -152,6 +154,10 @@ export async function startQuirkProxy(
       url.searchParams.delete('mount');
       url.searchParams.delete('from');
     }
+    if (proxy.quirks.noArtifactManifests && method === 'PUT' && url.pathname.includes('/manifests/')) {
+      refuseArtifacts(req, res, url, log);
+      return;
+    }
     const headers = { ...req.headers, host: target.host };
     if (which === 'other') {
       delete headers.authorization;
@@ -175,6 +181,40 @@ export async function startQuirkProxy(
       res.end(`quirk proxy: upstream error: ${err.message}`);
     });
     req.pipe(upstream);
+  };
+
+  /** Reads the manifest: an OCI 1.1 artifact is refused; anything else is forwarded with the same bytes. */
+  const refuseArtifacts = (req: http.IncomingMessage, res: http.ServerResponse, url: URL, log: (s: number) => void) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const doc = JSON.parse(body.toString('utf8')) as { subject?: unknown; artifactType?: unknown };
+      if (doc.subject !== undefined || doc.artifactType !== undefined) {
+        log(400);
+        answer(res, 400, errorBody('MANIFEST_INVALID', 'manifest invalid: unknown field subject'));
+        return;
+      }
+      const upstream = http.request(
+        {
+          host: target.hostname,
+          port: target.port,
+          method: 'PUT',
+          path: `${url.pathname}${url.search}`,
+          headers: { ...req.headers, host: target.host },
+        },
+        (up) => {
+          log(up.statusCode ?? 502);
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => {
+        log(502);
+        res.writeHead(502).end();
+      });
+      upstream.end(body);
+    });
   };
 
   const server = http.createServer(handler('main'));
