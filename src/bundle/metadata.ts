@@ -3,6 +3,7 @@ import { parsePlatform } from '../oci/platform.js';
 import {
   formatReference,
   isValidDigest,
+  isValidRepositoryPath,
   parseReference,
   ReferenceError,
   type Reference,
@@ -114,12 +115,7 @@ function platformText(value: unknown, where: string): string {
 /** A repository path, by the same grammar as references (lowercase components, no `..`). */
 function repositoryPath(value: unknown, where: string): string {
   const s = text(value, where);
-  try {
-    const ref = parseReference(`example.invalid/${s}`);
-    if (ref.repository !== s || ref.tag !== 'latest') throw new Error();
-  } catch {
-    fail(`${where} "${printable(s, 80)}" is not a repository path`);
-  }
+  if (!isValidRepositoryPath(s)) fail(`${where} "${printable(s, 80)}" is not a repository path`);
   return s;
 }
 

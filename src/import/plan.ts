@@ -1,3 +1,4 @@
+import { isValidRepositoryPath } from '../reference/reference.js';
 import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
 import { UserInputError } from '../util/user-input.js';
@@ -54,14 +55,12 @@ export interface ImportPlan {
   volume?: { index: number; count: number; of: Map<string, number>; parts: Map<string, BlobPart[]> };
 }
 
-const REPO_PATH = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-
 /**
  * Maps every image to its target and refuses, before anything is pushed, two
  * references that would land on the same repository:tag with different content.
  */
 export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping): ImportPlan {
-  if (mapping.repoPrefix !== undefined && !REPO_PATH.test(mapping.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
+  if (mapping.repoPrefix !== undefined && !isValidRepositoryPath(mapping.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
     throw new PlanError(
       `--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
     );

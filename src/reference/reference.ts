@@ -41,6 +41,16 @@ const IPV6_HOST = /^\[[0-9a-fA-F:.]+\](?::[0-9]+)?$/;
 const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const MAX_NAME = 255;
 
+/** A tag: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`, at most 128. */
+export function isValidTag(tag: string): boolean {
+  return TAG.test(tag);
+}
+
+/** A repository path: lowercase components joined by `/` (no `..`, no empty component), at most 255 characters. */
+export function isValidRepositoryPath(path: string): boolean {
+  return path.length <= MAX_NAME && path.split('/').every((c) => COMPONENT.test(c));
+}
+
 /**
  * `sha256:<64 lowercase hex>`: the only digests this tool reads or writes.
  * The OCI spec also registers sha512, but registries, containerd and every

@@ -5,6 +5,7 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { isValidMediaType } from '../oci/descriptor.js';
 import { parseBoundedJson } from '../util/json.js';
 import { printable } from '../util/text.js';
+import { isValidDigest, isValidRepositoryPath, isValidTag } from '../reference/reference.js';
 import { Authenticator } from './auth.js';
 import { endpointOrigin, endpointRepository, resolveEndpoint, type Endpoint, type Mirror } from './endpoint.js';
 import { RegistryError, redactUrl } from './errors.js';
@@ -442,10 +443,10 @@ export class RegistryClient {
           res.status === 400
             ? (await res.buffer(64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8')
             : (res.discard(), '');
-        return { repositories: [], next: undefined, status: res.status, code: errorCodeOf(text) };
+        return { repositories: [], next: undefined, status: res.status, code: firstError(text)?.code };
       }
       const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
-      const repositories = stringsOf(body.repositories, what, 'repositories', (r) => REPOSITORY.test(r));
+      const repositories = stringsOf(body.repositories, what, 'repositories', isValidRepositoryPath);
       const next = nextPage(res, ep, what);
       return { repositories, next: next && `${next.pathname}${next.search}`, status: 200 };
     });
@@ -482,7 +483,7 @@ export class RegistryClient {
       const digests: string[] = [];
       for (const m of body.manifests as unknown[]) {
         const d = typeof m === 'object' && m !== null ? (m as { digest?: unknown }).digest : undefined;
-        if (typeof d === 'string' && SHA256.test(d)) digests.push(d);
+        if (typeof d === 'string' && isValidDigest(d)) digests.push(d);
       }
       return digests;
     });
@@ -519,7 +520,7 @@ export class RegistryClient {
       const body = parseListing(await res.buffer(MAX_LISTING_BYTES), what);
       // Distribution answers "tags": null for a repository whose last tag was deleted.
       const listed =
-        body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', (t) => TAG.test(t));
+        body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', isValidTag);
       // Pages are asked for 1000 at a time: a registry that answers far more at once is not paging, it is flooding.
       if (tags.length + listed.length > maxTags)
         throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, 200);
@@ -706,33 +707,28 @@ function statusError(status: number, message: string, headers: HttpResponse['hea
   );
 }
 
-/** The `errors[0].code` of a distribution-spec error body, for one-line messages. */
-function registryErrorCode(text: string): string {
+/** `errors[0]` of a distribution-spec error body, or undefined when the body is not one. */
+function firstError(text: string): { code?: string; message?: string } | undefined {
   try {
     const e = (JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors?.[0];
-    return e ? printable([e.code, e.message].filter((x) => typeof x === 'string' && x !== '').join(': '), 200) : '';
-  } catch {
-    return '';
-  }
-}
-
-/** The bare `errors[0].code` of an error body, or undefined. */
-function errorCodeOf(text: string): string | undefined {
-  try {
-    const code = (JSON.parse(text) as { errors?: Array<{ code?: unknown }> }).errors?.[0]?.code;
-    return typeof code === 'string' ? code : undefined;
+    if (!e) return undefined;
+    return {
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
+      ...(typeof e.message === 'string' ? { message: e.message } : {}),
+    };
   } catch {
     return undefined;
   }
 }
 
+/** `CODE: message` of an error body, escaped, for one-line messages ('' when there is none). */
+function registryErrorCode(text: string): string {
+  const e = firstError(text);
+  return e ? printable([e.code, e.message].filter((x) => x !== undefined && x !== '').join(': '), 200) : '';
+}
+
 /** Listings (tags, catalog) are small JSON documents; this bounds what one page may cost. */
 const MAX_LISTING_BYTES = 16 * 1024 * 1024;
-const SHA256 = /^sha256:[a-f0-9]{64}$/;
-/** The distribution spec's tag grammar. */
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-/** The distribution spec's repository name grammar, bounded. */
-const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
 function originOf(url: string): string | undefined {
   try {
@@ -750,7 +746,7 @@ function servedMediaType(res: HttpResponse): string | undefined {
 
 function servedDigest(res: HttpResponse): string | undefined {
   const value = res.headers.get('docker-content-digest')?.trim();
-  return value && SHA256.test(value) ? value : undefined;
+  return value && isValidDigest(value) ? value : undefined;
 }
 
 /** A JSON object, or a `malformed` error naming what was asked. */
