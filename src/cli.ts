@@ -8,6 +8,7 @@ import * as inspectCommand from './commands/inspect.js';
 import * as inventoryCommand from './commands/inventory.js';
 import * as keygenCommand from './commands/keygen.js';
 import * as mirrorConfigCommand from './commands/mirror-config.js';
+import * as serveCommand from './commands/serve.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     .command(exportCommand)
     .command(verifyCommand)
     .command(importCommand)
+    .command(serveCommand)
     .command(inspectCommand)
     .command(mirrorConfigCommand)
     .command(inventoryCommand)

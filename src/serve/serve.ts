@@ -1,0 +1,53 @@
+import { BundleFormatError } from '../bundle/reader.js';
+import type { RepositoryMapping } from '../import/plan.js';
+import { verifyBundles } from '../verify/verify.js';
+import { BlobHealth } from './blob-health.js';
+import { ServedContent } from './content.js';
+import { loadBundle } from './load.js';
+import { startServer, type RunningServer, type ServerOptions } from './server.js';
+import { assembleUnits, type ServedUnit } from './units.js';
+
+export interface ServeRequest extends Omit<ServerOptions, 'tls'> {
+  bundles: string[];
+  mapping: RepositoryMapping;
+  tls?: { cert: string; key: string };
+  /** Check every byte of every bundle before serving (`--verify`). */
+  verifyFirst: boolean;
+  warn: (line: string) => void;
+}
+
+export interface Serving {
+  server: RunningServer;
+  content: ServedContent;
+  units: ServedUnit[];
+  /** From the first byte read to listening. */
+  startMs: number;
+}
+
+/**
+ * Starts serving: reads each bundle's metadata and tar headers, refuses what
+ * cannot be served together, optionally verifies every byte, then listens.
+ * Blob bytes are checked as they are served.
+ */
+export async function serveBundles(req: ServeRequest): Promise<Serving> {
+  const started = performance.now();
+  const loaded = [];
+  for (const path of req.bundles) loaded.push(await loadBundle(path));
+  const { units, blobs } = assembleUnits(loaded);
+  if (req.verifyFirst) for (const u of units) await verifyUnit(u, loaded);
+  const content = new ServedContent(units, blobs, req.mapping);
+  const server = await startServer({ content, health: new BlobHealth(), warn: req.warn }, req);
+  return { server, content, units, startMs: performance.now() - started };
+}
+
+async function verifyUnit(unit: ServedUnit, loaded: Array<{ path: string; metadata: { volumes?: { set: string } } }>) {
+  const set = unit.metadata.volumes?.set;
+  const files = set ? loaded.filter((l) => l.metadata.volumes?.set === set).map((l) => l.path) : [unit.label];
+  const report = await verifyBundles(files);
+  if (report.ok) return;
+  const broken = report.images.filter((i) => i.status !== 'intact' && i.status !== 'needs other volumes').length;
+  const first = report.problems[0] ?? `${report.blobs.damaged} damaged and ${report.blobs.missing} missing blobs`;
+  throw new BundleFormatError(
+    `${unit.label} failed --verify (${first}; ${broken} image(s) affected), so nothing is served; \`airgap-bundle verify\` lists every problem`,
+  );
+}
