@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { FilePiece, ServedBlob } from './content.js';
 import type { ByteRange } from './range.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 
 /** Read size: large enough for few syscalls, small enough that 16 clients hold little. */
 const READ_SIZE = 256 * 1024;
@@ -102,8 +103,13 @@ export async function bytesMatch(digest: string, blob: ServedBlob): Promise<bool
   return total === blob.size && `sha256:${hash.digest('hex')}` === digest;
 }
 
-/** A small blob (a manifest) read whole; undefined when its bytes do not match its digest. */
+/**
+ * A small blob (a manifest) read whole; undefined when its bytes do not match
+ * its digest, or when the metadata claims a size no manifest has (it would be
+ * read into memory).
+ */
 export async function readWhole(digest: string, blob: ServedBlob): Promise<Buffer | undefined> {
+  if (blob.size > MAX_MANIFEST_BYTES) return undefined;
   const parts: Buffer[] = [];
   for await (const chunk of readRange(blob.pieces, 0, blob.size - 1)) parts.push(chunk);
   const bytes = Buffer.concat(parts);
