@@ -24,8 +24,9 @@ import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs } from '../tool-copy/with-tool.js';
 
-interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs {
+interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs {
   output?: string;
   'exclude-receipt': string[];
   'exclude-bundle': string[];
@@ -41,7 +42,7 @@ export const command = 'export [images..]';
 export const describe = 'Fetch images from registries into one checksummed OCI-layout bundle tar';
 
 export function builder(y: Argv): Argv<ExportArgs> {
-  return withHelp(options(y)) as unknown as Argv<ExportArgs>;
+  return withHelp(toolCopyOptions(options(y))) as unknown as Argv<ExportArgs>;
 }
 
 /** The options, with what each means. */
@@ -157,6 +158,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const { request, mirrors, volumeSize } = await parseExportArgs(argv, reporter);
+  const copyTool = await prepareToolCopy(argv, reporter);
   const mode = await chooseExportMode(
     request.output,
     argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined),
@@ -178,6 +180,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
       progressEvents(reporter, mode, request.platforms),
     );
+    await copyTool?.(result.written[0]!.path);
     reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds: (Date.now() - started) / 1000 });
   } finally {
     reporter.stop();

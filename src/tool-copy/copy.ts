@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
+import { chmod, open, realpath, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { sidecarLine } from '../bundle/sidecar.js';
+import { isDiskFull } from '../util/disk-full.js';
+import { onInterrupt } from '../util/interrupt.js';
+import { toolFileName, type ToolSource } from './locate.js';
+
+export interface CopiedTool {
+  path: string;
+  sidecar: string;
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * Copies the executable to `dir` under its canonical name, with its `.sha256`
+ * (as `sha256sum -c` reads it), hashing while it copies. Written under hidden
+ * temporary names and renamed: the final name never holds a partial
+ * executable. When the executable already is that file (the tool runs from the
+ * stick it exports to), it is only hashed.
+ */
+export async function copyTool(source: ToolSource, dir: string): Promise<CopiedTool> {
+  const name = toolFileName(source.arch);
+  const path = join(dir, name);
+  const partials = [join(dir, `.${name}.partial-${process.pid}`), join(dir, `.${name}.sha256.partial-${process.pid}`)];
+  const forget = onInterrupt(() => partials.forEach((p) => rmSync(p, { force: true })));
+  try {
+    const same = (await realpathOrUndefined(path)) === (await realpath(source.path));
+    const { sha256, bytes } = same ? await hashFile(path) : await copyHashing(source.path, partials[0]!);
+    if (source.sha256 !== undefined && sha256 !== source.sha256)
+      throw new Error(
+        `${source.path} does not match its .sha256 (sha256 ${sha256}, expected ${source.sha256}): rebuild it with \`npm run package\``,
+      );
+    await writeDurably(partials[1]!, Buffer.from(sidecarLine(sha256, name)), 0o644);
+    if (!same) await rename(partials[0]!, path);
+    await rename(partials[1]!, `${path}.sha256`);
+    return { path, sidecar: `${path}.sha256`, sha256, bytes };
+  } catch (err) {
+    if (isDiskFull(err))
+      throw new Error(
+        `no space left in ${dir} for ${name} (partial file removed); the bundle is complete: free space and rerun, or copy ${source.path} there by hand`,
+        { cause: err },
+      );
+    throw err;
+  } finally {
+    forget();
+    for (const p of partials) await rm(p, { force: true });
+  }
+}
+
+async function realpathOrUndefined(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch {
+    return undefined;
+  }
+}
+
+async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(path)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Streams `from` to `to` (mode 0755, on disk when it returns), hashing every byte on its way. */
+async function copyHashing(from: string, to: string): Promise<{ sha256: string; bytes: number }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  await pipeline(
+    createReadStream(from),
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        yield chunk;
+      }
+    },
+    // `flush`: fsync before close, so the rename that follows publishes bytes that are on disk.
+    createWriteStream(to, { flags: 'wx', mode: 0o755, flush: true }),
+  );
+  await chmod(to, 0o755); // whatever the umask took away
+  return { sha256: hash.digest('hex'), bytes };
+}
+
+async function writeDurably(path: string, data: Buffer, mode: number): Promise<void> {
+  const out = await open(path, 'wx', mode);
+  try {
+    await out.writeFile(data);
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+}
