@@ -9,6 +9,7 @@ import * as inventoryCommand from './commands/inventory.js';
 import * as keygenCommand from './commands/keygen.js';
 import * as mirrorConfigCommand from './commands/mirror-config.js';
 import * as serveCommand from './commands/serve.js';
+import * as talosCacheCommand from './commands/talos-cache.js';
 import * as verifyCommand from './commands/verify.js';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
@@ -100,11 +101,12 @@ async function main(): Promise<void> {
     .command(verifyCommand)
     .command(importCommand)
     .command(serveCommand)
+    .command(talosCacheCommand)
     .command(inspectCommand)
     .command(mirrorConfigCommand)
     .command(inventoryCommand)
     .command(keygenCommand)
-    .demandCommand(1, 'name a command: images, export, verify, import, inspect, mirror-config, inventory, keygen')
+    .demandCommand(1, 'name a command: images, export, verify, import, serve, talos-cache, inspect, mirror-config, inventory, keygen')
     .strict()
     .recommendCommands()
     .version(TOOL.version)
