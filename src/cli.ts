@@ -106,7 +106,10 @@ async function main(): Promise<void> {
     .command(mirrorConfigCommand)
     .command(inventoryCommand)
     .command(keygenCommand)
-    .demandCommand(1, 'name a command: images, export, verify, import, serve, talos-cache, inspect, mirror-config, inventory, keygen')
+    .demandCommand(
+      1,
+      'name a command: images, export, verify, import, serve, talos-cache, inspect, mirror-config, inventory, keygen',
+    )
     .strict()
     .recommendCommands()
     .version(TOOL.version)
