@@ -40,7 +40,11 @@ const IDLE_TIMEOUT_MS = 60_000;
 
 export async function startServer(ctx: ServeContext, opts: ServerOptions): Promise<RunningServer> {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => void answer(req, res, ctx, opts);
-  const server: Server = opts.tls ? createHttpsServer({ ...opts.tls }, onRequest) : createHttpServer(onRequest);
+  // Node enforces headersTimeout only when it sweeps its connections (every 30 s by default).
+  const sweep = { connectionsCheckingInterval: 1000 };
+  const server: Server = opts.tls
+    ? createHttpsServer({ ...opts.tls, ...sweep }, onRequest)
+    : createHttpServer(sweep, onRequest);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 2 * HEADERS_TIMEOUT_MS;
   server.maxConnections = opts.maxConnections;
@@ -64,6 +68,8 @@ async function closeServer(server: Server, inFlight: Set<ServerResponse>, graceM
   const deadline = Date.now() + graceMs;
   while (inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   server.closeAllConnections();
+  // Cut responses log their line on 'close', a tick later: wait for them so none is lost.
+  while (inFlight.size > 0) await new Promise((r) => setImmediate(r));
   await closed;
 }
 

@@ -3,8 +3,7 @@
 // and it is stopped by its own pid with a signal.
 import { spawn } from 'node:child_process';
 import { onExit } from '../../scripts/lib/process.js';
-import { CLI as BUILT_CLI } from './cli.js';
-const CLI = process.env.MUT_CLI ?? BUILT_CLI; // SCRATCH-MUTATION
+import { CLI } from './cli.js';
 
 export interface ServeProcess {
   /** `http://127.0.0.1:PORT` (`https://…` when the server announced TLS). */
@@ -33,12 +32,13 @@ export interface ServeOptions {
 }
 
 /**
- * Starts `serve ARGS --json`, adding `--listen 127.0.0.1:0` unless ARGS has a `--listen`.
+ * Starts `serve ARGS --json` (added unless there), with `--listen 127.0.0.1:0` unless ARGS has a `--listen`.
  * Rejects with the exit code and stderr if it exits or stays silent before listening.
  */
 export function startServe(args: string[], opts: ServeOptions = {}): Promise<ServeProcess> {
-  const listen = args.some((a) => a === '--listen' || a.startsWith('--listen=')) ? [] : ['--listen', '127.0.0.1:0'];
-  const child = spawn(process.execPath, [CLI, 'serve', ...args, ...listen, '--json'], {
+  const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const extra = [...(has('--listen') ? [] : ['--listen', '127.0.0.1:0']), ...(has('--json') ? [] : ['--json'])];
+  const child = spawn(process.execPath, [CLI, 'serve', ...args, ...extra], {
     env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
