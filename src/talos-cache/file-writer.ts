@@ -9,8 +9,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 export interface WriteHooks {
   onBytes?: (n: number) => void;
-  /** Called once a chunk is written, in order. */
-  afterWrite?: (bytes: Buffer) => void | Promise<void>;
 }
 
 const FLUSH_EVERY = 32 * 1024 * 1024;
@@ -28,7 +26,6 @@ export async function writeFile(
     for await (const bytes of chunks) {
       await writeAll(fh, bytes);
       hooks.onBytes?.(bytes.length);
-      await hooks.afterWrite?.(bytes);
       unflushed += bytes.length;
       if (unflushed >= FLUSH_EVERY && !flushing) {
         unflushed = 0;

@@ -4,18 +4,19 @@ import type { Platform } from '../oci/descriptor.js';
 import { digestHex, sha256Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { EntryStamp } from '../tar/entries.js';
-import { LayerHasher } from './layer-hash.js';
+import type { BlobSpan } from './blob-check.js';
+import { copyLayer } from './layer-copy.js';
 import { layerPieces } from './layer-tar.js';
 import type { CachePlan } from './plan.js';
 import type { BundleSource } from './source.js';
-import { writeBytes, writeFile } from './file-writer.js';
+import { writeBytes } from './file-writer.js';
 
 /**
  * The `oci` layout, what the Talos imager's `--image-cache` takes: an OCI image
  * layout holding ONE image (OCI manifest, OCI config, the platform given)
  * whose single uncompressed layer is the tree as a tar. The layer is streamed
- * straight from the bundle into its file and hashed as it is written; nothing
- * of the tree is laid down on disk first.
+ * straight from the bundle into its file and hashed as it is copied (see
+ * layer-copy.ts); nothing of the tree is laid down on disk first.
  */
 
 const LAYER_TYPE = 'application/vnd.oci.image.layer.v1.tar';
@@ -36,21 +37,7 @@ export async function writeOciLayout(
   const blobs = join(root, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true, mode: 0o755 });
   const partial = join(blobs, '.layer.partial');
-  const hash = new LayerHasher();
-  let size = 0;
-  try {
-    await writeFile(partial, layerChunks(plan, source, stamp), {
-      onBytes,
-      afterWrite: (chunk) => {
-        size += chunk.length;
-        return hash.update(chunk);
-      },
-    });
-  } catch (err) {
-    await hash.abort();
-    throw err;
-  }
-  const layer = { digest: await hash.digest(), size };
+  const layer = await copyLayer(partial, [...layerSpans(plan, source, stamp)], onBytes);
   await rename(partial, join(blobs, digestHex(layer.digest)));
   const config = await writeBlob(blobs, configBytes(layer.digest, platform, stamp));
   const manifest = await writeBlob(blobs, manifestBytes(config, layer));
@@ -64,11 +51,8 @@ export async function writeOciLayout(
   return { manifest, layer };
 }
 
-async function* layerChunks(plan: CachePlan, source: BundleSource, stamp: EntryStamp): AsyncGenerator<Buffer> {
-  for (const piece of layerPieces(plan, stamp)) {
-    if (Buffer.isBuffer(piece)) yield piece;
-    else yield* source.blob(piece.blob);
-  }
+function* layerSpans(plan: CachePlan, source: BundleSource, stamp: EntryStamp): Generator<Buffer | BlobSpan> {
+  for (const piece of layerPieces(plan, stamp)) yield Buffer.isBuffer(piece) ? piece : source.span(piece.blob);
 }
 
 async function writeBlob(dir: string, bytes: Buffer): Promise<{ digest: string; size: number }> {

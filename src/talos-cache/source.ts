@@ -7,6 +7,7 @@ import { indexBundle } from '../import/structure.js';
 import { DigestMismatchError } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { UserInputError } from '../util/user-input.js';
+import type { BlobSpan } from './blob-check.js';
 import { printable } from '../util/text.js';
 
 /**
@@ -51,6 +52,8 @@ export interface BundleSource {
   requireBlobs(blobs: Iterable<{ digest: string; size: number }>): void;
   /** A config's or layer's bytes, hashed as they are read; throws DamagedBlobError at the end on a mismatch. */
   blob(digest: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer>;
+  /** Where a config's or layer's bytes are, for a reader that hashes them itself (see BlobCheck). */
+  span(digest: string): BlobSpan;
   /** Sum of the sizes of the files given. */
   bytes: number;
 }
@@ -90,6 +93,7 @@ export async function openBundles(paths: string[]): Promise<BundleSource> {
       }
     },
     blob: (digest, onBytes) => readWhole(records.get(digest), digest, where, onBytes),
+    span: (digest) => spanOf(records.get(digest), digest, where),
   };
 }
 
@@ -179,6 +183,18 @@ async function* readWhole(
   }
   if (`sha256:${whole.digest('hex')}` !== digest || size !== record.size)
     throw new DamagedBlobError(where.get(record.parts[0]!.digest)!.path, digest);
+}
+
+function spanOf(record: BlobRecord | undefined, digest: string, where: Map<string, Located>): BlobSpan {
+  const pieces = record?.parts ?? [{ digest }];
+  const ranges = pieces.map((p) => {
+    const loc = where.get(p.digest)!;
+    return { path: loc.path, offset: loc.at.offset, size: loc.at.size, digest: p.digest };
+  });
+  const size = ranges.reduce((n, r) => n + r.size, 0);
+  // The parts must add up to the blob (a part's own size is checked by its digest).
+  if (record && size !== record.size) throw new DamagedBlobError(ranges[0]!.path, digest);
+  return { digest, size, ranges };
 }
 
 async function* readHashed(loc: Located, digest: string, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
