@@ -1,3 +1,4 @@
+import { favourSmallHeap } from '../util/small-heap.js';
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { BundleMetadata } from '../bundle/format.js';
@@ -107,6 +108,7 @@ export async function exportBundle(
   request: ExportRequest,
   events: ExportEvents = {},
 ): Promise<ExportResult> {
+  favourSmallHeap();
   const writing = writingContext(request, events);
   const target = await openTarget(writing);
   setResumeHint(target.resumeHint);

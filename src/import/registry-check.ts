@@ -32,12 +32,19 @@ const MAX_CATALOG_PAGES = 10_000;
  * refuses (400 `PAGINATION_NUMBER_INVALID`: a smaller `catalog.maxentries`) is
  * halved until it is accepted. Returns undefined when the registry does not
  * offer the catalog (disabled, unsupported, or restricted to admins: 401, 403,
- * 404, 405 and the like).
+ * 404, 405 and the like), and, with `complete`, when `maxPages` pages did not
+ * reach its end (otherwise what those pages listed).
  */
-export async function listCatalog(client: RegistryClient, registry: string): Promise<Set<string> | undefined> {
+export async function listCatalog(
+  client: RegistryClient,
+  registry: string,
+  opts: { maxPages?: number; complete?: boolean } = {},
+): Promise<Set<string> | undefined> {
   for (let size = CATALOG_PAGE; size >= 1; size = Math.floor(size / 2)) {
-    const repos = await catalogPages(client, registry, size);
-    if (repos !== 'page-size') return repos;
+    const repos = await catalogPages(client, registry, size, opts.maxPages ?? MAX_CATALOG_PAGES);
+    if (repos === 'page-size') continue;
+    if (repos === undefined) return undefined;
+    return repos.complete || !opts.complete ? repos.names : undefined;
   }
   return undefined;
 }
@@ -46,10 +53,11 @@ async function catalogPages(
   client: RegistryClient,
   registry: string,
   size: number,
-): Promise<Set<string> | undefined | 'page-size'> {
+  maxPages: number,
+): Promise<{ names: Set<string>; complete: boolean } | undefined | 'page-size'> {
   const repos = new Set<string>();
   let next: string | undefined = `/v2/_catalog?n=${size}`;
-  for (let page = 0; next && page < MAX_CATALOG_PAGES; page++) {
+  for (let page = 0; next && page < maxPages; page++) {
     let res: Awaited<ReturnType<RegistryClient['catalogPage']>>;
     try {
       res = await client.catalogPage(registry, next);
@@ -63,7 +71,7 @@ async function catalogPages(
     for (const r of res.repositories) repos.add(r);
     next = res.next;
   }
-  return repos;
+  return { names: repos, complete: next === undefined };
 }
 
 /**

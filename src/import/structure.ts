@@ -64,11 +64,13 @@ async function scanStructure(path: string): Promise<StructureScan> {
       } else if (entry.type === 'index') index = entry.bytes;
       else if (entry.type === 'rejected') tampering.push(`entry "${entry.name}" refused: ${entry.reason}`);
       else if (entry.type === 'blob') {
-        blobs.set(entry.digest, { offset: entry.offset, size: entry.size });
         const record = roles.get(entry.digest);
+        // The metadata's own string for the digest: one copy of each, however many maps name it.
+        const digest = record?.digest ?? entry.digest;
+        blobs.set(digest, { offset: entry.offset, size: entry.size });
         const isDocument = record?.role === 'manifest' || record?.role === 'index';
         seen.set(
-          entry.digest,
+          digest,
           isDocument ? await checkBlob(entry.digest, entry.size, entry.chunks(), record) : { size: entry.size },
         );
       }
