@@ -1,0 +1,228 @@
+/**
+ * Thousands of small images: how each step scales with the image count, not the bytes.
+ *
+ *   npm run bench -- --many 3000 [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]
+ *   npx tsx scripts/bench-many.ts --many 3000
+ *
+ * N images (a shared base layer, one unique layer each, 30 % two-platform indexes) are written
+ * straight into an upstream Distribution registry's storage (scripts/lib/many-images.ts), then,
+ * once each: export, import into an empty registry, the no-op re-import, verify --registry,
+ * verify offline and inspect; every registry sits behind a counting proxy, so each step reports
+ * wall time, ms per image, registry requests per image and peak RSS (GNU time). `skopeo sync`
+ * (one process, a YAML source list of the same images, dir: folders) runs export and import next
+ * to it; `--baseline` runs every step again with another build of the tool (an older dist/), in
+ * the same run, for a before/after on the same machine. Every import ends with a check that the
+ * registry serves every image's tag with its digest. JSON goes to --json (default
+ * .bench/many-N.json).
+ */
+import { cpSync, existsSync, rmSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { startRegistry, type RunningRegistry } from './lib/registry.js';
+import { writeManySet, type ManySet } from './lib/many-images.js';
+import { startCountingProxy, type CountingProxy } from './lib/many-proxy.js';
+import { emptyDir, expectServed, measured, skopeoSync, writeLists, type StepResult } from './lib/many-steps.js';
+import { run } from './lib/process.js';
+
+const root = resolve(import.meta.dirname, '..');
+const benchDir = join(root, '.bench');
+const log = (line: string) => process.stderr.write(`[bench-many ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+type StepId = 'export' | 'import' | 'noop' | 'verify-registry' | 'verify' | 'inspect';
+const STEPS: Record<StepId, string> = {
+  export: 'export',
+  import: 'import (empty registry)',
+  noop: 're-import (no-op)',
+  'verify-registry': 'verify --registry',
+  verify: 'verify (offline)',
+  inspect: 'inspect',
+};
+type Results = Partial<Record<StepId, StepResult>>;
+
+interface Options {
+  count: number;
+  baseline?: string;
+  peer: boolean;
+  json: string;
+}
+
+function parseArgs(args: string[]): Options {
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const count = Number(arg('--many'));
+  if (!Number.isInteger(count) || count < 1 || count > 100_000) {
+    process.stderr.write('usage: --many N (1..100000) [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]\n');
+    process.exit(2);
+  }
+  const baseline = arg('--baseline');
+  return {
+    count,
+    ...(baseline ? { baseline: resolve(baseline) } : {}),
+    peer: !args.includes('--no-peer'),
+    json: resolve(arg('--json') ?? join(benchDir, `many-${count}.json`)),
+  };
+}
+
+/** dist/ copied aside, so a rebuild during the run does not change what is measured. */
+function snapshotTool(): string {
+  if (!existsSync(join(root, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  const dir = join(benchDir, 'tool-many');
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  return join(dir, 'dist', 'cli.js');
+}
+
+interface Upstream {
+  registry: RunningRegistry;
+  proxy: CountingProxy;
+  set: ManySet;
+  list: string;
+  yaml: string;
+}
+
+/** Every step with one build of the tool; `fresh` gives an empty registry behind a counting proxy. */
+async function toolSteps(cli: string, up: Upstream, work: string, fresh: () => Promise<CountingProxy>) {
+  const tmp = join(work, 'tmp');
+  const bundle = join(work, 'bundle.tar');
+  const node = (...a: string[]) => [process.execPath, cli, ...a];
+  const r: Results = {};
+  await rm(bundle, { force: true });
+  r.export = await measured(node('export', '-f', up.list, '-o', bundle, '--plain-http', '-q'), tmp, up.proxy);
+  const dest = await fresh();
+  const importCmd = node('import', bundle, '--registry', dest.host, '--plain-http', '-q', '--skip-verify');
+  r.import = await measured(importCmd, tmp, dest);
+  await expectServed(dest.host, up.set.images, 'import');
+  r.noop = await measured(importCmd, tmp, dest);
+  await expectServed(dest.host, up.set.images, 're-import');
+  r['verify-registry'] = await measured(
+    node('verify', bundle, '--registry', dest.host, '--plain-http', '-q'),
+    tmp,
+    dest,
+  );
+  r.verify = await measured(node('verify', bundle, '-q'), tmp);
+  r.inspect = await measured(node('inspect', bundle, '--json'), tmp);
+  await rm(bundle, { force: true });
+  return r;
+}
+
+async function peerSteps(up: Upstream, work: string, fresh: () => Promise<CountingProxy>): Promise<Results> {
+  const tmp = join(work, 'tmp');
+  const dir = join(work, 'skopeo');
+  await emptyDir(dir);
+  const r: Results = {};
+  r.export = await measured(skopeoSync.export(up.yaml, dir), tmp, up.proxy);
+  const dest = await fresh();
+  r.import = await measured(skopeoSync.import(dir, dest.host), tmp, dest);
+  await expectServed(dest.host, up.set.images, 'skopeo sync');
+  r.noop = await measured(skopeoSync.import(dir, dest.host), tmp, dest);
+  await rm(dir, { recursive: true, force: true });
+  return r;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const cli = snapshotTool();
+  const loadAtStart = os.loadavg();
+  const work = join(benchDir, `many-work-${opts.count}`);
+  await emptyDir(work);
+  const started: Array<{ stop(): Promise<void> }> = [];
+  let dest: { registry: RunningRegistry; proxy: CountingProxy } | undefined;
+  const fresh = async () => {
+    await dest?.proxy.stop();
+    await dest?.registry.stop();
+    const registry = await startRegistry();
+    dest = { registry, proxy: await startCountingProxy(registry.host) };
+    return dest.proxy;
+  };
+  try {
+    const registry = await startRegistry();
+    started.push(registry);
+    log(`writing ${opts.count} images into the upstream registry's storage`);
+    const set = await writeManySet(registry.storageDir, opts.count, log);
+    const proxy = await startCountingProxy(registry.host);
+    started.push(proxy);
+    const up: Upstream = { registry, proxy, set, ...(await writeLists(work, proxy.host, set.images)) };
+    await expectServed(registry.host, set.images, 'writing the set');
+    log('the tool');
+    const tool = await toolSteps(cli, up, work, fresh);
+    const baseline = opts.baseline
+      ? (log('the baseline build'), await toolSteps(opts.baseline, up, work, fresh))
+      : undefined;
+    const peer = opts.peer ? (log('skopeo sync'), await peerSteps(up, work, fresh)) : undefined;
+    await report(opts, set, { tool, baseline, peer }, loadAtStart);
+    await rm(work, { recursive: true, force: true });
+  } finally {
+    await dest?.proxy.stop();
+    await dest?.registry.stop();
+    for (const s of started.reverse()) await s.stop();
+  }
+}
+
+type Columns = { tool: Results; baseline?: Results; peer?: Results };
+
+async function report(opts: Options, set: ManySet, cols: Columns, loadAtStart: number[]): Promise<void> {
+  const n = opts.count;
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    node: process.version,
+    skopeo: (await run('skopeo', ['--version']).catch(() => ({ stdout: 'unknown' }))).stdout.trim(),
+    loadAverage: { atStart: loadAtStart, atEnd: os.loadavg() },
+  };
+  const result = { date: new Date().toISOString(), images: n, blobs: set.blobs, bytes: set.bytes, machine, ...cols };
+  await mkdir(dirname(opts.json), { recursive: true });
+  await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+  const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  process.stdout.write(
+    `\n${n} images, ${set.blobs} distinct blobs (${(set.bytes / 1e6).toFixed(1)} MB); one run each\n` +
+      `${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${machine.skopeo}\n` +
+      `load average ${la(loadAtStart)} at start, ${la(machine.loadAverage.atEnd)} at end\n\n`,
+  );
+  printTable(n, cols);
+  process.stdout.write(`\nJSON: ${opts.json}\n`);
+}
+
+function printTable(n: number, cols: Columns): void {
+  const all: Array<[string, Results | undefined]> = [
+    ['tool', cols.tool],
+    ['baseline', cols.baseline],
+    ['skopeo sync', cols.peer],
+  ];
+  const sides = all.filter((s): s is [string, Results] => s[1] !== undefined);
+  const head = ['step', ...sides.flatMap(([name]) => [`${name} s`, 'ms/img', 'req/img', 'RSS MiB'])];
+  if (cols.baseline) head.push('baseline/tool');
+  const cells = [head];
+  for (const [id, title] of Object.entries(STEPS) as Array<[StepId, string]>) {
+    const row = [title];
+    for (const [, r] of sides) {
+      const s = r[id];
+      row.push(
+        ...(s
+          ? [
+              s.seconds.toFixed(1),
+              ((s.seconds * 1000) / n).toFixed(1),
+              (s.requests / n).toFixed(2),
+              s.rssMiB.toFixed(0),
+            ]
+          : ['-', '-', '-', '-']),
+      );
+    }
+    if (cols.baseline) {
+      const [t, b] = [cols.tool[id], cols.baseline[id]];
+      row.push(t && b ? `${(b.seconds / t.seconds).toFixed(2)}x` : '-');
+    }
+    cells.push(row);
+  }
+  const widths = head.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
+  for (const r of cells)
+    process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench --many failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
