@@ -24,6 +24,7 @@ import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import type { CopiedTool } from '../tool-copy/copy.js';
 import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs } from '../tool-copy/with-tool.js';
 
 interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs {
@@ -180,8 +181,9 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
       { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
       progressEvents(reporter, mode, request.platforms),
     );
-    await copyTool?.(result.written[0]!.path);
-    reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds: (Date.now() - started) / 1000 });
+    const tool = await copyTool?.(result.written[0]!.path);
+    const seconds = (Date.now() - started) / 1000;
+    reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds, ...(tool ? { tool } : {}) });
   } finally {
     reporter.stop();
     close();
@@ -273,7 +275,7 @@ function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platfor
 function reportExport(
   reporter: Reporter,
   result: ExportResult,
-  run: { mode: ExportMode; delta: boolean; seconds: number },
+  run: { mode: ExportMode; delta: boolean; seconds: number; tool?: CopiedTool & { arch: string } },
 ): void {
   const { images, blobs, written } = result;
   const totalBytes = blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
@@ -306,6 +308,7 @@ function reportExport(
           })),
         }
       : {}),
+    ...(run.tool ? { tool: run.tool } : {}),
     seconds: run.seconds,
     images: images.map((im) => ({
       reference: im.reference,

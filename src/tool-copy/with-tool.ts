@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { formatBytes } from '../ui/format.js';
 import { UserInputError } from '../util/user-input.js';
 import type { Reporter } from '../ui/reporter.js';
-import { copyTool } from './copy.js';
+import { copyTool, type CopiedTool } from './copy.js';
 import { locateTool, toolArch, TOOL_ARCHES } from './locate.js';
 
 export interface ToolCopyArgs {
@@ -35,7 +35,7 @@ export function toolCopyOptions<T>(y: Argv<T>) {
 export async function prepareToolCopy(
   args: ToolCopyArgs,
   reporter: Reporter,
-): Promise<((bundle: string) => Promise<void>) | undefined> {
+): Promise<((bundle: string) => Promise<CopiedTool & { arch: string }>) | undefined> {
   if (!args['with-tool']) {
     if (args['tool-arch'] !== undefined) throw new UserInputError('--tool-arch goes with --with-tool');
     return undefined;
@@ -47,5 +47,6 @@ export async function prepareToolCopy(
     reporter.info(
       `wrote ${copied.path} (${formatBytes(copied.bytes)}, linux-${source.arch}), checksum ${copied.sidecar}: sha256 ${copied.sha256}`,
     );
+    return { ...copied, arch: `linux-${source.arch}` };
   };
 }

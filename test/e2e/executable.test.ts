@@ -2,7 +2,7 @@
 // outside the checkout, with no `node` on PATH and no node_modules above it.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, copyFile, cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join, resolve, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -272,8 +272,17 @@ describe('export --with-tool', () => {
       '--cache-dir',
       join(work.path, 'cache'),
       '--with-tool',
+      '--json',
     ]);
     expect(res.code, res.stderr).toBe(0);
+    const reported = JSON.parse(res.stdout) as { tool?: Record<string, unknown> };
+    expect(reported.tool).toEqual({
+      path: join(out, X64),
+      sidecar: join(out, `${X64}.sha256`),
+      sha256: sha256(exe),
+      bytes: statSync(exe).size,
+      arch: 'linux-x64',
+    });
     expect(readdirSync(out).sort()).toEqual(
       ['b.vol001.tar', 'b.vol001.tar.sha256', X64, `${X64}.sha256`, 'images.txt'].sort(),
     );
