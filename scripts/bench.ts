@@ -26,6 +26,12 @@
  *              plain HTTP GETs (Node's client) to nowhere: what the registry serves on this
  *              machine, sharing its cores; export's throughput is reported as a share of it
  *
+ *   serve      on the exported bundle: skopeo pulls of every image at 1, 4 and 16 parallel pullers
+ *              from `airgap-bundle serve` vs from Distribution holding the same images
+ *              (scripts/bench-serve.ts), and the time to the first answer after start
+ *   talos-cache on the exported bundle: the oci image cache vs `tar xf` of the bundle
+ *              (scripts/bench-talos-cache.ts)
+ *
  * --many N runs the many-images benchmark instead (scripts/bench-many.ts: N small images,
  * requests and memory per image).
  *
@@ -45,6 +51,7 @@ import { startRegistry, type RunningRegistry } from './lib/registry.js';
 import { seedRegistry, talosLikeList, type SampleImage } from './lib/samples.js';
 import { sha256Digest } from './lib/digest.js';
 import { registryCeiling } from './lib/many-ceiling.js';
+import { benchServe, formatServeTable, type ServeBenchResult } from './bench-serve.js';
 
 const root = resolve(import.meta.dirname, '..');
 const benchDir = join(root, '.bench');
@@ -159,7 +166,7 @@ async function pass(
   bytes: number,
   runs: number,
   toolOnly: boolean,
-): Promise<{ set: ImageSet; bundleBytes: number; rows: Row[] }> {
+): Promise<{ set: ImageSet; bundleBytes: number; rows: Row[]; ways?: WaysOut }> {
   const label = sizeLabel(bytes);
   const set = await ensureImageSet(join(benchDir, `images-${label}`), bytes, log);
   const work = join(benchDir, `work-${label}`);
@@ -407,13 +414,45 @@ async function pass(
         ...(ratios ? { ratio: median(ratios), ratios } : {}),
       });
     }
+    const ways = toolOnly ? undefined : await waysOut(cli, bundle, join(work, 'ways'), runs);
     // Gigabytes of outputs; kept only when something failed, for a look at what went wrong.
     await rm(work, { recursive: true, force: true });
-    return { set, bundleBytes, rows };
+    return { set, bundleBytes, rows, ...(ways ? { ways } : {}) };
   } finally {
     await dest?.stop();
     await upstream.stop();
   }
+}
+
+/** The other ways out of the bundle, on the bundle the pass exported. */
+interface WaysOut {
+  serve: ServeBenchResult;
+  talosCache: {
+    ratio: number;
+    ratioRange: [number, number];
+    durableRatio: number;
+    tool: { seconds: number; rssMiB: number };
+    peer: { seconds: number };
+    durablePeer: { seconds: number };
+  };
+}
+
+async function waysOut(cli: string, bundle: string, workDir: string, runs: number): Promise<WaysOut> {
+  log('serve next to Distribution: 1, 4 and 16 parallel pullers');
+  const serve = await benchServe({ bundle, workDir, clients: [1, 4, 16], runs: Math.min(runs, 3), cli, log });
+  log('talos-cache next to tar xf');
+  const script = join(root, 'scripts', 'bench-talos-cache.ts');
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', script, bundle, '--runs', String(runs)]);
+  const talosCache = JSON.parse(stdout.trim().split('\n').at(-1)!) as WaysOut['talosCache'];
+  return { serve, talosCache };
+}
+
+function printWaysOut(w: WaysOut): void {
+  process.stdout.write(`\n${formatServeTable(w.serve)}`);
+  const t = w.talosCache;
+  process.stdout.write(
+    `\ntalos-cache (oci) ${t.tool.seconds.toFixed(2)} s, tar xf ${t.peer.seconds.toFixed(2)} s: ${t.ratio.toFixed(2)}x (${t.ratioRange[0].toFixed(2)}-${t.ratioRange[1].toFixed(2)}); tar xf + sync ${t.durablePeer.seconds.toFixed(2)} s: ${t.durableRatio.toFixed(2)}x; peak RSS ${t.tool.rssMiB} MiB\n`,
+  );
 }
 
 function printTable(rows: Row[]): void {
@@ -518,6 +557,25 @@ async function main(): Promise<void> {
       met: Math.max(imp.writtenBytes, imp.tmpPeakBytes) < 1e6,
     },
   ];
+  const ways = primary.ways;
+  if (ways) {
+    const at = (n: number) => ways.serve.rows.find((r) => r.clients === n);
+    const first = Math.max(...ways.serve.firstResponseMs);
+    targets.push(
+      ...ways.serve.rows.map((r) => ({
+        name: `serve throughput >= ${r.clients === 16 ? '1.5' : '1.0'}x Distribution at ${r.clients} puller(s)`,
+        value: r.ratio,
+        met: r.ratio >= (r.clients === 16 ? 1.5 : 1.0),
+      })),
+      {
+        name: 'serve peak RSS under 150 MiB at 16 pullers',
+        value: at(16)?.serve.peakRssMiB ?? NaN,
+        met: (at(16)?.serve.peakRssMiB ?? Infinity) < 150,
+      },
+      { name: 'serve answers its first request within 1 s (slowest start, ms)', value: first, met: first < 1000 },
+      { name: 'talos-cache >= 1.0x tar xf', value: ways.talosCache.ratio, met: ways.talosCache.ratio >= 1.0 },
+    );
+  }
   let scaled: { factor: number; sizeBytes: number; bundleBytes: number; rows: Row[] } | undefined;
   if (scale > 0) {
     log(`tool-only pass at ${scale}x the size, for memory growth`);
@@ -545,6 +603,7 @@ async function main(): Promise<void> {
     runs,
     note: 'seconds: median over runs (wall); cpuSeconds: user+system of the process itself (registries excluded), median; RSS: peak over runs; written: bytes the process wrote to the filesystem (median); tmp: peak size of its TMPDIR; ratio: tool MB/s / peer MB/s, the median of the ratios of each run (tool and peer back to back), ratios: each run',
     rows: primary.rows,
+    ...(ways ? { serve: ways.serve, talosCache: ways.talosCache } : {}),
     targets,
     ...(scaled ? { scaled } : {}),
     totalSeconds: Math.round((Date.now() - started) / 1000),
@@ -563,6 +622,7 @@ async function main(): Promise<void> {
     `load average ${m.loadAverage.atStart.toFixed(2)} at start, ${m.loadAverage.atEnd.toFixed(2)} at end\n\n`,
   );
   printTable(primary.rows);
+  if (ways) printWaysOut(ways);
   if (scaled) {
     process.stdout.write(`\ntool only at ${scale}x (${(scaled.bundleBytes / 1e6).toFixed(0)} MB bundle), 1 run:\n`);
     printTable(scaled.rows);
