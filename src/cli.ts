@@ -1,22 +1,47 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import * as exportCommand from './commands/export.js';
-import * as imagesCommand from './commands/images.js';
-import * as importCommand from './commands/import.js';
-import * as inspectCommand from './commands/inspect.js';
-import * as inventoryCommand from './commands/inventory.js';
-import * as keygenCommand from './commands/keygen.js';
-import * as mirrorConfigCommand from './commands/mirror-config.js';
-import * as serveCommand from './commands/serve.js';
-import * as talosCacheCommand from './commands/talos-cache.js';
-import * as verifyCommand from './commands/verify.js';
+import type { CommandModule } from 'yargs';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
 import { TOOL } from './version.js';
 import { BundleFormatError } from './bundle/reader.js';
 import { UserInputError } from './util/user-input.js';
 import { flushStandardStreams, printErr, watchStandardStreams } from './ui/output.js';
 import { printable } from './util/text.js';
+
+/** A command loader, its argument types erased as yargs's list of commands takes them. */
+function lazy<U>(load: () => Promise<CommandModule<object, U>>): () => Promise<CommandModule> {
+  return load as unknown as () => Promise<CommandModule>;
+}
+
+/**
+ * Each command's module, loaded on demand: a run loads the code of the command it
+ * names and nothing else (a no-op import or a `--version` is mostly start-up, and
+ * start-up is mostly reading modules). Listed in the order `--help` shows them.
+ */
+const COMMANDS: Record<string, () => Promise<CommandModule>> = {
+  images: lazy(() => import('./commands/images.js')),
+  export: lazy(() => import('./commands/export.js')),
+  verify: lazy(() => import('./commands/verify.js')),
+  import: lazy(() => import('./commands/import.js')),
+  serve: lazy(() => import('./commands/serve.js')),
+  'talos-cache': lazy(() => import('./commands/talos-cache.js')),
+  inspect: lazy(() => import('./commands/inspect.js')),
+  'mirror-config': lazy(() => import('./commands/mirror-config.js')),
+  inventory: lazy(() => import('./commands/inventory.js')),
+  keygen: lazy(() => import('./commands/keygen.js')),
+};
+
+/**
+ * The command the arguments name (the first word that is not an option), alone;
+ * every command when there is none or it is not one of ours, so that `--help`
+ * lists them all and a typo gets its suggestion.
+ */
+async function commandsFor(args: readonly string[]): Promise<CommandModule[]> {
+  const named = args.find((a) => !a.startsWith('-'));
+  const load = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
+  return Promise.all(load.map((l) => l()));
+}
 
 /** Set when writing stdout or stderr failed for another reason than a reader that left. */
 let outputLost: Error | undefined;
@@ -91,25 +116,14 @@ function printableMessage(message: string): string {
 }
 
 async function main(): Promise<void> {
-  await yargs(hideBin(process.argv))
+  const args = hideBin(process.argv);
+  await yargs(args)
     .scriptName('airgap-bundle')
     .usage(
       '$0 <command> [options]\n\nCarry container images across an air gap: export them from registries into one checksummed bundle, verify it offline, import it into an isolated registry.',
     )
-    .command(imagesCommand)
-    .command(exportCommand)
-    .command(verifyCommand)
-    .command(importCommand)
-    .command(serveCommand)
-    .command(talosCacheCommand)
-    .command(inspectCommand)
-    .command(mirrorConfigCommand)
-    .command(inventoryCommand)
-    .command(keygenCommand)
-    .demandCommand(
-      1,
-      'name a command: images, export, verify, import, serve, talos-cache, inspect, mirror-config, inventory, keygen',
-    )
+    .command(await commandsFor(args))
+    .demandCommand(1, `name a command: ${Object.keys(COMMANDS).join(', ')}`)
     .strict()
     .recommendCommands()
     .version(TOOL.version)
