@@ -29,7 +29,7 @@ import {
   validateRegistry,
   type TargetArgs,
 } from './target-options.js';
-import { retainFreedMemory } from '../util/retain-freed-memory.js';
+import { retainFreedMemoryToMove } from '../util/retain-freed-memory.js';
 
 /** Longest reason shown: reasons quote registry answers and bundle strings. */
 const MESSAGE_MAX = 1000;
@@ -83,7 +83,6 @@ export function builder(y: Argv): Argv<ImportArgs> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<void> {
-  retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
@@ -92,6 +91,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     printPlan(plan, registry, argv.json);
     return;
   }
+  retainFreedMemoryToMove(metadata.blobs.reduce((sum, b) => sum + (b.external ? 0 : b.size), 0));
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, {
     ...(explicit ? { explicit } : {}),
