@@ -85,6 +85,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench-verify failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`bench-verify failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

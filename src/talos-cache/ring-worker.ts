@@ -12,6 +12,8 @@
  * first unit that does not match, saying which.
  */
 
+import { KEEP_NAMES_SHIM } from '../util/hash-worker.js';
+
 /** A stretch of the layer: `digest` empty for bytes made in memory; `whole` on the last part of a blob in parts. */
 export interface CheckUnit {
   size: number;
@@ -118,5 +120,5 @@ export function ringWorkerMain(load: Load, control: typeof CONTROL): void {
 
 /** The source for `new Worker(source, { eval: true })`, where `require` is at hand. */
 export function ringWorkerSource(): string {
-  return `(${ringWorkerMain.toString()})(require, ${JSON.stringify(CONTROL)});`;
+  return `${KEEP_NAMES_SHIM}(${ringWorkerMain.toString()})(require, ${JSON.stringify(CONTROL)});`;
 }

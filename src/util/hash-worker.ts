@@ -53,7 +53,15 @@ export function hashWorkerMain(load: Load): void {
   });
 }
 
+/**
+ * Run from TypeScript sources (tsx, the benchmark scripts), esbuild keeps function
+ * names by wrapping them in a `__name(fn, "name")` helper that lives in the
+ * module, not in the function: the worker, which gets the function's text alone,
+ * is given a stand-in that leaves the function as it is.
+ */
+export const KEEP_NAMES_SHIM = 'var __name = (fn) => fn;';
+
 /** The worker's source for `new Worker(source, { eval: true })`, where `require` is at hand. */
 export function hashWorkerSource(): string {
-  return `(${hashWorkerMain.toString()})(require);`;
+  return `${KEEP_NAMES_SHIM}(${hashWorkerMain.toString()})(require);`;
 }
