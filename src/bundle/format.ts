@@ -124,6 +124,11 @@ export interface BundleMetadata {
   volumes?: { index: number; count: number; set: string };
 }
 
+/** Bytes the bundle itself carries: every blob but those a delta left out. */
+export function carriedBytes(blobs: readonly BlobRecord[]): number {
+  return blobs.reduce((sum, b) => sum + (b.external ? 0 : b.size), 0);
+}
+
 export function blobEntryName(digest: string): string {
   const colon = digest.indexOf(':');
   return `blobs/${digest.slice(0, colon)}/${digest.slice(colon + 1)}`;

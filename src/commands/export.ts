@@ -9,7 +9,7 @@ import {
   type ExportRequest,
   type ExportResult,
 } from '../export/export-bundle.js';
-import { MAX_IMAGES } from '../bundle/format.js';
+import { carriedBytes, MAX_IMAGES } from '../bundle/format.js';
 import { parseVolumeSize } from '../bundle/volumes.js';
 import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
@@ -24,8 +24,7 @@ import { loadSigner } from './signing.js';
 import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
-import type { CopiedTool } from '../tool-copy/copy.js';
-import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs } from '../tool-copy/with-tool.js';
+import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs, type ToolCopyReport } from '../tool-copy/with-tool.js';
 
 interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs {
   output?: string;
@@ -275,10 +274,10 @@ function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platfor
 function reportExport(
   reporter: Reporter,
   result: ExportResult,
-  run: { mode: ExportMode; delta: boolean; seconds: number; tool?: CopiedTool & { arch: string } },
+  run: { mode: ExportMode; delta: boolean; seconds: number; tool?: ToolCopyReport },
 ): void {
   const { images, blobs, written } = result;
-  const totalBytes = blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
+  const totalBytes = carriedBytes(blobs);
   const externalBytes = blobs.filter((b) => b.external).reduce((s, b) => s + b.size, 0);
   const shared = images.reduce((s, im) => s + im.bytes, 0) - totalBytes - externalBytes;
   if (run.delta)

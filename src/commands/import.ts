@@ -8,7 +8,7 @@ import {
 } from '../import/importer.js';
 import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
 import { readHead } from '../bundle/reader.js';
-import type { BundleMetadata } from '../bundle/format.js';
+import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import type { RegistryClient } from '../registry/client.js';
 import { requireSignature } from './signing.js';
 import { checkRegistry } from '../import/registry-check.js';
@@ -91,7 +91,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     printPlan(plan, registry, argv.json);
     return;
   }
-  retainFreedMemoryToMove(metadata.blobs.reduce((sum, b) => sum + (b.external ? 0 : b.size), 0));
+  retainFreedMemoryToMove(carriedBytes(metadata.blobs));
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, {
     ...(explicit ? { explicit } : {}),

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
-import type { BundleMetadata } from '../bundle/format.js';
+import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import { formatBytes, printableList, table } from '../ui/format.js';
 import { printOut, writeJson } from '../ui/output.js';
 import { printable } from '../util/text.js';
@@ -21,7 +21,7 @@ export function builder(y: Argv): Argv<InspectArgs> {
 }
 
 export function summarize(m: BundleMetadata) {
-  const total = m.blobs.filter((b) => !b.external).reduce((s, b) => s + b.size, 0);
+  const total = carriedBytes(m.blobs);
   const external = m.blobs.filter((b) => b.external);
   const perImage = m.images.reduce((s, im) => s + im.bytes, 0) - external.reduce((s, b) => s + b.size, 0);
   const artifactsOf = groupArtifacts(m.images);

@@ -19,7 +19,6 @@ import { readHead, readMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { planImport } from '../import/plan.js';
 import { checkRegistry } from '../import/registry-check.js';
-import { retainFreedMemory } from '../util/retain-freed-memory.js';
 
 interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
   bundle: string[];
@@ -61,9 +60,6 @@ export function builder(y: Argv): Argv<VerifyArgs> {
 }
 
 async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Reporter): Promise<void> {
-  // Blobs read with --deep come through sockets, a buffer per read. An offline verify reads
-  // through a fixed ring, so keeping freed memory gains it nothing and costs it up to 32 MiB.
-  retainFreedMemory();
   const registry = validateRegistry(argv.registry!);
   const bundle = argv.bundle[0]!;
   const metadata = await readMetadata(bundle);

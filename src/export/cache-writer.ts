@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { BlobCache } from './blob-cache.js';
-import type { BundleMetadata } from '../bundle/format.js';
+import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import { tarPieces, bundleDocuments } from '../bundle/layout.js';
 import { HashingRing } from '../tar/hashing-ring.js';
 import { activePartials, partialPath, publishBundle, removeStalePartials, type WriteResult } from './publish.js';
@@ -64,7 +64,7 @@ export async function writeBundle(
 /** The message for a full disk while a bundle is written, or undefined for any other error. */
 function diskFull(err: unknown, output: string, written: number, metadata: BundleMetadata): Error | undefined {
   if (!isDiskFull(err)) return undefined;
-  const needed = metadata.blobs.filter((b) => !b.external).reduce((n, b) => n + b.size, 0);
+  const needed = carriedBytes(metadata.blobs);
   return new Error(
     `no space left in ${dirname(output)} while writing ${basename(output)}: ${written} of about ${needed} bytes written (removed); free space or choose another -o folder, then rerun (fetched blobs stay in the cache)`,
   );

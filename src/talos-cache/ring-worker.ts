@@ -12,7 +12,7 @@
  * first unit that does not match, saying which.
  */
 
-import { KEEP_NAMES_SHIM } from '../util/hash-worker.js';
+import { workerSource } from '../util/worker-source.js';
 
 /** A stretch of the layer: `digest` empty for bytes made in memory; `whole` on the last part of a blob in parts. */
 export interface CheckUnit {
@@ -118,7 +118,7 @@ export function ringWorkerMain(load: Load, control: typeof CONTROL): void {
   else parentPort?.postMessage('ok');
 }
 
-/** The source for `new Worker(source, { eval: true })`, where `require` is at hand. */
+/** The source for `new Worker(source, { eval: true })`. */
 export function ringWorkerSource(): string {
-  return `${KEEP_NAMES_SHIM}(${ringWorkerMain.toString()})(require, ${JSON.stringify(CONTROL)});`;
+  return workerSource(ringWorkerMain, CONTROL);
 }

@@ -32,10 +32,13 @@ export function toolCopyOptions<T>(y: Argv<T>) {
  * (a UserInputError saying how to get one when there is none), and returns the
  * step that copies it next to the written bundle; undefined without the option.
  */
+/** What was copied beside the bundle, for the report. */
+export type ToolCopyReport = CopiedTool & { arch: string };
+
 export async function prepareToolCopy(
   args: ToolCopyArgs,
   reporter: Reporter,
-): Promise<((bundle: string) => Promise<CopiedTool & { arch: string }>) | undefined> {
+): Promise<((bundle: string) => Promise<ToolCopyReport>) | undefined> {
   if (!args['with-tool']) {
     if (args['tool-arch'] !== undefined) throw new UserInputError('--tool-arch goes with --with-tool');
     return undefined;
@@ -43,10 +46,10 @@ export async function prepareToolCopy(
   const source = await locateTool(toolArch(args['tool-arch']));
   return async (bundle) => {
     // A volume set is written in one folder: the executable lands beside the first volume.
-    const copied = await copyTool(source, dirname(bundle));
+    const copied = { ...(await copyTool(source, dirname(bundle))), arch: `linux-${source.arch}` };
     reporter.info(
-      `wrote ${copied.path} (${formatBytes(copied.bytes)}, linux-${source.arch}), checksum ${copied.sidecar}: sha256 ${copied.sha256}`,
+      `wrote ${copied.path} (${formatBytes(copied.bytes)}, ${copied.arch}), checksum ${copied.sidecar}: sha256 ${copied.sha256}`,
     );
-    return { ...copied, arch: `linux-${source.arch}` };
+    return copied;
   };
 }

@@ -6,6 +6,8 @@
  * therefore be self-contained: everything it needs comes through `load`.
  */
 
+import { workerSource } from './worker-source.js';
+
 /** What the main thread sends: a filled slot, or a control message. */
 export type HashWorkerRequest =
   | { slot: number; offset: number; length: number }
@@ -53,15 +55,7 @@ export function hashWorkerMain(load: Load): void {
   });
 }
 
-/**
- * Run from TypeScript sources (tsx, the benchmark scripts), esbuild keeps function
- * names by wrapping them in a `__name(fn, "name")` helper that lives in the
- * module, not in the function: the worker, which gets the function's text alone,
- * is given a stand-in that leaves the function as it is.
- */
-export const KEEP_NAMES_SHIM = 'var __name = (fn) => fn;';
-
-/** The worker's source for `new Worker(source, { eval: true })`, where `require` is at hand. */
+/** The worker's source for `new Worker(source, { eval: true })`. */
 export function hashWorkerSource(): string {
-  return `${KEEP_NAMES_SHIM}(${hashWorkerMain.toString()})(require);`;
+  return workerSource(hashWorkerMain);
 }
