@@ -413,8 +413,20 @@ describe('clients that hold or drop connections', () => {
       latencies.push(Date.now() - t);
       await sleep(500);
     }
+    const logged = server.logs().length;
     const whole = await get(server.port, bigBlob.target);
     expect(sha256(whole.body)).toBe(bigBlob.digest);
+    // Its access-log line reaches us after the body does: waited for here, so the next test,
+    // which counts the records of this blob from its own start, does not find it.
+    await until(
+      () =>
+        server
+          .logs()
+          .slice(logged)
+          .some((r) => r.path === bigBlob.target),
+      10_000,
+      'the access-log record of the whole blob',
+    );
     const outcomes = await Promise.all(slow);
     for (const o of outcomes) {
       expect(o.answered).not.toMatch(/^HTTP\/1\.1 2/);
