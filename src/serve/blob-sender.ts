@@ -32,7 +32,7 @@ async function* readRange(pieces: FilePiece[], start: number, end: number): Asyn
 async function* readPiece(file: string, position: number, length: number): AsyncGenerator<Buffer> {
   const fh = await open(file, 'r');
   try {
-    for (let done = 0; done < length; ) {
+    for (let done = 0; done < length;) {
       const chunk = pool.take();
       const n = await fh.read(chunk, 0, Math.min(chunk.length, length - done), position + done).then(
         (r) => r.bytesRead,
