@@ -179,10 +179,10 @@ async function warmUp(port: number): Promise<void> {
 }
 
 /**
- * The server's RSS with the garbage of past responses collected: the lowest seen across whole GETs
- * of the big blob. An idle server may hold the buffers of abandoned responses for half a minute
- * (seen: 240 MiB for 25 s after 200 leavers, then 82); a stream of large reads keeps V8 collecting,
- * so the lowest sample is the memory actually kept. Measured the same way before and after.
+ * The server's RSS, the lowest seen across whole GETs of the big blob: what it keeps while it works,
+ * not a moment's peak. Blob bytes move through a pool of chunks, so a burst of clients that used to
+ * leave fresh buffers behind (seen: 240 MiB for 25 s after 200 leavers, and tens of MiB the allocator
+ * never gave back) now waits for pooled chunks instead. Measured the same way before and after.
  */
 async function lowestRssKiB(port: number, pid: number, gets = 12): Promise<number> {
   let lowest = rssKiB(pid);

@@ -90,17 +90,47 @@ describe('serve: sending a blob through pooled chunks', () => {
 });
 
 describe('serve: the chunk pool', () => {
-  it('hands a released chunk out again, keeps no more than it was told, and drops what is not its own', () => {
-    const pool = new ChunkPool(1024, 2);
-    const [a, b, c] = [pool.take(), pool.take(), pool.take()];
+  it('hands a released chunk out again, whole, whichever view of it comes back', async () => {
+    const pool = new ChunkPool(1024, 2, 1000);
+    const a = await pool.take();
     pool.release(a.subarray(0, 10));
+    const again = await pool.take();
+    expect(again.buffer).toBe(a.buffer);
+    expect(again.length).toBe(1024);
+  });
+
+  it('when every chunk it owns is busy, a reader waits for the next one released', async () => {
+    const pool = new ChunkPool(1024, 2, 1000);
+    const [a, b] = [await pool.take(), await pool.take()];
+    const third = pool.take();
+    let got: Buffer | undefined;
+    void third.then((x) => (got = x));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(got).toBeUndefined();
     pool.release(b);
-    pool.release(c);
-    pool.release(Buffer.alloc(512));
-    const again = [pool.take(), pool.take(), pool.take()];
-    expect(again[0]!.buffer).toBe(b.buffer);
-    expect(again[1]!.buffer).toBe(a.buffer);
-    expect(again[2]!.buffer).not.toBe(c.buffer);
-    expect(again.every((x) => x.length === 1024)).toBe(true);
+    expect((await third).buffer).toBe(b.buffer);
+    expect(a.buffer).not.toBe(b.buffer);
+  });
+
+  it('past its patience a reader gets a chunk of its own, which the pool does not keep', async () => {
+    const pool = new ChunkPool(1024, 1, 20);
+    const owned = await pool.take();
+    const started = Date.now();
+    const extra = await pool.take();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(15);
+    expect(extra.length).toBe(1024);
+    expect(extra.buffer).not.toBe(owned.buffer);
+    pool.release(extra);
+    pool.release(owned);
+    expect((await pool.take()).buffer).toBe(owned.buffer);
+    expect((await pool.take()).buffer).not.toBe(extra.buffer);
+  });
+
+  it('keeps nothing that it did not hand out', async () => {
+    const pool = new ChunkPool(1024, 1, 20);
+    await pool.take();
+    const foreign = Buffer.alloc(1024);
+    pool.release(foreign);
+    expect((await pool.take()).buffer).not.toBe(foreign.buffer);
   });
 });
