@@ -15,7 +15,7 @@ import {
   validateRegistry,
   type TargetArgs,
 } from './target-options.js';
-import { readHead, readMetadata } from '../bundle/reader.js';
+import { readHead, readMetadata, readParsedMetadata, type ParsedMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import { planImport } from '../import/plan.js';
 import { checkRegistry } from '../import/registry-check.js';
@@ -102,12 +102,15 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
     }
   }
   // Metadata that is not usable is one line (exit 3) before any progress; --json still gets its report.
-  if (!argv.json) for (const b of argv.bundle) await readMetadata(b);
+  // What this read parsed, the scan takes again when the file still holds the same bytes.
+  const parsed = new Map<string, ParsedMetadata>();
+  if (!argv.json) for (const b of argv.bundle) parsed.set(b, await readParsedMetadata(b));
   const name = argv.bundle.length === 1 ? printable(argv.bundle[0]!) : `${argv.bundle.length} volumes`;
   reporter.startBytes('read', `verifying ${name}`, size);
   const started = Date.now();
   let last = 0;
   const report = await verifyBundles(argv.bundle, {
+    parsed,
     onProgress: (pos) => {
       // Positions restart with each file.
       reporter.advance('read', Math.max(0, pos - last));

@@ -6,7 +6,7 @@ import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import { readSmallRegularFile, SmallFileError } from '../util/small-file.js';
 import type { BundleMetadata } from '../bundle/format.js';
 import { parseLayoutIndex } from '../bundle/layout-index.js';
-import { BundleFormatError, isSmallDocument, openBundle } from '../bundle/reader.js';
+import { BundleFormatError, isSmallDocument, openBundle, type ParsedMetadata } from '../bundle/reader.js';
 import { parseSidecar } from '../bundle/sidecar.js';
 import { TarFormatError } from '../tar/reader.js';
 import { compareIndex } from './judge.js';
@@ -54,7 +54,25 @@ function blobRecords(metadata: BundleMetadata): Map<string, BundleMetadata['blob
   return records;
 }
 
-export async function scanBundle(path: string, onProgress?: (position: number) => void): Promise<Scan> {
+async function notABundle(path: string, err: BundleFormatError): Promise<Scan> {
+  const problems = [err.message.replace(`${path}: `, '')];
+  const bytes = (await stat(path)).size;
+  return {
+    path,
+    metadata: undefined,
+    seen: new Map(),
+    problems,
+    sidecar: { status: 'unchecked' },
+    bytes,
+    signed: false,
+  };
+}
+
+export async function scanBundle(
+  path: string,
+  onProgress?: (position: number) => void,
+  parsed?: ParsedMetadata,
+): Promise<Scan> {
   const problems: string[] = [];
   const seen = new Map<string, BlobSeen>();
   let metadata: BundleMetadata | undefined;
@@ -65,19 +83,15 @@ export async function scanBundle(path: string, onProgress?: (position: number) =
 
   let reading;
   try {
-    reading = await openBundle(path, { wholeFileHash: true, ...(onProgress ? { onProgress } : {}) });
+    reading = await openBundle(path, {
+      wholeFileHash: true,
+      ...(onProgress ? { onProgress } : {}),
+      ...(parsed ? { parsed } : {}),
+    });
   } catch (err) {
     // Not a bundle at all (compressed, say): still a report, so --json always answers.
     if (!(err instanceof BundleFormatError)) throw err;
-    return {
-      path,
-      metadata,
-      seen,
-      problems: [err.message.replace(`${path}: `, '')],
-      sidecar: { status: 'unchecked' },
-      bytes: (await stat(path)).size,
-      signed,
-    };
+    return notABundle(path, err);
   }
   let wholeFile: string | undefined;
   try {

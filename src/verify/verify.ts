@@ -1,4 +1,5 @@
 import type { BlobPart, BundleMetadata } from '../bundle/format.js';
+import type { ParsedMetadata } from '../bundle/reader.js';
 import { judgeImage, bounded, type ImageReport } from './judge.js';
 import { scanBundle, type BlobSeen, type Scan, type SidecarCheck } from './scan.js';
 
@@ -42,10 +43,10 @@ export async function verifyBundle(
  */
 export async function verifyBundles(
   paths: string[],
-  opts: { onProgress?: (position: number) => void } = {},
+  opts: { onProgress?: (position: number) => void; parsed?: Map<string, ParsedMetadata> } = {},
 ): Promise<VerifyReport> {
   const scans: Scan[] = [];
-  for (const p of paths) scans.push(await scanBundle(p, opts.onProgress));
+  for (const p of paths) scans.push(await scanBundle(p, opts.onProgress, opts.parsed?.get(p)));
   return report(scans);
 }
 
