@@ -7,7 +7,7 @@ import {
   type ImportResult,
 } from '../import/importer.js';
 import { planImport, type ImportPlan, type PlannedImage } from '../import/plan.js';
-import { readHead } from '../bundle/reader.js';
+import { readHead, type ParsedMetadata } from '../bundle/reader.js';
 import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import type { RegistryClient } from '../registry/client.js';
 import { requireSignature } from './signing.js';
@@ -86,7 +86,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
-  const { metadata, plan } = await readBundle(argv, reporter);
+  const { metadata, parsed, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
     return;
@@ -107,7 +107,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     reporter.info(
       `delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`,
     );
-  const session: ImportSession = { argv, registry, plan, client, reporter };
+  const session: ImportSession = { argv, registry, plan, parsed, client, reporter };
   try {
     const result = await pushBundle(session);
     reporter.stop();
@@ -123,6 +123,8 @@ interface ImportSession {
   argv: ArgumentsCamelCase<ImportArgs>;
   registry: string;
   plan: ImportPlan;
+  /** The metadata as read (and its signature checked) before the plan was made. */
+  parsed: ParsedMetadata;
   client: RegistryClient;
   reporter: Reporter;
 }
@@ -131,7 +133,7 @@ interface ImportSession {
 async function readBundle(
   argv: ArgumentsCamelCase<ImportArgs>,
   reporter: Reporter,
-): Promise<{ metadata: BundleMetadata; plan: ImportPlan }> {
+): Promise<{ metadata: BundleMetadata; parsed: ParsedMetadata; plan: ImportPlan }> {
   try {
     statSync(argv.bundle);
   } catch {
@@ -147,13 +149,14 @@ async function readBundle(
     keepRegistryHost: argv['keep-registry-host'],
     ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
   });
-  return { metadata, plan };
+  return { metadata, parsed: { bytes: head.metadataBytes, metadata }, plan };
 }
 
 /** The push, reported as it goes; a delta whose base the registry lacks is the bundle's problem (exit 3). */
-function pushBundle({ argv, registry, plan, client, reporter }: ImportSession): Promise<ImportResult> {
+function pushBundle({ argv, registry, plan, parsed, client, reporter }: ImportSession): Promise<ImportResult> {
   return importBundle(argv.bundle, client, registry, plan, {
     concurrency: argv.concurrency,
+    parsed,
     events: {
       planned: (w) => {
         reporter.info(

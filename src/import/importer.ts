@@ -4,6 +4,7 @@ import { RegistryError } from '../registry/errors.js';
 import { mapSettled } from '../util/pool.js';
 import { favourSmallHeap } from '../util/small-heap.js';
 import { readSmallBlob } from '../bundle/blob-ranges.js';
+import type { ParsedMetadata } from '../bundle/reader.js';
 import { indexBundle } from './structure.js';
 import type { ImportPlan, PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
@@ -47,11 +48,11 @@ export async function importBundle(
   client: RegistryClient,
   registry: string,
   plan: ImportPlan,
-  opts: { concurrency: number; events?: ImportEvents },
+  opts: { concurrency: number; events?: ImportEvents; parsed?: ParsedMetadata },
 ): Promise<ImportResult> {
   favourSmallHeap();
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
-  const index = await indexBundle(path);
+  const index = await indexBundle(path, opts.parsed);
   const listed = await listedRepositories(client, registry);
   const run = startRun(path, client, registry, plan, index, { ...opts, listed });
 

@@ -1,6 +1,6 @@
 import type { BlobLocation } from '../bundle/blob-ranges.js';
 import type { BlobRecord, BundleMetadata } from '../bundle/format.js';
-import { BundleFormatError, openBundle } from '../bundle/reader.js';
+import { BundleFormatError, openBundle, type ParsedMetadata } from '../bundle/reader.js';
 import { parseLayoutIndex } from '../bundle/layout-index.js';
 import { compareIndex, judgeImage } from '../verify/judge.js';
 import { checkBlob, type BlobSeen } from '../verify/scan.js';
@@ -31,10 +31,12 @@ export class TamperedBundleError extends BundleFormatError {
  * bounded in depth and free of cycles. Any of these failing means the archive
  * was altered, and a TamperedBundleError refuses it as a whole. A manifest
  * whose bytes do not match its digest is bit rot instead: its images fail at
- * import, the others go on.
+ * import, the others go on. `parsed`: the metadata as the caller already read
+ * it (and checked its signature), taken again if the file still holds those
+ * bytes.
  */
-export async function indexBundle(path: string): Promise<BundleIndex> {
-  const scan = await scanStructure(path);
+export async function indexBundle(path: string, parsed?: ParsedMetadata): Promise<BundleIndex> {
+  const scan = await scanStructure(path, parsed);
   const problems = [...scan.tampering, ...missingBlobs(scan), ...imageStructure(scan)];
   if (problems.length > 0) throw new TamperedBundleError(path, problems);
   return { metadata: scan.metadata, blobs: scan.blobs };
@@ -48,8 +50,8 @@ interface StructureScan {
   tampering: string[];
 }
 
-async function scanStructure(path: string): Promise<StructureScan> {
-  const reading = await openBundle(path);
+async function scanStructure(path: string, parsed: ParsedMetadata | undefined): Promise<StructureScan> {
+  const reading = await openBundle(path, parsed ? { parsed } : {});
   let metadata: BundleMetadata | undefined;
   let roles = new Map<string, BlobRecord>();
   const blobs = new Map<string, BlobLocation>();
