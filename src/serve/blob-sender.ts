@@ -8,11 +8,11 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 
 /**
  * Read size: few system calls per blob. Each busy response holds at most two
- * chunks (one being written, the next being read), so the pool's 48 serve 24
- * clients at full pace; more share them.
+ * chunks (one being written, the next being read), so the pool's 48 (24 MiB)
+ * serve 24 clients at full pace; more take turns.
  */
 const CHUNK_SIZE = 512 * 1024;
-const pool = new ChunkPool(CHUNK_SIZE, 48, 50);
+const pool = new ChunkPool(CHUNK_SIZE, 48);
 
 /**
  * The bytes of `pieces` within [start, end] of the blob they make up, in

@@ -6,15 +6,14 @@
  * 1 GiB bundle that was most of serve's CPU time, several times the cost of
  * hashing the same bytes.
  *
- * The pool owns at most `capacity` chunks. When all are busy, a reader waits
- * for one to come back, and only after `patienceMs` is it given a chunk of its
- * own, dropped once used. Waiting first matters for memory, not speed: large
- * buffers allocated in a burst (200 clients that each leave after a few bytes)
- * and freed out of order fragment the allocator, and the process keeps tens
- * of MiB it will not use again; a chunk comes back within milliseconds of its
- * client reading or leaving. The patience bounds what clients that stop
- * reading can cost the others while they hold chunks until the idle timeout
- * cuts them: never a wait, only a slower pace.
+ * The pool owns at most `capacity` chunks and never allocates beyond them:
+ * when all are busy, a reader waits for the next one released, first come
+ * first served. A chunk comes back as soon as its write reaches the kernel or
+ * its client leaves, so waiting is short; and memory stays at the pool's size
+ * whatever the clients do. Allocating extra chunks in a burst instead (200
+ * clients that each leave after a few bytes) fragmented the allocator, and the
+ * process kept tens of MiB it would not use again. A client that stops reading
+ * holds at most the chunk being written to it until the idle timeout cuts it.
  */
 export class ChunkPool {
   private readonly idle: ArrayBuffer[] = [];
@@ -25,11 +24,10 @@ export class ChunkPool {
   constructor(
     readonly chunkSize: number,
     private readonly capacity: number,
-    private readonly patienceMs: number,
   ) {}
 
   async take(): Promise<Buffer> {
-    const memory = this.idle.pop() ?? this.allocateOwned() ?? (await this.waitOrAllocate());
+    const memory = this.idle.pop() ?? this.allocateOwned() ?? (await this.nextReleased());
     return Buffer.from(memory);
   }
 
@@ -44,28 +42,14 @@ export class ChunkPool {
 
   private allocateOwned(): ArrayBuffer | undefined {
     if (this.ownedCount >= this.capacity) return undefined;
-    const memory = uninitialized(this.chunkSize);
+    // Every byte is written by a read before it is sent: zeroing first would be wasted work.
+    const memory = Buffer.allocUnsafeSlow(this.chunkSize).buffer as ArrayBuffer;
     this.owned.add(memory);
     this.ownedCount++;
     return memory;
   }
 
-  private waitOrAllocate(): Promise<ArrayBuffer> {
-    return new Promise((resolve) => {
-      const handOver = (memory: ArrayBuffer) => {
-        clearTimeout(timer);
-        resolve(memory);
-      };
-      const timer = setTimeout(() => {
-        this.waiting.splice(this.waiting.indexOf(handOver), 1);
-        resolve(uninitialized(this.chunkSize));
-      }, this.patienceMs);
-      this.waiting.push(handOver);
-    });
+  private nextReleased(): Promise<ArrayBuffer> {
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
-}
-
-/** Every byte is written by a read before it is sent: zeroing first would be wasted work. */
-function uninitialized(size: number): ArrayBuffer {
-  return Buffer.allocUnsafeSlow(size).buffer as ArrayBuffer;
 }
