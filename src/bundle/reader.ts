@@ -294,7 +294,6 @@ export function isSmallDocument(size: number): boolean {
   return size <= MAX_MANIFEST_BYTES;
 }
 
-/** Buffers an entry whose size was already checked against its limit. */
 /**
  * A small entry's bytes in one buffer of the size its header gives (bounded by
  * JSON_LIMITS before this is called), each chunk copied in once: gathering
