@@ -111,9 +111,7 @@ export async function collectBundle(
         message: `${refs.length} images, more than the ${MAX_IMAGES} a bundle holds; split the list into several bundles`,
       },
     ]);
-  const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
-  if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
-  const { images, blobs } = recordImages(all, opts.events);
+  const { images, blobs } = await resolveAndRecord(refs, client, store, opts);
   markExternal(blobs, opts.exclude);
   const payload = [...blobs.values()].filter((b) => (b.role === 'layer' || b.role === 'config') && !b.external);
   const ordered = tarOrder(blobs);
@@ -133,6 +131,21 @@ export async function collectBundle(
     fetched: { blobs: missing.length, bytes: missingBytes },
     cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
   };
+}
+
+/**
+ * Phases 1 to 3. The resolved images (every manifest, parsed and as bytes) are
+ * dropped on return: only their records are kept through the downloads.
+ */
+async function resolveAndRecord(
+  refs: ListedReference[],
+  client: RegistryClient,
+  store: BlobStore,
+  opts: CollectOptions,
+): Promise<{ images: ImageRecord[]; blobs: Map<string, PendingBlob> }> {
+  const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
+  if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
+  return recordImages(all, opts.events);
 }
 
 /** An image (or artifact) resolved, with the handle on the repository it came from. */

@@ -68,37 +68,45 @@ export class HashingRing {
   async appendFile(file: string, offset: number, size: number): Promise<void> {
     const src = await open(file, 'r');
     try {
-      let left = size;
-      while (left > 0) {
-        const want = Math.min(left, SLOT - this.fill);
-        const { bytesRead } = await src.read(this.view, this.slot * SLOT + this.fill, want, offset + size - left);
-        if (bytesRead === 0)
-          throw new Error(
-            `${file} changed while being archived (expected ${size} bytes from offset ${offset}, it ends ${left} bytes early)`,
-          );
-        this.fill += bytesRead;
-        left -= bytesRead;
-        this.onBytes?.(bytesRead);
-        if (this.fill === SLOT) await this.flush();
-      }
+      await this.appendRange(src, file, offset, size);
     } finally {
       await src.close();
     }
   }
 
   /**
-   * Appends a file range like `appendFile` and returns the sha256 of just those
+   * Appends `size` bytes from `offset` of the open file `src` (called `name` in
+   * errors): for a caller reading many ranges of one file, one open for all.
+   */
+  async appendRange(src: FileHandle, name: string, offset: number, size: number): Promise<void> {
+    let left = size;
+    while (left > 0) {
+      const want = Math.min(left, SLOT - this.fill);
+      const { bytesRead } = await src.read(this.view, this.slot * SLOT + this.fill, want, offset + size - left);
+      if (bytesRead === 0)
+        throw new Error(
+          `${name} changed while being archived (expected ${size} bytes from offset ${offset}, it ends ${left} bytes early)`,
+        );
+      this.fill += bytesRead;
+      left -= bytesRead;
+      this.onBytes?.(bytesRead);
+      if (this.fill === SLOT) await this.flush();
+    }
+  }
+
+  /**
+   * Appends a range like `appendRange` and returns the sha256 of just those
    * bytes: how a range written by someone else is checked on its way through.
    */
-  async appendFileChecked(file: string, offset: number, size: number): Promise<string> {
+  async appendRangeChecked(src: FileHandle, name: string, offset: number, size: number): Promise<string> {
     if (this.fill > 0) await this.flush();
     this.hasher.beginPart();
-    await this.appendFile(file, offset, size);
+    await this.appendRange(src, name, offset, size);
     if (this.fill > 0) await this.flush();
     return `sha256:${await this.hasher.endPart()}`;
   }
 
-  /** Takes back the range of the last `appendFileChecked` (hashing only: nothing was written). */
+  /** Takes back the range of the last `appendRangeChecked` (hashing only: nothing was written). */
   unappend(size: number): void {
     if (this.fh) throw new Error('bytes already written cannot be taken back');
     this.hasher.rewind();
