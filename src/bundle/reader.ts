@@ -94,19 +94,21 @@ function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: 
   return cls;
 }
 
+/** The metadata as read and, for a signed bundle, its signature. */
+export interface BundleHead extends ParsedMetadata {
+  signature: Buffer | undefined;
+}
+
 /**
  * The metadata and, for a signed bundle, its signature: the first two entries.
  * Enough to check a signature before anything else happens.
  */
-export async function readHead(
-  path: string,
-): Promise<{ metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined }> {
+export async function readHead(path: string): Promise<BundleHead> {
   const reading = await openBundle(path);
-  let head: { metadata: BundleMetadata; metadataBytes: Buffer; signature: Buffer | undefined } | undefined;
+  let head: BundleHead | undefined;
   try {
     for await (const entry of reading.entries()) {
-      if (entry.type === 'metadata')
-        head = { metadata: entry.metadata, metadataBytes: entry.bytes, signature: undefined };
+      if (entry.type === 'metadata') head = { metadata: entry.metadata, bytes: entry.bytes, signature: undefined };
       else if (entry.type === 'signature' && head) head.signature = entry.bytes;
       else break;
     }

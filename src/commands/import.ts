@@ -142,14 +142,14 @@ async function readBundle(
   const head = await readHead(argv.bundle);
   const metadata = head.metadata;
   if (argv['public-key']) {
-    const key = await requireSignature(argv.bundle, argv['public-key'], head.metadataBytes, head.signature);
+    const key = await requireSignature(argv.bundle, argv['public-key'], head.bytes, head.signature);
     reporter.info(`signature valid (key ${printable(key)})`);
   }
   const plan: ImportPlan = planImport(metadata, {
     keepRegistryHost: argv['keep-registry-host'],
     ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
   });
-  return { metadata, parsed: { bytes: head.metadataBytes, metadata }, plan };
+  return { metadata, parsed: head, plan };
 }
 
 /** The push, reported as it goes; a delta whose base the registry lacks is the bundle's problem (exit 3). */

@@ -84,12 +84,15 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  // What a first read parsed, the scan takes again when the file still holds the same bytes.
+  const parsed = new Map<string, ParsedMetadata>();
   // A signature is checked first: an untrusted bundle is not worth reading further.
   if (argv['public-key']) {
     for (const b of argv.bundle) {
       const head = await readHead(b);
-      const key = await requireSignature(b, argv['public-key'], head.metadataBytes, head.signature);
+      const key = await requireSignature(b, argv['public-key'], head.bytes, head.signature);
       reporter.info(`${printable(b)}: signature valid (key ${printable(key)})`);
+      parsed.set(b, head);
     }
   }
   if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
@@ -102,9 +105,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
     }
   }
   // Metadata that is not usable is one line (exit 3) before any progress; --json still gets its report.
-  // What this read parsed, the scan takes again when the file still holds the same bytes.
-  const parsed = new Map<string, ParsedMetadata>();
-  if (!argv.json) for (const b of argv.bundle) parsed.set(b, await readParsedMetadata(b));
+  if (!argv.json) for (const b of argv.bundle) if (!parsed.has(b)) parsed.set(b, await readParsedMetadata(b));
   const name = argv.bundle.length === 1 ? printable(argv.bundle[0]!) : `${argv.bundle.length} volumes`;
   reporter.startBytes('read', `verifying ${name}`, size);
   const started = Date.now();
