@@ -7,6 +7,13 @@ import { BLOCK } from './entries.js';
 const MAX_META_ENTRY = 64 * 1024;
 const SLOT = 4 << 20;
 const SLOTS = 4;
+/**
+ * The first read after a seek: a header and, for a small entry, its data. Reads
+ * grow from there (x4 each) back to a whole slot while the reading goes on in
+ * order. Reading whole slots after every seek read most of a bundle of large
+ * layers just to find the next header, and again for the read-ahead.
+ */
+const READ_AFTER_SEEK = 64 * 1024;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 /**
  * Zeros allowed after the end-of-archive marker: GNU tar pads to its record
@@ -62,6 +69,9 @@ export class TarReader {
   private readonly hasher: BackgroundSha256 | undefined;
   /** Whether any byte was skipped: the whole-file hash is then incomplete. */
   private skipped = false;
+  /** Size of the next read: small right after a seek, then growing to a slot. */
+  private nextRead = SLOT;
+  private read = 0;
   readonly size: number;
 
   private constructor(
@@ -78,6 +88,11 @@ export class TarReader {
     const fh = await open(path, 'r');
     const st = await fh.stat();
     return new TarReader(fh, st.size, opts.wholeFileHash ?? false);
+  }
+
+  /** Bytes read from the file so far: what skipping saved is what this leaves out. */
+  get bytesRead(): number {
+    return this.read;
   }
 
   /** Bytes consumed from the file so far (for progress). */
@@ -283,6 +298,7 @@ export class TarReader {
     this.filePos = target;
     this.winStart = target;
     this.win = Buffer.alloc(0);
+    this.nextRead = READ_AFTER_SEEK;
   }
 
   private async fill(): Promise<void> {
@@ -298,12 +314,14 @@ export class TarReader {
     this.slot = (this.slot + 1) % SLOTS;
     // Claim the file range before awaiting, so positions never overlap.
     const at = this.filePos;
-    const want = Math.max(0, Math.min(SLOT, this.size - at));
+    const want = Math.max(0, Math.min(this.nextRead, this.size - at));
+    this.nextRead = Math.min(SLOT, this.nextRead * 4);
     this.filePos += want;
     await this.hasher?.release(slot);
     const buf = this.slotBuffer(slot);
     const { bytesRead } = want > 0 ? await this.fh.read(buf, 0, want, at) : { bytesRead: 0 };
     if (bytesRead < want) this.filePos = at + bytesRead;
+    this.read += bytesRead;
     const view = buf.subarray(0, bytesRead);
     if (bytesRead > 0) this.hasher?.update(slot, slot * SLOT, bytesRead);
     return view;
