@@ -19,6 +19,8 @@ const WRITE_BATCH = 512 * 1024;
 const WRITE_PIECES = 1024;
 /** Dirty pages pushed to disk as the checksum pass advances, so the closing fsync has little left. */
 const SYNC_EVERY = 256 * 1024 * 1024;
+/** A run of bytes already checked that is at least this long is hashed before waiting for the next blob. */
+const HASH_RUN = 4 * 1024 * 1024;
 
 export interface PlacedOptions extends Pick<WriteOptions, 'sign' | 'sourceDateEpoch' | 'onBytes'> {
   output: string;
@@ -49,9 +51,6 @@ interface Layout {
   /** Where each blob's bytes start in the file. */
   blobAt: Map<string, number>;
 }
-
-/** A run of bytes already checked that is at least this long is hashed before waiting for the next blob. */
-const HASH_RUN = 4 * 1024 * 1024;
 
 /**
  * A single bundle written in one pass: the tar's layout is fixed once every blob
@@ -214,15 +213,16 @@ export class InPlaceWriter implements BlobStore {
     const fh = this.fh;
     if (!layout || !fh) throw new Error('the bundle layout is not prepared');
     const sink = HashingRing.inPlace(this.opts.onBytes);
-    const src = await open(this.tmp, 'r');
+    let src: FileHandle | undefined;
     let syncedAt = 0;
     let syncing: Promise<void> | undefined;
     try {
+      const file = (src = await open(this.tmp, 'r'));
       // `hashed`: where the file's hash has got to. Blobs already checked join the run of
       // bytes before them; a blob downloaded in this run is hashed on its own as well.
       let hashed = 0;
       const hashUpTo = async (end: number) => {
-        if (end > hashed) await sink.appendRange(src, this.tmp, hashed, end - hashed);
+        if (end > hashed) await sink.appendRange(file, this.tmp, hashed, end - hashed);
         hashed = end;
         if (hashed - syncedAt >= SYNC_EVERY && !syncing) {
           syncedAt = hashed;
@@ -234,7 +234,7 @@ export class InPlaceWriter implements BlobStore {
         await ready(blob.of);
         if (!this.unchecked.has(blob.of)) continue;
         await hashUpTo(blob.at);
-        await this.check(sink, src, blob, refetch, retries);
+        await this.check(sink, file, blob, refetch, retries);
         hashed = blob.at + blob.size;
       }
       await hashUpTo(layout.size);
@@ -252,7 +252,7 @@ export class InPlaceWriter implements BlobStore {
         ...(layout.signature ? { signature: layout.signature } : {}),
       });
     } finally {
-      await src.close();
+      await src?.close();
       await sink.close();
     }
   }
