@@ -1,18 +1,20 @@
 /**
  * Thousands of small images: how each step scales with the image count, not the bytes.
  *
- *   npm run bench -- --many 3000 [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]
+ *   npm run bench -- --many 3000 [--runs N] [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]
  *   npx tsx scripts/bench-many.ts --many 3000
  *
  * N images (a shared base layer, one unique layer each, 30 % two-platform indexes) are written
  * straight into an upstream Distribution registry's storage (scripts/lib/many-images.ts), then,
- * once each: export, import into an empty registry, the no-op re-import, verify --registry,
- * verify offline and inspect; every registry sits behind a counting proxy, so each step reports
- * wall time, ms per image, registry requests per image and peak RSS (GNU time). `skopeo sync`
- * (one process, a YAML source list of the same images, dir: folders) runs export and import next
- * to it; `--baseline` runs every step again with another build of the tool (an older dist/), in
- * the same run, for a before/after on the same machine. Every import ends with a check that the
- * registry serves every image's tag with its digest. JSON goes to --json (default
+ * --runs times each (default 1): export, import into an empty registry, the no-op re-import,
+ * verify --registry, verify offline and inspect; every registry sits behind a counting proxy, so
+ * each step reports wall time, ms per image, registry requests per image and peak RSS (GNU time),
+ * the medians over the runs. `skopeo sync` (one process, a YAML source list of the same images,
+ * dir: folders) runs export and import next to it, once; `--baseline` runs every step with another
+ * build of the tool (an older dist/) in each run, the two builds taking turns to go first, and the
+ * ratio of each step is the median of the runs' own ratios, with their range: on a shared machine
+ * one run cannot tell a few per cent from the drift of the hour. Every import ends with a check that
+ * the registry serves every image's tag with its digest. JSON goes to --json (default
  * .bench/many-N.json).
  */
 import { cpSync, existsSync, rmSync } from 'node:fs';
@@ -42,6 +44,7 @@ type Results = Partial<Record<StepId, StepResult>>;
 
 interface Options {
   count: number;
+  runs: number;
   baseline?: string;
   peer: boolean;
   json: string;
@@ -53,13 +56,17 @@ function parseArgs(args: string[]): Options {
     return i >= 0 ? args[i + 1] : undefined;
   };
   const count = Number(arg('--many'));
-  if (!Number.isInteger(count) || count < 1 || count > 100_000) {
-    process.stderr.write('usage: --many N (1..100000) [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]\n');
+  const runs = Number(arg('--runs') ?? 1);
+  if (!Number.isInteger(count) || count < 1 || count > 100_000 || !Number.isInteger(runs) || runs < 1 || runs > 20) {
+    process.stderr.write(
+      'usage: --many N (1..100000) [--runs N (1..20)] [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]\n',
+    );
     process.exit(2);
   }
   const baseline = arg('--baseline');
   return {
     count,
+    runs,
     ...(baseline ? { baseline: resolve(baseline) } : {}),
     peer: !args.includes('--no-peer'),
     json: resolve(arg('--json') ?? join(benchDir, `many-${count}.json`)),
@@ -147,13 +154,18 @@ async function main(): Promise<void> {
     started.push(proxy);
     const up: Upstream = { registry, proxy, set, ...(await writeLists(work, proxy.host, set.images)) };
     await expectServed(registry.host, set.images, 'writing the set');
-    log('the tool');
-    const tool = await toolSteps(cli, up, work, fresh);
-    const baseline = opts.baseline
-      ? (log('the baseline build'), await toolSteps(opts.baseline, up, work, fresh))
-      : undefined;
+    const runs: Runs = { tool: [], baseline: [] };
+    for (let i = 0; i < opts.runs; i++) {
+      const builds: Array<[keyof Runs, string]> = [['tool', cli]];
+      if (opts.baseline) builds.push(['baseline', opts.baseline]);
+      if (i % 2 === 1) builds.reverse(); // taking turns to go first
+      for (const [side, build] of builds) {
+        log(`run ${i + 1}/${opts.runs}: the ${side === 'tool' ? 'tool' : 'baseline build'}`);
+        runs[side].push(await toolSteps(build, up, work, fresh));
+      }
+    }
     const peer = opts.peer ? (log('skopeo sync'), await peerSteps(up, work, fresh)) : undefined;
-    await report(opts, set, { tool, baseline, peer }, loadAtStart);
+    await report(opts, set, runs, peer, loadAtStart);
     await rm(work, { recursive: true, force: true });
   } finally {
     await dest?.proxy.stop();
@@ -162,9 +174,56 @@ async function main(): Promise<void> {
   }
 }
 
-type Columns = { tool: Results; baseline?: Results; peer?: Results };
+type Runs = { tool: Results[]; baseline: Results[] };
+type Columns = { tool: Results; baseline?: Results; peer?: Results; ratios?: Partial<Record<StepId, number[]>> };
 
-async function report(opts: Options, set: ManySet, cols: Columns, loadAtStart: number[]): Promise<void> {
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Each step's median over the runs, field by field. */
+function medians(runs: Results[]): Results {
+  const out: Results = {};
+  for (const id of Object.keys(STEPS) as StepId[]) {
+    const xs = runs.map((r) => r[id]).filter((x): x is StepResult => x !== undefined);
+    if (xs.length === 0) continue;
+    const m = (f: (x: StepResult) => number) => median(xs.map(f));
+    out[id] = {
+      seconds: m((x) => x.seconds),
+      cpuSeconds: m((x) => x.cpuSeconds),
+      rssMiB: m((x) => x.rssMiB),
+      requests: m((x) => x.requests),
+      byMethod: xs[0]!.byMethod,
+    };
+  }
+  return out;
+}
+
+/** Baseline time over tool time, per step and run: the two ran back to back, so the hour's drift cancels. */
+function pairedRatios(runs: Runs): Partial<Record<StepId, number[]>> {
+  const out: Partial<Record<StepId, number[]>> = {};
+  for (const id of Object.keys(STEPS) as StepId[])
+    out[id] = runs.tool.flatMap((t, i) => {
+      const [a, b] = [t[id], runs.baseline[i]?.[id]];
+      return a && b ? [b.seconds / a.seconds] : [];
+    });
+  return out;
+}
+
+async function report(
+  opts: Options,
+  set: ManySet,
+  runs: Runs,
+  peer: Results | undefined,
+  loadAtStart: number[],
+): Promise<void> {
+  const cols: Columns = {
+    tool: medians(runs.tool),
+    ...(runs.baseline.length > 0 ? { baseline: medians(runs.baseline), ratios: pairedRatios(runs) } : {}),
+    ...(peer ? { peer } : {}),
+  };
   const n = opts.count;
   const machine = {
     cpu: os.cpus()[0]?.model ?? 'unknown',
@@ -173,12 +232,22 @@ async function report(opts: Options, set: ManySet, cols: Columns, loadAtStart: n
     skopeo: (await run('skopeo', ['--version']).catch(() => ({ stdout: 'unknown' }))).stdout.trim(),
     loadAverage: { atStart: loadAtStart, atEnd: os.loadavg() },
   };
-  const result = { date: new Date().toISOString(), images: n, blobs: set.blobs, bytes: set.bytes, machine, ...cols };
+  const result = {
+    date: new Date().toISOString(),
+    images: n,
+    blobs: set.blobs,
+    bytes: set.bytes,
+    runs: opts.runs,
+    machine,
+    ...cols,
+    each: runs,
+  };
   await mkdir(dirname(opts.json), { recursive: true });
   await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
   const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(
-    `\n${n} images, ${set.blobs} distinct blobs (${(set.bytes / 1e6).toFixed(1)} MB); one run each\n` +
+    `\n${n} images, ${set.blobs} distinct blobs (${(set.bytes / 1e6).toFixed(1)} MB); ` +
+      `${opts.runs === 1 ? 'one run each' : `medians of ${opts.runs} runs`}${peer && opts.runs > 1 ? ' (skopeo sync: one run)' : ''}\n` +
       `${machine.cores} cores (${machine.cpu}), node ${machine.node}, ${machine.skopeo}\n` +
       `load average ${la(loadAtStart)} at start, ${la(machine.loadAverage.atEnd)} at end\n\n`,
   );
@@ -211,15 +280,20 @@ function printTable(n: number, cols: Columns): void {
           : ['-', '-', '-', '-']),
       );
     }
-    if (cols.baseline) {
-      const [t, b] = [cols.tool[id], cols.baseline[id]];
-      row.push(t && b ? `${(b.seconds / t.seconds).toFixed(2)}x` : '-');
-    }
+    if (cols.ratios) row.push(ratioCell(cols.ratios[id] ?? []));
     cells.push(row);
   }
   const widths = head.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
   for (const r of cells)
     process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
+}
+
+/** `1.04x`, or with several runs `1.04x (0.97-1.10)`: the median and the range of the paired ratios. */
+function ratioCell(ratios: number[]): string {
+  if (ratios.length === 0) return '-';
+  const x = (r: number) => r.toFixed(2);
+  const range = ratios.length > 1 ? ` (${x(Math.min(...ratios))}-${x(Math.max(...ratios))})` : '';
+  return `${x(median(ratios))}x${range}`;
 }
 
 main().catch((err: unknown) => {

@@ -525,7 +525,7 @@ function machine() {
 
 async function main(): Promise<void> {
   if (args.includes('--many')) {
-    // The many-images benchmark reads the same argv (--many N, --baseline, --no-peer, --json).
+    // The many-images benchmark reads the same argv (--many N, --runs, --baseline, --no-peer, --json).
     await import('./bench-many.js');
     return;
   }

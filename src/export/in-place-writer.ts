@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFile, open, readFile, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DigestMismatchError, sha256Digest } from '../oci/digest.js';
 import { readBlob } from '../bundle/blob-ranges.js';
@@ -10,6 +10,7 @@ import { bundleDocuments, tarPieces, type BundleDocuments } from '../bundle/layo
 import { partialPath, publishBundle, stalePartials, type WriteResult } from './publish.js';
 import type { WriteOptions } from './cache-writer.js';
 import { isDiskFull } from '../util/disk-full.js';
+import { Journal } from './journal.js';
 
 /** First line of a journal: its format, then what identifies the bundle being written. */
 const JOURNAL_MAGIC = 'airgap-bundle partial 1';
@@ -21,6 +22,8 @@ const WRITE_PIECES = 1024;
 const SYNC_EVERY = 256 * 1024 * 1024;
 /** A run of bytes already checked that is at least this long is hashed before waiting for the next blob. */
 const HASH_RUN = 4 * 1024 * 1024;
+/** A downloaded blob at most this size is checked on the main thread (see checkHere). */
+const CHECK_HERE = 64 * 1024;
 
 export interface PlacedOptions extends Pick<WriteOptions, 'sign' | 'sourceDateEpoch' | 'onBytes'> {
   output: string;
@@ -67,7 +70,8 @@ interface Layout {
 export class InPlaceWriter implements BlobStore {
   private readonly manifests = new Map<string, Buffer>();
   private readonly tmp: string;
-  private readonly journal: string;
+  private readonly journalPath: string;
+  private journal: Journal | undefined;
   private layout: Layout | undefined;
   private fh: FileHandle | undefined;
   private journaled = new Set<string>();
@@ -80,7 +84,7 @@ export class InPlaceWriter implements BlobStore {
 
   constructor(private readonly opts: PlacedOptions) {
     this.tmp = partialPath(opts.output);
-    this.journal = `${this.tmp}.done`;
+    this.journalPath = `${this.tmp}.done`;
   }
 
   /** The partial file: what a rerun resumes from. */
@@ -189,7 +193,7 @@ export class InPlaceWriter implements BlobStore {
       if (batched > 0) await flush();
       this.unchecked.add(digest);
       // Listed once all its bytes were handed to the file; a rerun re-hashes what is listed.
-      await appendFile(this.journal, `${digest}\n`);
+      await this.journal?.add(digest);
     } catch (err) {
       source.destroy();
       this.noteSpace(err);
@@ -221,21 +225,27 @@ export class InPlaceWriter implements BlobStore {
       // `hashed`: where the file's hash has got to. Blobs already checked join the run of
       // bytes before them; a blob downloaded in this run is hashed on its own as well.
       let hashed = 0;
-      const hashUpTo = async (end: number) => {
-        if (end > hashed) await sink.appendRange(file, this.tmp, hashed, end - hashed);
+      const advanceTo = (end: number) => {
         hashed = end;
         if (hashed - syncedAt >= SYNC_EVERY && !syncing) {
           syncedAt = hashed;
           syncing = fh.datasync().finally(() => void (syncing = undefined));
         }
       };
+      const hashUpTo = async (end: number) => {
+        if (end > hashed) await sink.appendRange(file, this.tmp, hashed, end - hashed);
+        advanceTo(end);
+      };
       for (const blob of layout.blobs) {
         if (blob.at - hashed >= HASH_RUN) await hashUpTo(blob.at);
         await ready(blob.of);
         if (!this.unchecked.has(blob.of)) continue;
-        await hashUpTo(blob.at);
-        await this.check(sink, file, blob, refetch, retries);
-        hashed = blob.at + blob.size;
+        if (blob.size <= CHECK_HERE) await this.checkHere(sink, file, hashed, blob, refetch, retries);
+        else {
+          await hashUpTo(blob.at);
+          await this.check(sink, file, blob, refetch, retries);
+        }
+        advanceTo(blob.at + blob.size);
       }
       await hashUpTo(layout.size);
       const sha256 = await sink.finish();
@@ -244,7 +254,9 @@ export class InPlaceWriter implements BlobStore {
       await fh.sync();
       await fh.close();
       this.fh = undefined;
-      await rm(this.journal, { force: true });
+      await this.journal?.close();
+      this.journal = undefined;
+      await rm(this.journalPath, { force: true });
       return await publishBundle(this.tmp, this.opts.output, {
         bytes: layout.size,
         sha256,
@@ -272,12 +284,34 @@ export class InPlaceWriter implements BlobStore {
         return;
       }
       sink.unappend(size);
-      if (attempt >= retries) {
-        const mismatch = new DigestMismatchError({ digest, size }, { digest: actual, size });
-        throw new Error(
-          `blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}; the registry serves damaged data: rerun later, or fetch through another mirror (--registry-mirror)`,
-        );
+      if (attempt >= retries) throw damagedUpstream(digest, size, actual, attempt);
+      await refetch(digest);
+    }
+  }
+
+  /**
+   * Like `check`, for a small blob: read with the bytes before it since `from` in
+   * one read and hashed on this thread. Handing a blob of a few KiB to the hashing
+   * thread took several messages and waits each, which at thousands of blobs cost
+   * more than the hashing.
+   */
+  private async checkHere(
+    sink: HashingRing,
+    src: FileHandle,
+    from: number,
+    { of: digest, at, size }: BlobPlace,
+    refetch: (digest: string) => Promise<void>,
+    retries: number,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const bytes = await readRange(src, this.tmp, from, at + size - from);
+      const actual = sha256Digest(bytes.subarray(at - from));
+      if (actual === digest) {
+        await sink.append(bytes);
+        this.unchecked.delete(digest);
+        return;
       }
+      if (attempt >= retries) throw damagedUpstream(digest, size, actual, attempt);
       await refetch(digest);
     }
   }
@@ -287,9 +321,11 @@ export class InPlaceWriter implements BlobStore {
     await this.queue;
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
+    await this.journal?.close();
+    this.journal = undefined;
     if (!keep) {
       await rm(this.tmp, { force: true });
-      await rm(this.journal, { force: true });
+      await rm(this.journalPath, { force: true });
     }
   }
 
@@ -298,26 +334,24 @@ export class InPlaceWriter implements BlobStore {
     const stale = await stalePartials(this.opts.output);
     for (const path of stale.filter((p) => /\.partial-\d+$/.test(p))) {
       if (this.resumedFrom) break;
-      const lines = await readFile(`${path}.done`, 'utf8').then(
-        (t) => t.split('\n'),
-        () => [],
-      );
+      const listed = await Journal.read(`${path}.done`);
       const st = await stat(path).catch(() => undefined);
-      if (lines[0] !== key || st?.size !== size) continue;
+      if (listed.key !== key || st?.size !== size) continue;
       await rename(path, this.tmp);
-      await rename(`${path}.done`, this.journal);
-      this.journaled = new Set(lines.slice(1).filter((l) => /^sha256:[0-9a-f]{64}$/.test(l)));
+      await rename(`${path}.done`, this.journalPath);
+      this.journaled = listed.digests;
       this.resumedFrom = path;
     }
     for (const path of stale)
       if (path !== this.resumedFrom && path !== `${this.resumedFrom}.done`) await rm(path, { force: true });
     if (this.resumedFrom) {
       this.fh = await open(this.tmp, 'r+');
+      this.journal = await Journal.reopen(this.journalPath);
       return;
     }
     this.fh = await open(this.tmp, 'w');
     await this.fh.truncate(size);
-    await writeFile(this.journal, `${key}\n`);
+    this.journal = await Journal.create(this.journalPath, key);
   }
 
   /** Writes one at a time: concurrent writes to one file only queue on its inode lock. */
@@ -368,6 +402,26 @@ function planBlobs(metadata: BundleMetadata, docs: BundleDocuments): Pick<Layout
     }
   }
   return { size: at, blobs, blobAt };
+}
+
+/** The error of a blob still damaged after its last download. */
+function damagedUpstream(digest: string, size: number, actual: string, attempt: number): Error {
+  const mismatch = new DigestMismatchError({ digest, size }, { digest: actual, size });
+  return new Error(
+    `blob ${digest}: content does not match after ${attempt + 1} download${attempt > 0 ? 's' : ''}: ${mismatch.message}; the registry serves damaged data: rerun later, or fetch through another mirror (--registry-mirror)`,
+  );
+}
+
+/** `size` bytes of `src` from `offset`; a file that ends before is an error. */
+async function readRange(src: FileHandle, name: string, offset: number, size: number): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(size);
+  let done = 0;
+  while (done < size) {
+    const { bytesRead } = await src.read(bytes, done, size - done, offset + done);
+    if (bytesRead === 0) throw new Error(`${name} ends before offset ${offset + size}`);
+    done += bytesRead;
+  }
+  return bytes;
 }
 
 /** `bufs` without its first `n` bytes. */

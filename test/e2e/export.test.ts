@@ -35,6 +35,19 @@ afterAll(async () => {
 
 const refOf = (img: SampleImage, host = upstream.host) => `${host}/${img.repository}:${img.tag}`;
 
+interface ManifestBlobs {
+  config: { digest: string; size: number };
+  layers: Array<{ digest: string; size: number }>;
+}
+
+/** The config and layers of a single-platform image, as the upstream serves its manifest. */
+async function manifestOf(img: SampleImage): Promise<ManifestBlobs> {
+  const res = await fetch(`${upstream.url}/v2/${img.repository}/manifests/${img.tag}`, {
+    headers: { accept: img.mediaType },
+  });
+  return (await res.json()) as ManifestBlobs;
+}
+
 describe('export against a real registry', () => {
   let bundle: string;
   let listFile: string;
@@ -325,27 +338,35 @@ describe('faults between the tool and the registry', () => {
     expect(readdirSync(work.path).filter((f) => f.includes('corrupt.tar'))).toEqual([]);
   });
 
-  it('without a cache, a blob damaged once in transit is caught by the checksum pass, fetched again, and the bundle is right', async () => {
-    const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
-    proxy.rules.length = 0;
-    proxy.rules.push({
-      match: (m, p) => m === 'GET' && p.includes('/blobs/sha256:'),
-      fault: { kind: 'corrupt' },
-      times: 1,
-    });
-    const before = proxy.requests.length;
-    const out = join(work.path, 'damaged-once.tar');
-    const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--json'], {
-      env: { AIRGAP_BUNDLE_CACHE: '' },
-    });
-    expect(res.code, res.stderr).toBe(0);
-    const requests = proxy.requests.slice(before);
-    const damaged = requests.find((r) => r.faulted)!;
-    expect(damaged).toBeDefined();
-    expect(requests.filter((r) => r.method === 'GET' && r.path === damaged.path)).toHaveLength(2);
-    expect(metadataOf(out).images[0]!.digest).toBe(img.digest);
-    expect((await runCli(['verify', out])).code).toBe(0);
-  });
+  // A blob of a few KiB is checked on the main thread, a larger one on the hashing thread: both paths.
+  it.each([
+    ['its config (small)', (m: ManifestBlobs) => m.config],
+    ['its largest layer', (m: ManifestBlobs) => [...m.layers].sort((a, b) => b.size - a.size)[0]!],
+  ])(
+    'without a cache, %s damaged once in transit is caught by the checksum pass, fetched again, and the bundle is right',
+    async (_, pick) => {
+      const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
+      const target = pick(await manifestOf(img));
+      proxy.rules.length = 0;
+      proxy.rules.push({
+        match: (m, p) => m === 'GET' && p.endsWith(`/blobs/${target.digest}`),
+        fault: { kind: 'corrupt' },
+        times: 1,
+      });
+      const before = proxy.requests.length;
+      const out = join(work.path, `damaged-once-${target.size}.tar`);
+      const res = await runCli(['export', refOf(img, proxy.host), '-o', out, '--plain-http', '--json'], {
+        env: { AIRGAP_BUNDLE_CACHE: '' },
+      });
+      expect(res.code, res.stderr).toBe(0);
+      const requests = proxy.requests.slice(before);
+      const damaged = requests.find((r) => r.faulted)!;
+      expect(damaged.path).toContain(target.digest);
+      expect(requests.filter((r) => r.method === 'GET' && r.path === damaged.path)).toHaveLength(2);
+      expect(metadataOf(out).images[0]!.digest).toBe(img.digest);
+      expect((await runCli(['verify', out])).code).toBe(0);
+    },
+  );
 
   it('without a cache, a blob damaged every time: exit 1 naming it, no bundle under the final name', async () => {
     const img = images.find((i) => i.kind === 'oci-manifest' || i.kind === 'docker-manifest')!;
