@@ -25,6 +25,8 @@
  *   registry ceiling  every config and layer fetched from the upstream registry with 4 parallel
  *              plain HTTP GETs (Node's client) to nowhere: what the registry serves on this
  *              machine, sharing its cores; export's throughput is reported as a share of it
+ *   ceiling to disk  the same GETs, each blob into a file of its own, then the filesystem
+ *              flushed (`sync -f`): the least a tool that keeps the bytes durably can take here
  *
  *   serve      on the exported bundle: skopeo pulls of every image at 1, 4 and 16 parallel pullers
  *              from `airgap-bundle serve` vs from Distribution holding the same images
@@ -94,11 +96,15 @@ function snapshotTool(): string {
   return join(dir, 'dist', 'cli.js');
 }
 
-type RowId = 'ceiling' | 'export' | 'export-cache' | 'verify' | 'import' | 'import-archive' | 'noop';
+type RowId = 'ceiling' | 'ceiling-disk' | 'export' | 'export-cache' | 'verify' | 'import' | 'import-archive' | 'noop';
 const ROWS: Record<RowId, { title: string; tool?: string; peer?: string }> = {
   ceiling: {
     title: 'registry ceiling (plain GETs)',
     tool: `every config and layer fetched with ${CEILING_PARALLEL} parallel plain HTTP GETs to nowhere`,
+  },
+  'ceiling-disk': {
+    title: 'registry ceiling to disk',
+    tool: `the same GETs, each blob into its own file, then sync -f of that filesystem`,
   },
   export: {
     title: 'export',
@@ -266,6 +272,19 @@ async function pass(
         const c = await registryCeiling(upstream.host, set.images, CEILING_PARALLEL);
         ceilingBytes = c.bytes;
         record('ceiling', 'tool', { seconds: c.seconds, cpuSeconds: 0, rssMiB: 0, writtenBytes: 0, tmpPeakBytes: 0 });
+        const into = join(work, 'ceiling-disk');
+        await rm(into, { recursive: true, force: true });
+        await mkdir(into, { recursive: true });
+        await settle();
+        const d = await registryCeiling(upstream.host, set.images, CEILING_PARALLEL, into);
+        record('ceiling-disk', 'tool', {
+          seconds: d.seconds,
+          cpuSeconds: 0,
+          rssMiB: 0,
+          writtenBytes: d.bytes,
+          tmpPeakBytes: 0,
+        });
+        await rm(into, { recursive: true, force: true });
       },
       toolExport: async () => {
         await rm(cache, { recursive: true, force: true });
@@ -395,7 +414,7 @@ async function pass(
           ? bundleBytes
           : id === 'import-archive'
             ? archived.size
-            : id === 'ceiling'
+            : id === 'ceiling' || id === 'ceiling-disk'
               ? ceilingBytes
               : set.uniqueBytes;
       const tool = s.tool.length > 0 ? { command: def.tool!, ...summarize(s.tool, rowBytes) } : undefined;
@@ -622,6 +641,10 @@ async function main(): Promise<void> {
     `load average ${m.loadAverage.atStart.toFixed(2)} at start, ${m.loadAverage.atEnd.toFixed(2)} at end\n\n`,
   );
   printTable(primary.rows);
+  const share = (id: RowId) => `${((100 * row('export').tool!.mbPerSecond) / row(id).tool!.mbPerSecond).toFixed(0)} %`;
+  process.stdout.write(
+    `export: ${share('ceiling')} of the registry ceiling, ${share('ceiling-disk')} of the ceiling to disk\n`,
+  );
   if (ways) printWaysOut(ways);
   if (scaled) {
     process.stdout.write(`\ntool only at ${scale}x (${(scaled.bundleBytes / 1e6).toFixed(0)} MB bundle), 1 run:\n`);

@@ -140,6 +140,7 @@ export class HttpTransport {
         url = redirectTarget(url, location, res.status, what);
         continue;
       }
+      if (req.method === 'HEAD') return headResponse(res, url.href, watchdog);
       return wrapResponse(res, url.href, watchdog, url.host, what);
     }
   }
@@ -325,6 +326,25 @@ class WatchedBody extends Transform {
     this.watchdog.stop();
     cb();
   }
+}
+
+/**
+ * The answer to a HEAD, which has no body to watch: thousands of them (an
+ * import that finds everything present) cost a stream pair each otherwise.
+ */
+function headResponse(res: Response, url: string, watchdog: Watchdog): HttpResponse {
+  watchdog.stop();
+  (res.body as unknown as Readable | null)?.resume();
+  return {
+    status: res.status,
+    headers: res.headers,
+    url,
+    get body() {
+      return Readable.from([]);
+    },
+    buffer: () => Promise.resolve(Buffer.alloc(0)),
+    discard() {},
+  };
 }
 
 function wrapResponse(res: Response, url: string, watchdog: Watchdog, host: string, what: string): HttpResponse {
