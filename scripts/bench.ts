@@ -3,7 +3,7 @@
  * sha256sum), against real Distribution registries on loopback.
  *
  *   npm run bench                         # builds, then runs this at the defaults
- *   npx tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4]
+ *   npx tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4] [--no-ways]
  *
  * A Talos-like image set of --size unique compressed layers (cached in .bench/images-SIZE) is
  * seeded into an upstream registry with skopeo. Then, --runs times, tool and peer alternating
@@ -33,6 +33,9 @@
  *              (scripts/bench-serve.ts), and the time to the first answer after start
  *   talos-cache on the exported bundle: the oci image cache vs `tar xf` of the bundle
  *              (scripts/bench-talos-cache.ts)
+ *
+ * --no-ways leaves out serve and talos-cache (the ways out of a bundle), for a quicker run of the
+ * core steps.
  *
  * --many N runs the many-images benchmark instead (scripts/bench-many.ts: N small images,
  * requests and memory per image).
@@ -70,8 +73,9 @@ const sizeBytes = Math.round(Number(sizeArg.replace(/[KMG]$/, '')) * (UNITS[size
 const runs = Number(arg('--runs', '5'));
 const jsonFile = resolve(arg('--json', join(benchDir, 'results.json')));
 const scale = Number(arg('--scale', '0'));
+const withWays = !args.includes('--no-ways');
 if (!(sizeBytes > 0) || !(runs >= 1) || !(scale >= 0)) {
-  process.stderr.write('usage: tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4]\n');
+  process.stderr.write('usage: tsx scripts/bench.ts [--size 1G] [--runs 5] [--json FILE] [--scale 4] [--no-ways]\n');
   process.exit(2);
 }
 
@@ -433,7 +437,7 @@ async function pass(
         ...(ratios ? { ratio: median(ratios), ratios } : {}),
       });
     }
-    const ways = toolOnly ? undefined : await waysOut(cli, bundle, join(work, 'ways'), runs);
+    const ways = toolOnly || !withWays ? undefined : await waysOut(cli, bundle, join(work, 'ways'), runs);
     // Gigabytes of outputs; kept only when something failed, for a look at what went wrong.
     await rm(work, { recursive: true, force: true });
     return { set, bundleBytes, rows, ...(ways ? { ways } : {}) };
