@@ -85,7 +85,8 @@ export async function importBundle(
  * list holds none of them: its images are not asked about.
  */
 async function incompleteImages(run: ImportRun): Promise<PlannedImage[]> {
-  const present = await mapSettled(run.plan.images, run.concurrency, async (p) => {
+  // HEADs move no data: twice the transfers at once, as many as the connection pool holds.
+  const present = await mapSettled(run.plan.images, run.concurrency * 2, async (p) => {
     if (!run.mayHold(p.repository)) return false;
     const head = await run.repository(p.repository).headManifest(p.tag ?? p.image.digest, 'pull,push');
     return head?.digest === p.image.digest;
