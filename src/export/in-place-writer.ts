@@ -22,7 +22,7 @@ const WRITE_PIECES = 1024;
 const SYNC_EVERY = 256 * 1024 * 1024;
 /** A run of bytes already checked that is at least this long is hashed before waiting for the next blob. */
 const HASH_RUN = 4 * 1024 * 1024;
-/** A downloaded blob at most this size is checked on the main thread (see checkHere). */
+/** A downloaded blob at most this size is checked on the main thread (see appendIfIntact). */
 const CHECK_HERE = 64 * 1024;
 
 export interface PlacedOptions extends Pick<WriteOptions, 'sign' | 'sourceDateEpoch' | 'onBytes'> {
@@ -240,11 +240,9 @@ export class InPlaceWriter implements BlobStore {
         if (blob.at - hashed >= HASH_RUN) await hashUpTo(blob.at);
         await ready(blob.of);
         if (!this.unchecked.has(blob.of)) continue;
-        if (blob.size <= CHECK_HERE) await this.checkHere(sink, file, hashed, blob, refetch, retries);
-        else {
-          await hashUpTo(blob.at);
-          await this.check(sink, file, blob, refetch, retries);
-        }
+        // A small blob is read together with the bytes before it (see appendIfIntact).
+        if (blob.size > CHECK_HERE) await hashUpTo(blob.at);
+        await this.check(sink, file, hashed, blob, refetch, retries);
         advanceTo(blob.at + blob.size);
       }
       await hashUpTo(layout.size);
@@ -269,51 +267,50 @@ export class InPlaceWriter implements BlobStore {
     }
   }
 
-  /** Hashes one downloaded blob on its way through the checksum pass; a damaged one is fetched again. */
+  /**
+   * Hashes one downloaded blob on its way through the checksum pass, with the
+   * bytes since `from` that the file's hash has not taken yet; a damaged one is
+   * fetched again.
+   */
   private async check(
     sink: HashingRing,
     src: FileHandle,
-    { of: digest, at, size }: BlobPlace,
+    from: number,
+    blob: BlobPlace,
     refetch: (digest: string) => Promise<void>,
     retries: number,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const actual = await sink.appendRangeChecked(src, this.tmp, at, size);
-      if (actual === digest) {
-        this.unchecked.delete(digest);
+      const actual = await this.appendIfIntact(sink, src, from, blob);
+      if (actual === blob.of) {
+        this.unchecked.delete(blob.of);
         return;
       }
-      sink.unappend(size);
-      if (attempt >= retries) throw damagedUpstream(digest, size, actual, attempt);
-      await refetch(digest);
+      if (attempt >= retries) throw damagedUpstream(blob.of, blob.size, actual, attempt);
+      await refetch(blob.of);
     }
   }
 
   /**
-   * Like `check`, for a small blob: read with the bytes before it since `from` in
-   * one read and hashed on this thread. Handing a blob of a few KiB to the hashing
-   * thread took several messages and waits each, which at thousands of blobs cost
-   * more than the hashing.
+   * Adds the bytes from `from` to the blob's end to the file's hash when the
+   * blob matches its digest, and returns the digest its bytes have. A large blob
+   * is hashed on the hashing thread (`from` is then its start) and taken back
+   * out if it does not match. A small one is read with the bytes before it in one
+   * read and hashed here: handing a blob of a few KiB to the hashing thread took
+   * several messages and waits each, which at thousands of blobs cost more than
+   * the hashing.
    */
-  private async checkHere(
-    sink: HashingRing,
-    src: FileHandle,
-    from: number,
-    { of: digest, at, size }: BlobPlace,
-    refetch: (digest: string) => Promise<void>,
-    retries: number,
-  ): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const bytes = await readRange(src, this.tmp, from, at + size - from);
-      const actual = sha256Digest(bytes.subarray(at - from));
-      if (actual === digest) {
-        await sink.append(bytes);
-        this.unchecked.delete(digest);
-        return;
-      }
-      if (attempt >= retries) throw damagedUpstream(digest, size, actual, attempt);
-      await refetch(digest);
+  private async appendIfIntact(sink: HashingRing, src: FileHandle, from: number, blob: BlobPlace): Promise<string> {
+    const { of: digest, at, size } = blob;
+    if (size > CHECK_HERE) {
+      const actual = await sink.appendRangeChecked(src, this.tmp, at, size);
+      if (actual !== digest) sink.unappend(size);
+      return actual;
     }
+    const bytes = await readRange(src, this.tmp, from, at + size - from);
+    const actual = sha256Digest(bytes.subarray(at - from));
+    if (actual === digest) await sink.append(bytes);
+    return actual;
   }
 
   /** Closes the file after a failure; keeps it (and its journal) for a rerun unless told not to. */
@@ -418,7 +415,10 @@ async function readRange(src: FileHandle, name: string, offset: number, size: nu
   let done = 0;
   while (done < size) {
     const { bytesRead } = await src.read(bytes, done, size - done, offset + done);
-    if (bytesRead === 0) throw new Error(`${name} ends before offset ${offset + size}`);
+    if (bytesRead === 0)
+      throw new Error(
+        `${name} changed while being written (it ends before offset ${offset + size}): something else wrote to it; rerun the export`,
+      );
     done += bytesRead;
   }
   return bytes;
