@@ -1,3 +1,5 @@
+// The blob sender over a real loopback HTTP server: pooled chunks across two files, ranges, and a
+// damaged last chunk that never completes the response.
 import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -6,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sendRange, sendWhole, type WholeOutcome } from '../../src/serve/blob-sender.js';
-import { ChunkPool } from '../../src/serve/chunk-pool.js';
 import type { ServedBlob } from '../../src/serve/content.js';
 
 /** A blob of several read chunks, cut across two files at an odd offset, as a volume set cuts it. */
@@ -86,48 +87,5 @@ describe('serve: sending a blob through pooled chunks', () => {
     expect(got.outcome).toBe('damaged');
     expect(got.complete).toBe(false);
     expect(got.body.length).toBeLessThan(bytes.length);
-  });
-});
-
-describe('serve: the chunk pool', () => {
-  const settle = () => new Promise((r) => setTimeout(r, 20));
-
-  it('hands a released chunk out again, whole, whichever view of it comes back', async () => {
-    const pool = new ChunkPool(1024, 2);
-    const a = await pool.take();
-    pool.release(a.subarray(0, 10));
-    const again = await pool.take();
-    expect(again.buffer).toBe(a.buffer);
-    expect(again.length).toBe(1024);
-  });
-
-  it('never allocates beyond its capacity: readers wait, first come first served, for chunks released', async () => {
-    const pool = new ChunkPool(1024, 2);
-    const [a, b] = [await pool.take(), await pool.take()];
-    const got: Buffer[] = [];
-    const third = pool.take().then((x) => got.push(x));
-    const fourth = pool.take().then((x) => got.push(x));
-    await settle();
-    expect(got).toHaveLength(0);
-    pool.release(b);
-    await third;
-    expect(got.map((x) => x.buffer)).toEqual([b.buffer]);
-    pool.release(a);
-    await fourth;
-    expect(got.map((x) => x.buffer)).toEqual([b.buffer, a.buffer]);
-  });
-
-  it('keeps nothing that it did not hand out', async () => {
-    const pool = new ChunkPool(1024, 1);
-    const owned = await pool.take();
-    const foreign = Buffer.alloc(1024);
-    pool.release(foreign);
-    let got: Buffer | undefined;
-    const next = pool.take().then((x) => (got = x));
-    await settle();
-    expect(got).toBeUndefined();
-    pool.release(owned);
-    await next;
-    expect(got!.buffer).toBe(owned.buffer);
   });
 });
