@@ -409,7 +409,10 @@ async function downloadBlob(
       const { body, size } = await repo.openBlob(b.digest);
       if (size !== undefined && size !== b.size) {
         body.destroy();
-        throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, 200, true);
+        throw new RegistryError('digest', `registry announced ${size} bytes, the manifest says ${b.size}`, {
+          status: 200,
+          retryable: true,
+        });
       }
       let sent = 0;
       try {
@@ -420,10 +423,10 @@ async function downloadBlob(
       } catch (err) {
         opts.events?.blobProgress?.(-sent);
         if (err instanceof DigestMismatchError)
-          throw new RegistryError('digest', `content does not match: ${err.message}`, 200, true);
+          throw new RegistryError('digest', `content does not match: ${err.message}`, { status: 200, retryable: true });
         if (err instanceof RegistryError) throw err;
         if (isDiskFull(err)) throw err;
-        throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, undefined, true);
+        throw new RegistryError('network', `transfer failed: ${(err as Error).message}`, { retryable: true });
       }
     },
     report,

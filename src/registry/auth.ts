@@ -80,7 +80,7 @@ export class Authenticator {
         throw new RegistryError(
           'auth',
           `${host}: the registry requires credentials; log in with docker login, pass --authfile, or --username with --password-stdin`,
-          401,
+          { status: 401 },
         );
       }
       this.basic.set(host, basicHeader(cred));
@@ -89,7 +89,7 @@ export class Authenticator {
     throw new RegistryError(
       'auth',
       `${host}: unauthorized, and the registry offered no usable authentication challenge`,
-      401,
+      { status: 401 },
     );
   }
 
@@ -111,7 +111,7 @@ export class Authenticator {
       throw new RegistryError(
         'auth',
         `${host}: the registry's token realm ${printable(url.origin, 100)} is plain http while the registry uses https; credentials are not sent in clear: the realm must use https`,
-        401,
+        { status: 401 },
       );
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
@@ -149,19 +149,22 @@ export class Authenticator {
       throw new RegistryError(
         'auth',
         `${host}: authentication failed (token server answered ${res.status}); check the username and password for this registry`,
-        res.status,
+        { status: res.status },
       );
     }
     if (res.status !== 200) {
       res.discard();
       const retryable = res.status === 429 || res.status >= 500;
-      throw new RegistryError('auth', `${host}: token server answered ${res.status}`, res.status, retryable);
+      throw new RegistryError('auth', `${host}: token server answered ${res.status}`, {
+        status: res.status,
+        retryable,
+      });
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
       body = JSON.parse((await res.buffer(MAX_TOKEN_RESPONSE)).toString('utf8'));
     } catch {
-      throw new RegistryError('auth', `${host}: token server answered something that is not JSON`, 200);
+      throw new RegistryError('auth', `${host}: token server answered something that is not JSON`, { status: 200 });
     }
     const token =
       typeof body.token === 'string'
@@ -169,7 +172,7 @@ export class Authenticator {
         : typeof body.access_token === 'string'
           ? body.access_token
           : undefined;
-    if (!token) throw new RegistryError('auth', `${host}: token server answered without a token`, 200);
+    if (!token) throw new RegistryError('auth', `${host}: token server answered without a token`, { status: 200 });
     const lifetime =
       typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
     return { header: `Bearer ${token}`, expiresAt: Date.now() + Math.max(1000, lifetime * 1000 - EXPIRY_MARGIN_MS) };
@@ -177,15 +180,15 @@ export class Authenticator {
 }
 
 function realmUrl(host: string, realm: string | undefined): URL {
-  if (!realm) throw new RegistryError('auth', `${host}: Bearer challenge without a realm`, 401);
+  if (!realm) throw new RegistryError('auth', `${host}: Bearer challenge without a realm`, { status: 401 });
   let url: URL;
   try {
     url = new URL(realm);
   } catch {
-    throw new RegistryError('auth', `${host}: Bearer realm is not a URL`, 401);
+    throw new RegistryError('auth', `${host}: Bearer realm is not a URL`, { status: 401 });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:')
-    throw new RegistryError('auth', `${host}: Bearer realm is not an http or https URL`, 401);
+    throw new RegistryError('auth', `${host}: Bearer realm is not an http or https URL`, { status: 401 });
   return url;
 }
 

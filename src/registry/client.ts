@@ -102,14 +102,17 @@ export class RegistryClient {
         throw new RegistryError(
           'not-found',
           `${what}: not found (404); check the name and tag, or that the registry holds it`,
-          404,
+          { status: 404 },
         );
       }
       expectStatus(res, [200], what);
       const bytes = await res.buffer(Math.min(maxBytes, MAX_MANIFEST_BYTES));
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       if (pinned && selector !== digest) {
-        throw new RegistryError('digest', `${what}: the registry served content with digest ${digest}`, 200, true);
+        throw new RegistryError('digest', `${what}: the registry served content with digest ${digest}`, {
+          status: 200,
+          retryable: true,
+        });
       }
       // By tag, the registry's own digest header is the only reference: bytes that
       // disagree with it were damaged on the way (or the registry is broken).
@@ -118,8 +121,7 @@ export class RegistryClient {
         throw new RegistryError(
           'digest',
           `${what}: content has digest ${digest} but the registry announced ${claimed}`,
-          200,
-          true,
+          { status: 200, retryable: true },
         );
       }
       return { bytes, mediaType: servedMediaType(res), digest };
@@ -172,7 +174,7 @@ export class RegistryClient {
       const res = await this.request(registry, repository, 'pull', { method: 'GET', path: `blobs/${digest}` }, what);
       if (res.status === 404) {
         res.discard();
-        throw new RegistryError('not-found', `${what}: not found (404)`, 404);
+        throw new RegistryError('not-found', `${what}: not found (404)`, { status: 404 });
       }
       expectStatus(res, [200], what);
       const len = res.headers.get('content-length');
@@ -378,7 +380,7 @@ export class RegistryClient {
         throw new RegistryError(
           'status',
           `${what}: the registry refuses request bodies of ${piece.length} bytes (413 Payload Too Large), even as chunks of a ${up.size}-byte blob; pass a smaller --chunk-size (now ${up.chunk} bytes)`,
-          413,
+          { status: 413 },
         );
       }
       expectStatus(res, [202, 204], what);
@@ -417,7 +419,7 @@ export class RegistryClient {
         throw new RegistryError(
           'not-found',
           `${what}: the registry refused it because content it references is missing (${registryErrorCode(text)})`,
-          400,
+          { status: 400 },
         );
       }
       if (res.status >= 400)
@@ -479,7 +481,9 @@ export class RegistryClient {
       }
       const body = parseListing(await res.buffer(MAX_MANIFEST_BYTES), what);
       if (!Array.isArray(body.manifests))
-        throw new RegistryError('malformed', `${what}: the answer is not an index (no "manifests" array)`, 200);
+        throw new RegistryError('malformed', `${what}: the answer is not an index (no "manifests" array)`, {
+          status: 200,
+        });
       const digests: string[] = [];
       for (const m of body.manifests as unknown[]) {
         const d = typeof m === 'object' && m !== null ? (m as { digest?: unknown }).digest : undefined;
@@ -523,7 +527,7 @@ export class RegistryClient {
         body.tags === null || body.tags === undefined ? [] : stringsOf(body.tags, what, 'tags', isValidTag);
       // Pages are asked for 1000 at a time: a registry that answers far more at once is not paging, it is flooding.
       if (tags.length + listed.length > maxTags)
-        throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, 200);
+        throw new RegistryError('malformed', `${what}: the listing holds more than ${maxTags} tags`, { status: 200 });
       for (const t of listed) tags.push(t);
       next = nextPage(res, ep, what)?.href;
     }
@@ -585,7 +589,7 @@ export class RegistryClient {
         throw new RegistryError(
           'auth',
           `${ep.host}: ${what} reached ${printable(redactUrl(res.url), 120)}, another origin, which asks for credentials (401); they are only sent to ${origin}`,
-          401,
+          { status: 401 },
         );
       }
       if (res.status !== 401 || round > 0 || (req.body !== undefined && !Buffer.isBuffer(req.body))) {
@@ -594,7 +598,7 @@ export class RegistryClient {
           const hint = this.auth.hasCredential(ep.host)
             ? 'the credentials were rejected; check username and password'
             : 'no credentials for this registry; use docker login, --authfile, or --username with --password-stdin';
-          throw new RegistryError('auth', `${ep.host}: unauthorized (401) for ${what}: ${hint}`, 401);
+          throw new RegistryError('auth', `${ep.host}: unauthorized (401) for ${what}: ${hint}`, { status: 401 });
         }
         if (isRetryableStatus(res.status)) {
           res.discard();
@@ -625,7 +629,7 @@ function uploadLocation(res: HttpResponse, what: string): URL {
     throw new RegistryError(
       'status',
       `${what}: registry answered ${res.status} for an upload without a Location header`,
-      res.status,
+      { status: res.status },
     );
   try {
     const url = new URL(loc, res.url);
@@ -636,7 +640,7 @@ function uploadLocation(res: HttpResponse, what: string): URL {
   throw new RegistryError(
     'malformed',
     `${what}: the upload Location does not parse as an http(s) URL ("${printable(loc, 100)}")`,
-    res.status,
+    { status: res.status },
   );
 }
 
@@ -645,12 +649,10 @@ function checkPut(res: HttpResponse, what: string): void {
   res.discard();
   if (res.status === 400) {
     // The bytes were hashed as they left; a rejection means they changed on the way.
-    throw new RegistryError(
-      'digest',
-      `${what}: the registry rejected the content as not matching its digest (400)`,
-      400,
-      true,
-    );
+    throw new RegistryError('digest', `${what}: the registry rejected the content as not matching its digest (400)`, {
+      status: 400,
+      retryable: true,
+    });
   }
   expectStatus(res, [201], what);
 }
@@ -685,11 +687,9 @@ function expectStatus(res: HttpResponse, ok: number[], what: string): void {
   if (ok.includes(res.status)) return;
   res.discard();
   if (res.status === 403)
-    throw new RegistryError(
-      'auth',
-      `${what}: access denied (403); the account lacks permission for this repository`,
-      403,
-    );
+    throw new RegistryError('auth', `${what}: access denied (403); the account lacks permission for this repository`, {
+      status: 403,
+    });
   throw statusError(
     res.status,
     `${what}: unexpected status ${res.status} from ${printable(redactUrl(res.url), 120)}`,
@@ -698,13 +698,11 @@ function expectStatus(res: HttpResponse, ok: number[], what: string): void {
 }
 
 function statusError(status: number, message: string, headers: HttpResponse['headers']): RegistryError {
-  return new RegistryError(
-    'status',
-    message,
+  return new RegistryError('status', message, {
     status,
-    isRetryableStatus(status),
-    parseRetryAfter(headers.get('retry-after')),
-  );
+    retryable: isRetryableStatus(status),
+    retryAfterMs: parseRetryAfter(headers.get('retry-after')),
+  });
 }
 
 /** `errors[0]` of a distribution-spec error body, or undefined when the body is not one. */
@@ -755,16 +753,17 @@ function parseListing(bytes: Buffer, what: string): Record<string, unknown> {
   try {
     doc = parseBoundedJson(bytes);
   } catch {
-    throw new RegistryError('malformed', `${what}: the registry answered something that is not JSON`, 200);
+    throw new RegistryError('malformed', `${what}: the registry answered something that is not JSON`, { status: 200 });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-    throw new RegistryError('malformed', `${what}: the registry answered JSON that is not an object`, 200);
+    throw new RegistryError('malformed', `${what}: the registry answered JSON that is not an object`, { status: 200 });
   return doc as Record<string, unknown>;
 }
 
 /** The strings of a JSON array that pass `valid`; not an array is `malformed`. */
 function stringsOf(value: unknown, what: string, field: string, valid: (s: string) => boolean): string[] {
-  if (!Array.isArray(value)) throw new RegistryError('malformed', `${what}: "${field}" is not an array`, 200);
+  if (!Array.isArray(value))
+    throw new RegistryError('malformed', `${what}: "${field}" is not an array`, { status: 200 });
   const out: string[] = [];
   for (const v of value as unknown[]) if (typeof v === 'string' && valid(v)) out.push(v);
   return out;
@@ -776,13 +775,15 @@ function sameOriginUrl(ep: Endpoint, target: string, what: string, base: string 
   try {
     url = new URL(target, base);
   } catch {
-    throw new RegistryError('malformed', `${what}: a page link that does not parse ("${printable(target, 100)}")`, 200);
+    throw new RegistryError('malformed', `${what}: a page link that does not parse ("${printable(target, 100)}")`, {
+      status: 200,
+    });
   }
   if (url.origin !== endpointOrigin(ep)) {
     throw new RegistryError(
       'malformed',
       `${what}: the next page is on another origin (${printable(url.origin, 100)}); not followed, since only ${endpointOrigin(ep)} is asked`,
-      200,
+      { status: 200 },
     );
   }
   return url.href;

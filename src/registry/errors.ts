@@ -15,18 +15,30 @@ export type RegistryErrorKind =
   | 'malformed' // an answer that breaks the protocol: not JSON, wrong shape, past a size bound, links to another origin
   | 'unsupported'; // schema1, unknown media type
 
+export interface RegistryErrorOptions {
+  /** The last HTTP status, when an answer was received. */
+  status?: number;
+  /** Whether another attempt may succeed (network, 429, 5xx, digest during transfer). */
+  retryable?: boolean;
+  /** Server-requested delay for 429/503 (`Retry-After`), in ms. */
+  retryAfterMs?: number;
+}
+
 export class RegistryError extends Error {
   override name = 'RegistryError';
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+
   constructor(
     readonly kind: RegistryErrorKind,
     message: string,
-    readonly status?: number,
-    /** Whether another attempt may succeed (network, 429, 5xx, digest during transfer). */
-    readonly retryable = false,
-    /** Server-requested delay for 429/503 (`Retry-After`), in ms. */
-    readonly retryAfterMs?: number,
+    opts: RegistryErrorOptions = {},
   ) {
     super(message);
+    this.status = opts.status;
+    this.retryable = opts.retryable ?? false;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 
@@ -68,17 +80,12 @@ export function networkError(err: unknown, host: string, what: string): Registry
     return new RegistryError(
       'tls',
       `${host}: TLS handshake failed during ${what}; if the registry speaks plain HTTP, pass --plain-http or an http:// mirror URL`,
-      undefined,
-      false,
     );
   }
   if (e.name === 'AbortError' || code === 'ETIMEDOUT' || code === 'ESTALLED') {
-    return new RegistryError(
-      'network',
-      `${host}: no data for too long during ${what} (stalled connection)`,
-      undefined,
-      true,
-    );
+    return new RegistryError('network', `${host}: no data for too long during ${what} (stalled connection)`, {
+      retryable: true,
+    });
   }
   // Socket and parser messages may quote what the server sent: escaped, like every registry string.
   const detail = printable(code ?? e.cause?.message ?? e.message ?? String(err));
@@ -88,5 +95,5 @@ export function networkError(err: unknown, host: string, what: string): Registry
       : code === 'ENOTFOUND'
         ? ' — host name does not resolve'
         : '';
-  return new RegistryError('network', `${host}: ${what} failed: ${detail}${hint}`, undefined, true);
+  return new RegistryError('network', `${host}: ${what} failed: ${detail}${hint}`, { retryable: true });
 }

@@ -136,7 +136,7 @@ export class HttpTransport {
         watchdog.stop();
         res.body?.resume();
         if (hop >= MAX_REDIRECTS)
-          throw new RegistryError('status', `${url.host}: too many redirects during ${what}`, res.status);
+          throw new RegistryError('status', `${url.host}: too many redirects during ${what}`, { status: res.status });
         url = redirectTarget(url, location, res.status, what);
         continue;
       }
@@ -176,7 +176,7 @@ function redirectTarget(from: URL, location: string, status: number, what: strin
     throw new RegistryError(
       'status',
       `${from.host}: ${what} was redirected from https to plain http (${printable(redactUrl(to), 120)}); refused, so nothing is fetched or sent in clear: the registry or its storage must redirect to https`,
-      status,
+      { status },
     );
   }
   return to;
@@ -283,16 +283,14 @@ class Watchdog {
       return new RegistryError(
         'network',
         `${host}: data arrived slower than ${floor} for ${Math.round(this.pace.windowMs / 100) / 10}s during ${what} (trickling connection); abandoned as stalled`,
-        undefined,
-        true,
+        { retryable: true },
       );
     }
     if (this.reason === 'deadline') {
       return new RegistryError(
         'network',
         `${host}: ${what} took longer than its size allows at ${floor}; abandoned as stalled`,
-        undefined,
-        true,
+        { retryable: true },
       );
     }
     return undefined;
@@ -374,7 +372,9 @@ function wrapResponse(res: Response, url: string, watchdog: Watchdog, host: stri
         total += (chunk as Buffer).length;
         if (total > limit) {
           watched.destroy();
-          throw new RegistryError('malformed', `${host}: response to ${what} exceeds ${limit} bytes`, res.status);
+          throw new RegistryError('malformed', `${host}: response to ${what} exceeds ${limit} bytes`, {
+            status: res.status,
+          });
         }
         chunks.push(chunk as Buffer);
       }
