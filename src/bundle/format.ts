@@ -35,6 +35,8 @@ export const MAX_BLOBS_PER_IMAGE = 10_000;
 export const MAX_ARTIFACTS_PER_IMAGE = 100;
 /** Indexes inside indexes: real images nest one level, rarely two. */
 export const MAX_INDEX_DEPTH = 8;
+/** What the walk of one image to export may hold (see `resolveImage`): what a bundle holds for one image. */
+export const IMAGE_BOUNDS = { blobs: MAX_BLOBS_PER_IMAGE, indexDepth: MAX_INDEX_DEPTH } as const;
 /** Strings the metadata holds that are not references or digests (tool version, media types, platforms). */
 export const MAX_FIELD_LENGTH = 255;
 

@@ -15,7 +15,7 @@ import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import type { Mirror } from '../registry/endpoint.js';
 import { Reporter } from '../ui/reporter.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';

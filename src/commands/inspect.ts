@@ -1,7 +1,8 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
 import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
-import { formatBytes, printableList, table } from '../ui/format.js';
+import { printableList, table } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { printOut, writeJson } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { outputOptions, type OutputArgs } from './output-options.js';

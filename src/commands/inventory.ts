@@ -4,7 +4,7 @@ import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
 import { listCatalog } from '../import/registry-check.js';
 import { planImport } from '../import/plan.js';
 import { readMetadata } from '../bundle/reader.js';
-import type { BundleMetadata } from '../bundle/format.js';
+import { IMAGE_BOUNDS, type BundleMetadata } from '../bundle/format.js';
 import type { RegistryClient } from '../registry/client.js';
 import { resolveImage } from '../oci/resolve.js';
 import type { Repository } from '../registry/repository.js';
@@ -115,7 +115,7 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
       for (const tag of r.value.tags) pairs.push({ repo: r.value.repo, tag });
     }
     const walked = await mapSettled(pairs, argv.concurrency, async ({ repo, tag }) => {
-      const image = await resolveImage(tag, (sel) => repo.getManifest(sel), undefined, `${repo}:${tag}`);
+      const image = await resolveImage(tag, (sel) => repo.getManifest(sel), undefined, `${repo}:${tag}`, IMAGE_BOUNDS);
       return { repo, tag, image };
     });
     for (const w of walked) {

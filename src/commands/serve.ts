@@ -4,7 +4,7 @@ import { endpointHost, endpointUrl, talosPatchFor } from '../serve/announce.js';
 import { serveBundles, type Serving } from '../serve/serve.js';
 import type { AccessRecord } from '../serve/server.js';
 import { tlsFromFolder, TlsSetupError, type TlsMaterial } from '../serve/tls.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { jsonText, printErr, printOut } from '../ui/output.js';
 import { UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';

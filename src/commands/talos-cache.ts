@@ -3,7 +3,7 @@ import { parsePlatform } from '../oci/platform.js';
 import { buildTalosCache, type CacheLayout, type TalosCacheResult } from '../talos-cache/build.js';
 import type { PlatformChoice } from '../talos-cache/plan.js';
 import { Reporter } from '../ui/reporter.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { printable } from '../util/text.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { UsageError } from './errors.js';

@@ -13,6 +13,7 @@ import { withRetry } from '../registry/retry.js';
 import { mapSettled } from '../util/pool.js';
 import type { BlobStore } from './blob-store.js';
 import {
+  IMAGE_BOUNDS,
   MAX_ARTIFACTS_PER_IMAGE,
   MAX_BLOBS,
   MAX_IMAGES,
@@ -176,7 +177,7 @@ async function resolveAll(
     const { ref } = item;
     const repo = client.repository(ref.registry, ref.repository);
     const fetch: ManifestFetcher = (sel, _declared, maxBytes) => repo.getManifest(sel, maxBytes);
-    const image = await resolveImage(manifestSelector(ref), fetch, platforms, formatReference(ref));
+    const image = await resolveImage(manifestSelector(ref), fetch, platforms, formatReference(ref), IMAGE_BOUNDS);
     for (const m of image.manifests) await store.putBytes(m.digest, m.bytes);
     return { item, repo, image };
   });

@@ -1,5 +1,5 @@
 import { stat, statfs } from 'node:fs/promises';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 
 /** Every tar entry costs a header and padding; metadata and index.json come on top. */
 const TAR_OVERHEAD_PER_MB = 4096;

@@ -9,7 +9,7 @@ import type { Platform } from '../oci/descriptor.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { ListedReference } from '../reference/image-list.js';
 import type { RegistryClient } from '../registry/client.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { isDiskFull } from '../util/disk-full.js';
 import { onInterrupt, setResumeHint } from '../util/interrupt.js';
 import { TOOL } from '../version.js';

@@ -1,7 +1,6 @@
 import { InvalidDocumentError, type Descriptor, type Platform } from './descriptor.js';
 import { imageBlobs, MAX_MANIFEST_BYTES, parseManifest, type ParsedManifest } from './manifest.js';
 import { attestationTarget, formatPlatform, platformMatches } from './platform.js';
-import { MAX_BLOBS_PER_IMAGE, MAX_INDEX_DEPTH } from '../bundle/format.js';
 import { printable } from '../util/text.js';
 
 /** A manifest or index as fetched: its exact bytes are what gets stored. */
@@ -49,6 +48,18 @@ export const MAX_MANIFESTS_PER_IMAGE = 2000;
  * at the 4 MiB size limit.
  */
 export const MAX_MANIFEST_BYTES_PER_IMAGE = 64 * 1024 * 1024;
+/**
+ * What the caller lets one image hold. They are the caller's to choose (a
+ * bundle holds so much per image): the walk only refuses an image past them,
+ * before it fetches more.
+ */
+export interface ImageBounds {
+  /** Manifests, configs and layers together. */
+  blobs: number;
+  /** Indexes inside indexes. */
+  indexDepth: number;
+}
+
 /** Manifest requests in flight for one image (images themselves resolve in parallel). */
 const FETCHES_PER_IMAGE = 4;
 
@@ -62,16 +73,17 @@ const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
  * Everything fetched is attacker input, so the walk is bounded before it is
  * done: each manifest is fetched once however often indexes list it, the
  * count and total size of the manifests are checked against the sizes indexes
- * declare BEFORE anything is fetched, nesting is capped at MAX_INDEX_DEPTH, and
- * a cycle is refused.
+ * declare BEFORE anything is fetched, nesting is capped at `bounds.indexDepth`,
+ * and a cycle is refused.
  */
 export async function resolveImage(
   selector: string,
   fetch: ManifestFetcher,
   filter: readonly Platform[] | undefined,
   where: string,
+  bounds: ImageBounds,
 ): Promise<ResolvedImage> {
-  const walk = new ImageWalk(fetch, filter, where);
+  const walk = new ImageWalk(fetch, filter, where, bounds);
   return walk.run(selector);
 }
 
@@ -92,6 +104,7 @@ class ImageWalk {
     private readonly fetch: ManifestFetcher,
     private readonly filter: readonly Platform[] | undefined,
     private readonly where: string,
+    private readonly bounds: ImageBounds,
   ) {}
 
   async run(selector: string): Promise<ResolvedImage> {
@@ -148,16 +161,16 @@ class ImageWalk {
     this.fetched.set(got.digest, fetched);
     if (parsed.kind === 'image') {
       for (const d of imageBlobs(parsed)) this.blobDigests.add(d.digest);
-      // The bundle reader refuses an image needing more blobs than this: refused here, before any download.
-      if (this.fetched.size + this.blobDigests.size > MAX_BLOBS_PER_IMAGE) {
+      // Refused here, before any download, rather than by whatever reads the result.
+      if (this.fetched.size + this.blobDigests.size > this.bounds.blobs) {
         throw new InvalidDocumentError(
-          `${this.where}: needs more than ${MAX_BLOBS_PER_IMAGE} manifests, configs and layers, more than a bundle holds for one image`,
+          `${this.where}: needs more than ${this.bounds.blobs} manifests, configs and layers, more than a bundle holds for one image`,
         );
       }
       return fetched;
     }
-    if (depth >= MAX_INDEX_DEPTH)
-      throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
+    if (depth >= this.bounds.indexDepth)
+      throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${this.bounds.indexDepth} levels`);
     for (const d of parsed.manifests) {
       if (!SHA256_DIGEST.test(d.digest))
         throw new InvalidDocumentError(
@@ -242,8 +255,8 @@ class ImageWalk {
       stack.pop();
       state.set(top.f.node.digest, 'done');
       top.f.node.level = 1 + top.f.edges.reduce((m, d) => Math.max(m, this.fetched.get(d.digest)!.node.level), 0);
-      if (top.f.node.level - 1 > MAX_INDEX_DEPTH)
-        throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${MAX_INDEX_DEPTH} levels`);
+      if (top.f.node.level - 1 > this.bounds.indexDepth)
+        throw new InvalidDocumentError(`${this.where}: indexes nested deeper than ${this.bounds.indexDepth} levels`);
       out.push(top.f.node);
     }
     return out;

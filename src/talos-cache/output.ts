@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { partialPath, stalePartials } from '../export/publish.js';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { UserInputError } from '../util/user-input.js';
 import { printable } from '../util/text.js';

@@ -1,8 +1,7 @@
 import { dirname } from 'node:path';
 import type { Argv } from 'yargs';
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from '../util/bytes.js';
 import { UserInputError } from '../util/user-input.js';
-import type { Reporter } from '../ui/reporter.js';
 import { copyTool, type CopiedTool } from './copy.js';
 import { locateTool, toolArch, TOOL_ARCHES } from './locate.js';
 
@@ -27,17 +26,17 @@ export function toolCopyOptions<T>(y: Argv<T>) {
     });
 }
 
+/** What was copied beside the bundle, for the report. */
+export type ToolCopyReport = CopiedTool & { arch: string };
+
 /**
  * Finds the executable `--with-tool` asks for, before anything is downloaded
  * (a UserInputError saying how to get one when there is none), and returns the
  * step that copies it next to the written bundle; undefined without the option.
  */
-/** What was copied beside the bundle, for the report. */
-export type ToolCopyReport = CopiedTool & { arch: string };
-
 export async function prepareToolCopy(
   args: ToolCopyArgs,
-  reporter: Reporter,
+  reporter: { info(message: string): void },
 ): Promise<((bundle: string) => Promise<ToolCopyReport>) | undefined> {
   if (!args['with-tool']) {
     if (args['tool-arch'] !== undefined) throw new UserInputError('--tool-arch goes with --with-tool');

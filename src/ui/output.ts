@@ -1,18 +1,4 @@
-import { printable } from '../util/text.js';
-
-/**
- * The last gate before text leaves the process. Bundle and registry strings are
- * escaped (`printable`) where they are formatted; this gate escapes whatever
- * control character is left in any line, so an escape sequence can never reach
- * a terminal even from a message that missed the first step. Line breaks are
- * the tool's own layout (tables, lists) and are kept.
- */
-export function terminalSafe(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => printable(line, Number.POSITIVE_INFINITY))
-    .join('\n');
-}
+import { terminalSafe } from '../util/text.js';
 
 /**
  * Characters JSON.stringify leaves raw that a terminal or a JavaScript parser

@@ -1,6 +1,8 @@
 import cliProgress from 'cli-progress';
-import { formatBytes, formatDuration } from './format.js';
-import { terminalSafe, writeJson } from './output.js';
+import { formatBytes } from '../util/bytes.js';
+import { terminalSafe } from '../util/text.js';
+import { formatDuration } from './format.js';
+import { writeJson } from './output.js';
 
 export interface ReporterOptions {
   quiet: boolean;

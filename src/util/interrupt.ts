@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { terminalSafe } from '../ui/output.js';
+import { terminalSafe } from './text.js';
 
 /**
  * Ctrl-C handling for long commands: remove what must not survive (partial
