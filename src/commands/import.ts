@@ -26,6 +26,7 @@ import { buildClient, parseChunkSize, registryOptions, type RegistryArgs } from 
 import {
   printRegistryCheck,
   explicitCredential,
+  mappingFrom,
   targetOptions,
   validateRegistry,
   type TargetArgs,
@@ -146,10 +147,7 @@ async function readBundle(
     const key = await requireSignature(argv.bundle, argv['public-key'], head.bytes, head.signature);
     reporter.info(`signature valid (key ${printable(key)})`);
   }
-  const plan: ImportPlan = planImport(metadata, {
-    keepRegistryHost: argv['keep-registry-host'],
-    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
-  });
+  const plan: ImportPlan = planImport(metadata, mappingFrom(argv));
   return { metadata, parsed: head, plan };
 }
 
@@ -267,8 +265,7 @@ function printTalosPatch(
       planMirrors({
         endpoint: `${argv['plain-http'] ? 'http' : 'https'}://${registry}`,
         registries: plan.images.map((p) => p.image.registry),
-        keepRegistryHost: argv['keep-registry-host'],
-        ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+        ...plan.mapping,
         skipFallback: true,
         insecureSkipVerify: false,
       }),

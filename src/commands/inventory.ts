@@ -11,7 +11,7 @@ import type { Repository } from '../registry/repository.js';
 import { mapSettled } from '../util/pool.js';
 import { CheckFailed, ExitCode } from './errors.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
-import { explicitCredential, validateRegistry } from './target-options.js';
+import { explicitCredential, mappingFrom, validateRegistry } from './target-options.js';
 import { jsonText, printErr } from '../ui/output.js';
 import { printable } from '../util/text.js';
 
@@ -88,10 +88,7 @@ async function inventoryRepositories(
 }
 
 function bundleRepositories(metadata: BundleMetadata, argv: ArgumentsCamelCase<InventoryArgs>): string[] {
-  const plan = planImport(metadata, {
-    keepRegistryHost: argv['keep-registry-host'],
-    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
-  });
+  const plan = planImport(metadata, mappingFrom(argv));
   return [...new Set(plan.images.map((p) => p.repository))];
 }
 

@@ -8,7 +8,6 @@ import { containedPath, makeContainedFolder, OutputPathError, writeFileAtomic } 
 import {
   checkMirrorOptions,
   invalidRegistries,
-  isRegistryHost,
   MirrorConfigError,
   planMirrors,
   type MirrorOptions,
@@ -16,11 +15,12 @@ import {
 } from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
+import { isRegistryHost } from '../reference/mapping.js';
 import { parseReference } from '../reference/reference.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { UsageError } from './errors.js';
-import { explicitCredential } from './target-options.js';
+import { explicitCredential, mappingFrom } from './target-options.js';
 
 const FORMATS = ['talos', 'talos-multidoc', 'talosctl', 'containerd', 'k3s'] as const;
 type Format = (typeof FORMATS)[number];
@@ -194,8 +194,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
   const options: MirrorOptions = {
     endpoint: argv.endpoint,
     registries: [...new Set(repositories.map((r) => r.registry))],
-    keepRegistryHost: argv['keep-registry-host'],
-    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
+    ...mappingFrom(argv),
     skipFallback: argv['skip-fallback'],
     ...(caPem ? { caPem } : {}),
     insecureSkipVerify: argv['insecure-skip-tls-verify'],

@@ -8,9 +8,8 @@ import { formatBytes } from '../util/bytes.js';
 import { jsonText, printErr, printOut } from '../ui/output.js';
 import { UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
-import { explicitCredential } from './target-options.js';
-import type { RepositoryMapping } from '../import/plan.js';
-import { isValidRepositoryPath } from '../reference/reference.js';
+import { explicitCredential, mappingFrom } from './target-options.js';
+import type { RepositoryMapping } from '../reference/mapping.js';
 
 interface ServeArgs extends OutputArgs {
   bundle: string[];
@@ -130,21 +129,10 @@ async function tlsOptions(argv: ServeArgs, names: string[]): Promise<TlsMaterial
   return tlsFromFolder(argv['tls-generate'], [...new Set([...names, 'localhost', '127.0.0.1'])]);
 }
 
-function mappingOf(argv: ServeArgs): RepositoryMapping {
-  return {
-    keepRegistryHost: argv['keep-registry-host'],
-    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
-  };
-}
-
 export async function handler(argv: ArgumentsCamelCase<ServeArgs>): Promise<void> {
   const listen = parseListen(argv.listen);
   const names = advertised(argv);
-  const mapping = mappingOf(argv);
-  if (mapping.repoPrefix !== undefined && !isValidRepositoryPath(mapping.repoPrefix.replace(/^\/+|\/+$/g, '')))
-    throw new UsageError(
-      `--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
-    );
+  const mapping = mappingFrom(argv);
   const auth = await explicitCredential(argv, 'serve');
   const tls = await tlsOptions(argv, names);
   const serving = await serveBundles({

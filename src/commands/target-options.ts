@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import type { RegistryCheck } from '../import/registry-check.js';
-import { formatReference, parseReference } from '../reference/reference.js';
+import { isRegistryHost, repositoryMapping, type RepositoryMapping } from '../reference/mapping.js';
 import { table } from '../ui/format.js';
 import type { Reporter } from '../ui/reporter.js';
 import { UsageError } from './errors.js';
@@ -36,6 +36,21 @@ export function targetOptions<T>(y: Argv<T>, required = true) {
     .option('repo-prefix', { type: 'string', describe: 'Put every repository under PREFIX/ (e.g. a Harbor project)' });
 }
 
+/** The options that say how bundle references map onto repositories, as each command declares them. */
+export interface MappingArgs {
+  'keep-registry-host'?: boolean;
+  'repo-prefix'?: string;
+}
+
+/**
+ * The repository mapping of the command line, the one every command builds:
+ * `import` writes by it, and `verify --registry`, `serve`, `inventory` and
+ * `mirror-config` must follow the same one. A bad `--repo-prefix` is refused (exit 2).
+ */
+export function mappingFrom(argv: MappingArgs): RepositoryMapping {
+  return repositoryMapping(argv['keep-registry-host'] ?? false, argv['repo-prefix']);
+}
+
 /** `--registry` is a host with an optional port: no scheme, no path. */
 export function validateRegistry(value: string): string {
   const v = value.trim();
@@ -48,13 +63,9 @@ export function validateRegistry(value: string): string {
     throw new UsageError(
       `--registry "${shown}" takes host[:port] only; use --repo-prefix for a path inside the registry`,
     );
-  try {
-    const ref = parseReference(`${v}/probe`);
-    if (ref.registry !== v.toLowerCase() && !(v === 'docker.io')) throw new Error();
-    return formatReference(ref).split('/')[0]!;
-  } catch {
-    throw new UsageError(`--registry "${shown}" is not a host[:port]`);
-  }
+  // Lowercase only: a registry is named the way every reference to it is normalised.
+  if (v !== v.toLowerCase() || !isRegistryHost(v)) throw new UsageError(`--registry "${shown}" is not a host[:port]`);
+  return v;
 }
 
 /**

@@ -12,6 +12,7 @@ import { buildClient, registryOptions, type RegistryArgs } from './registry-opti
 import {
   printRegistryCheck,
   explicitCredential,
+  mappingFrom,
   targetOptions,
   validateRegistry,
   type TargetArgs,
@@ -64,10 +65,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
   const registry = validateRegistry(argv.registry!);
   const bundle = argv.bundle[0]!;
   const metadata = await readMetadata(bundle);
-  const plan = planImport(metadata, {
-    keepRegistryHost: argv['keep-registry-host'] ?? false,
-    ...(argv['repo-prefix'] ? { repoPrefix: argv['repo-prefix'] } : {}),
-  });
+  const plan = planImport(metadata, mappingFrom(argv));
   const explicit = await explicitCredential(argv, registry);
   const { client, close } = buildClient(argv, explicit ? { explicit } : {});
   try {

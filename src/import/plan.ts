@@ -1,32 +1,13 @@
-import { isValidRepositoryPath } from '../reference/reference.js';
+import { prefixProblem, targetRepository, type RepositoryMapping } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
 import { UserInputError } from '../util/user-input.js';
 
-/**
- * How bundle references become repositories of the isolated registry.
- * - default: the registry host is dropped (`ghcr.io/siderolabs/installer` →
- *   `siderolabs/installer`), which is what a Talos or containerd `'*'` mirror requests;
- * - keepRegistryHost: the host stays as the first component (`ghcr.io/siderolabs/installer`),
- *   for per-registry mirrors with an overridden path; `:` of a port becomes `_`;
- * - repoPrefix: everything goes under `PREFIX/` (a Harbor project).
- */
-export interface RepositoryMapping {
-  keepRegistryHost: boolean;
-  repoPrefix?: string;
-}
+/** The naming rule is the mapping's; the planner applies it to every image. */
+export { targetRepository };
 
 export class PlanError extends UserInputError {
   override name = 'PlanError';
-}
-
-export function targetRepository(
-  image: Pick<ImageRecord, 'registry' | 'repository'>,
-  mapping: RepositoryMapping,
-): string {
-  let repo = mapping.keepRegistryHost ? `${image.registry.replace(/:/g, '_')}/${image.repository}` : image.repository;
-  if (mapping.repoPrefix) repo = `${mapping.repoPrefix.replace(/^\/+|\/+$/g, '')}/${repo}`;
-  return repo;
 }
 
 export interface PlannedImage {
@@ -41,6 +22,8 @@ export interface PlannedImage {
 }
 
 export interface ImportPlan {
+  /** The mapping the repositories were named by: what mirrors for this registry must follow. */
+  mapping: RepositoryMapping;
   images: PlannedImage[];
   /** For each config/layer digest: the repositories that need it. */
   blobRepos: Map<string, string[]>;
@@ -60,11 +43,8 @@ export interface ImportPlan {
  * references that would land on the same repository:tag with different content.
  */
 export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping): ImportPlan {
-  if (mapping.repoPrefix !== undefined && !isValidRepositoryPath(mapping.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
-    throw new PlanError(
-      `--repo-prefix "${mapping.repoPrefix}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
-    );
-  }
+  const badPrefix = mapping.repoPrefix !== undefined ? prefixProblem(mapping.repoPrefix) : undefined;
+  if (badPrefix !== undefined) throw new PlanError(badPrefix);
   const roles = new Map(metadata.blobs.map((b) => [b.digest, b.role]));
   const order = new Map(metadata.blobs.map((b, i) => [b.digest, i]));
   const sizes = new Map(metadata.blobs.map((b) => [b.digest, b.size]));
@@ -109,5 +89,5 @@ export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping)
         parts: new Map(metadata.blobs.filter((b) => b.parts).map((b) => [b.digest, b.parts!])),
       }
     : undefined;
-  return { images, blobRepos, sizes, mediaTypes, external, ...(volume ? { volume } : {}) };
+  return { mapping, images, blobRepos, sizes, mediaTypes, external, ...(volume ? { volume } : {}) };
 }

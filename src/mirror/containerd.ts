@@ -1,5 +1,6 @@
+import { isRegistryHost } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
-import { isRegistryHost, MirrorConfigError, type MirrorPlan } from './plan.js';
+import { MirrorConfigError, type MirrorPlan } from './plan.js';
 
 export interface HostsFile {
   /** Folder under containerd's config_path (`/etc/containerd/certs.d`): a registry host, or `_default`. */

@@ -1,4 +1,5 @@
 import yaml from 'js-yaml';
+import { mirrorPath } from '../reference/mapping.js';
 import type { MirrorPlan } from './plan.js';
 
 /** Where the CA is expected on each node; written in the file so the step is explicit. */
@@ -14,11 +15,10 @@ export const K3S_CA_PATH = '/etc/rancher/k3s/airgap-registry-ca.crt';
 export function k3sRegistries(plan: MirrorPlan): string {
   const { options: o } = plan;
   const base = o.endpoint.replace(/\/+$/, '');
-  const prefix = o.repoPrefix ? o.repoPrefix.replace(/^\/+|\/+$/g, '') : '';
   // Built with fromEntries: a key is always an own property, whatever its text (`__proto__` included).
   const mirrors = Object.fromEntries(
     plan.entries.map((e) => {
-      const target = [prefix, e.registry === '*' ? '' : e.registry.replace(/:/g, '_')].filter(Boolean).join('/');
+      const target = mirrorPath(e.registry, o);
       return [e.registry, { endpoint: [base], ...(target ? { rewrite: { '^(.*)$': `${target}/$1` } } : {}) }];
     }),
   );

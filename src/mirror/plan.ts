@@ -1,4 +1,4 @@
-import { parseReference } from '../reference/reference.js';
+import { isRegistryHost, mirrorPath, prefixProblem, type RepositoryMapping } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 
@@ -9,13 +9,11 @@ import { UserInputError } from '../util/user-input.js';
  * gets a mirror whose endpoint path points there (`overridePath`, the path then
  * carries `/v2`).
  */
-export interface MirrorOptions {
+export interface MirrorOptions extends RepositoryMapping {
   /** What the NODES use to reach the registry, with scheme: `http://10.5.0.1:6000`. */
   endpoint: string;
   /** Source registries of the bundle's images (needed for per-registry mirrors). */
   registries: string[];
-  keepRegistryHost: boolean;
-  repoPrefix?: string;
   skipFallback: boolean;
   /** PEM of the CA that signed the registry's certificate. */
   caPem?: string;
@@ -41,24 +39,8 @@ export class MirrorConfigError extends UserInputError {
   override name = 'MirrorConfigError';
 }
 
-/** A DNS name (at most 253 characters) and a port. */
-const MAX_HOST_LENGTH = 253 + ':65535'.length;
-
-/**
- * Whether `name` is a registry host as a normalised reference names it
- * (`ghcr.io`, `127.0.0.1:5000`, `[::1]:5000`, `localhost`), by the reference
- * grammar itself. Registry names become folder names, TOML and YAML keys and
- * URL path parts, and they come from the bundle: nothing else may pass.
- */
-export function isRegistryHost(name: string): boolean {
-  if (name.length === 0 || name.length > MAX_HOST_LENGTH) return false;
-  try {
-    // A host is what parseReference keeps as the registry of `HOST/x`, unchanged.
-    return parseReference(`${name}/x`).registry === name;
-  } catch {
-    return false;
-  }
-}
+/** Every name a mirror is written for must be a registry host, by the mapping's one rule. */
+export { isRegistryHost };
 
 /** Source registries that are not hosts, quoted for a message. */
 export function invalidRegistries(registries: Iterable<string>): string[] {
@@ -75,22 +57,23 @@ export function planMirrors(opts: MirrorOptions): MirrorPlan {
     throw new MirrorConfigError(`${named} not a host[:port]; no mirror configuration is written for such names`);
   }
   const base = opts.endpoint.replace(/\/+$/, '');
-  const prefix = opts.repoPrefix ? opts.repoPrefix.replace(/^\/+|\/+$/g, '') : '';
-  let entries: MirrorEntry[];
-  if (!opts.keepRegistryHost) {
-    entries = [{ registry: '*', url: prefix ? `${base}/v2/${prefix}` : base, overridePath: prefix !== '' }];
-  } else {
-    if (opts.registries.length === 0)
-      throw new MirrorConfigError(
-        'with --keep-registry-host each source registry needs its own mirror: pass --bundle (or --source-registry) to name them',
-      );
-    entries = [...new Set(opts.registries)].sort().map((reg) => ({
-      registry: reg,
-      url: `${base}/v2/${[prefix, reg.replace(/:/g, '_')].filter(Boolean).join('/')}`,
-      overridePath: true,
-    }));
-  }
+  if (opts.keepRegistryHost && opts.registries.length === 0)
+    throw new MirrorConfigError(
+      'with --keep-registry-host each source registry needs its own mirror: pass --bundle (or --source-registry) to name them',
+    );
+  const registries = opts.keepRegistryHost ? [...new Set(opts.registries)].sort() : ['*'];
+  const entries = registries.map((registry) => mirrorEntry(base, registry, opts));
   return { entries, endpointHost: new URL(base).host, options: opts };
+}
+
+/**
+ * The mirror of one registry (or `'*'`): the endpoint itself when the images
+ * are at the registry's root, else the endpoint with the mapping's path, which
+ * the node must then take as it is (`overridePath`, the path carries `/v2`).
+ */
+function mirrorEntry(base: string, registry: string, mapping: RepositoryMapping): MirrorEntry {
+  const path = mirrorPath(registry, mapping);
+  return { registry, url: path === '' ? base : `${base}/v2/${path}`, overridePath: path !== '' };
 }
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)$/i;
@@ -121,11 +104,8 @@ export function checkMirrorOptions(
       errors.push(`--endpoint "${shownEndpoint}" is not a URL`);
     }
   }
-  if (opts.repoPrefix !== undefined && !isRepositoryPath(opts.repoPrefix.replace(/^\/+|\/+$/g, ''))) {
-    errors.push(
-      `--repo-prefix "${printable(opts.repoPrefix)}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`,
-    );
-  }
+  const prefix = opts.repoPrefix !== undefined ? prefixProblem(opts.repoPrefix) : undefined;
+  if (prefix !== undefined) errors.push(prefix);
   if (url && LOOPBACK.test(url.hostname)) {
     warnings.push(
       `--endpoint ${shownEndpoint} is a loopback address: on a node it is the node itself, not the registry; use the address the nodes reach the registry at`,
@@ -155,15 +135,4 @@ export function checkMirrorOptions(
     }
   }
   return { errors, warnings };
-}
-
-/** Repository path components as the reference grammar accepts them, joined by `/`. */
-function isRepositoryPath(path: string): boolean {
-  if (path === '' || /[:@]/.test(path)) return false;
-  try {
-    const ref = parseReference(`registry.invalid/${path}`);
-    return ref.repository === path && ref.tag === 'latest';
-  } catch {
-    return false;
-  }
 }

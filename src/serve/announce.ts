@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { planMirrors } from '../mirror/plan.js';
 import { talosPatch } from '../mirror/talos.js';
-import type { RepositoryMapping } from '../import/plan.js';
+import type { RepositoryMapping } from '../reference/mapping.js';
 
 /** Listening on every address: the nodes need one they can reach instead. */
 const WILDCARD = /^(0\.0\.0\.0|::|\[::\]|)$/;
@@ -33,8 +33,7 @@ export function talosPatchFor(
   const plan = planMirrors({
     endpoint,
     registries,
-    keepRegistryHost: mapping.keepRegistryHost,
-    ...(mapping.repoPrefix ? { repoPrefix: mapping.repoPrefix } : {}),
+    ...mapping,
     skipFallback: false,
     ...(caPem ? { caPem } : {}),
     insecureSkipVerify: false,

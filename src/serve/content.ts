@@ -1,5 +1,5 @@
 import type { BlobRole, ImageRecord } from '../bundle/format.js';
-import { targetRepository, type RepositoryMapping } from '../import/plan.js';
+import { targetRepository, type RepositoryMapping } from '../reference/mapping.js';
 import { byteOrder } from './pagination.js';
 import type { ServedUnit } from './units.js';
 

@@ -1,9 +1,9 @@
+import { openCheckedFile } from '../bundle/open/structure.js';
 import { BundleFormatError } from '../bundle/reader.js';
-import type { RepositoryMapping } from '../import/plan.js';
+import type { RepositoryMapping } from '../reference/mapping.js';
 import { verifyBundles } from '../verify/verify.js';
 import { BlobHealth } from './blob-health.js';
 import { ServedContent } from './content.js';
-import { loadBundle } from './load.js';
 import { startServer, type RunningServer, type ServerOptions } from './server.js';
 import { assembleUnits, type ServedUnit } from './units.js';
 
@@ -32,7 +32,7 @@ export interface Serving {
 export async function serveBundles(req: ServeRequest): Promise<Serving> {
   const started = performance.now();
   const loaded = [];
-  for (const path of req.bundles) loaded.push(await loadBundle(path));
+  for (const path of req.bundles) loaded.push(await openCheckedFile(path, 'it is not served'));
   const { units, blobs } = assembleUnits(loaded);
   if (req.verifyFirst) for (const u of units) await verifyUnit(u, loaded);
   const content = new ServedContent(units, blobs, req.mapping);
