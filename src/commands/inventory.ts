@@ -1,4 +1,3 @@
-import { writeFile, rename } from 'node:fs/promises';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
 import { listCatalog } from '../import/registry-check.js';
@@ -14,6 +13,7 @@ import { buildClient, registryOptions, type RegistryArgs } from './registry-opti
 import { explicitCredential, mappingFrom, validateRegistry } from './target-options.js';
 import { jsonText, printErr } from '../ui/output.js';
 import { printable } from '../util/text.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 interface InventoryArgs extends RegistryArgs {
   registry: string;
@@ -124,10 +124,8 @@ export async function handler(argv: ArgumentsCamelCase<InventoryArgs>): Promise<
     }
     receipt.manifests = [...manifests].sort();
     receipt.blobs = Object.fromEntries(Object.entries(receipt.blobs).sort(([a], [b]) => (a < b ? -1 : 1)));
-    const tmp = `${argv.output}.partial-${process.pid}`;
     // Repository and tag names are the registry's: terminal controls escaped, as in every JSON the tool writes.
-    await writeFile(tmp, `${jsonText(receipt)}\n`);
-    await rename(tmp, argv.output);
+    await writeFileAtomic(argv.output, `${jsonText(receipt)}\n`);
     printErr(
       `wrote ${printable(argv.output)}: ${Object.keys(receipt.repositories).length} repositories, ${pairs.length} tags, ${receipt.manifests.length} manifests, ${Object.keys(receipt.blobs).length} blobs\n`,
     );

@@ -1,16 +1,17 @@
-import { open, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import ssri from 'ssri';
 import type { BundleMetadata } from '../bundle/format.js';
 import { sidecarLine } from '../bundle/sidecar.js';
-import { processAlive } from '../util/process.js';
+import { partialPath, removeStalePartials, stalePartials, syncPath, writePartial } from '../util/atomic-file.js';
 
 /**
- * Publishing a bundle: it is written under a hidden temporary name beside its
- * final name and renamed only when complete, with its sidecar and signature,
- * so the final name never holds a partial bundle. Temporaries of dead runs are
- * found by the process id in their names.
+ * Publishing a bundle: it is written under its partial name beside its final
+ * name (see util/atomic-file.ts) and renamed only when complete, with its
+ * sidecar and signature, so the final name never holds a partial bundle.
+ * Partials of dead runs are found by the process id in their names.
  */
+export { partialPath, removeStalePartials, stalePartials };
 
 export interface WriteResult {
   path: string;
@@ -25,11 +26,6 @@ export interface WriteResult {
 /** Temporary files being written right now: what an interrupted export must remove. */
 export const activePartials = new Set<string>();
 
-/** The temporary name a bundle is written under, beside its final name. */
-export function partialPath(output: string): string {
-  return join(dirname(output), `.${basename(output)}.partial-${process.pid}`);
-}
-
 /**
  * Gives a complete tar on disk (`tmp`, fsynced) its final name, with the sidecar
  * and the detached signature written first under temporary names: a reader that
@@ -41,55 +37,26 @@ export async function publishBundle(
   done: { bytes: number; sha256: string; metadata: BundleMetadata; signature?: Buffer },
 ): Promise<WriteResult> {
   const sidecar = `${output}.sha256`;
-  const extras = [{ tmp: `${tmp}.sha256`, final: sidecar, text: sidecarLine(done.sha256, basename(output)) }];
-  if (done.signature) extras.push({ tmp: `${tmp}.sig`, final: `${output}.sig`, text: done.signature.toString('utf8') });
-  for (const e of extras) activePartials.add(e.tmp);
+  const extras = [{ final: sidecar, text: sidecarLine(done.sha256, basename(output)) }];
+  if (done.signature) extras.push({ final: `${output}.sig`, text: done.signature.toString('utf8') });
+  const partials = extras.map((e) => ({ ...e, partial: partialPath(e.final) }));
+  for (const e of partials) activePartials.add(e.partial);
   try {
-    for (const e of extras) await writeSmallFile(e.tmp, e.text);
+    for (const e of partials) {
+      await removeStalePartials(e.final);
+      await rm(e.partial, { force: true });
+      await writePartial(e.partial, e.text);
+    }
+    // The bundle first: its sidecar beside it says it is complete.
     await rename(tmp, output);
-    for (const e of extras) await rename(e.tmp, e.final);
+    for (const e of partials) await rename(e.partial, e.final);
+    await syncPath(dirname(output));
   } catch (err) {
-    for (const e of extras) await rm(e.tmp, { force: true });
+    for (const e of partials) await rm(e.partial, { force: true });
     throw err;
   } finally {
-    for (const e of extras) activePartials.delete(e.tmp);
+    for (const e of partials) activePartials.delete(e.partial);
   }
   const integrity = ssri.fromHex(done.sha256, 'sha256').toString();
   return { path: output, sidecar, bytes: done.bytes, sha256: done.sha256, integrity, metadata: done.metadata };
-}
-
-/**
- * Temporary files of earlier runs that were killed (SIGKILL, power loss): named
- * after a process that no longer exists, they can only be garbage.
- */
-export async function removeStalePartials(output: string): Promise<void> {
-  for (const path of await stalePartials(output)) await rm(path, { force: true });
-}
-
-/** Temporary files beside `output` left by processes that no longer exist. */
-export async function stalePartials(output: string): Promise<string[]> {
-  const prefix = `.${basename(output)}.partial-`;
-  let names: string[];
-  try {
-    names = await readdir(dirname(output));
-  } catch {
-    return [];
-  }
-  return names
-    .filter((name) => {
-      if (!name.startsWith(prefix)) return false;
-      const pid = Number(/^(\d+)/.exec(name.slice(prefix.length))?.[1]);
-      return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
-    })
-    .map((name) => join(dirname(output), name));
-}
-
-export async function writeSmallFile(path: string, text: string): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }

@@ -1,5 +1,5 @@
-import { mkdir, open, realpath, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { mkdir, realpath } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 
@@ -48,26 +48,5 @@ export async function makeContainedFolder(root: string, folder: string): Promise
   }
 }
 
-/**
- * Writes `content` to `path` atomically: into a hidden temporary file beside it,
- * flushed to disk, then renamed over the final name. A reader of `path` sees the
- * old file or the whole new one, never a part; a failure leaves no temporary.
- */
-export async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.partial-${process.pid}`);
-  // A temporary left by a killed run with the same pid is stale: replace it. `wx` never follows a link.
-  await rm(temporary, { force: true });
-  try {
-    const file = await open(temporary, 'wx', mode);
-    try {
-      await file.writeFile(content);
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    await rename(temporary, path);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
-}
+/** Each file is written whole or not at all: see util/atomic-file.ts. */
+export { writeFileAtomic } from '../util/atomic-file.js';

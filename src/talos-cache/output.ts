@@ -1,15 +1,15 @@
 import { rmSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { partialPath, stalePartials } from '../export/publish.js';
+import { partialPath, publishPartial, removeStalePartials } from '../util/atomic-file.js';
 import { formatBytes } from '../util/bytes.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { UserInputError } from '../util/user-input.js';
 import { printable } from '../util/text.js';
 
 /**
- * The output folder is built under a hidden temporary name beside it
- * (`.NAME.partial-PID`) and renamed when complete: the final name never holds
+ * The output folder is built under its partial name beside it
+ * (`.NAME.partial-PID`, see util/atomic-file.ts) and renamed when complete: the final name never holds
  * a partial cache. A failed or interrupted run removes its temporary folder;
  * those of runs that were killed are removed by the next run.
  */
@@ -41,32 +41,21 @@ export async function checkOutput(output: string): Promise<void> {
 export async function pendingOutput(output: string): Promise<PendingOutput> {
   const final = resolve(output);
   await mkdir(dirname(final), { recursive: true });
-  for (const stale of await stalePartials(final)) await rm(stale, { recursive: true, force: true });
+  await removeStalePartials(final);
   const temp = partialPath(final);
   const forget = onInterrupt(() => rmSync(temp, { recursive: true, force: true }));
   return {
     temp,
     publish: async () => {
       await checkOutput(final);
-      await rename(temp, final);
+      await publishPartial(temp, final);
       forget();
-      await syncDir(dirname(final));
     },
     discard: async () => {
       await rm(temp, { recursive: true, force: true });
       forget();
     },
   };
-}
-
-/** The rename itself reaches the disk. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Every file costs a block of slack on most file systems; folders one block each. */

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, rmSync } from 'node:fs';
-import { chmod, open, realpath, rename, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { sidecarLine } from '../bundle/sidecar.js';
 import { isDiskFull } from '../util/disk-full.js';
-import { onInterrupt } from '../util/interrupt.js';
+import { writeAtomically, writeFileAtomic } from '../util/atomic-file.js';
 import { toolFileName, type ToolSource } from './locate.js';
 
 export interface CopiedTool {
@@ -17,26 +17,20 @@ export interface CopiedTool {
 
 /**
  * Copies the executable to `dir` under its canonical name, with its `.sha256`
- * (as `sha256sum -c` reads it), hashing while it copies. Written under hidden
- * temporary names and renamed: the final name never holds a partial
+ * (as `sha256sum -c` reads it), hashing while it copies. Each is written
+ * atomically (util/atomic-file.ts): the final name never holds a partial
  * executable. When the executable already is that file (the tool runs from the
  * stick it exports to), it is only hashed.
  */
 export async function copyTool(source: ToolSource, dir: string): Promise<CopiedTool> {
   const name = toolFileName(source.arch);
   const path = join(dir, name);
-  const partials = [join(dir, `.${name}.partial-${process.pid}`), join(dir, `.${name}.sha256.partial-${process.pid}`)];
-  const forget = onInterrupt(() => partials.forEach((p) => rmSync(p, { force: true })));
   try {
     const same = (await realpathOrUndefined(path)) === (await realpath(source.path));
-    const { sha256, bytes } = same ? await hashFile(path) : await copyHashing(source.path, partials[0]!);
-    if (source.sha256 !== undefined && sha256 !== source.sha256)
-      throw new Error(
-        `${source.path} does not match its .sha256 (sha256 ${sha256}, expected ${source.sha256}): rebuild it with \`npm run package\``,
-      );
-    await writeDurably(partials[1]!, Buffer.from(sidecarLine(sha256, name)), 0o644);
-    if (!same) await rename(partials[0]!, path);
-    await rename(partials[1]!, `${path}.sha256`);
+    const { sha256, bytes } = same
+      ? await checked(source, await hashFile(path))
+      : await writeAtomically(path, async (partial) => checked(source, await copyHashing(source.path, partial)));
+    await writeFileAtomic(`${path}.sha256`, sidecarLine(sha256, name), 0o644);
     return { path, sidecar: `${path}.sha256`, sha256, bytes };
   } catch (err) {
     if (isDiskFull(err))
@@ -45,10 +39,16 @@ export async function copyTool(source: ToolSource, dir: string): Promise<CopiedT
         { cause: err },
       );
     throw err;
-  } finally {
-    forget();
-    for (const p of partials) await rm(p, { force: true });
   }
+}
+
+/** `copied`, once it matched the `.sha256` the executable came with (when it came with one). */
+function checked(source: ToolSource, copied: { sha256: string; bytes: number }): { sha256: string; bytes: number } {
+  if (source.sha256 !== undefined && copied.sha256 !== source.sha256)
+    throw new Error(
+      `${source.path} does not match its .sha256 (sha256 ${copied.sha256}, expected ${source.sha256}): rebuild it with \`npm run package\``,
+    );
+  return copied;
 }
 
 async function realpathOrUndefined(path: string): Promise<string | undefined> {
@@ -69,7 +69,7 @@ async function hashFile(path: string): Promise<{ sha256: string; bytes: number }
   return { sha256: hash.digest('hex'), bytes };
 }
 
-/** Streams `from` to `to` (mode 0755, on disk when it returns), hashing every byte on its way. */
+/** Streams `from` to `to` (mode 0755), hashing every byte on its way. */
 async function copyHashing(from: string, to: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
@@ -82,19 +82,8 @@ async function copyHashing(from: string, to: string): Promise<{ sha256: string; 
         yield chunk;
       }
     },
-    // `flush`: fsync before close, so the rename that follows publishes bytes that are on disk.
-    createWriteStream(to, { flags: 'wx', mode: 0o755, flush: true }),
+    createWriteStream(to, { flags: 'wx', mode: 0o755 }),
   );
   await chmod(to, 0o755); // whatever the umask took away
   return { sha256: hash.digest('hex'), bytes };
-}
-
-async function writeDurably(path: string, data: Buffer, mode: number): Promise<void> {
-  const out = await open(path, 'wx', mode);
-  try {
-    await out.writeFile(data);
-    await out.sync();
-  } finally {
-    await out.close();
-  }
 }
