@@ -66,25 +66,7 @@ const JSON_LIMITS: Partial<Record<EntryName['kind'], number>> = {
   index: MAX_INDEX_BYTES,
 };
 
-/** Longest name a ustar header holds without an extended header. */
-const USTAR_NAME_MAX = 100;
-
-/**
- * A name from an extended header is accepted only where the bundle writer
- * would use one: a PAX name too long for the header (none in a bundle today). A GNU
- * long name, or a PAX name overriding one that fits, gives the entry another
- * name for readers that honour it than for those that do not.
- */
-function nameOverride(entry: TarEntry): string | undefined {
-  if (entry.nameFrom === 'gnu') return 'a GNU long-name entry, which a bundle never holds';
-  if (entry.nameFrom === 'pax' && entry.path.length <= USTAR_NAME_MAX)
-    return 'a PAX header renames an entry whose name fits its own header';
-  return undefined;
-}
-
 function classifyEntry(entry: TarEntry): EntryName | { kind: 'invalid'; reason: string } {
-  const override = nameOverride(entry);
-  if (override) return { kind: 'invalid', reason: override };
   const cls = classifyEntryName(entry.path);
   if (cls.kind === 'invalid') return cls;
   const isDir = entry.type === 'Directory';

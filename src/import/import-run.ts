@@ -1,7 +1,7 @@
 import { printable } from '../util/text.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Repository } from '../registry/repository.js';
-import type { BundleIndex } from './structure.js';
+import type { CheckedFile } from '../bundle/open/structure.js';
 import type { ImportPlan, PlannedImage } from './plan.js';
 
 export interface ImportEvents {
@@ -42,7 +42,7 @@ export interface ImportRun {
   concurrency: number;
   ev: ImportEvents;
   /** Where the tar holds each blob, from the structure check. */
-  index: BundleIndex;
+  index: CheckedFile;
   result: ImportResult;
   /** The repositories the registry's catalog lists, or undefined when it could not be read whole. */
   listed: Set<string> | undefined;
@@ -70,7 +70,7 @@ export function startRun(
   client: RegistryClient,
   registry: string,
   plan: ImportPlan,
-  index: BundleIndex,
+  index: CheckedFile,
   opts: { concurrency: number; events?: ImportEvents; listed: Set<string> | undefined },
 ): ImportRun {
   const handles = new Map<string, Repository>();

@@ -5,7 +5,7 @@ import { mapSettled } from '../util/pool.js';
 import { favourSmallHeap } from '../util/small-heap.js';
 import { readSmallBlob } from '../bundle/blob-ranges.js';
 import type { ParsedMetadata } from '../bundle/reader.js';
-import { indexBundle } from './structure.js';
+import { openCheckedFile } from '../bundle/open/structure.js';
 import type { ImportPlan, PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
 import { markWaiting, missingBlobs, mountDependencies, mountFromHolders } from './blob-phase.js';
@@ -29,7 +29,7 @@ export { RepositoriesMissingError } from './known.js';
  * cannot be pulled, and nothing at all from a bundle that was altered:
  *  0. locate the blobs in the tar by walking its headers (seeking, not reading,
  *     over configs and layers), reading the manifests, and checking the whole
- *     structure (see indexBundle): an altered bundle is refused before the
+ *     structure (see openCheckedFile): an altered bundle is refused before the
  *     registry hears a single request;
  *  1. ask the registry what it already has: its catalog once, then each image's
  *     tag (or digest) in the repositories it lists, then the blobs of the
@@ -52,7 +52,7 @@ export async function importBundle(
 ): Promise<ImportResult> {
   favourSmallHeap();
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
-  const index = await indexBundle(path, opts.parsed);
+  const index = await openCheckedFile(path, 'none of it is imported and nothing was pushed', opts.parsed);
   const listed = await listedRepositories(client, registry);
   const run = startRun(path, client, registry, plan, index, { ...opts, listed });
 

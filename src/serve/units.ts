@@ -2,7 +2,7 @@ import type { BlobRecord, BundleMetadata } from '../bundle/format.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 import type { FilePiece, ServedBlob } from './content.js';
-import type { LoadedBundle } from './load.js';
+import type { CheckedFile } from '../bundle/open/structure.js';
 
 /** One bundle, or every volume of one set: what carries a set of images. */
 export interface ServedUnit {
@@ -23,7 +23,7 @@ export class ServeInputError extends UserInputError {
  * incomplete volume set, a delta without what it was made against, and a tag
  * that two bundles give different content.
  */
-export function assembleUnits(bundles: LoadedBundle[]): { units: ServedUnit[]; blobs: Map<string, ServedBlob> } {
+export function assembleUnits(bundles: CheckedFile[]): { units: ServedUnit[]; blobs: Map<string, ServedBlob> } {
   const units = groupUnits(bundles);
   const blobs = new Map<string, ServedBlob>();
   for (const u of units) for (const [d, b] of u.blobs) if (!blobs.has(d)) blobs.set(d, b);
@@ -32,8 +32,8 @@ export function assembleUnits(bundles: LoadedBundle[]): { units: ServedUnit[]; b
   return { units, blobs };
 }
 
-function groupUnits(bundles: LoadedBundle[]): ServedUnit[] {
-  const sets = new Map<string, LoadedBundle[]>();
+function groupUnits(bundles: CheckedFile[]): ServedUnit[] {
+  const sets = new Map<string, CheckedFile[]>();
   const units: ServedUnit[] = [];
   for (const b of bundles) {
     const set = b.metadata.volumes?.set;
@@ -44,11 +44,11 @@ function groupUnits(bundles: LoadedBundle[]): ServedUnit[] {
   return units;
 }
 
-function singleUnit(b: LoadedBundle): ServedUnit {
+function singleUnit(b: CheckedFile): ServedUnit {
   const blobs = new Map<string, ServedBlob>();
   for (const r of b.metadata.blobs) {
     if (r.external) continue;
-    const at = b.entries.get(r.digest);
+    const at = b.blobs.get(r.digest);
     if (at) blobs.set(r.digest, served(r, [{ file: b.path, ...at }]));
   }
   return { label: b.path, metadata: b.metadata, blobs };
@@ -59,7 +59,7 @@ function served(r: BlobRecord, pieces: FilePiece[]): ServedBlob {
 }
 
 /** A whole set: a blob cut across volumes is served by reading its parts in order. */
-function volumeUnit(volumes: LoadedBundle[]): ServedUnit {
+function volumeUnit(volumes: CheckedFile[]): ServedUnit {
   const first = volumes[0]!;
   const count = first.metadata.volumes!.count;
   const byIndex = new Map(volumes.map((v) => [v.metadata.volumes!.index, v]));
@@ -79,8 +79,8 @@ function volumeUnit(volumes: LoadedBundle[]): ServedUnit {
   return { label: volumes.map((v) => v.path).join(' + '), metadata: first.metadata, blobs };
 }
 
-function piece(volume: LoadedBundle | undefined, digest: string): FilePiece | undefined {
-  const at = volume?.entries.get(digest);
+function piece(volume: CheckedFile | undefined, digest: string): FilePiece | undefined {
+  const at = volume?.blobs.get(digest);
   return volume && at ? { file: volume.path, ...at } : undefined;
 }
 

@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { readBlob, readSmallBlob, type BlobLocation } from '../bundle/blob-ranges.js';
 import type { BlobRecord, BundleMetadata } from '../bundle/format.js';
 import { BundleFormatError } from '../bundle/reader.js';
-import { indexBundle } from '../import/structure.js';
+import { openCheckedFile, type CheckedFile } from '../bundle/open/structure.js';
 import { DigestMismatchError } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { UserInputError } from '../util/user-input.js';
@@ -34,11 +34,7 @@ interface Located {
   at: BlobLocation;
 }
 
-interface Opened {
-  path: string;
-  metadata: BundleMetadata;
-  blobs: Map<string, BlobLocation>;
-}
+type Opened = CheckedFile;
 
 export interface BundleSource {
   /** The bundle whose images are cached: the delta when a delta is given with its base, else the first. */
@@ -62,7 +58,7 @@ export async function openBundles(paths: string[]): Promise<BundleSource> {
   let bytes = 0;
   for (const p of paths) bytes += await sizeOf(p);
   const opened: Opened[] = [];
-  for (const path of paths) opened.push({ path, ...(await indexBundle(path)) });
+  for (const path of paths) opened.push(await openCheckedFile(path, 'no image cache was written'));
   const primary = primaryGroup(opened);
   const metadata = primary[0]!.metadata;
   const other = opened.find((o) => !primary.includes(o));

@@ -1,7 +1,9 @@
-import { Header, Pax } from 'tar';
+import { Header } from 'tar';
 
 export const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
+/** The ustar name field. */
+const USTAR_NAME_MAX = 100;
 
 /** Fixed header fields: the same inputs must give the same bytes on every machine. */
 export interface EntryStamp {
@@ -20,11 +22,14 @@ function header(path: string, size: number, type: 'File' | 'Directory', stamp: E
     gname: '',
     mtime: stamp.mtime,
   } as const;
-  const h = new Header(data);
+  // Bundle names are at most 77 bytes: one longer is a bug here, never a reason for an extended header.
+  if (Buffer.byteLength(path) > USTAR_NAME_MAX)
+    throw new Error(`tar entry name longer than ${USTAR_NAME_MAX} bytes: ${path}`);
   const block = Buffer.alloc(BLOCK);
-  const needPax = h.encode(block, 0);
-  // Names longer than ustar allows go in a PAX extended header (bundle names never are: kept for any caller).
-  return needPax ? [new Pax({ path, size, mtime: stamp.mtime }).encode(), block] : [block];
+  // A size past 8 GiB is written base-256 in the header itself (as GNU tar does); node-tar then
+  // asks for a PAX header too, which readers of bundles refuse, so that request is not followed.
+  new Header(data).encode(block, 0);
+  return [block];
 }
 
 export function padding(size: number): Buffer | undefined {

@@ -1,10 +1,30 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { Header, Pax } from 'tar';
+import { Header } from 'tar';
 import { BackgroundSha256 } from '../util/background-hash.js';
 import { BLOCK } from './entries.js';
+import { printable } from '../util/text.js';
 
-/** Extended headers (PAX, GNU long names) larger than this are hostile. */
-const MAX_META_ENTRY = 64 * 1024;
+/**
+ * Header types that change how the next entry is read: the bundle writer never
+ * writes one (every name fits the 100-byte field, a size past 8 GiB is
+ * base-256 in the header itself), so one is refused at once, before a chain of
+ * them can cost time, and no reader is handed a name or size other tar readers
+ * would see differently.
+ */
+const EXTENDED_HEADERS: Partial<Record<string, string>> = {
+  ExtendedHeader: 'a PAX extended header',
+  OldExtendedHeader: 'a PAX extended header',
+  GlobalExtendedHeader: 'a PAX global extended header',
+  NextFileHasLongPath: 'a GNU long-name header',
+  OldGnuLongPath: 'a GNU long-name header',
+  NextFileHasLongLinkpath: 'a GNU long-link header',
+  SparseFile: 'a GNU sparse file',
+  ContinuationFile: 'a GNU multi-volume continuation',
+  TapeVolumeHeader: 'a tape volume header',
+  GNUDumpDir: 'a GNU dump directory',
+  SolarisACL: 'a Solaris ACL',
+  Inode: 'an inode-only entry',
+};
 const SLOT = 4 << 20;
 const SLOTS = 4;
 /**
@@ -33,8 +53,6 @@ export interface TarEntry {
   size: number;
   /** Offset of the entry's data in the file. */
   offset: number;
-  /** Where the name came from: the header itself, a PAX extended header, or a GNU long-name entry. */
-  nameFrom: 'header' | 'pax' | 'gnu';
 }
 
 /**
@@ -50,7 +68,7 @@ export interface TarEntry {
  * - With `wholeFileHash`, every byte is also hashed on another thread, reading
  *   the same shared memory, for the sidecar check in the same single read.
  *
- * Headers are decoded by node-tar's Header and Pax classes.
+ * Headers are decoded by node-tar's Header class.
  */
 export class TarReader {
   /** Shared with the hashing thread only when the whole file is hashed. */
@@ -106,8 +124,6 @@ export class TarReader {
    * end-of-archive marker; throws TarFormatError on damage or truncation.
    */
   async *entries(): AsyncGenerator<TarEntry> {
-    let ex: Record<string, unknown> | undefined;
-    let longPath: string | undefined;
     for (;;) {
       const header = await this.take(BLOCK);
       if (header.length < BLOCK) {
@@ -119,7 +135,7 @@ export class TarReader {
       }
       let h: Header;
       try {
-        h = new Header(Buffer.from(header), 0, ex as never);
+        h = new Header(Buffer.from(header));
       } catch (err) {
         // Numeric fields out of range or badly encoded: damage or a crafted header.
         throw new TarFormatError(`invalid tar header at offset ${this.pos - BLOCK} (${(err as Error).message})`);
@@ -133,34 +149,12 @@ export class TarReader {
       if (!Number.isSafeInteger(size) || size < 0)
         throw new TarFormatError(`invalid entry size at offset ${this.pos - BLOCK}`);
       const type = h.type;
-      if (type === 'ExtendedHeader' || type === 'NextFileHasLongPath' || type === 'OldGnuLongPath') {
-        if (size > MAX_META_ENTRY)
-          throw new TarFormatError(
-            `extended header of ${size} bytes at offset ${this.pos - BLOCK} exceeds ${MAX_META_ENTRY}`,
-          );
-        const body = await this.takeExact(size);
-        if (body.length < size) throw new TarFormatError('the archive is truncated inside an extended header');
-        await this.skipTo(this.pos + pad(size));
-        if (type === 'ExtendedHeader') {
-          try {
-            ex = { ...Pax.parse(body.toString('utf8'), undefined, false) };
-          } catch (err) {
-            throw new TarFormatError(
-              `invalid extended header at offset ${this.pos - BLOCK} (${(err as Error).message})`,
-            );
-          }
-        } else longPath = body.toString('utf8').replace(/\0.*$/s, '');
-        continue;
-      }
-      if (ex?.size !== undefined && new Header(Buffer.from(header)).size !== size) {
+      const extended = EXTENDED_HEADERS[type];
+      if (extended)
         throw new TarFormatError(
-          `an extended header at offset ${this.pos - BLOCK} gives another size than the entry's own header: data hidden from other readers`,
+          `entry "${printable(h.path ?? '', 120)}" at offset ${this.pos - BLOCK} is ${extended}, which a bundle never holds (names and sizes fit the entry's own header); the archive was altered`,
         );
-      }
-      const nameFrom = longPath !== undefined ? 'gnu' : ex?.path !== undefined ? 'pax' : 'header';
-      const entry: TarEntry = { path: longPath ?? h.path ?? '', type, size, offset: this.pos, nameFrom };
-      ex = undefined;
-      longPath = undefined;
+      const entry: TarEntry = { path: h.path ?? '', type, size, offset: this.pos };
       const end = entry.offset + size + pad(size);
       yield entry;
       if (end > this.size)
@@ -261,19 +255,6 @@ export class TarReader {
     this.pos += first.length;
     const rest = await this.take(n - first.length);
     return Buffer.concat([first, rest]);
-  }
-
-  /** Exactly `n` bytes (fewer only at end of file), copied: for small metadata entries. */
-  private async takeExact(n: number): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let got = 0;
-    while (got < n) {
-      const view = await this.take(Math.min(n - got, SLOT));
-      if (view.length === 0) break;
-      parts.push(Buffer.from(view));
-      got += view.length;
-    }
-    return Buffer.concat(parts, got);
   }
 
   /** Moves to `target`, reading through small gaps and seeking over large ones. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetadata, readParsedMetadata } from '../../src/bundle/reader.js';
-import { scanBundle } from '../../src/verify/scan.js';
+import { scanFile } from '../../src/bundle/open/scan.js';
 import { tempDir } from '../helpers/cli.js';
 import { writeTinyBundle } from '../helpers/tiny-bundle.js';
 
@@ -22,14 +22,15 @@ afterAll(() => work.remove());
 describe('bundle reader: metadata parsed by an earlier read', () => {
   it('is taken again when the file still holds the same bytes', async () => {
     const parsed = await readParsedMetadata(one);
-    const scan = await scanBundle(one, undefined, parsed);
+    const scan = await scanFile(one, { read: 'every-blob', parsed });
     expect(scan.metadata).toBe(parsed.metadata);
-    expect(scan.problems).toEqual([]);
+    expect(scan.altered).toEqual([]);
+    expect(scan.unreadable).toBeUndefined();
   });
 
   it('is not taken when the bytes differ (the file changed since): the metadata is parsed from what is there', async () => {
     const stale = await readParsedMetadata(one);
-    const scan = await scanBundle(other, undefined, stale);
+    const scan = await scanFile(other, { read: 'every-blob', parsed: stale });
     expect(scan.metadata).not.toBe(stale.metadata);
     expect(scan.metadata).toEqual(await readMetadata(other));
     expect(scan.metadata).not.toEqual(stale.metadata);

@@ -13,7 +13,7 @@ import { authorized } from '../../src/serve/auth.js';
 import { tlsFromFolder, TLS_FILES } from '../../src/serve/tls.js';
 import { parseListen } from '../../src/commands/serve.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
-import type { LoadedBundle } from '../../src/serve/load.js';
+import type { CheckedFile } from '../../src/bundle/open/structure.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -116,7 +116,7 @@ function image(registry: string, repository: string, tag: string | undefined, di
   };
 }
 
-function loaded(path: string, images: ImageRecord[], extra: Partial<BundleMetadata> = {}): LoadedBundle {
+function loaded(path: string, images: ImageRecord[], extra: Partial<BundleMetadata> = {}): CheckedFile {
   const digests = [...new Set(images.map((i) => i.digest))];
   const metadata = {
     format: 'airgap-bundle/v1',
@@ -132,7 +132,12 @@ function loaded(path: string, images: ImageRecord[], extra: Partial<BundleMetada
     })),
     ...extra,
   } as BundleMetadata;
-  return { path, metadata, entries: new Map(digests.map((d, i) => [d, { offset: 512 * (i + 1), size: 10 }])) };
+  return {
+    path,
+    metadata,
+    blobs: new Map(digests.map((d, i) => [d, { offset: 512 * (i + 1), size: 10 }])),
+    seen: new Map(),
+  };
 }
 
 describe('serve: what several bundles serve together', () => {
@@ -150,7 +155,7 @@ describe('serve: what several bundles serve together', () => {
     expect(() => assembleUnits([delta])).toThrow(/delta.tar is a delta: 1 of the blobs .*\(base.tar\)/);
     const base = loaded('base.tar', [image('ghcr.io', 'x/app', 'v1', D('a'))]);
     base.metadata.blobs.push({ digest: D('d'), size: 5, mediaType: 'x/y', role: 'layer' });
-    base.entries.set(D('d'), { offset: 4096, size: 5 });
+    base.blobs.set(D('d'), { offset: 4096, size: 5 });
     expect(assembleUnits([delta, base]).blobs.get(D('d'))?.pieces).toEqual([
       { file: 'base.tar', offset: 4096, size: 5 },
     ]);

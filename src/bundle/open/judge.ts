@@ -1,15 +1,14 @@
-import type { Descriptor } from '../oci/descriptor.js';
-import { isIndexType } from '../oci/media-types.js';
-import { formatPlatform } from '../oci/platform.js';
-import { printable } from '../util/text.js';
-import { ANNOTATION_REF_NAME, MAX_INDEX_DEPTH, type BundleMetadata, type ImageRecord } from '../bundle/format.js';
-import type { BlobSeen } from './scan.js';
+import type { Descriptor } from '../../oci/descriptor.js';
+import { isIndexType } from '../../oci/media-types.js';
+import { formatPlatform } from '../../oci/platform.js';
+import { printable } from '../../util/text.js';
+import { ANNOTATION_REF_NAME, MAX_INDEX_DEPTH, type BundleMetadata, type ImageRecord } from '../format.js';
+import type { BlobSeen } from './blob-check.js';
 
 /**
  * Judging what a scan found: which images each problem breaks, platform by
  * platform, and which problems mean the bundle was altered rather than
- * damaged. Pure functions over the scan's results, shared by verify and by
- * import's structural check.
+ * damaged. Pure functions over the scan's results.
  */
 
 export type ImageStatus = 'intact' | 'damaged' | 'incomplete' | 'needs other volumes';
@@ -45,7 +44,7 @@ function statusOf(problems: Problem[]): ImageStatus {
   return problems.some((p) => p.damaged) ? 'damaged' : 'incomplete';
 }
 
-/** What walking one image found, for verify's report and import's structural check. */
+/** What walking one image found: its report, and what of it means the bundle was altered. */
 export interface ImageJudgement {
   report: ImageReport;
   /** Problems that mean the bundle was altered (see Problem.structural). */
@@ -142,7 +141,9 @@ class ImageWalk {
       return [];
     }
     if (!b) return [{ text: `${label} ${d.digest} is missing`, damaged: false }];
-    if (b.damage) return [{ text: `${label} ${d.digest}: ${b.damage}`, damaged: true }];
+    // An invalid document refuses the whole bundle (see the file scan); here it breaks its images.
+    const unusable = b.damage ?? b.invalid;
+    if (unusable) return [{ text: `${label} ${d.digest}: ${unusable}`, damaged: true }];
     if (b.size !== d.size)
       return [{ text: `${label} ${d.digest} is ${b.size} bytes, its descriptor says ${d.size}`, damaged: true }];
     const p = b.parsed;
