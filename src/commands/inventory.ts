@@ -1,6 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { RECEIPT_FORMAT, type Receipt } from '../bundle/receipt.js';
-import { listCatalog } from '../import/registry-check.js';
 import { planImport } from '../import/plan.js';
 import { readMetadata } from '../bundle/reader.js';
 import { IMAGE_BOUNDS, type BundleMetadata } from '../bundle/format.js';
@@ -73,7 +72,7 @@ async function inventoryRepositories(
   registry: string,
 ): Promise<{ listed: Set<string>; fromBundle: string[] }> {
   const fromBundle = argv.bundle ? bundleRepositories(await readMetadata(argv.bundle), argv) : [];
-  const listed = await listCatalog(client, registry);
+  const listed = await client.listCatalog(registry);
   if (listed) return { listed, fromBundle };
   if (!argv.bundle) {
     throw new CheckFailed(

@@ -3,7 +3,6 @@ import { RegistryError } from '../registry/errors.js';
 import type { Repository } from '../registry/repository.js';
 import { mapSettled } from '../util/pool.js';
 import { printable } from '../util/text.js';
-import { listCatalog } from './registry-check.js';
 
 /**
  * Catalog pages read before an import: 100 pages of up to 1000 names. A
@@ -24,7 +23,7 @@ const CATALOG_PAGES_FOR_IMPORT = 100;
  */
 export async function listedRepositories(client: RegistryClient, registry: string): Promise<Set<string> | undefined> {
   try {
-    return await listCatalog(client, registry, { maxPages: CATALOG_PAGES_FOR_IMPORT, complete: true });
+    return await client.listCatalog(registry, { maxPages: CATALOG_PAGES_FOR_IMPORT, complete: true });
   } catch (err) {
     if (err instanceof RegistryError) return undefined;
     throw err;

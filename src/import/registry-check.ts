@@ -1,6 +1,5 @@
 import type { RegistryClient } from '../registry/client.js';
 import { mapSettled } from '../util/pool.js';
-import { RegistryError } from '../registry/errors.js';
 import type { ImportPlan } from './plan.js';
 
 export interface CheckRow {
@@ -23,57 +22,6 @@ export interface RegistryCheck {
   ok: boolean;
 }
 
-/** Page size for `/v2/_catalog`; Distribution refuses more than 1000 (or its `catalog.maxentries`). */
-const CATALOG_PAGE = 1000;
-const MAX_CATALOG_PAGES = 10_000;
-
-/**
- * Reads the whole catalog, following `Link` headers. A page size the registry
- * refuses (400 `PAGINATION_NUMBER_INVALID`: a smaller `catalog.maxentries`) is
- * halved until it is accepted. Returns undefined when the registry does not
- * offer the catalog (disabled, unsupported, or restricted to admins: 401, 403,
- * 404, 405 and the like), and, with `complete`, when `maxPages` pages did not
- * reach its end (otherwise what those pages listed).
- */
-export async function listCatalog(
-  client: RegistryClient,
-  registry: string,
-  opts: { maxPages?: number; complete?: boolean } = {},
-): Promise<Set<string> | undefined> {
-  for (let size = CATALOG_PAGE; size >= 1; size = Math.floor(size / 2)) {
-    const repos = await catalogPages(client, registry, size, opts.maxPages ?? MAX_CATALOG_PAGES);
-    if (repos === 'page-size') continue;
-    if (repos === undefined) return undefined;
-    return repos.complete || !opts.complete ? repos.names : undefined;
-  }
-  return undefined;
-}
-
-async function catalogPages(
-  client: RegistryClient,
-  registry: string,
-  size: number,
-  maxPages: number,
-): Promise<{ names: Set<string>; complete: boolean } | undefined | 'page-size'> {
-  const repos = new Set<string>();
-  let next: string | undefined = `/v2/_catalog?n=${size}`;
-  for (let page = 0; next && page < maxPages; page++) {
-    let res: Awaited<ReturnType<RegistryClient['catalogPage']>>;
-    try {
-      res = await client.catalogPage(registry, next);
-    } catch (err) {
-      // A catalog restricted to others (no token for it, or denied) is a catalog this account cannot read.
-      if (err instanceof RegistryError && err.kind === 'auth') return undefined;
-      throw err;
-    }
-    if (res.status === 400 && res.code === 'PAGINATION_NUMBER_INVALID') return 'page-size';
-    if (res.status !== 200) return undefined;
-    for (const r of res.repositories) repos.add(r);
-    next = res.next;
-  }
-  return { names: repos, complete: next === undefined };
-}
-
 /**
  * Proves the registry serves the bundle: every repository listed, every tag and
  * digest-pinned reference resolving to the bundle's digest. `deep` also checks
@@ -85,7 +33,7 @@ export async function checkRegistry(
   plan: ImportPlan,
   opts: { deep: boolean; concurrency: number },
 ): Promise<RegistryCheck> {
-  const catalog = await listCatalog(client, registry).catch(() => undefined);
+  const catalog = await client.listCatalog(registry).catch(() => undefined);
   const unlisted = catalog
     ? [...new Set(plan.images.map((p) => p.repository))].filter((r) => !catalog.has(r)).sort()
     : [];

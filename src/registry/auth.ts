@@ -1,7 +1,7 @@
 import { parseChallenges, type Challenge } from './challenge.js';
 import type { Credential, CredentialLookup } from './credentials.js';
 import { RegistryError } from './errors.js';
-import type { HttpTransport } from './http.js';
+import type { RoundTripper } from './http.js';
 import { printable } from '../util/text.js';
 
 interface CachedToken {
@@ -26,7 +26,7 @@ export class Authenticator {
   private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly http: HttpTransport,
+    private readonly http: RoundTripper,
     private readonly credentials: CredentialLookup,
   ) {}
 

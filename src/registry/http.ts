@@ -53,6 +53,15 @@ export interface HttpResponse {
   discard(): void;
 }
 
+/**
+ * Sends one request and answers with what came back: the seam between the
+ * registry protocol and the network. `HttpTransport` is the real one; a test
+ * answers from a script instead, with no socket.
+ */
+export interface RoundTripper {
+  send(req: HttpRequest, authorization: Authorization | undefined, what: string): Promise<HttpResponse>;
+}
+
 const MAX_REDIRECTS = 5;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 /** Far below any real link (a modem does 5 KiB/s), far above a server that feeds a byte now and then. */
@@ -63,7 +72,7 @@ export const DEFAULT_MIN_BYTES_PER_SECOND = 1024;
  * watchdog. No retries and no auth here: those belong to the registry session,
  * which knows what may be retried and which credentials apply.
  */
-export class HttpTransport {
+export class HttpTransport implements RoundTripper {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly pace: Pace;
