@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
+/** The built CLI; AIRGAP_BUNDLE_TEST_CLI points the tests at another build (say, of an earlier commit). */
+export const CLI = process.env.AIRGAP_BUNDLE_TEST_CLI ?? resolve(import.meta.dirname, '../../dist/cli.js');
 
 export interface CliResult {
   code: number | null;

@@ -2,12 +2,18 @@
 // writer): what an attacker who swaps the USB stick can hand the isolated side, sidecar included.
 // Each case writes `b.tar` (and, unless the sidecar is the attack, a `b.tar.sha256` that MATCHES the
 // crafted bytes: the attacker controls it too, so no case relies on a checksum mismatch) and says
-// what every command must do with it. Classes follow the issue's numbering:
-//   3 import into a repository the bundle does not name, 4 tampered tar structure, 5 malformed
-//   metadata, 6 resource exhaustion, 8 sidecars that are not regular files, and 'tar' for the
-//   tar-level attacks the reader already refused before (traversal, links, devices, duplicates,
-//   truncation, compression, absurd sizes). 'control' cases are valid bundles: they prove the
-//   crafting is sound and that the fixes refuse only what is hostile.
+// what every command must do with it. The classes:
+//   wrong-repository    an import into a repository the bundle does not name;
+//   tampered-structure  entries and headers the writer never produces (refused whole);
+//   malformed-metadata  a metadata document that does not follow the model;
+//   exhaustion          bundles built to cost time or memory;
+//   sidecar             a `.sha256` beside the bundle that is not a regular file;
+//   tar                 tar-level attacks: traversal, links, devices, duplicates, truncation,
+//                       compression, absurd or overridden sizes;
+//   control             valid bundles: they prove the crafting is sound and that only what is
+//                       hostile is refused.
+// The in-process fuzzing of the bundle reader runs the tar-level cases too: each attack is
+// defined here once.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -22,6 +28,7 @@ import {
   entry,
   fileEntry,
   gnuLongNameEntry,
+  padded,
   paxEntry,
   renamed,
   splitTar,
@@ -33,7 +40,19 @@ import { writeTinyBundle } from './tiny-bundle.js';
 import { sha256Hex } from '../../scripts/lib/digest.js';
 
 export type Command = 'verify' | 'verify-json' | 'inspect' | 'import' | 'mirror-config';
-export type CaseClass = '3' | '4' | '5' | '6' | '8' | 'tar' | 'control';
+export type CaseClass =
+  'wrong-repository' | 'tampered-structure' | 'malformed-metadata' | 'exhaustion' | 'sidecar' | 'tar' | 'control';
+
+/** Every class, for tests that check the corpus covers each. */
+export const CASE_CLASSES: readonly CaseClass[] = [
+  'wrong-repository',
+  'tampered-structure',
+  'malformed-metadata',
+  'exhaustion',
+  'sidecar',
+  'tar',
+  'control',
+];
 
 export interface RegistryExpectation {
   /**
@@ -226,7 +245,7 @@ function assemble(
   return bundle;
 }
 
-function metadataOf(s: Sample, images: ImageRecord[], blobs: BlobRecord[]): Buffer {
+function metadataDocument(s: Sample, images: ImageRecord[], blobs: BlobRecord[]): Buffer {
   return Buffer.from(
     JSON.stringify({
       format: s.metadata.format,
@@ -237,6 +256,41 @@ function metadataOf(s: Sample, images: ImageRecord[], blobs: BlobRecord[]): Buff
       blobs,
     }),
   );
+}
+
+/**
+ * The sample with the tool image's manifest replaced by `doc`: the new blob under its own digest,
+ * and the metadata (image digest, size, blobs, bytes and the blob record) and index.json rewritten
+ * to match, so every byte agrees with every digest, as it does in a bundle an attacker rebuilt.
+ */
+function withToolManifest(s: Sample, doc: Buffer): Buffer {
+  const before = s.toolManifest.digest;
+  const after = `sha256:${sha256(doc)}`;
+  const m = structuredClone(s.metadata);
+  const t = m.images.find((i) => i.repository === 'fuzz/tool')!;
+  t.digest = after;
+  t.size = doc.length;
+  t.blobs = t.blobs.map((d) => (d === before ? after : d)).sort();
+  t.bytes += doc.length - s.toolManifest.size;
+  const record = m.blobs.find((b) => b.digest === before)!;
+  record.digest = after;
+  record.size = doc.length;
+  return tar(
+    ...s.entries.map((e) => {
+      if (e.name === 'airgap-bundle.json') return withData(e, Buffer.from(`${JSON.stringify(m, null, 2)}\n`));
+      if (e.name === 'index.json') return withData(e, buildIndex(m.images));
+      if (e.name === `blobs/sha256/${hexOf(before)}`) return fileEntry(`blobs/sha256/${hexOf(after)}`, doc);
+      return e.raw;
+    }),
+  );
+}
+
+/** The tool image's manifest with its one layer listed `count` times (compact JSON: under the manifest cap). */
+function repeatedLayerManifest(s: Sample, count: number): Buffer {
+  const m = JSON.parse(s.blob(s.toolManifest.digest).toString('utf8')) as { layers: unknown[] };
+  const layer = m.layers[0];
+  m.layers = Array.from({ length: count }, () => layer);
+  return Buffer.from(JSON.stringify(m));
 }
 
 /** `count` copies of the tool image under distinct repositories, sharing its blobs. */
@@ -289,7 +343,7 @@ function indexChain(s: Sample, dir: string, depth: number, damageLayer: boolean)
   };
   const layer = s.blob(s.toolLayer.digest);
   const parts = [layer, s.blob(s.toolConfig.digest), s.blob(s.toolManifest.digest), ...docs];
-  const bundle = assemble(dir, { metadata: metadataOf(s, [image], blobs), images: [image], blobs: parts });
+  const bundle = assemble(dir, { metadata: metadataDocument(s, [image], blobs), images: [image], blobs: parts });
   if (damageLayer) {
     // Rewrite the layer's data in place: its entry keeps its name (its real digest) and size.
     const bytes = readFileSync(bundle);
@@ -338,7 +392,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     problem: RegExp,
   ): HostileCase => ({
     id,
-    cls: '3',
+    cls: 'wrong-repository',
     description,
     build: (dir) => ({
       bundle: emit(
@@ -375,7 +429,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     reindex = false,
   ): HostileCase => ({
     id,
-    cls: '5',
+    cls: 'malformed-metadata',
     description,
     build: (dir) => ({ bundle: emit(dir, withMetadata(s, mutate, { reindex })), escapes: [] }),
     expected: malformed(names),
@@ -412,7 +466,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
     },
 
-    // ---- 3: a repository the bundle does not name
+    // ---- wrong-repository: a repository the bundle does not name
     repositoryCase(
       'repo-traversal',
       'reference, repository and index.json all name library/busybox/../../evil (the registry would normalise it to evil)',
@@ -432,10 +486,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       /evil|repository|reference/i,
     ),
 
-    // ---- 4: tampered tar structure (refused: nothing at all is pushed)
+    // ---- tampered-structure: refused, nothing at all is pushed
     {
       id: 'entry-dotdot',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'an extra entry "../<marker>-dotdot" after index.json',
       build: (dir) => ({
         bundle: emit(dir, inserted(s, 'index.json', [fileEntry(`../${marker}-dotdot`, Buffer.from('evil\n'))])),
@@ -445,7 +499,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-pax-path-escape',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'a PAX header renaming the next entry to ../../<marker>-pax',
       build: (dir) => ({
         bundle: emit(
@@ -458,7 +512,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-pax-renames-blob',
-      cls: '4',
+      cls: 'tampered-structure',
       description:
         'the tool layer stored under the ustar name "x-renamed", its blob name given only by a PAX path override',
       build: (dir) => ({
@@ -472,7 +526,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-gnu-longname-escape',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'a GNU long-name entry naming the next entry ../../<marker>-gnu',
       build: (dir) => ({
         bundle: emit(
@@ -485,7 +539,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-gnu-longname-renames-blob',
-      cls: '4',
+      cls: 'tampered-structure',
       description:
         'the tool layer stored under the ustar name "x-renamed", its blob name given only by a GNU long-name entry',
       build: (dir) => ({
@@ -499,7 +553,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-symlink',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'an extra symlink entry blobs/sha256/<hex> -> /etc/passwd',
       build: (dir) => ({
         bundle: emit(
@@ -514,7 +568,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-duplicate-blob',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'the tool layer entry twice, the second copy with other bytes of the same size',
       build: (dir) => ({
         bundle: emit(dir, inserted(s, toolLayerName, [withData(toolLayerEntry(), flipped(toolLayerEntry().data))])),
@@ -524,7 +578,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'entry-second-metadata',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'a second airgap-bundle.json after index.json, naming repository "evil" for the tool image',
       build: (dir) => {
         const m = structuredClone(s.metadata);
@@ -537,8 +591,38 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       expected: tampered(/twice|duplicate|second|metadata|airgap-bundle\.json/i),
     },
     {
+      id: 'pax-chain-100000',
+      cls: 'tampered-structure',
+      description:
+        'the first blob preceded by 100,000 chained PAX extended headers of 1 KiB each (a comment record, no path override)',
+      build: (dir) => {
+        const bundle = join(dir, 'b.tar');
+        const t = new TarFile(bundle);
+        const first = s.entries.findIndex((e) => e.name.startsWith('blobs/sha256/') && e.type === '0');
+        const pax = paxEntry({ comment: 'c'.repeat(BLOCK - 20) });
+        if (pax.length !== 2 * BLOCK) throw new Error(`PAX header of ${pax.length} bytes, expected ${2 * BLOCK}`);
+        for (const e of s.entries.slice(0, first)) t.add(e.raw);
+        for (let i = 0; i < 100_000; i++) t.add(pax);
+        for (const e of s.entries.slice(first)) t.add(e.raw);
+        t.add(END_OF_ARCHIVE);
+        writeFileSync(`${bundle}.sha256`, `${t.close()}  b.tar\n`);
+        return { bundle, escapes: [] };
+      },
+      expected: {
+        verify: { exit: 3, names: /extended header|pax/i, maxMs: 20_000, maxRssMiB: 400 },
+        'verify-json': { exit: 3, names: /extended header|pax/i, maxMs: 20_000, maxRssMiB: 400 },
+        import: {
+          exit: 3,
+          names: /extended header|pax/i,
+          maxMs: 20_000,
+          maxRssMiB: 400,
+          registry: { access: 'untouched', notTagged: ['fuzz/app:v1', 'fuzz/tool:v1'] },
+        },
+      },
+    },
+    {
       id: 'zero-block-hidden-duplicate-blob',
-      cls: '4',
+      cls: 'tampered-structure',
       description:
         'every entry, then ONE zero block, then a smuggled second copy of the tool layer (other bytes), then the end marker',
       build: (dir) => ({
@@ -552,7 +636,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'zero-block-hidden-dotdot',
-      cls: '4',
+      cls: 'tampered-structure',
       description: 'every entry, then ONE zero block, then a hidden entry "../<marker>-hidden", then the end marker',
       build: (dir) => ({
         bundle: emit(dir, tar(body(s), Buffer.alloc(BLOCK), fileEntry(`../${marker}-hidden`, Buffer.from('evil\n')))),
@@ -562,7 +646,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'bit-rot-one-layer',
-      cls: '4',
+      cls: 'tampered-structure',
       description:
         "contrast: one byte of the tool image's only layer changed (tar structure intact, sidecar as exported): the intact image is imported, the damaged one is not tagged",
       build: (dir) => {
@@ -594,7 +678,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
     },
 
-    // ---- 5: malformed metadata (one line, exit 3, everywhere; the registry never contacted)
+    // ---- malformed-metadata: one line, exit 3, everywhere; the registry never contacted
     metaCase('meta-volumes-null', '"volumes": null', /volumes/i, (m) => void (m.volumes = null)),
     metaCase(
       'meta-artifact-null',
@@ -671,10 +755,10 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
     ),
 
-    // ---- 6: resource exhaustion
+    // ---- exhaustion: bundles built to cost time or memory
     {
       id: 'huge-reference-among-5000',
-      cls: '6',
+      cls: 'exhaustion',
       description: "5,000 images sharing one image's blobs, one of them with an 8 MiB reference",
       build: (dir) => {
         const images = manyTools(s, 5000, (i) => `fuzz/tool-${i}`);
@@ -683,7 +767,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
         const blobs = [s.toolLayer, s.toolConfig, s.toolManifest];
         return {
           bundle: assemble(dir, {
-            metadata: metadataOf(s, images, blobs),
+            metadata: metadataDocument(s, images, blobs),
             images,
             blobs: blobs.map((b) => s.blob(b.digest)),
           }),
@@ -709,7 +793,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'many-images-20000',
-      cls: '6',
+      cls: 'exhaustion',
       description:
         "20,000 small image records sharing one image's blobs (valid, at the bound): inspect and verify finish, not quadratic",
       build: (dir) => {
@@ -717,7 +801,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
         const blobs = [s.toolLayer, s.toolConfig, s.toolManifest];
         return {
           bundle: assemble(dir, {
-            metadata: metadataOf(s, images, blobs),
+            metadata: metadataDocument(s, images, blobs),
             images,
             blobs: blobs.map((b) => s.blob(b.digest)),
           }),
@@ -731,7 +815,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'empty-entries-400000',
-      cls: '6',
+      cls: 'exhaustion',
       description: 'the sample followed by 400,000 empty entries with blob-like names',
       build: (dir) => {
         const bundle = join(dir, 'b.tar');
@@ -756,7 +840,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'layer-size-1tib',
-      cls: '6',
+      cls: 'exhaustion',
       description: 'the metadata gives the tool layer (really ~1 KiB) a size of 1 TiB',
       build: (dir) => ({
         bundle: emit(
@@ -778,7 +862,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'index-chain-10000',
-      cls: '6',
+      cls: 'exhaustion',
       description:
         'an image whose top index starts a chain of 10,000 nested indexes (past the nesting bound and, with its manifest, config and layer, the per-image blob bound)',
       build: (dir) => ({ bundle: indexChain(s, dir, 10_000, false), escapes: [] }),
@@ -786,7 +870,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'index-chain-9997',
-      cls: '6',
+      cls: 'exhaustion',
       description:
         'a chain of 9,997 nested indexes: the image needs exactly 10,000 blobs (the per-image bound), so only the nesting is wrong',
       build: (dir) => ({ bundle: indexChain(s, dir, 9_997, false), escapes: [] }),
@@ -794,14 +878,14 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'index-chain-100',
-      cls: '6',
+      cls: 'exhaustion',
       description: 'a chain of 100 nested indexes: past the nesting bound, under every other bound',
       build: (dir) => ({ bundle: indexChain(s, dir, 100, false), escapes: [] }),
       expected: refusedQuickly(NAMES.depth),
     },
     {
       id: 'index-chain-3-damaged-layer',
-      cls: '6',
+      cls: 'exhaustion',
       description:
         'an index chain 3 deep (within bounds) whose innermost layer is damaged: verify walks every level and names it',
       build: (dir) => ({ bundle: indexChain(s, dir, 3, true), escapes: [] }),
@@ -822,10 +906,31 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
     },
 
-    // ---- 8: sidecars that are not regular files
+    {
+      id: 'layers-25000',
+      cls: 'exhaustion',
+      description:
+        "the tool image's manifest lists its layer 25,000 times (under the 4 MiB manifest cap, past the 1,000-layer bound), metadata and index.json rewritten to match its digest",
+      build: (dir) => {
+        const doc = repeatedLayerManifest(s, 25_000);
+        if (doc.length >= 4 * MiB) throw new Error(`the 25,000-layer manifest is ${doc.length} bytes, not under 4 MiB`);
+        return { bundle: emit(dir, withToolManifest(s, doc)), escapes: [] };
+      },
+      expected: {
+        verify: { exit: 3, names: /25000 layers/, maxMs: 20_000 },
+        import: {
+          exit: 3,
+          names: /25000 layers/,
+          maxMs: 20_000,
+          registry: { access: 'no-writes', notTagged: ['fuzz/app:v1', 'fuzz/tool:v1'] },
+        },
+      },
+    },
+
+    // ---- sidecar: a .sha256 that is not a regular file
     {
       id: 'sidecar-symlink-dev-zero',
-      cls: '8',
+      cls: 'sidecar',
       description: 'b.tar.sha256 is a symlink to /dev/zero',
       build: (dir) => {
         const bundle = emit(dir, s.bytes, null);
@@ -839,7 +944,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'sidecar-fifo',
-      cls: '8',
+      cls: 'sidecar',
       description: 'b.tar.sha256 is a FIFO nobody writes to',
       build: (dir) => {
         const bundle = emit(dir, s.bytes, null);
@@ -853,7 +958,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
     },
     {
       id: 'sidecar-directory',
-      cls: '8',
+      cls: 'sidecar',
       description: 'b.tar.sha256 is a directory',
       build: (dir) => {
         const bundle = emit(dir, s.bytes, null);
@@ -866,7 +971,7 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
       },
     },
 
-    // ---- tar-level attacks refused before: still refused, and import pushes nothing
+    // ---- tar: tar-level attacks, refused, and import pushes nothing
     {
       id: 'tar-absolute-path',
       cls: 'tar',
@@ -975,6 +1080,90 @@ export function hostileCases(s: Sample, marker: string): HostileCase[] {
         escapes: [],
       }),
       expected: tampered(/refused|entry|name|layout/i),
+    },
+    {
+      id: 'tar-dotdot-inside-blobs',
+      cls: 'tar',
+      description: 'an extra entry blobs/sha256/../../../<marker>-deep',
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          inserted(s, 'index.json', [fileEntry(`blobs/sha256/../../../${marker}-deep`, Buffer.from('evil\n'))]),
+        ),
+        escapes: [`${marker}-deep`],
+      }),
+      expected: tampered(/\.\.|deep/),
+    },
+    {
+      id: 'tar-metadata-not-first',
+      cls: 'tar',
+      description: 'airgap-bundle.json stored last instead of first',
+      build: (dir) => ({
+        bundle: emit(dir, tar(...s.entries.slice(1).map((e) => e.raw), s.entries[0]!.raw)),
+        escapes: [],
+      }),
+      expected: tampered(/first|metadata|airgap-bundle\.json/i),
+    },
+    {
+      id: 'tar-metadata-claims-40mib',
+      cls: 'tar',
+      description: "airgap-bundle.json's header claims 40 MiB, and the archive ends after its real bytes",
+      build: (dir) => {
+        const m = s.entries[0]!;
+        const h = ustarHeader({ name: m.name, size: 40 * MiB });
+        return { bundle: emit(dir, tar(h, padded(Buffer.from(m.data)))), escapes: [] };
+      },
+      expected: tampered(/truncated|size|metadata|airgap-bundle\.json/i),
+    },
+    {
+      id: 'tar-size-base256-huge',
+      cls: 'tar',
+      description: 'the tool layer header has a base-256 size of 2^63 - 1',
+      build: (dir) => {
+        const e = toolLayerEntry();
+        const h = ustarHeader({
+          name: e.name,
+          sizeField: Buffer.from([0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        });
+        return { bundle: emit(dir, replaced(s, toolLayerName, [h, e.raw.subarray(BLOCK)])), escapes: [] };
+      },
+      expected: tampered(/size|header|truncated/i),
+    },
+    {
+      id: 'tar-pax-size-override',
+      cls: 'tar',
+      description: 'a PAX header giving the tool layer a size of 99999999999',
+      build: (dir) => ({
+        bundle: emit(dir, replaced(s, toolLayerName, [paxEntry({ size: '99999999999' }), toolLayerEntry().raw])),
+        escapes: [],
+      }),
+      expected: tampered(/pax|extended|size|truncated/i),
+    },
+    {
+      id: 'tar-pax-negative-size',
+      cls: 'tar',
+      description: 'a PAX header giving the tool layer a size of -5',
+      build: (dir) => ({
+        bundle: emit(dir, replaced(s, toolLayerName, [paxEntry({ size: '-5' }), toolLayerEntry().raw])),
+        escapes: [],
+      }),
+      expected: tampered(/pax|extended|size|header/i),
+    },
+    {
+      id: 'tar-pax-100kib',
+      cls: 'tar',
+      description: 'a 100 KiB PAX header of no valid records in front of the tool layer',
+      build: (dir) => ({
+        bundle: emit(
+          dir,
+          replaced(s, toolLayerName, [
+            entry({ name: 'PaxHeaders/x', type: 'x' }, Buffer.alloc(100 * 1024, 0x41)),
+            toolLayerEntry().raw,
+          ]),
+        ),
+        escapes: [],
+      }),
+      expected: tampered(/pax|extended|header|record/i),
     },
   ];
 }
