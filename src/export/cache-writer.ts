@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import type { BlobCache } from './blob-cache.js';
 import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import { tarPieces, bundleDocuments } from '../bundle/layout.js';
-import { HashingRing } from '../tar/hashing-ring.js';
+import { HashingRing } from '../util/hashing/hashing-ring.js';
 import { activePartials, partialPath, publishBundle, removeStalePartials, type WriteResult } from './publish.js';
 import { isDiskFull } from '../util/disk-full.js';
 

@@ -5,7 +5,7 @@ import { DigestMismatchError, sha256Digest } from '../oci/digest.js';
 import { readBlob } from '../bundle/blob-ranges.js';
 import type { BlobStore } from './blob-store.js';
 import type { BlobRecord, BundleMetadata, ImageRecord } from '../bundle/format.js';
-import { HashingRing } from '../tar/hashing-ring.js';
+import { HashingRing } from '../util/hashing/hashing-ring.js';
 import { bundleDocuments, tarPieces, type BundleDocuments } from '../bundle/layout.js';
 import { partialPath, stalePartials } from '../util/atomic-file.js';
 import { publishBundle, type WriteResult } from './publish.js';

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Header } from 'tar';
-import { BackgroundSha256 } from '../util/background-hash.js';
+import { BackgroundSha256 } from '../util/hashing/background-sha256.js';
 import { BLOCK } from './entries.js';
 import { printable } from '../util/text.js';
 

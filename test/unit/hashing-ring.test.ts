@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HashingRing } from '../../src/tar/hashing-ring.js';
+import { HashingRing } from '../../src/util/hashing/hashing-ring.js';
 import { tempDir } from '../helpers/cli.js';
 import { sha256Digest, sha256Hex } from '../../scripts/lib/digest.js';
 

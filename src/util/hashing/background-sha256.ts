@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { hashWorkerSource, type HashWorkerReply, type HashWorkerRequest } from './hash-worker.js';
+import { hashWorkerSource, type HashWorkerReply, type HashWorkerRequest } from './sha256-worker.js';
 
 /**
  * sha256 computed on a worker thread over shared memory: the main thread reads
@@ -7,6 +7,10 @@ import { hashWorkerSource, type HashWorkerReply, type HashWorkerRequest } from '
  * whole file on the second core. Nothing is copied; a slot is reused only after
  * the worker has released it. A part of the file (one blob) can be hashed on its
  * own as well, and taken back: the whole-file hash returns to where it began.
+ *
+ * One thread, told of each slot by a message: the parts need their order among
+ * the slots, which messages keep. SlotRing (slot-ring.ts) is the way for
+ * several threads on the same slots, which count slots in shared memory.
  */
 export class BackgroundSha256 {
   private readonly worker: Worker;

@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import { BackgroundSha256 } from '../util/background-hash.js';
+import { BackgroundSha256 } from './background-sha256.js';
 
 const SLOT = 1024 * 1024;
 const SLOTS = 4;

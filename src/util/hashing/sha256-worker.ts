@@ -1,12 +1,10 @@
 /**
- * The hashing thread behind BackgroundSha256. It runs as a worker started
- * from this function's own source (see `hashWorkerSource`), so the same code
- * works from the compiled files, the test runner and a single bundled
- * executable, with no file to find beside the running script. It must
- * therefore be self-contained: everything it needs comes through `load`.
+ * The hashing thread behind BackgroundSha256 (background-sha256.ts). It runs
+ * from this function's own source (see worker-source.ts), so it must be
+ * self-contained: everything it needs comes through `load`.
  */
 
-import { workerSource } from './worker-source.js';
+import { workerSource, type WorkerRequire } from './worker-source.js';
 
 /** What the main thread sends: a filled slot, or a control message. */
 export type HashWorkerRequest =
@@ -19,9 +17,7 @@ export type HashWorkerRequest =
 /** What the worker answers: a released slot, a part's digest, the whole digest. */
 export type HashWorkerReply = { slot: number } | { part: string } | { digest: string };
 
-type Load = (id: 'node:worker_threads' | 'node:crypto') => unknown;
-
-export function hashWorkerMain(load: Load): void {
+export function hashWorkerMain(load: WorkerRequire): void {
   const { parentPort, workerData } = load('node:worker_threads') as typeof import('node:worker_threads');
   const { createHash } = load('node:crypto') as typeof import('node:crypto');
   if (!parentPort) return;
