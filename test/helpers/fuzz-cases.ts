@@ -16,6 +16,8 @@ export interface FuzzCase {
   sidecar?: string;
   /** The bundle differs from the base, so verify must not call it intact. */
   changed: boolean;
+  /** What verify's refusal must name (the corpus's expectation): the reason, not just any refusal. */
+  names?: RegExp;
   /** Run this one through the CLI too (verify and/or inspect). */
   cli?: Array<'verify' | 'inspect'>;
   /** Names hostile entries point at: none may exist anywhere after the runs. */
@@ -94,6 +96,7 @@ export function corpusCases(base: FuzzBase, dir: string, marker: string): FuzzCa
         bytes: readFileSync(built.bundle),
         sidecar: readFileSync(`${built.bundle}.sha256`, 'utf8'),
         changed: exit !== 0,
+        names: c.expected.verify?.names,
         cli: c.expected.verify ? ['verify'] : ['inspect'],
         escapes: built.escapes,
       };

@@ -52,9 +52,15 @@ async function judge(c: FuzzCase, file: string): Promise<string | undefined> {
   try {
     const report = await withTimeout(verifyBundle(file), 'verifyBundle');
     if (report.ok && c.changed) return 'verify accepted a changed bundle as intact';
+    // The CLI prints the report; what it names is somewhere in it.
+    const text = JSON.stringify(report);
+    if (c.names && !report.ok && !c.names.test(text))
+      return `verify's report does not name ${c.names}: ${text.slice(0, 300)}`;
   } catch (err) {
     if (!(err instanceof BundleFormatError))
       return `verifyBundle threw ${(err as Error).name}: ${(err as Error).message}`;
+    if (c.names && !c.names.test(err.message))
+      return `verify's refusal does not name ${c.names}: ${err.message.slice(0, 300)}`;
   }
   try {
     const meta = await withTimeout(readMetadata(file), 'readMetadata');
