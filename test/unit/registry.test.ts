@@ -4,6 +4,8 @@ import { parseDockerConfig } from '../../src/registry/credentials.js';
 import { endpointRepository, parseMirror, resolveEndpoint } from '../../src/registry/endpoint.js';
 import { backoffDelay, parseRetryAfter } from '../../src/registry/retry.js';
 import { redactUrl } from '../../src/registry/errors.js';
+import type { HttpResponse } from '../../src/registry/http.js';
+import { errorSummary, readErrorText } from '../../src/registry/status.js';
 
 describe('WWW-Authenticate', () => {
   it('parses a Bearer challenge whose scope holds commas', () => {
@@ -88,5 +90,27 @@ describe('retries', () => {
   });
   it('strips query strings (signed URLs) from messages', () => {
     expect(redactUrl('https://cdn.example/blob?X-Amz-Signature=secret')).toBe('https://cdn.example/blob');
+  });
+});
+
+describe('error bodies', () => {
+  const answer = (buffer: (limit: number) => Promise<Buffer>) =>
+    ({ status: 404, headers: { get: () => null }, url: 'https://r.test/v2/', buffer }) as unknown as HttpResponse;
+
+  it('sum up the first distribution-spec error in one escaped line, or nothing when there is none', () => {
+    expect(
+      errorSummary(JSON.stringify({ errors: [{ code: 'NAME_UNKNOWN', message: 'no such\nrepo\u001b[2J' }] })),
+    ).toBe('NAME_UNKNOWN: no such\\nrepo\\x1b[2J');
+    expect(errorSummary(JSON.stringify({ errors: [{ code: 'DENIED' }] }))).toBe('DENIED');
+    expect(errorSummary('<html>bad gateway</html>')).toBe('');
+    expect(errorSummary(JSON.stringify({ errors: [] }))).toBe('');
+  });
+
+  it('are read as text within a bound, and a body that breaks off reads as empty', async () => {
+    const limits: number[] = [];
+    const text = await readErrorText(answer(async (limit) => (limits.push(limit), Buffer.from('{"errors":[]}'))));
+    expect(text).toBe('{"errors":[]}');
+    expect(limits).toEqual([64 * 1024]);
+    expect(await readErrorText(answer(() => Promise.reject(new Error('reset'))))).toBe('');
   });
 });
