@@ -1,6 +1,7 @@
 // An HTTP proxy in front of a test registry that injects faults into chosen requests, so retry,
 // resume and verification paths are exercised against real server behaviour everywhere else.
 import http from 'node:http';
+import { forward, upstreamOf } from './forward.js';
 import { listenLoopback, stopper } from './loopback-server.js';
 
 export type Fault =
@@ -26,11 +27,9 @@ export interface FaultProxy {
 
 /** Plain-HTTP proxy to `targetUrl` (an http:// registry), applying the first matching rule that has uses left. */
 export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []): Promise<FaultProxy> {
-  const target = new URL(targetUrl);
-  if (target.protocol !== 'http:') throw new Error(`fault proxy forwards to http:// targets only, got ${targetUrl}`);
+  const upstream = upstreamOf('fault proxy', targetUrl);
   const used = new WeakMap<FaultRule, number>();
   const requests: FaultProxy['requests'] = [];
-  let origin = '';
 
   // A HEAD response has no body to damage, so body faults skip it rather than spend one of their uses.
   const applies = (r: FaultRule, method: string) =>
@@ -64,21 +63,10 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
       return;
     }
 
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method, path, headers: { ...req.headers, host: target.host } },
-      (up) => {
+    if (!fault) return forward(upstream, req, res, { onStatus: (status) => log(status, false) });
+    forward(upstream, req, res, {
+      respond: (up, headers) => {
         const status = up.statusCode ?? 502;
-        const headers = { ...up.headers };
-        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
-        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin)) {
-          headers.location = origin + headers.location.slice(target.origin.length);
-        }
-        if (!fault) {
-          log(status, false);
-          res.writeHead(status, headers);
-          up.pipe(res);
-          return;
-        }
         if (fault.kind === 'stall') {
           log(status, true);
           up.resume();
@@ -110,19 +98,14 @@ export async function startFaultProxy(targetUrl: string, rules: FaultRule[] = []
           }
         });
       },
-    );
-    upstream.on('error', (err) => {
-      log(502, false);
-      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
-      res.end(`fault proxy: upstream error: ${err.message}`);
+      onUpstreamError: () => log(502, false),
     });
-    req.pipe(upstream);
   });
 
   const host = await listenLoopback(server);
-  origin = `http://${host}`;
+  upstream.origin = `http://${host}`;
   const proxy: FaultProxy = {
-    url: origin,
+    url: upstream.origin,
     host,
     requests,
     rules,

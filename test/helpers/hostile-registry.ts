@@ -10,6 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { forward, upstreamOf } from './forward.js';
 import { listenLoopback, stopper } from './loopback-server.js';
 
 export interface HostileRequest {
@@ -76,15 +77,14 @@ export async function startHostileRegistry(
   targetUrl: string,
   opts: { tls?: { certFile: string; keyFile: string } } = {},
 ): Promise<HostileRegistry> {
-  const target = new URL(targetUrl);
-  if (target.protocol !== 'http:' || target.hostname !== '127.0.0.1')
+  const upstream = upstreamOf('hostile registry', targetUrl);
+  if (upstream.target.hostname !== '127.0.0.1')
     throw new Error(`hostile registry forwards to http://127.0.0.1 targets only, got ${targetUrl}`);
   const requests: HostileRequest[] = [];
   const rules: HostileRule[] = [];
   const used = new WeakMap<HostileRule, number>();
   const documents = new Map<string, { mediaType: string; digest: string; size: number; make: () => Buffer }>();
   const timers = new Set<NodeJS.Timeout>();
-  let origin = '';
   let otherOrigin = '';
 
   const pick = (method: string, path: string): HostileAction | undefined => {
@@ -94,20 +94,9 @@ export async function startHostileRegistry(
     return rule.action;
   };
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, action: HostileAction | undefined) => {
-    const upstream = http.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers: { ...req.headers, host: target.host },
-      },
-      (up) => {
-        const headers = { ...up.headers };
-        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
-        if (typeof headers.location === 'string' && headers.location.startsWith(target.origin))
-          headers.location = origin + headers.location.slice(target.origin.length);
+  const send = (req: http.IncomingMessage, res: http.ServerResponse, action: HostileAction | undefined) =>
+    forward(upstream, req, res, {
+      rewrite: (headers) => {
         if (action?.kind === 'location' && typeof headers.location === 'string')
           headers.location = action.to(headers.location);
         if (action?.kind === 'link-next') headers.link = `<${action.to(req.url ?? '/')}>; rel="next"`;
@@ -117,17 +106,15 @@ export async function startHostileRegistry(
             (_m, r: string) => `realm="${action.realm(r)}"`,
           );
         }
-        res.writeHead(up.statusCode ?? 502, headers);
-        if (action?.kind === 'trickle') return trickle(up, res, action);
-        up.pipe(res);
       },
-    );
-    upstream.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`hostile registry: upstream error: ${err.message}`);
+      respond:
+        action?.kind === 'trickle'
+          ? (up, headers) => {
+              res.writeHead(up.statusCode ?? 502, headers);
+              trickle(up, res, action);
+            }
+          : undefined,
     });
-    req.pipe(upstream);
-  };
 
   /** Reads the whole upstream body, then hands it out a few bytes per tick until done or the client leaves. */
   const trickle = (
@@ -188,7 +175,7 @@ export async function startHostileRegistry(
         });
         return void res.end(method === 'HEAD' ? undefined : doc.make());
       }
-      forward(req, res, action);
+      send(req, res, action);
     };
 
   /** The other host lures credentials: a 401 naming its own realm, and a token for whoever asks there. */
@@ -232,7 +219,8 @@ export async function startHostileRegistry(
   const host = await listen(front);
   const otherHost = await listenLoopback(otherServer);
   const stopOther = stopper(otherServer);
-  origin = `${opts.tls ? 'https' : 'http'}://${host}`;
+  const origin = `${opts.tls ? 'https' : 'http'}://${host}`;
+  upstream.origin = origin;
   otherOrigin = `http://${otherHost}`;
 
   let stopped: Promise<void> | undefined;

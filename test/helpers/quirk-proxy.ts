@@ -2,6 +2,7 @@
 // not Distribution (GitLab, GHCR, ECR, Harbor, caching proxies, CDN-backed uploads): everything it
 // does not change is the real registry's answer.
 import http from 'node:http';
+import { forward, upstreamOf } from './forward.js';
 import { listenLoopback, stopper } from './loopback-server.js';
 
 export interface Quirks {
@@ -61,9 +62,9 @@ export async function startQuirkProxy(
   quirks: Quirks = {},
   upstreamAuthorization?: string,
 ): Promise<QuirkProxy> {
-  const target = new URL(targetUrl);
+  const upstream = upstreamOf('quirk proxy', targetUrl);
+  const { target } = upstream;
   const requests: ProxyRequest[] = [];
-  let origin = '';
   let otherOrigin = '';
   let burstLeft = quirks.headBurst?.count ?? 0;
   let burstIndex = 0;
@@ -122,7 +123,7 @@ export async function startQuirkProxy(
       case 'other-host':
         return `${otherOrigin}${pathAndQuery}`;
       default:
-        return `${origin}${pathAndQuery}`;
+        return `${upstream.origin}${pathAndQuery}`;
     }
   };
 
@@ -163,24 +164,15 @@ export async function startQuirkProxy(
       delete headers.authorization;
       if (upstreamAuthorization) headers.authorization = upstreamAuthorization;
     }
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method, path: `${url.pathname}${url.search}`, headers },
-      (up) => {
-        const status = up.statusCode ?? 502;
-        const out = { ...up.headers };
-        if (typeof out.location === 'string') out.location = rewriteLocation(out.location);
+    forward(upstream, req, res, {
+      path: `${url.pathname}${url.search}`,
+      headers,
+      relocate: rewriteLocation,
+      rewrite: (out) => {
         if (proxy.quirks.stripDigest && url.pathname.includes('/manifests/')) delete out['docker-content-digest'];
-        log(status);
-        res.writeHead(status, out);
-        up.pipe(res);
       },
-    );
-    upstream.on('error', (err) => {
-      log(502);
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`quirk proxy: upstream error: ${err.message}`);
+      onStatus: log,
     });
-    req.pipe(upstream);
   };
 
   /** Reads the manifest: an OCI 1.1 artifact is refused; anything else is forwarded with the same bytes. */
@@ -195,25 +187,12 @@ export async function startQuirkProxy(
         answer(res, 400, errorBody('MANIFEST_INVALID', 'manifest invalid: unknown field subject'));
         return;
       }
-      const upstream = http.request(
-        {
-          host: target.hostname,
-          port: target.port,
-          method: 'PUT',
-          path: `${url.pathname}${url.search}`,
-          headers: { ...req.headers, host: target.host },
-        },
-        (up) => {
-          log(up.statusCode ?? 502);
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        },
-      );
-      upstream.on('error', () => {
-        log(502);
-        res.writeHead(502).end();
+      forward(upstream, req, res, {
+        path: `${url.pathname}${url.search}`,
+        body,
+        relocate: rewriteLocation,
+        onStatus: log,
       });
-      upstream.end(body);
     });
   };
 
@@ -221,12 +200,12 @@ export async function startQuirkProxy(
   const other = http.createServer(handler('other'));
   const host = await listenLoopback(server);
   const otherHost = await listenLoopback(other);
-  origin = `http://${host}`;
+  upstream.origin = `http://${host}`;
   otherOrigin = `http://${otherHost}`;
   const stopMain = stopper(server);
   const stopOther = stopper(other);
   const proxy: QuirkProxy = {
-    url: origin,
+    url: upstream.origin,
     host,
     otherHost,
     quirks,

@@ -3,6 +3,7 @@
 // live links, redirects, and a record of every request's headers (to see what a client disclosed).
 import http from 'node:http';
 import { pipeline, Readable } from 'node:stream';
+import { forward, upstreamOf } from './forward.js';
 import { listenLoopback, stopper } from './loopback-server.js';
 
 export interface SeenRequest {
@@ -60,11 +61,9 @@ async function readAll(source: AsyncIterable<Buffer>): Promise<Buffer> {
 
 /** Plain-HTTP proxy to `targetUrl`; the first matching rule with uses left decides what happens. */
 export async function startWireProxy(targetUrl: string, rules: WireRule[] = []): Promise<WireProxy> {
-  const target = new URL(targetUrl);
-  if (target.protocol !== 'http:') throw new Error(`wire proxy forwards to http:// targets only, got ${targetUrl}`);
+  const upstream = upstreamOf('wire proxy', targetUrl);
   const used = new WeakMap<WireRule, number>();
   const seen: SeenRequest[] = [];
-  let origin = '';
 
   const pick = (r: SeenRequest): WireAction | undefined => {
     const rule = proxy.rules.find((x) => (used.get(x) ?? 0) < (x.times ?? Infinity) && x.match(r));
@@ -73,39 +72,25 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
     return rule.action;
   };
 
-  const forward = (
+  const send = (
     req: http.IncomingMessage,
     res: http.ServerResponse,
     record: SeenRequest,
     body: Readable | Buffer,
     pace?: number,
-  ) => {
-    const headers = { ...req.headers, host: target.host };
-    if (Buffer.isBuffer(body)) {
-      delete headers['transfer-encoding'];
-      headers['content-length'] = String(body.length);
-    }
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
-      (up) => {
-        const out = { ...up.headers };
-        // Upload sessions hand out absolute Location URLs; keep clients on the proxy.
-        if (typeof out.location === 'string' && out.location.startsWith(target.origin))
-          out.location = origin + out.location.slice(target.origin.length);
-        record.status = up.statusCode ?? 502;
-        res.writeHead(up.statusCode ?? 502, out);
-        // A client that gives up mid-transfer is part of the scenarios: errors end the exchange quietly.
-        pipeline(pace ? Readable.from(paced(up, pace)) : up, res, () => undefined);
-      },
-    );
-    upstream.on('error', (err) => {
-      record.status = 502;
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`wire proxy: upstream error: ${err.message}`);
+  ) =>
+    forward(upstream, req, res, {
+      body,
+      // A client that gives up mid-transfer is part of the scenarios: errors end the exchange quietly.
+      streams: 'pipeline',
+      onStatus: (status) => (record.status = status),
+      respond: pace
+        ? (up, headers) => {
+            res.writeHead(up.statusCode ?? 502, headers);
+            pipeline(Readable.from(paced(up, pace)), res, () => undefined);
+          }
+        : undefined,
     });
-    if (Buffer.isBuffer(body)) upstream.end(body);
-    else pipeline(body, upstream, () => undefined);
-  };
 
   const server = http.createServer((req, res) => {
     req.on('error', () => undefined);
@@ -116,7 +101,7 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
     if (action) record.action = action.kind;
     switch (action?.kind) {
       case undefined:
-        return forward(req, res, record, req);
+        return send(req, res, record, req);
       case 'hang':
         req.resume();
         return; // closed by stop()
@@ -132,15 +117,15 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
         return void res.end();
       case 'delay':
         return void sleep(typeof action.ms === 'function' ? action.ms() : action.ms).then(() =>
-          forward(req, res, record, req),
+          send(req, res, record, req),
         );
       case 'throttle':
-        return forward(req, res, record, Readable.from(paced(req, action.bytesPerSecond)), action.bytesPerSecond);
+        return send(req, res, record, Readable.from(paced(req, action.bytesPerSecond)), action.bytesPerSecond);
       case 'corrupt-upload':
         return void readAll(req).then(
           (body) => {
             if (body.length > 0) body[Math.floor(body.length / 2)]! ^= 0xff;
-            forward(req, res, record, body);
+            send(req, res, record, body);
           },
           () => undefined,
         );
@@ -158,9 +143,9 @@ export async function startWireProxy(targetUrl: string, rules: WireRule[] = []):
   });
 
   const host = await listenLoopback(server);
-  origin = `http://${host}`;
+  upstream.origin = `http://${host}`;
   const proxy: WireProxy = {
-    url: origin,
+    url: upstream.origin,
     host,
     seen,
     rules,
