@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
 import { digestAlgorithm, digestHex, sha256Digest, VerifyingStream } from '../oci/digest.js';
-import { processAlive } from '../util/process.js';
+import { leftByDeadProcess } from '../util/process.js';
 import type { BlobStore } from './blob-store.js';
 
 const DOWNLOAD_BUFFER = 256 * 1024;
@@ -38,9 +38,7 @@ export class BlobCache implements BlobStore {
     await mkdir(join(this.root, 'tmp'), { recursive: true });
     // Downloads cut short by a killed run: their process is gone, the bytes are garbage.
     for (const name of await readdir(join(this.root, 'tmp'))) {
-      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
-      if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid))
-        await rm(join(this.root, 'tmp', name), { force: true });
+      if (leftByDeadProcess(Number(/^(\d+)-/.exec(name)?.[1]))) await rm(join(this.root, 'tmp', name), { force: true });
     }
   }
 

@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import ssri from 'ssri';
 import type { BundleMetadata } from '../bundle/format.js';
 import { sidecarLine } from '../bundle/sidecar.js';
-import { partialPath, removeStalePartials, stalePartials, syncPath, writePartial } from '../util/atomic-file.js';
+import { partialPath, removeStalePartials, syncFolder, writePartial } from '../util/atomic-file.js';
 
 /**
  * Publishing a bundle: it is written under its partial name beside its final
@@ -11,7 +11,7 @@ import { partialPath, removeStalePartials, stalePartials, syncPath, writePartial
  * sidecar and signature, so the final name never holds a partial bundle.
  * Partials of dead runs are found by the process id in their names.
  */
-export { partialPath, removeStalePartials, stalePartials };
+export { partialPath, removeStalePartials };
 
 export interface WriteResult {
   path: string;
@@ -50,7 +50,7 @@ export async function publishBundle(
     // The bundle first: its sidecar beside it says it is complete.
     await rename(tmp, output);
     for (const e of partials) await rename(e.partial, e.final);
-    await syncPath(dirname(output));
+    await syncFolder(dirname(output));
   } catch (err) {
     for (const e of partials) await rm(e.partial, { force: true });
     throw err;

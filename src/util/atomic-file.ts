@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { onInterrupt } from './interrupt.js';
-import { processAlive } from './process.js';
+import { leftByDeadProcess } from './process.js';
 
 /**
  * Output that appears whole or not at all. A file (or folder) is written under
@@ -44,8 +44,7 @@ export async function stalePartials(path: string): Promise<string[]> {
 
 /** Whether the process whose id starts `rest` is another one, and gone. */
 function ownerGone(rest: string): boolean {
-  const pid = Number(/^(\d+)/.exec(rest)?.[1]);
-  return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
+  return leftByDeadProcess(Number(/^(\d+)/.exec(rest)?.[1]));
 }
 
 /** Removes the stale partials beside `path` (files or whole folders). */
@@ -69,7 +68,19 @@ export async function syncPath(path: string): Promise<void> {
  */
 export async function publishPartial(partial: string, path: string): Promise<void> {
   await rename(partial, path);
-  await syncPath(dirname(path));
+  await syncFolder(dirname(path));
+}
+
+/** Codes of file systems that cannot flush a folder: the rename is then as durable as they make it. */
+const CANNOT_SYNC_FOLDER = new Set(['EINVAL', 'ENOTSUP', 'EISDIR', 'EPERM']);
+
+/** Flushes a folder's entries (a rename in it) to disk, where the file system can. */
+export async function syncFolder(dir: string): Promise<void> {
+  try {
+    await syncPath(dir);
+  } catch (err) {
+    if (!CANNOT_SYNC_FOLDER.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  }
 }
 
 /** Writes `content` to a new file at `partial`, on disk when it returns; the caller publishes it. */
