@@ -7,15 +7,12 @@ import { generateSampleImages, seedRegistry, talosLikeList, type SampleImage } f
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { MediaType } from '../../src/oci/media-types.js';
-import type { BundleMetadata } from '../../src/bundle/format.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
+import { metadataOf } from '../helpers/metadata.js';
 
 const sha256 = sha256Digest;
 
 /** The bundle's metadata, read with tar(1): an independent reader. */
-function metadataOf(bundle: string): BundleMetadata {
-  return JSON.parse(execFileSync('tar', ['-xOf', bundle, 'airgap-bundle.json']).toString('utf8')) as BundleMetadata;
-}
 
 let upstream: RunningRegistry;
 let images: SampleImage[];

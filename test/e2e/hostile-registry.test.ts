@@ -3,7 +3,7 @@
 // and the built CLI must keep credentials at home, escape what it prints, bound its work and
 // memory, abandon trickled bodies, degrade (not abort) when optional discovery breaks, and never
 // write a bundle that the isolated side would refuse.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { makeServerCertificate, type ServerCertificate } from '../../scripts/lib/tls.js';
-import type { BundleMetadata } from '../../src/bundle/format.js';
 import { CLI, tempDir } from '../helpers/cli.js';
 import {
   sha256,
@@ -20,6 +19,7 @@ import {
   type HostileRegistry,
 } from '../helpers/hostile-registry.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
+import { metadataOf } from '../helpers/metadata.js';
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -140,8 +140,6 @@ async function exportRefs(
   return { ...run, out };
 }
 
-const metadataOf = (bundle: string) =>
-  JSON.parse(execFileSync('tar', ['-xOf', bundle, 'airgap-bundle.json']).toString('utf8')) as BundleMetadata;
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
 const errorLines = (run: Run) => run.stderr.split('\n').filter((l) => l.startsWith('airgap-bundle:'));
 const warnings = (run: Run) =>

@@ -10,13 +10,12 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi, type ExpectStatic } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
-import type { BundleMetadata } from '../../src/bundle/format.js';
 import { startBlobCdn } from '../helpers/blob-cdn.js';
 import { runCli as runCliUnlimited, tempDir, type CliResult } from '../helpers/cli.js';
 import { startFaultProxy, type Fault, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { tagDigests, unpullableTags } from '../helpers/registry-state.js';
-import { readTar } from '../helpers/tar-edit.js';
 import { startWireProxy, type WireAction, type WireProxy, type WireRule } from '../helpers/wire-proxy.js';
+import { metadataOf } from '../helpers/metadata.js';
 
 // The cases below run side by side (each with its own proxy, folders and registry state); they
 // spend their time waiting on back-off timers and watchdogs, not on the CPU. At most CLI_SLOTS runs
@@ -78,7 +77,6 @@ function skopeoRaw(reg: RunningRegistry, ref: string): Buffer {
   ]);
 }
 
-const metadataOf = (file: string) => JSON.parse(readTar(file)[0]!.data.toString()) as BundleMetadata;
 const isBlobGet = (m: string, p: string) => m === 'GET' && p.includes('/blobs/sha256:');
 const isTagManifestGet = (m: string, p: string) =>
   m === 'GET' && p.includes('/manifests/') && !/\/manifests\/sha256[:-]/.test(p);

@@ -9,6 +9,7 @@ import { exportSampleBundle } from '../helpers/sample-bundle.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 import { editTar, readTar } from '../helpers/tar-edit.js';
 import { layerModes, listTree, resolveImage, unpackOci } from '../helpers/talos-cache-reader.js';
+import { metadataOf } from '../helpers/metadata.js';
 
 let work: { path: string; remove: () => Promise<void> };
 let upstream: RunningRegistry;
@@ -270,11 +271,7 @@ describe('talos-cache', () => {
     const volumes = (JSON.parse(vol.stdout).volumes as Array<{ path: string }>).map((v) => v.path);
     expect(volumes.length).toBeGreaterThan(1);
     // Volumes this small cut the larger layers into parts: those are put back together, and hashed whole.
-    const meta = JSON.parse(
-      readTar(volumes[0]!)
-        .find((e) => e.path === 'airgap-bundle.json')!
-        .data.toString(),
-    );
+    const meta = metadataOf(volumes[0]!);
     expect(meta.blobs.some((b: { parts?: unknown[] }) => (b.parts?.length ?? 0) > 1)).toBe(true);
     const fromSet = await talosCache([...volumes.reverse(), '-o', out('from-set'), '--json']);
     expect(fromSet.stderr).toBe('');

@@ -7,6 +7,7 @@ import { generateSampleImages, seedRegistry, type SampleImage } from '../../scri
 import { runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { readTar, writeTar } from '../helpers/tar-edit.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
+import { metadataOf } from '../helpers/metadata.js';
 
 let upstream: RunningRegistry;
 let images: SampleImage[];
@@ -161,9 +162,7 @@ describe('a blob larger than a volume', () => {
     ]);
     expect(res.code, res.stderr).toBe(0);
     split = (JSON.parse(res.stdout).volumes as Array<{ path: string }>).map((v) => v.path);
-    const metadata = JSON.parse(execFileSync('tar', ['-xOf', split[0]!, 'airgap-bundle.json']).toString()) as {
-      blobs: Array<{ digest: string; parts?: Array<{ digest: string; volume: number }> }>;
-    };
+    const metadata = metadataOf(split[0]!);
     parts = metadata.blobs.flatMap((b) => (b.parts ?? []).map((p) => p.digest));
     for (const b of metadata.blobs) for (const p of b.parts ?? []) partOf.set(p.digest, b.digest);
   });

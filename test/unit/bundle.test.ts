@@ -6,6 +6,7 @@ import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
 import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
 import { fsKeepsHoles, keepsHoles } from '../../src/export/in-place-writer.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
+import { imageFixture, metadataFixture } from '../helpers/metadata.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -17,36 +18,19 @@ function image(
   digest: string,
   blobs: string[],
 ): ImageRecord {
-  return {
-    reference,
-    registry,
-    repository,
-    tag,
-    digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 10,
-    platforms: [],
-    absent: [],
-    blobs,
-    bytes: 0,
-  };
+  return imageFixture({ reference, registry, repository, tag, digest, blobs });
 }
 
 function metadata(images: ImageRecord[]): BundleMetadata {
   const digests = [...new Set(images.flatMap((i) => i.blobs))];
-  return {
-    format: 'airgap-bundle/v1',
-    formatVersion: 1,
-    tool: { name: 'airgap-bundle', version: 'test' },
-    platforms: null,
-    images,
+  return metadataFixture(images, {
     blobs: digests.map((digest) => ({
       digest,
       size: 10,
       mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
       role: images.some((i) => i.digest === digest) ? 'manifest' : 'layer',
     })),
-  };
+  });
 }
 
 describe('entry names', () => {

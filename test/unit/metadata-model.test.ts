@@ -13,6 +13,7 @@ import { readSmallRegularFile, SmallFileError } from '../../src/util/small-file.
 import { jsonDepth, parseBoundedJson, JsonLimitError } from '../../src/util/json.js';
 import { printable } from '../../src/util/text.js';
 import { tempDir } from '../helpers/cli.js';
+import { imageFixture, metadataFixture } from '../helpers/metadata.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -20,31 +21,25 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 function valid(): BundleMetadata {
-  return {
-    format: 'airgap-bundle/v1',
-    formatVersion: 1,
-    tool: { name: 'airgap-bundle', version: '0.1.0' },
-    platforms: null,
-    images: [
-      {
+  return metadataFixture(
+    [
+      imageFixture({
         reference: 'ghcr.io/siderolabs/installer:v1.8.0',
         registry: 'ghcr.io',
         repository: 'siderolabs/installer',
         tag: 'v1.8.0',
         digest: d('1'),
-        mediaType: OCI_MANIFEST,
-        size: 10,
-        platforms: [],
-        absent: [],
         blobs: [d('1'), d('a')],
         bytes: 20,
-      },
+      }),
     ],
-    blobs: [
-      { digest: d('a'), size: 10, mediaType: LAYER, role: 'layer' },
-      { digest: d('1'), size: 10, mediaType: OCI_MANIFEST, role: 'manifest' },
-    ],
-  };
+    {
+      blobs: [
+        { digest: d('a'), size: 10, mediaType: LAYER, role: 'layer' },
+        { digest: d('1'), size: 10, mediaType: OCI_MANIFEST, role: 'manifest' },
+      ],
+    },
+  );
 }
 
 const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));

@@ -14,6 +14,7 @@ import { tlsFromFolder, TLS_FILES } from '../../src/serve/tls.js';
 import { parseListen } from '../../src/commands/serve.js';
 import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
 import type { CheckedFile } from '../../src/bundle/open/structure.js';
+import { imageFixture, metadataFixture } from '../helpers/metadata.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -101,29 +102,20 @@ describe('serve: paging', () => {
 });
 
 function image(registry: string, repository: string, tag: string | undefined, digest: string): ImageRecord {
-  return {
+  return imageFixture({
     reference: `${registry}/${repository}${tag ? `:${tag}` : `@${digest}`}`,
     registry,
     repository,
     ...(tag ? { tag } : {}),
     digest,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    size: 10,
-    platforms: [],
-    absent: [],
     blobs: [digest],
     bytes: 10,
-  };
+  });
 }
 
 function loaded(path: string, images: ImageRecord[], extra: Partial<BundleMetadata> = {}): CheckedFile {
   const digests = [...new Set(images.map((i) => i.digest))];
-  const metadata = {
-    format: 'airgap-bundle/v1',
-    formatVersion: 1,
-    tool: { name: 'airgap-bundle', version: '0' },
-    platforms: null,
-    images,
+  const metadata = metadataFixture(images, {
     blobs: digests.map((digest) => ({
       digest,
       size: 10,
@@ -131,7 +123,7 @@ function loaded(path: string, images: ImageRecord[], extra: Partial<BundleMetada
       role: 'manifest' as const,
     })),
     ...extra,
-  } as BundleMetadata;
+  });
   return {
     path,
     metadata,

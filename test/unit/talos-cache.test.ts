@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Parser, type ReadEntry } from 'tar';
-import type { BundleMetadata, ImageRecord } from '../../src/bundle/format.js';
+import type { ImageRecord } from '../../src/bundle/format.js';
 import { parsePlatformChoice } from '../../src/commands/talos-cache.js';
 import { layerPieces, layerSize } from '../../src/talos-cache/layer-tar.js';
 import { digestPath, registryDir, repositoryDir } from '../../src/talos-cache/names.js';
 import { PlatformRefused, planCache, type CachePlan } from '../../src/talos-cache/plan.js';
+import { imageFixture, metadataFixture } from '../helpers/metadata.js';
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -53,25 +54,10 @@ function bundle(platformFilter: string[] | null = null) {
   ]);
   const single = manifest('single');
   const manifests = new Map([amd, arm, att, idx, single].map((b) => [sha(b), b]));
-  const image = (over: Partial<ImageRecord>): ImageRecord => ({
-    reference: '',
-    registry: '',
-    repository: '',
-    digest: '',
-    mediaType: OCI_MANIFEST,
-    size: 0,
-    platforms: [],
-    absent: [],
-    blobs: [...manifests.keys()],
-    bytes: 0,
-    ...over,
-  });
-  const metadata = {
-    format: 'airgap-bundle/v1',
-    formatVersion: 1,
-    tool: { name: 't', version: '1' },
-    platforms: platformFilter,
-    images: [
+  const image = (over: Partial<ImageRecord>): ImageRecord =>
+    imageFixture({ size: 0, blobs: [...manifests.keys()], ...over });
+  const metadata = metadataFixture(
+    [
       image({
         reference: 'reg.local:5000/sys/app:v1',
         registry: 'reg.local:5000',
@@ -87,8 +73,8 @@ function bundle(platformFilter: string[] | null = null) {
         digest: sha(single),
       }),
     ],
-    blobs: [],
-  } as unknown as BundleMetadata;
+    { platforms: platformFilter },
+  );
   return { metadata, manifests, amd, arm, att, idx, single };
 }
 

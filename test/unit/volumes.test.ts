@@ -8,6 +8,7 @@ import { blobEntries } from '../../src/bundle/volume-content.js';
 import { FAT32_MAX, layoutVolumes, parseVolumeSize, VolumeError } from '../../src/bundle/volumes.js';
 import { planVolumes } from '../../src/export/volume-plan.js';
 import { tempDir } from '../helpers/cli.js';
+import { imageFixture, metadataFixture } from '../helpers/metadata.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
 
 const sha = sha256Digest;
@@ -15,13 +16,9 @@ const entryBytes = (size: number) => 512 + Math.ceil(size / 512) * 512;
 
 function bundle(blobs: BlobRecord[]): BundleMetadata {
   const manifest = blobs.find((b) => b.role === 'manifest')!;
-  return {
-    format: 'airgap-bundle/v1',
-    formatVersion: 1,
-    tool: { name: 'airgap-bundle', version: 'test' },
-    platforms: null,
-    images: [
-      {
+  return metadataFixture(
+    [
+      imageFixture({
         reference: 'r.lan/a:1',
         registry: 'r.lan',
         repository: 'a',
@@ -29,14 +26,11 @@ function bundle(blobs: BlobRecord[]): BundleMetadata {
         digest: manifest.digest,
         mediaType: manifest.mediaType,
         size: manifest.size,
-        platforms: [],
-        absent: [],
         blobs: blobs.map((b) => b.digest),
-        bytes: 0,
-      },
+      }),
     ],
-    blobs,
-  };
+    { blobs },
+  );
 }
 
 let work: { path: string; remove: () => Promise<void> };
