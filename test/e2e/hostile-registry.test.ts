@@ -1,4 +1,4 @@
-// Issue 14, the connected side: everything an upstream registry sends is attacker input. A hostile
+// The connected side: everything an upstream registry sends is attacker input. A hostile
 // proxy in front of real Distribution registries rewrites and injects answers for chosen paths,
 // and the built CLI must keep credentials at home, escape what it prints, bound its work and
 // memory, abandon trickled bodies, degrade (not abort) when optional discovery breaks, and never

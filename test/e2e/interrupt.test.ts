@@ -1,4 +1,4 @@
-// Issue 8: interruptions lose nothing. A SIGKILL at any point of an export or an import, Ctrl-C, or
+// Interruptions lose nothing. A SIGKILL at any point of an export or an import, Ctrl-C, or
 // a full disk must leave a state from which rerunning the same command gives exactly what an
 // uninterrupted run gives, and never a partial bundle under (or beside) the final name.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Issue 16: registries that are not Distribution. Each behaviour is reproduced by a proxy in front
+// Registries that are not Distribution. Each behaviour is reproduced by a proxy in front
 // of a real Distribution registry (test/helpers/quirk-proxy.ts), and the built CLI is driven
 // through it as a user would.
 import { mkdir, readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Issue 8: faults injected between the tool and real registries, in both directions. Transient
+// Faults injected between the tool and real registries, in both directions. Transient
 // faults within the retry budget must leave a correct result (digests as skopeo sees them upstream);
 // persistent ones must fail cleanly (exit 1, one error naming what and why, nothing half-written,
 // no tag that cannot be pulled). Credentials never leak and never cause a storm of requests.
