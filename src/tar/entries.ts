@@ -1,9 +1,7 @@
-import { Header } from 'tar';
+import { Header, Pax } from 'tar';
 
 export const BLOCK = 512;
 const ZEROS = Buffer.alloc(BLOCK * 2);
-/** The ustar name field. */
-const USTAR_NAME_MAX = 100;
 
 /** Fixed header fields: the same inputs must give the same bytes on every machine. */
 export interface EntryStamp {
@@ -22,14 +20,16 @@ function header(path: string, size: number, type: 'File' | 'Directory', stamp: E
     gname: '',
     mtime: stamp.mtime,
   } as const;
-  // Bundle names are at most 77 bytes: one longer is a bug here, never a reason for an extended header.
-  if (Buffer.byteLength(path) > USTAR_NAME_MAX)
-    throw new Error(`tar entry name longer than ${USTAR_NAME_MAX} bytes: ${path}`);
   const block = Buffer.alloc(BLOCK);
-  // A size past 8 GiB is written base-256 in the header itself (as GNU tar does); node-tar then
-  // asks for a PAX header too, which readers of bundles refuse, so that request is not followed.
   new Header(data).encode(block, 0);
-  return [block];
+  // Only a name too long for the ustar fields takes a PAX header (image-cache trees have such names; a
+  // bundle's are at most 77 bytes, and its readers refuse extended headers). A size past 8 GiB goes
+  // base-256 into the header itself, as GNU tar writes it, and needs none.
+  return needsPaxForName(data) ? [new Pax({ path, size, mtime: stamp.mtime }).encode(), block] : [block];
+}
+
+function needsPaxForName(data: ConstructorParameters<typeof Header>[0] & { path: string }): boolean {
+  return new Header({ ...data, size: 0 }).encode(Buffer.alloc(BLOCK), 0);
 }
 
 export function padding(size: number): Buffer | undefined {

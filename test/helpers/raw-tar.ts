@@ -9,7 +9,7 @@ export const BLOCK = 512;
 export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
 
 /** ustar type flags used here: file, hard link, symlink, char device, block device, directory, FIFO, PAX, GNU long name. */
-export type TypeFlag = '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'L';
+export type TypeFlag = '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'g' | 'L' | 'K' | 'S';
 
 export interface HeaderFields {
   /** At most 100 bytes: longer names need a PAX or GNU long-name entry in front. */
