@@ -14,7 +14,13 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 },
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          // Refuses child processes and servers, so the project stays pure.
+          setupFiles: ['test/helpers/pure-unit.ts'],
+          testTimeout: 60_000,
+        },
       },
       {
         extends: true,

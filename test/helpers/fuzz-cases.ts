@@ -16,6 +16,8 @@ export interface FuzzCase {
   sidecar?: string;
   /** The bundle differs from the base, so verify must not call it intact. */
   changed: boolean;
+  /** Seeded random damage (randomCase), rather than a crafted case. */
+  random?: boolean;
   /** What verify's refusal must name (the corpus's expectation): the reason, not just any refusal. */
   names?: RegExp;
   /** Run this one through the CLI too (verify and/or inspect). */
@@ -177,7 +179,11 @@ export function randomCase(base: FuzzBase, rnd: ReturnType<typeof prng>, n: numb
   const { headers, entries } = base;
   const bytes = Buffer.from(base.bytes);
   const family = n % 4;
-  const changed = (c: { id: string; bytes: Buffer }): FuzzCase => ({ ...c, changed: !c.bytes.equals(base.bytes) });
+  const changed = (c: { id: string; bytes: Buffer }): FuzzCase => ({
+    ...c,
+    changed: !c.bytes.equals(base.bytes),
+    random: true,
+  });
   if (family === 0) {
     // Tar headers: a field overwritten, half the time with the checksum repaired so parsing goes on.
     const h = rnd.pick(headers);
