@@ -27,7 +27,7 @@ export async function bundleCli(root: string, outFile: string, version: string):
     format: 'cjs',
     target: 'node20',
     // Readable stack traces; names are kept by the code itself, not by esbuild's `__name` helper,
-    // which would break the hashing worker started from a function's source (see hash-worker.ts).
+    // which would break the hashing worker started from a function's source (see src/util/hashing/worker-source.ts).
     minify: false,
     keepNames: false,
     sourcemap: false,

@@ -4,7 +4,8 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { BundleFormatError, readMetadata } from '../bundle/reader.js';
 import { containerdHosts, type HostsFile } from '../mirror/containerd.js';
 import { k3sRegistries } from '../mirror/k3s.js';
-import { containedPath, makeContainedFolder, OutputPathError, writeFileAtomic } from '../mirror/output-files.js';
+import { containedPath, makeContainedFolder, OutputPathError } from '../mirror/output-files.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import {
   checkMirrorOptions,
   invalidRegistries,

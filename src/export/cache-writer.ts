@@ -4,7 +4,8 @@ import type { BlobCache } from './blob-cache.js';
 import { carriedBytes, type BundleMetadata } from '../bundle/format.js';
 import { tarPieces, bundleDocuments } from '../bundle/layout.js';
 import { HashingRing } from '../util/hashing/hashing-ring.js';
-import { activePartials, partialPath, publishBundle, removeStalePartials, type WriteResult } from './publish.js';
+import { partialPath, removeStalePartials } from '../util/atomic-file.js';
+import { activePartials, publishBundle, type WriteResult } from './publish.js';
 import { isDiskFull } from '../util/disk-full.js';
 
 export interface WriteOptions {

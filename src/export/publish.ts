@@ -11,7 +11,6 @@ import { partialPath, removeStalePartials, syncFolder, writePartial } from '../u
  * sidecar and signature, so the final name never holds a partial bundle.
  * Partials of dead runs are found by the process id in their names.
  */
-export { partialPath, removeStalePartials };
 
 export interface WriteResult {
   path: string;

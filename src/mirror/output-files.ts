@@ -47,6 +47,3 @@ export async function makeContainedFolder(root: string, folder: string): Promise
     );
   }
 }
-
-/** Each file is written whole or not at all: see util/atomic-file.ts. */
-export { writeFileAtomic } from '../util/atomic-file.js';

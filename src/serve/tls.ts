@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { UserInputError } from '../util/user-input.js';
 
 /**
@@ -91,15 +92,13 @@ function certificates(): Promise<typeof import('./certificates.js')> {
   return import('./certificates.js');
 }
 
-/** Each file under a temporary name first, renamed when complete; keys readable by the owner only. */
+/** Each file published whole (util/atomic-file.ts); keys readable by the owner only. */
 async function writePair(dir: string, certName: string, keyName: string, pair: Pair, written: string[]) {
   for (const [name, text, mode] of [
     [keyName, pair.key, 0o600],
     [certName, pair.cert, 0o644],
   ] as const) {
-    const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-    await writeFile(tmp, text, { mode, flag: 'w' });
-    await rename(tmp, join(dir, name));
+    await writeFileAtomic(join(dir, name), text, mode);
     written.push(join(dir, name));
   }
 }

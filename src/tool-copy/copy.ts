@@ -26,11 +26,17 @@ export async function copyTool(source: ToolSource, dir: string): Promise<CopiedT
   const name = toolFileName(source.arch);
   const path = join(dir, name);
   try {
+    const writeSidecar = (sha256: string) => writeFileAtomic(`${path}.sha256`, sidecarLine(sha256, name), 0o644);
     const same = (await realpathOrUndefined(path)) === (await realpath(source.path));
     const { sha256, bytes } = same
       ? await checked(source, await hashFile(path))
-      : await writeAtomically(path, async (partial) => checked(source, await copyHashing(source.path, partial)));
-    await writeFileAtomic(`${path}.sha256`, sidecarLine(sha256, name), 0o644);
+      : await writeAtomically(path, async (partial) => {
+          const copied = checked(source, await copyHashing(source.path, partial));
+          // The checksum is published first: a disk that fills leaves no executable without its .sha256.
+          await writeSidecar(copied.sha256);
+          return copied;
+        });
+    if (same) await writeSidecar(sha256);
     return { path, sidecar: `${path}.sha256`, sha256, bytes };
   } catch (err) {
     if (isDiskFull(err))

@@ -8,13 +8,8 @@ import yaml from 'js-yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containerdHosts, namespaceOf, tomlString } from '../../src/mirror/containerd.js';
 import { k3sRegistries } from '../../src/mirror/k3s.js';
-import {
-  containedPath,
-  makeContainedFolder,
-  OutputLinkError,
-  OutputPathError,
-  writeFileAtomic,
-} from '../../src/mirror/output-files.js';
+import { containedPath, makeContainedFolder, OutputLinkError, OutputPathError } from '../../src/mirror/output-files.js';
+import { writeFileAtomic } from '../../src/util/atomic-file.js';
 import {
   checkMirrorOptions,
   isRegistryHost,
