@@ -1,0 +1,128 @@
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier, type Signer } from '@sigstore/verify';
+import { parseBoundedJson } from '../util/json.js';
+import { printable } from '../util/text.js';
+import { cosignToBundle, SignatureFormatError, type CosignAnnotations } from './cosign-bundle.js';
+
+/**
+ * Checks one carried signature of an image against one rule, offline: the
+ * Sigstore libraries check the certificate chain, the log's promise, the
+ * signature and the identity; what is left here is what cosign itself adds
+ * on top — the payload must name the image's digest.
+ */
+
+/** What a rule requires of a signature. */
+export type SignerRule =
+  | { kind: 'keyless'; issuer: string; subject?: string; subjectRegex?: RegExp }
+  | { kind: 'publicKey'; key: KeyObject; fingerprint: string };
+
+/** A trusted root (Fulcio CAs, Rekor and CT log keys) and where it came from, for the report. */
+export interface TrustRoot {
+  root: TrustedRoot;
+  source: string;
+}
+
+export interface VerifiedSignature {
+  /** The certificate's subject (keyless) or the key's fingerprint (key-based). */
+  signer: string;
+  issuer?: string;
+  logIndex?: number;
+  /** When the log saw the signature (seconds since the epoch), when it has an entry. */
+  integratedTime?: number;
+}
+
+export class SignatureRefused extends Error {
+  override name = 'SignatureRefused';
+}
+
+/** Reads a Sigstore `trusted_root.json`. */
+export function parseTrustedRoot(bytes: Buffer, source: string): TrustRoot {
+  try {
+    return { root: TrustedRoot.fromJSON(parseBoundedJson(bytes)), source };
+  } catch (err) {
+    throw new SignatureFormatError(`${source} is not a Sigstore trusted root: ${(err as Error).message}`);
+  }
+}
+
+/** A PEM public key (ECDSA, RSA, Ed25519) as a rule's key, with the fingerprint reports name it by. */
+export function publicKeyRule(pem: string): Extract<SignerRule, { kind: 'publicKey' }> {
+  const key = createPublicKey(pem);
+  const der = key.export({ type: 'spki', format: 'der' });
+  return { kind: 'publicKey', key, fingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}` };
+}
+
+/**
+ * Verifies a cosign signature layer (`payload` and its annotations) as a
+ * signature of `imageDigest` under `rule`, or throws SignatureRefused saying why.
+ */
+export function verifyCosignSignature(
+  payload: Buffer,
+  annotations: CosignAnnotations,
+  imageDigest: string,
+  rule: SignerRule,
+  trust: TrustRoot,
+): VerifiedSignature {
+  const bundle = cosignToBundle(payload, annotations);
+  const keyless = bundle.verificationMaterial.content.$case !== 'publicKey';
+  if (keyless !== (rule.kind === 'keyless'))
+    throw new SignatureRefused(
+      rule.kind === 'keyless' ? 'signed with a key, not keyless' : 'signed keyless, not with the key',
+    );
+  const entries = bundle.verificationMaterial.tlogEntries;
+  const material = toTrustMaterial(
+    trust.root,
+    rule.kind === 'publicKey' ? () => ({ publicKey: rule.key, validFor: () => true }) : undefined,
+  );
+  // Keyless needs the log's promise (it dates the short-lived certificate) and an SCT; a key
+  // needs neither, and its log entry, when carried, is checked all the same.
+  const verifier = new Verifier(material, {
+    tlogThreshold: keyless ? 1 : 0,
+    ctlogThreshold: keyless ? 1 : 0,
+    timestampThreshold: keyless ? 1 : 0,
+  });
+  let signer: Signer;
+  try {
+    signer = verifier.verify(toSignedEntity(bundle, payload), policyOf(rule));
+  } catch (err) {
+    throw new SignatureRefused(printable((err as Error).message, 300));
+  }
+  requireSubject(rule, signer);
+  requireDigest(payload, imageDigest);
+  const entry = entries[0];
+  return {
+    signer: rule.kind === 'publicKey' ? rule.fingerprint : (signer.identity?.subjectAlternativeName ?? ''),
+    ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}),
+    ...(entry ? { logIndex: Number(entry.logIndex), integratedTime: Number(entry.integratedTime) } : {}),
+  };
+}
+
+/** The identity the libraries compare exactly: the issuer, and the subject when the rule names one. */
+function policyOf(rule: SignerRule) {
+  if (rule.kind !== 'keyless') return undefined;
+  return {
+    extensions: { issuer: rule.issuer },
+    ...(rule.subject !== undefined ? { subjectAlternativeName: rule.subject } : {}),
+  };
+}
+
+/** A subject regular expression matches the whole subject, as Talos and cosign match it. */
+function requireSubject(rule: SignerRule, signer: Signer): void {
+  if (rule.kind !== 'keyless' || !rule.subjectRegex) return;
+  const subject = signer.identity?.subjectAlternativeName ?? '';
+  if (!rule.subjectRegex.test(subject))
+    throw new SignatureRefused(`signed by ${printable(subject)}, which does not match ${rule.subjectRegex.source}`);
+}
+
+/** The simple-signing payload must name the image: a valid signature of another image proves nothing here. */
+function requireDigest(payload: Buffer, imageDigest: string): void {
+  let named: unknown;
+  try {
+    named = (parseBoundedJson(payload) as { critical?: { image?: { 'docker-manifest-digest'?: unknown } } }).critical
+      ?.image?.['docker-manifest-digest'];
+  } catch {
+    throw new SignatureRefused('the signed payload is not a simple-signing document');
+  }
+  if (named !== imageDigest)
+    throw new SignatureRefused(`the signature is of ${printable(String(named), 80)}, not of ${imageDigest}`);
+}
