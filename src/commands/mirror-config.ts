@@ -21,7 +21,7 @@ import { parseReference } from '../reference/reference.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { UsageError } from './errors.js';
-import { explicitCredential, mappingFrom } from './target-options.js';
+import { explicitCredential, givenMapping } from './target-options.js';
 
 const FORMATS = ['talos', 'talos-multidoc', 'talosctl', 'containerd', 'k3s'] as const;
 type Format = (typeof FORMATS)[number];
@@ -195,7 +195,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
   const options: MirrorOptions = {
     endpoint: argv.endpoint,
     registries: [...new Set(repositories.map((r) => r.registry))],
-    ...mappingFrom(argv),
+    ...givenMapping(argv),
     skipFallback: argv['skip-fallback'],
     ...(caPem ? { caPem } : {}),
     insecureSkipVerify: argv['insecure-skip-tls-verify'],

@@ -48,7 +48,18 @@ export interface MappingArgs {
  * `mirror-config` must follow the same one. A bad `--repo-prefix` is refused (exit 2).
  */
 export function mappingFrom(argv: MappingArgs): RepositoryMapping {
-  return repositoryMapping(argv['keep-registry-host'] ?? false, argv['repo-prefix']);
+  const given = givenMapping(argv);
+  return repositoryMapping(given.keepRegistryHost, given.repoPrefix);
+}
+
+/**
+ * The mapping options as given, the prefix not yet checked (an empty one is
+ * none). For `mirror-config`, which checks the prefix among all its options
+ * (`checkMirrorOptions`) so that one run names every mistake.
+ */
+export function givenMapping(argv: MappingArgs): RepositoryMapping {
+  const prefix = argv['repo-prefix'];
+  return { keepRegistryHost: argv['keep-registry-host'] ?? false, ...(prefix ? { repoPrefix: prefix } : {}) };
 }
 
 /** `--registry` is a host with an optional port: no scheme, no path. */
