@@ -11,6 +11,8 @@ export const ExitCode = {
   damaged: 3,
   /** A signature was required (--public-key) and is missing, invalid, or by another key. */
   untrusted: 4,
+  /** An image fails the signature policy (--verify-signatures): unsigned, signed by another, or denied. */
+  unsigned: 5,
   /** Stopped by Ctrl-C; rerunning the same command resumes. */
   interrupted: 130,
 } as const;

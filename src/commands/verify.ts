@@ -6,7 +6,7 @@ import { printableList, table } from '../ui/format.js';
 import { formatBytes } from '../util/bytes.js';
 import { printErr } from '../ui/output.js';
 import { printable } from '../util/text.js';
-import { CheckFailed, UsageError } from './errors.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { buildClient, registryOptions, type RegistryArgs } from './registry-options.js';
 import {
@@ -19,10 +19,17 @@ import {
 } from './target-options.js';
 import { readHead, readMetadata, readParsedMetadata, type ParsedMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
+import {
+  printSignatures,
+  signatureOptions,
+  signatureOptionsFrom,
+  unsignedImages,
+  type SignatureArgs,
+} from './signature-options.js';
 import { planImport } from '../import/plan.js';
 import { checkRegistry } from '../import/registry-check.js';
 
-interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs> {
+interface VerifyArgs extends OutputArgs, RegistryArgs, Partial<TargetArgs>, SignatureArgs {
   bundle: string[];
   'public-key'?: string;
   deep: boolean;
@@ -32,7 +39,7 @@ export const command = 'verify <bundle..>';
 export const describe = 'Prove a bundle is complete and intact, offline, in one read';
 
 export function builder(y: Argv): Argv<VerifyArgs> {
-  return targetOptions(outputOptions(registryOptions(y)), false)
+  return signatureOptions(targetOptions(outputOptions(registryOptions(y)), false))
     .positional('bundle', {
       type: 'string',
       array: true,
@@ -52,12 +59,16 @@ export function builder(y: Argv): Argv<VerifyArgs> {
     .example('$0 verify talos.tar --json | jq .images', 'The same report as data')
     .example('$0 verify talos.vol001.tar talos.vol002.tar', 'Volumes of a set: which are present, missing or damaged')
     .example(
+      '$0 verify talos.tar --verify-signatures policy.yaml',
+      "Offline: every image's carried signature against the policy (keyless and key)",
+    )
+    .example(
       '$0 verify talos.tar --registry 10.5.0.1:6000 --plain-http',
       'Check that a registry serves every tag and digest of the bundle',
     )
     .epilog(
       'Without --registry the bundle itself is checked, offline. With --registry the registry is checked against the bundle (catalog, every tag and digest; --deep for every blob). ' +
-        'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 4 signature missing or invalid (--public-key), 2 usage error, 1 other failure.',
+        'Exit codes: 0 intact / matching, 3 damaged, incomplete or not matching (the report says which images are still usable), 4 signature missing or invalid (--public-key), 5 an image fails the signature policy (--verify-signatures), 2 usage error, 1 other failure.',
     ) as unknown as Argv<VerifyArgs>;
 }
 
@@ -83,6 +94,8 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
+  // A policy or trust root that cannot be used is one line before any bundle is read.
+  const signatures = signatureOptionsFrom(argv);
   // What a first read parsed, the scan takes again when the file still holds the same bytes.
   const parsed = new Map<string, ParsedMetadata>();
   // A signature is checked first: an untrusted bundle is not worth reading further.
@@ -111,6 +124,7 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   let last = 0;
   const report = await verifyBundles(argv.bundle, {
     parsed,
+    ...(signatures ? { signatures } : {}),
     onProgress: (pos) => {
       // Positions restart with each file.
       reporter.advance('read', Math.max(0, pos - last));
@@ -125,6 +139,11 @@ export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<voi
   const readable = report.tool !== undefined;
   if (!argv.json && readable && (!argv.quiet || !report.ok)) printReport(report, seconds, argv.quiet);
   if (!report.ok) throw new CheckFailed(`${name} ${verdict(report)}`);
+  if (report.signatures) {
+    if (!argv.json) printSignatures(report.signatures, signatures!, argv.quiet);
+    const refused = unsignedImages(report.signatures);
+    if (refused) throw new CheckFailed(`${name}: ${refused}`, ExitCode.unsigned);
+  }
 }
 
 /** The last line of a failed verify: what is wrong, naming the first problem, and what is still usable. */

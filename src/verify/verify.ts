@@ -2,6 +2,7 @@ import { checkBundle, type BundleStructure, type Verdict } from '../bundle/open/
 import type { ImageReport } from '../bundle/open/judge.js';
 import type { FileScan } from '../bundle/open/scan.js';
 import type { ParsedMetadata } from '../bundle/reader.js';
+import { checkSignatures, type ImageSignatures, type SignatureOptions } from '../signatures/check-bundle.js';
 import { checkSidecar, type SidecarCheck } from './sidecar.js';
 
 export interface VerifyReport {
@@ -26,6 +27,8 @@ export interface VerifyReport {
   signed?: boolean;
   /** A volume set: which volumes were checked, which are missing, which are damaged. */
   volumes?: { count: number; present: number[]; missing: number[]; damaged: number[] };
+  /** With a signature policy: each image's verdict, from the signatures the bundle carries. */
+  signatures?: ImageSignatures[];
   bytes: number;
 }
 
@@ -49,12 +52,33 @@ export async function verifyBundle(
  */
 export async function verifyBundles(
   paths: string[],
-  opts: { onProgress?: (position: number) => void; parsed?: Map<string, ParsedMetadata> } = {},
+  opts: {
+    onProgress?: (position: number) => void;
+    parsed?: Map<string, ParsedMetadata>;
+    signatures?: SignatureOptions;
+  } = {},
 ): Promise<VerifyReport> {
-  const structure = await checkBundle(paths, { wholeFileHash: true, ...opts });
+  const { signatures, ...read } = opts;
+  const structure = await checkBundle(paths, { wholeFileHash: true, ...read });
   const sidecars: SidecarCheck[] = [];
   for (const f of structure.files) sidecars.push(await checkSidecar(f.path, f.wholeFileDigest));
-  return report(structure, sidecars);
+  const out = report(structure, sidecars);
+  // Signatures are judged only in a bundle that is what its metadata says.
+  if (signatures && structure.metadata && (structure.verdict === 'intact' || structure.verdict === 'damaged'))
+    out.signatures = await checkSignatures(structure.metadata, carriedBlobs(structure.files), signatures);
+  return out;
+}
+
+/** Where the files given hold each blob, and every document they parsed. */
+function carriedBlobs(files: FileScan[]) {
+  const seen = new Map(files.flatMap((f) => [...f.seen]));
+  return {
+    seen,
+    locate: (digest: string) => {
+      const f = files.find((x) => x.blobs.has(digest));
+      return f ? { path: f.path, at: f.blobs.get(digest)! } : undefined;
+    },
+  };
 }
 
 function report(structure: BundleStructure, sidecars: SidecarCheck[]): VerifyReport {

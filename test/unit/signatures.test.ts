@@ -18,6 +18,7 @@ import {
   verifyCosignSignature,
   type SignerRule,
 } from '../../src/signatures/verify-signature.js';
+import { loadTrustRoot } from '../../src/signatures/trust-root.js';
 
 const DATA = resolve(import.meta.dirname, '../../../shared/testdata/sigstore');
 const read = (path: string) => readFileSync(resolve(DATA, path));
@@ -80,6 +81,13 @@ describe('keyless signatures, offline', () => {
       logIndex: 18304044,
       integratedTime: 1681843022,
     });
+  });
+
+  it('verifies it with the root shipped inside the tool too, no file given', () => {
+    const shipped = loadTrustRoot(undefined);
+    expect(verifyCosignSignature(sidero.payload, sidero.annotations, sidero.digest, siderolabs, shipped).signer).toBe(
+      'andrey.smirnov@siderolabs.com',
+    );
   });
 
   it('verifies another public-good signature under a subject regular expression', () => {

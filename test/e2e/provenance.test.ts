@@ -1,0 +1,160 @@
+// Who signed each image, checked offline from what the bundle carries: two images signed as cosign
+// signs (ECDSA P-256, the `sha256-<hex>.sig` tag) in a real registry, exported with their
+// signatures, then `verify --verify-signatures` against policies that accept, refuse, deny, skip
+// and leave unmatched, and policy files that are wrong in ways an operator gets them wrong.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
+
+let upstream: RunningRegistry;
+let app: SignedImage;
+let tool: SignedImage;
+let work: { path: string; remove: () => Promise<void> };
+let bundle: string;
+let appKey: string;
+let toolKey: string;
+
+const pem = (s: SignedImage) => s.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+beforeAll(async () => {
+  work = await tempDir('airgap-provenance-');
+  upstream = await startRegistry();
+  app = await pushSignedImage(upstream, 'signed/app');
+  tool = await pushSignedImage(upstream, 'signed/tool');
+  appKey = join(work.path, 'app.pub');
+  toolKey = join(work.path, 'tool.pub');
+  writeFileSync(appKey, pem(app));
+  writeFileSync(toolKey, pem(tool));
+  bundle = join(work.path, 'signed.tar');
+  const res = await runCli([
+    'export',
+    `${upstream.host}/signed/app:v1`,
+    `${upstream.host}/signed/tool:v1`,
+    '-o',
+    bundle,
+    '--plain-http',
+  ]);
+  expect(res.code, res.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await upstream?.stop();
+  await work?.remove();
+});
+
+/** Writes a policy file beside the keys and returns its path. */
+function policy(name: string, text: string): string {
+  const path = join(work.path, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function verifyWith(policyFile: string, ...extra: string[]) {
+  const r = await runCli(['verify', bundle, '--verify-signatures', policyFile, ...extra]);
+  const json = await runCli(['verify', bundle, '--verify-signatures', policyFile, '--json', ...extra]);
+  expect(json.code).toBe(r.code);
+  const report = JSON.parse(json.stdout) as {
+    signatures: Array<{ reference: string; status: string; verified?: { signer: string }; reason?: string }>;
+  };
+  const of = (repo: string) => report.signatures.find((s) => s.reference.endsWith(`/${repo}:v1`))!;
+  return { r, of, last: r.stderr.trim().split('\n').pop() ?? '' };
+}
+
+describe('image signatures checked offline at the crossing', () => {
+  it('verifies each image with its own key, named by fingerprint, from a Talos ImageVerificationConfig document', async () => {
+    const file = policy(
+      'talos.yaml',
+      `apiVersion: v1alpha1\nkind: ImageVerificationConfig\nrules:\n  - image: "${upstream.host}/signed/app"\n    publicKey:\n      key: app.pub\n  - image: "${upstream.host}/signed/*"\n    publicKey:\n      certificate: |\n${pem(
+        tool,
+      )
+        .trim()
+        .split('\n')
+        .map((l) => `        ${l}`)
+        .join('\n')}\n`,
+    );
+    const { r, of } = await verifyWith(file);
+    expect(r.code, r.stderr).toBe(0);
+    expect(of('app').status).toBe('verified');
+    expect(of('tool').status).toBe('verified');
+    expect(of('app').verified!.signer).not.toBe(of('tool').verified!.signer);
+    expect(r.stderr).toMatch(/signatures: policy .*talos\.yaml/);
+  });
+
+  it("refuses an image signed by another key than its rule's: exit 5, naming the image and why", async () => {
+    const file = policy(
+      'wrong-key.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/**"\n    publicKey: { key: app.pub }\n`,
+    );
+    const { r, of, last } = await verifyWith(file);
+    expect(r.code).toBe(5);
+    expect(of('app').status).toBe('verified');
+    expect(of('tool').status).toBe('refused');
+    expect(last).toMatch(/1 of 2 images fail the signature policy: .*signed\/tool:v1 .*signature verification failed/);
+  });
+
+  it('denies what the policy denies, skips what it skips, and lets an unmatched image pass unless signatures are required', async () => {
+    const file = policy(
+      'deny.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    deny: true\n  - image: "${upstream.host}/signed/tool"\n    skip: true\n`,
+    );
+    const denied = await verifyWith(file);
+    expect(denied.r.code).toBe(5);
+    expect(denied.of('app').status).toBe('denied');
+    expect(denied.of('tool').status).toBe('skipped');
+
+    const onlyApp = policy(
+      'only-app.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n`,
+    );
+    const open = await verifyWith(onlyApp);
+    expect(open.r.code).toBe(0);
+    expect(open.of('tool').status).toBe('unmatched');
+    const strict = await verifyWith(onlyApp, '--require-signatures');
+    expect(strict.r.code).toBe(5);
+    expect(strict.of('tool').status).toBe('refused');
+    expect(strict.last).toMatch(/no rule of the policy matches/);
+  });
+
+  it('refuses a keyless rule for a key signature', async () => {
+    const file = policy(
+      'keyless.yaml',
+      `rules:\n  - image: "**"\n    keyless: { issuer: https://accounts.google.com, subjectRegex: '.*@example\\.com' }\n`,
+    );
+    const { r, of } = await verifyWith(file);
+    expect(r.code).toBe(5);
+    expect(of('app').reason).toMatch(/signed with a key, not keyless/);
+  });
+
+  it('a policy file that is wrong is one line naming the file and the field, exit 2, before the bundle is read', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        `rules:\n  - image: "**"\n    publicKey: { key: app.pub }\n    colour: red\n`,
+        /rules\[0\]: unknown field colour/,
+      ],
+      [
+        `rules:\n  - image: "**"\n    keyless: { issuer: https://x.example, subjectRegex: "(" }\n`,
+        /rules\[0\]\.keyless\.subjectRegex is not a valid regular expression/,
+      ],
+      [
+        `rules:\n  - image: "**"\n    publicKey: { key: missing.pub }\n`,
+        /rules\[0\]\.publicKey\.key: cannot read missing\.pub: ENOENT/,
+      ],
+      [
+        `rules:\n  - image: "**"\n    skip: true\n    deny: true\n`,
+        /exactly one of keyless, publicKey, skip: true, deny: true/,
+      ],
+      [`kind: RegistryMirrorConfig\nrules: []\n`, /kind is RegistryMirrorConfig, expected ImageVerificationConfig/],
+    ];
+    for (const [i, [text, names]] of cases.entries()) {
+      const r = await runCli(['verify', bundle, '--verify-signatures', policy(`bad-${i}.yaml`, text)]);
+      const lines = r.stderr.trim().split('\n');
+      expect(r.code, r.stderr).toBe(2);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(names);
+      expect(lines[0]).toContain(`bad-${i}.yaml`);
+    }
+  });
+});
