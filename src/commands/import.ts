@@ -1,3 +1,5 @@
+import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
+import type { SignatureOptions } from '../signatures/check-bundle.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import {
@@ -36,7 +38,7 @@ import { retainFreedMemoryToMove } from '../util/retain-freed-memory.js';
 /** Longest reason shown: reasons quote registry answers and bundle strings. */
 const MESSAGE_MAX = 1000;
 
-interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs {
+interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs, SignatureArgs {
   bundle: string;
   'dry-run': boolean;
   'skip-verify': boolean;
@@ -48,7 +50,7 @@ export const command = 'import <bundle>';
 export const describe = 'Push a bundle into a registry, then prove the registry serves every image';
 
 export function builder(y: Argv): Argv<ImportArgs> {
-  return targetOptions(outputOptions(registryOptions(y)))
+  return signatureOptions(targetOptions(outputOptions(registryOptions(y))))
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
     .option('dry-run', {
       type: 'boolean',
@@ -75,12 +77,16 @@ export function builder(y: Argv): Argv<ImportArgs> {
       'TLS with a private CA and credentials',
     )
     .example(
+      '$0 import talos.tar --registry 10.5.0.1:6000 --public-key site.pub --verify-signatures policy.yaml',
+      'Only images whose signatures satisfy the policy go in (checked offline)',
+    )
+    .example(
       '$0 import talos.tar --registry harbor.lan --repo-prefix airgap --dry-run',
       'What would go where, into a Harbor project',
     )
     .epilog(
       'Blobs are streamed from the bundle and hashed on the way; manifests are pushed after their blobs, tags last, so an interrupted import never exposes an image that cannot be pulled. ' +
-        'Rerunning the same command finishes the job and uploads nothing twice. Registries without a catalog (GitLab, GHCR, ECR, Harbor for non-admins) are checked reference by reference. A registry where repositories or projects must exist before a push (Harbor, GitLab) is asked first: the import then stops before pushing anything, naming every one to create (exit 1). Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported, or repositories to create first), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 2 usage, 1 other failure, 130 interrupted.',
+        'Rerunning the same command finishes the job and uploads nothing twice. Registries without a catalog (GitLab, GHCR, ECR, Harbor for non-admins) are checked reference by reference. A registry where repositories or projects must exist before a push (Harbor, GitLab) is asked first: the import then stops before pushing anything, naming every one to create (exit 1). Exit codes: 0 done and verified, 1 a registry or network failure (some images not imported, or repositories to create first), 3 the bundle is damaged or the registry does not match, 4 signature missing or invalid (--public-key), 5 an image fails the signature policy (--verify-signatures; nothing of it is pushed), 2 usage, 1 other failure, 130 interrupted.',
     ) as unknown as Argv<ImportArgs>;
 }
 
@@ -88,6 +94,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
+  const signatures = signatureOptionsFrom(argv);
   const { metadata, parsed, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
@@ -109,7 +116,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     reporter.info(
       `delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`,
     );
-  const session: ImportSession = { argv, registry, plan, parsed, client, reporter };
+  const session: ImportSession = { argv, registry, plan, parsed, client, reporter, signatures };
   try {
     const result = await pushBundle(session);
     reporter.stop();
@@ -129,6 +136,8 @@ interface ImportSession {
   parsed: ParsedMetadata;
   client: RegistryClient;
   reporter: Reporter;
+  /** The signature policy images must satisfy to be pushed (--verify-signatures). */
+  signatures: SignatureOptions | undefined;
 }
 
 /** The bundle's metadata (its signature checked first, with --public-key) and where each image goes. */
@@ -152,10 +161,19 @@ async function readBundle(
 }
 
 /** The push, reported as it goes; a delta whose base the registry lacks is the bundle's problem (exit 3). */
-function pushBundle({ argv, registry, plan, parsed, client, reporter }: ImportSession): Promise<ImportResult> {
+function pushBundle({
+  argv,
+  registry,
+  plan,
+  parsed,
+  client,
+  reporter,
+  signatures,
+}: ImportSession): Promise<ImportResult> {
   return importBundle(argv.bundle, client, registry, plan, {
     concurrency: argv.concurrency,
     parsed,
+    ...(signatures ? { signatures } : {}),
     events: {
       planned: (w) => {
         reporter.info(
@@ -194,10 +212,12 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   reportWaiting(waiting, reporter);
   for (const r of result.images.filter((i) => i.status === 'not accepted'))
     reporter.warn(`${printable(r.reference)}: ${printable(r.reason ?? 'not accepted', MESSAGE_MAX)}`);
-  // Images that wait for other volumes, and artifacts the registry does not accept, are not expected in it.
-  const done = new Set(
-    result.images.filter((i) => i.status !== 'waiting' && i.status !== 'not accepted').map((i) => i.reference),
-  );
+  if (result.signatures && session.signatures && !argv.json)
+    printSignatures(result.signatures, session.signatures, argv.quiet);
+  // Images that wait for other volumes, artifacts the registry does not accept, and images the
+  // signature policy refused are not expected in it.
+  const absent = new Set(['waiting', 'not accepted', 'unsigned']);
+  const done = new Set(result.images.filter((i) => !absent.has(i.status)).map((i) => i.reference));
   const checkPlan = { ...plan, images: plan.images.filter((p) => done.has(p.image.reference)) };
   if (checkPlan.images.length === 0 && waiting.length > 0)
     reporter.info('no image is complete yet, so the registry has nothing of this bundle to check');
@@ -220,6 +240,12 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   }
   if (check && !check.ok)
     throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+  const unsigned = result.images.filter((i) => i.status === 'unsigned');
+  if (unsigned.length > 0)
+    throw new CheckFailed(
+      `${unsigned.length} of ${result.images.length} images fail the signature policy, so nothing of them was pushed: ${printable(unsigned[0]!.reference)} (${printable(unsigned[0]!.reason ?? 'unsigned', MESSAGE_MAX)})${unsigned.length > 1 ? ' (and more)' : ''}`,
+      ExitCode.unsigned,
+    );
 }
 
 /** Listed by name at most; the rest are counted. */

@@ -2,6 +2,7 @@ import { printable } from '../util/text.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Repository } from '../registry/repository.js';
 import type { CheckedFile } from '../bundle/open/structure.js';
+import type { ImageSignatures } from '../signatures/check-bundle.js';
 import type { ImportPlan, PlannedImage } from './plan.js';
 
 export interface ImportEvents {
@@ -13,7 +14,7 @@ export interface ImportEvents {
   partsStaged?(digest: string, parts: number, waitingFor: number[]): void;
 }
 
-export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed' | 'not accepted';
+export type ImageImportStatus = 'already present' | 'imported' | 'waiting' | 'failed' | 'not accepted' | 'unsigned';
 
 /** How one image ended: its status, and why when it was not imported. */
 export interface ImageOutcome {
@@ -32,6 +33,8 @@ export interface ImportResult {
   readBundle: boolean;
   /** Blobs cut across volumes that this run could not complete: parts pushed ahead, volumes still needed. */
   staged: Array<{ digest: string; parts: number; waitingFor: number[] }>;
+  /** With a signature policy: each image's verdict; those that fail it are `unsigned` above and pushed nothing. */
+  signatures?: ImageSignatures[] | undefined;
 }
 
 /** What every phase of one import reads and adds to. */

@@ -5,8 +5,9 @@ import { mapSettled } from '../util/pool.js';
 import { favourSmallHeap } from '../util/small-heap.js';
 import { readSmallBlob } from '../bundle/blob-ranges.js';
 import type { ParsedMetadata } from '../bundle/reader.js';
-import { openCheckedFile } from '../bundle/open/structure.js';
-import type { ImportPlan, PlannedImage } from './plan.js';
+import { openCheckedFile, type CheckedFile } from '../bundle/open/structure.js';
+import { checkSignatures, type ImageSignatures, type SignatureOptions } from '../signatures/check-bundle.js';
+import { planImport, type ImportPlan, type PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
 import { markWaiting, missingBlobs, mountDependencies, mountFromHolders } from './blob-phase.js';
 import { planUploads, uploadAll } from './uploads.js';
@@ -48,13 +49,27 @@ export async function importBundle(
   client: RegistryClient,
   registry: string,
   plan: ImportPlan,
-  opts: { concurrency: number; events?: ImportEvents; parsed?: ParsedMetadata },
+  opts: { concurrency: number; events?: ImportEvents; parsed?: ParsedMetadata; signatures?: SignatureOptions },
 ): Promise<ImportResult> {
   favourSmallHeap();
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
   const index = await openCheckedFile(path, 'none of it is imported and nothing was pushed', opts.parsed);
+  // 0b. With a signature policy, an image that fails it is left out whole: nothing of it is pushed or tagged.
+  const signed = opts.signatures ? await checkSignatures(index.metadata, carried(index), opts.signatures) : undefined;
+  const refused = new Set(signed?.filter(failsPolicy).map((s) => s.reference) ?? []);
+  if (refused.size > 0) plan = planImport(withoutImages(index.metadata, refused), plan.mapping);
   const listed = await listedRepositories(client, registry);
   const run = startRun(path, client, registry, plan, index, { ...opts, listed });
+  run.result.signatures = signed;
+  for (const s of signed?.filter(failsPolicy) ?? [])
+    run.result.images.push({
+      reference: s.reference,
+      target: '-',
+      digest: s.digest,
+      status: 'unsigned',
+      reason: `${s.rule ? `${s.rule}: ` : ''}${s.reason ?? s.status}`,
+      cause: 'bundle',
+    });
 
   // 1. What is already complete? A tag is only ever set after everything below it.
   const todo = await incompleteImages(run);
@@ -76,6 +91,26 @@ export async function importBundle(
   // 3. Manifests, then tags, only for images with every blob in place.
   await pushImages(run, blobs, todo);
   return run.result;
+}
+
+function failsPolicy(s: ImageSignatures): boolean {
+  return s.status === 'refused' || s.status === 'denied';
+}
+
+/** The file's blobs and documents, as the signature check reads them. */
+function carried(file: CheckedFile) {
+  return {
+    seen: file.seen,
+    locate: (digest: string) => {
+      const at = file.blobs.get(digest);
+      return at ? { path: file.path, at } : undefined;
+    },
+  };
+}
+
+/** The metadata without these images and the artifacts carried for them. */
+function withoutImages(metadata: CheckedFile['metadata'], references: Set<string>): CheckedFile['metadata'] {
+  return { ...metadata, images: metadata.images.filter((im) => !references.has(im.artifact?.of ?? im.reference)) };
 }
 
 /**

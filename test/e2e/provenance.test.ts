@@ -10,6 +10,7 @@ import { runCli, tempDir } from '../helpers/cli.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 
 let upstream: RunningRegistry;
+let dest: RunningRegistry;
 let app: SignedImage;
 let tool: SignedImage;
 let work: { path: string; remove: () => Promise<void> };
@@ -22,6 +23,7 @@ const pem = (s: SignedImage) => s.publicKey.export({ type: 'spki', format: 'pem'
 beforeAll(async () => {
   work = await tempDir('airgap-provenance-');
   upstream = await startRegistry();
+  dest = await startRegistry();
   app = await pushSignedImage(upstream, 'signed/app');
   tool = await pushSignedImage(upstream, 'signed/tool');
   appKey = join(work.path, 'app.pub');
@@ -42,6 +44,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await upstream?.stop();
+  await dest?.stop();
   await work?.remove();
 });
 
@@ -156,5 +159,23 @@ describe('image signatures checked offline at the crossing', () => {
       expect(lines[0]).toMatch(names);
       expect(lines[0]).toContain(`bad-${i}.yaml`);
     }
+  });
+
+  it('import pushes only the images that satisfy the policy: nothing of the others reaches the registry (exit 5)', async () => {
+    const file = policy(
+      'import.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/**"\n    publicKey: { key: app.pub }\n`,
+    );
+    const r = await runCli(['import', bundle, '--registry', dest.host, '--plain-http', '--verify-signatures', file]);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(
+      /1 of \d+ images fail the signature policy, so nothing of them was pushed: .*signed\/tool:v1 .*signature verification failed/,
+    );
+    const catalog = (await (await fetch(`${dest.url}/v2/_catalog`)).json()) as { repositories: string[] };
+    expect(catalog.repositories).toEqual(['signed/app']);
+    const tags = (await (await fetch(`${dest.url}/v2/signed/app/tags/list`)).json()) as { tags: string[] };
+    // The image and the signature that vouches for it, so a node can check it again.
+    expect(tags.tags).toContain('v1');
+    expect(tags.tags).toContain(app.signatureTag);
   });
 });
