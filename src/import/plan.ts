@@ -1,4 +1,4 @@
-import { prefixProblem, targetRepository, type RepositoryMapping } from '../reference/mapping.js';
+import { mappingProblem, targetRepository, type RepositoryMapping } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
 import { UserInputError } from '../util/user-input.js';
@@ -43,8 +43,8 @@ export interface ImportPlan {
  * references that would land on the same repository:tag with different content.
  */
 export function planImport(metadata: BundleMetadata, mapping: RepositoryMapping): ImportPlan {
-  const badPrefix = mapping.repoPrefix !== undefined ? prefixProblem(mapping.repoPrefix) : undefined;
-  if (badPrefix !== undefined) throw new PlanError(badPrefix);
+  const problem = mappingProblem(mapping);
+  if (problem !== undefined) throw new PlanError(problem);
   const roles = new Map(metadata.blobs.map((b) => [b.digest, b.role]));
   const order = new Map(metadata.blobs.map((b, i) => [b.digest, i]));
   const sizes = new Map(metadata.blobs.map((b) => [b.digest, b.size]));

@@ -1,4 +1,4 @@
-import { isRegistryHost, mirrorPath, prefixProblem, type RepositoryMapping } from '../reference/mapping.js';
+import { isRegistryHost, mappingProblem, mirrorPath, type RepositoryMapping } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 
@@ -104,8 +104,8 @@ export function checkMirrorOptions(
       errors.push(`--endpoint "${shownEndpoint}" is not a URL`);
     }
   }
-  const prefix = opts.repoPrefix !== undefined ? prefixProblem(opts.repoPrefix) : undefined;
-  if (prefix !== undefined) errors.push(prefix);
+  const mapping = mappingProblem(opts);
+  if (mapping !== undefined) errors.push(mapping);
   if (url && LOOPBACK.test(url.hostname)) {
     warnings.push(
       `--endpoint ${shownEndpoint} is a loopback address: on a node it is the node itself, not the registry; use the address the nodes reach the registry at`,

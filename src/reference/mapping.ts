@@ -39,9 +39,17 @@ export function normalisePrefix(prefix: string): string {
 }
 
 /** Why `prefix` cannot go in front of repository names, or undefined when it can. */
-export function prefixProblem(prefix: string): string | undefined {
+function prefixProblem(prefix: string): string | undefined {
   if (isValidRepositoryPath(normalisePrefix(prefix))) return undefined;
   return `--repo-prefix "${printable(prefix)}" is not a valid repository path (lowercase letters, digits, ".", "_", "-", "/")`;
+}
+
+/**
+ * Why `mapping` cannot name repositories, or undefined when it can: for
+ * mappings made by hand rather than by `repositoryMapping`.
+ */
+export function mappingProblem(mapping: RepositoryMapping): string | undefined {
+  return mapping.repoPrefix !== undefined ? prefixProblem(mapping.repoPrefix) : undefined;
 }
 
 /**

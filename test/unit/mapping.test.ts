@@ -16,8 +16,8 @@ import {
   hostPathSegment,
   isRegistryHost,
   mirrorPath,
+  mappingProblem,
   normalisePrefix,
-  prefixProblem,
   repositoryMapping,
   targetRepository,
   type RepositoryMapping,
@@ -296,10 +296,13 @@ describe('repository mapping rules', () => {
     expect(repositoryMapping(false, '/airgap/')).toEqual({ keepRegistryHost: false, repoPrefix: 'airgap' });
     expect(repositoryMapping(true, '')).toEqual({ keepRegistryHost: true });
     for (const bad of ['Bad Prefix', '../x', 'a:b', '/', 'a//b', 'air\ngap']) {
-      expect(prefixProblem(bad), JSON.stringify(bad)).toMatch(/^--repo-prefix ".*" is not a valid repository path/);
+      expect(mappingProblem({ keepRegistryHost: false, repoPrefix: bad }), JSON.stringify(bad)).toMatch(
+        /^--repo-prefix ".*" is not a valid repository path/,
+      );
       expect(() => mappingFrom({ 'repo-prefix': bad }), JSON.stringify(bad)).toThrow(/--repo-prefix/);
     }
-    expect(prefixProblem('air\ngap')).not.toContain('\n');
+    expect(mappingProblem({ keepRegistryHost: true, repoPrefix: 'air\ngap' })).not.toContain('\n');
+    expect(mappingProblem({ keepRegistryHost: true, repoPrefix: '/airgap/' })).toBeUndefined();
   });
 
   it('takes a registry host only as a normalised reference names it', () => {
