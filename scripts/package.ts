@@ -4,8 +4,9 @@
  *
  * The CLI is bundled into one CommonJS script (esbuild), Node turns it into a single-executable blob,
  * and postject injects the blob into the official Node binary of the pinned version for each CPU.
- * Every input is pinned (the sources, esbuild and postject by the lockfile, the Node binaries by hash),
- * so two builds of the same commit give byte-identical executables.
+ * Every input is pinned (the sources, esbuild and postject by the lockfile, the Node binaries by hash in
+ * scripts/node-pin.json, which `npm run pin-node` rewrites), so two builds of the same commit give
+ * byte-identical executables.
  *
  *   tsx scripts/package.ts [--out DIR] [--arch x64|arm64 ...]
  */

@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { CommandModule } from 'yargs';
 import { CheckFailed, ExitCode, UsageError } from './commands/errors.js';
-import { TOOL } from './version.js';
+import { TOOL, versionReport } from './version.js';
 import { BundleFormatError } from './bundle/reader.js';
 import { UserInputError } from './util/user-input.js';
 import { flushStandardStreams, printErr, watchStandardStreams } from './ui/output.js';
@@ -115,8 +115,20 @@ function printableMessage(message: string): string {
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }
 
+/**
+ * `--version --json` and nothing else: yargs' own --version prints the bare version and knows
+ * no --json at the top level, so this one is answered before yargs sees the arguments.
+ */
+function asksVersionJson(args: readonly string[]): boolean {
+  return args.length === 2 && args.includes('--version') && args.includes('--json');
+}
+
 async function main(): Promise<void> {
   const args = hideBin(process.argv);
+  if (asksVersionJson(args)) {
+    process.stdout.write(`${JSON.stringify(await versionReport())}\n`);
+    return;
+  }
   await yargs(args)
     .scriptName('airgap-bundle')
     .usage(

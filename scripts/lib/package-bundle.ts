@@ -1,5 +1,6 @@
-// The CLI and every dependency in one CommonJS file, the only kind of script a Node 20 single
-// executable runs. Two things the ES modules expect are provided here instead of read at run time:
+// The CLI and every dependency in one CommonJS file, the only kind of script a Node 24 single
+// executable runs (an ES module main came with 25). What the ES modules expect is provided here
+// instead of read at run time:
 // - `import.meta.url` (used by yargs' platform shim): the executable's own path, as `__filename` is;
 // - yargs' messages: its y18n reads `locales/LANG.json` from beside the script, a file the executable
 //   does not have. It is replaced by a small module holding yargs' English messages, so the executable
@@ -9,12 +10,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { NODE_VERSION } from './package-node.js';
 
 /** The identifier `import.meta.url` becomes; defined by `package-import-meta.ts`. */
 const IMPORT_META_URL = 'airgapBundleImportMetaUrl';
 
 /**
- * Bundles `src/cli.ts` under `root` into `outFile` (CommonJS for Node 20), `version` compiled in.
+ * Bundles `src/cli.ts` under `root` into `outFile` (CommonJS for the Node inside), `version` compiled in.
  * The output depends only on the sources and the pinned esbuild: paths in it are relative to `root`.
  */
 export async function bundleCli(root: string, outFile: string, version: string): Promise<void> {
@@ -25,7 +27,7 @@ export async function bundleCli(root: string, outFile: string, version: string):
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node20',
+    target: `node${NODE_VERSION.split('.')[0]}`,
     // Readable stack traces; names are kept by the code itself, not by esbuild's `__name` helper,
     // which would break the hashing worker started from a function's source (see src/util/hashing/worker-source.ts).
     minify: false,

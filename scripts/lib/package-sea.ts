@@ -1,7 +1,9 @@
 // Node's single executable applications: the bundled script is turned into a blob by Node itself
 // (`--experimental-sea-config`), and the blob is injected with postject into a copy of a Node binary
-// of the same version. The blob holds no code cache and no snapshot (both are specific to one CPU
-// and one V8 build), so one blob serves every architecture, and the same script gives the same bytes.
+// of the same version. Node 24 still has no built-in injection (`--build-sea` came with 25.5), and its
+// blob is still found through the same fuse and ELF note. The blob holds no code cache and no snapshot
+// (both are specific to one CPU and one V8 build), so one blob serves every architecture, and the same
+// script gives the same bytes.
 import { execFile } from 'node:child_process';
 import { copyFile, chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -9,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { elfNote } from './package-elf.js';
 import { run } from './process.js';
 
-/** The fuse Node 20 looks for to know a blob was injected (postject flips its last character). */
+/** The fuse Node looks for to know a blob was injected (postject flips its last character). */
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /**
@@ -25,6 +27,10 @@ export async function prepareBlob(node: string, dir: string, script: string, blo
     useSnapshot: false,
     // A code cache is V8 bytecode for the CPU that made it: it would be wrong for the other one.
     useCodeCache: false,
+    // The executable runs the same whatever the environment holds: NODE_OPTIONS (a `--require`, an
+    // `--inspect`, a heap limit meant for another program) is not read, and no Node option is set.
+    execArgv: [],
+    execArgvExtension: 'none',
   };
   await writeFile(join(dir, 'sea-config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await new Promise<void>((resolve, reject) =>
