@@ -7,13 +7,22 @@ import { terminalSafe } from './text.js';
  * process is about to exit.
  */
 const cleanups = new Set<() => void>();
-let installed = false;
+let installed: ((signal: NodeJS.Signals) => void) | undefined;
 let resumeHint = '';
 
+/**
+ * Runs `cleanup` if the process is interrupted before the returned function is
+ * called. The signal handlers stay only while there is something to clean up
+ * or a resume hint to give: a command with its own way of stopping (serve)
+ * that wrote a file atomically keeps it.
+ */
 export function onInterrupt(cleanup: () => void): () => void {
   install();
   cleanups.add(cleanup);
-  return () => cleanups.delete(cleanup);
+  return () => {
+    cleanups.delete(cleanup);
+    if (cleanups.size === 0 && resumeHint === '') uninstall();
+  };
 }
 
 export function setResumeHint(hint: string): void {
@@ -21,9 +30,15 @@ export function setResumeHint(hint: string): void {
   resumeHint = hint;
 }
 
+function uninstall(): void {
+  if (!installed) return;
+  process.off('SIGINT', installed);
+  process.off('SIGTERM', installed);
+  installed = undefined;
+}
+
 function install(): void {
   if (installed) return;
-  installed = true;
   const handler = (signal: NodeJS.Signals) => {
     for (const c of cleanups) {
       try {
@@ -40,6 +55,7 @@ function install(): void {
     }
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
+  installed = handler;
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
 }
