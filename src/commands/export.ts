@@ -1,3 +1,5 @@
+import { SignaturePolicyRefusal, type SignatureOptions } from '../signatures/check-images.js';
+import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import { access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
@@ -17,7 +19,7 @@ import type { Mirror } from '../registry/endpoint.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../util/bytes.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
-import { UsageError } from './errors.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
 import { loadExclusions } from '../export/exclusions.js';
 import { loadSigner } from './signing.js';
@@ -26,7 +28,7 @@ import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from '.
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs, type ToolCopyReport } from '../tool-copy/with-tool.js';
 
-interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs {
+interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs, SignatureArgs {
   output?: string;
   'exclude-receipt': string[];
   'exclude-bundle': string[];
@@ -47,7 +49,7 @@ export function builder(y: Argv): Argv<ExportArgs> {
 
 /** The options, with what each means. */
 function options(y: Argv): Argv {
-  return imageSourceOptions(outputOptions(registryOptions(y)))
+  return signatureOptions(imageSourceOptions(outputOptions(registryOptions(y))))
     .option('output', {
       alias: 'o',
       type: 'string',
@@ -129,7 +131,7 @@ function withHelp(y: Argv): Argv {
     )
     .epilog(
       'Blobs are written straight to their place in the bundle as they download and checked against their digests right behind (a damaged one is fetched again); the bundle is written under a hidden temporary name and renamed when complete. ' +
-        'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted.',
+        'A run that is interrupted or fails keeps that partial file, and a rerun of the same command resumes from it, fetching only what is missing. With --verify-signatures the signature of every image is checked against the policy before a blob is fetched; one that fails stops the export with nothing written. Exit codes: 0 done, 1 failure, 2 usage error, 5 an image fails the signature policy, 130 interrupted.',
     );
 }
 
@@ -178,8 +180,11 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const result = await exportBundle(
       client,
       { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
-      progressEvents(reporter, mode, request.platforms),
-    );
+      progressEvents(reporter, mode, request.platforms, { ...argv, policy: request.signatures }),
+    ).catch((err: unknown) => {
+      if (err instanceof SignaturePolicyRefusal) throw new CheckFailed(err.message, ExitCode.unsigned);
+      throw err;
+    });
     const tool = await copyTool?.(result.written[0]!.path);
     const seconds = (Date.now() - started) / 1000;
     reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds, ...(tool ? { tool } : {}) });
@@ -217,6 +222,9 @@ async function parseExportArgs(
   await checkOutputDir(output);
   const { exclude, sources: deltaAgainst } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
   const signer = await loadSigner(argv['sign-key']);
+  const signatures = signatureOptionsFrom(argv);
+  if (signatures && !argv.signatures)
+    throw new UsageError('--verify-signatures checks the signatures export finds; it cannot go with --no-signatures');
   let volumeSize: number | undefined;
   try {
     volumeSize = argv['volume-size'] !== undefined ? parseVolumeSize(argv['volume-size']) : undefined;
@@ -230,6 +238,7 @@ async function parseExportArgs(
     concurrency: argv.concurrency,
     retries: argv.retries,
     artifacts: argv.signatures,
+    ...(signatures ? { signatures } : {}),
     exclude,
     deltaAgainst,
     ...(signer ? { sign: signer } : {}),
@@ -238,8 +247,16 @@ async function parseExportArgs(
 }
 
 /** What the export says while it runs. */
-function progressEvents(reporter: Reporter, mode: ExportMode, platforms: Platform[] | undefined): ExportEvents {
+function progressEvents(
+  reporter: Reporter,
+  mode: ExportMode,
+  platforms: Platform[] | undefined,
+  shown: { json: boolean; quiet: boolean; policy: SignatureOptions | undefined },
+): ExportEvents {
   return {
+    signatures: (results) => {
+      if (!shown.json && shown.policy) printSignatures(results, shown.policy, shown.quiet);
+    },
     start: (refs) => {
       reporter.info(
         `${refs.length} image reference${refs.length > 1 ? 's' : ''}${platforms ? ` for ${platforms.map(formatPlatform).join(', ')}` : ''}:`,

@@ -1,5 +1,5 @@
 import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
-import type { SignatureOptions } from '../signatures/check-bundle.js';
+import type { SignatureOptions } from '../signatures/check-images.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import {

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
-import type { ImageSignatures } from '../signatures/check-bundle.js';
-import type { SignatureOptions } from '../signatures/check-bundle.js';
+import type { ImageSignatures } from '../signatures/check-images.js';
+import type { SignatureOptions } from '../signatures/check-images.js';
 import { loadPolicy } from '../signatures/policy.js';
 import { loadTrustRoot } from '../signatures/trust-root.js';
 import { printErr } from '../ui/output.js';

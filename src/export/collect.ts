@@ -1,3 +1,11 @@
+import {
+  checkSignatures,
+  failsPolicy,
+  SignaturePolicyRefusal,
+  type ImageSignatures,
+  type SignatureOptions,
+} from '../signatures/check-images.js';
+import { registrySignatureSource } from '../signatures/registry-source.js';
 import type { ListedReference } from '../reference/image-list.js';
 import { formatReference, manifestSelector, type Reference } from '../reference/reference.js';
 import { discoverArtifacts } from './artifacts.js';
@@ -32,6 +40,8 @@ export interface CollectEvents {
   blobQueued?(total: { count: number; bytes: number; cached: number; cachedBytes: number }): void;
   blobProgress?(bytes: number): void;
   blobDone?(digest: string, size: number, fromCache: boolean): void;
+  /** With a signature policy: each image's verdict, before any blob is fetched. */
+  signatures?(results: ImageSignatures[]): void;
 }
 
 export interface CollectOptions {
@@ -47,6 +57,12 @@ export interface CollectOptions {
   platforms?: Platform[];
   /** Also carry signatures, attestations, SBOMs and referrers of every image. */
   artifacts?: boolean;
+  /**
+   * A signature policy every image must satisfy, checked from the signatures
+   * found (with `artifacts`) before a blob is fetched: an image that fails
+   * refuses the export (SignaturePolicyRefusal), nothing written.
+   */
+  signatures?: SignatureOptions;
   /**
    * Configs and layers the isolated side already holds (a delta): recorded as
    * external, neither downloaded nor written. The value names a repository known
@@ -146,7 +162,25 @@ async function resolveAndRecord(
 ): Promise<{ images: ImageRecord[]; blobs: Map<string, PendingBlob> }> {
   const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
   if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
-  return recordImages(all, opts.events);
+  const recorded = recordImages(all, opts.events);
+  if (opts.signatures) await requireSignatures(recorded.images, all, opts.signatures, opts.events);
+  return recorded;
+}
+
+/** Every image against the policy, from the signatures just resolved; the export stops at the first failure listed. */
+async function requireSignatures(
+  images: ImageRecord[],
+  all: ResolvedItem[],
+  policy: SignatureOptions,
+  events: CollectEvents | undefined,
+): Promise<void> {
+  const signatures = all
+    .filter((a) => a.artifact?.kind === 'signature')
+    .map((a) => ({ digest: a.image.root.digest, parsed: a.image.root.parsed, repo: a.repo }));
+  const results = await checkSignatures(images, registrySignatureSource(signatures), policy);
+  events?.signatures?.(results);
+  const failed = results.filter(failsPolicy);
+  if (failed.length > 0) throw new SignaturePolicyRefusal(failed, results.length);
 }
 
 /** An image (or artifact) resolved, with the handle on the repository it came from. */

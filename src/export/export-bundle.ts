@@ -1,3 +1,4 @@
+import type { SignatureOptions } from '../signatures/check-images.js';
 import { favourSmallHeap } from '../util/small-heap.js';
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -67,6 +68,8 @@ export interface ExportRequest {
   retries: number;
   /** Also carry signatures, attestations, SBOMs and referrers of every image. */
   artifacts: boolean;
+  /** A signature policy every image must satisfy before a blob is fetched (needs `artifacts`). */
+  signatures?: SignatureOptions;
   /** Configs and layers the isolated side already holds (a delta). */
   exclude: Map<string, { mountFrom?: string }>;
   /** The receipts and bundles a delta is made against, as the metadata names them. */
@@ -286,6 +289,7 @@ function collectOptions(request: ExportRequest, target: Target, events: ExportEv
     ...(request.platforms ? { platforms: request.platforms } : {}),
     concurrency: request.concurrency,
     artifacts: request.artifacts,
+    ...(request.signatures ? { signatures: request.signatures } : {}),
     exclude: request.exclude,
     beforeDownload: async (sizes, c) => {
       target.check?.(c);

@@ -2,7 +2,7 @@ import { printable } from '../util/text.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Repository } from '../registry/repository.js';
 import type { CheckedFile } from '../bundle/open/structure.js';
-import type { ImageSignatures } from '../signatures/check-bundle.js';
+import type { ImageSignatures } from '../signatures/check-images.js';
 import type { ImportPlan, PlannedImage } from './plan.js';
 
 export interface ImportEvents {

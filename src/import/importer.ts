@@ -6,7 +6,8 @@ import { favourSmallHeap } from '../util/small-heap.js';
 import { readSmallBlob } from '../bundle/blob-ranges.js';
 import type { ParsedMetadata } from '../bundle/reader.js';
 import { openCheckedFile, type CheckedFile } from '../bundle/open/structure.js';
-import { checkSignatures, type ImageSignatures, type SignatureOptions } from '../signatures/check-bundle.js';
+import { bundleSignatureSource } from '../signatures/bundle-source.js';
+import { checkSignatures, failsPolicy, type SignatureOptions } from '../signatures/check-images.js';
 import { planImport, type ImportPlan, type PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
 import { markWaiting, missingBlobs, mountDependencies, mountFromHolders } from './blob-phase.js';
@@ -55,7 +56,9 @@ export async function importBundle(
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
   const index = await openCheckedFile(path, 'none of it is imported and nothing was pushed', opts.parsed);
   // 0b. With a signature policy, an image that fails it is left out whole: nothing of it is pushed or tagged.
-  const signed = opts.signatures ? await checkSignatures(index.metadata, carried(index), opts.signatures) : undefined;
+  const signed = opts.signatures
+    ? await checkSignatures(index.metadata.images, bundleSignatureSource([index]), opts.signatures)
+    : undefined;
   const refused = new Set(signed?.filter(failsPolicy).map((s) => s.reference) ?? []);
   if (refused.size > 0) plan = planImport(withoutImages(index.metadata, refused), plan.mapping);
   const listed = await listedRepositories(client, registry);
@@ -91,21 +94,6 @@ export async function importBundle(
   // 3. Manifests, then tags, only for images with every blob in place.
   await pushImages(run, blobs, todo);
   return run.result;
-}
-
-function failsPolicy(s: ImageSignatures): boolean {
-  return s.status === 'refused' || s.status === 'denied';
-}
-
-/** The file's blobs and documents, as the signature check reads them. */
-function carried(file: CheckedFile) {
-  return {
-    seen: file.seen,
-    locate: (digest: string) => {
-      const at = file.blobs.get(digest);
-      return at ? { path: file.path, at } : undefined;
-    },
-  };
 }
 
 /** The metadata without these images and the artifacts carried for them. */

@@ -2,7 +2,8 @@ import { checkBundle, type BundleStructure, type Verdict } from '../bundle/open/
 import type { ImageReport } from '../bundle/open/judge.js';
 import type { FileScan } from '../bundle/open/scan.js';
 import type { ParsedMetadata } from '../bundle/reader.js';
-import { checkSignatures, type ImageSignatures, type SignatureOptions } from '../signatures/check-bundle.js';
+import { bundleSignatureSource } from '../signatures/bundle-source.js';
+import { checkSignatures, type ImageSignatures, type SignatureOptions } from '../signatures/check-images.js';
 import { checkSidecar, type SidecarCheck } from './sidecar.js';
 
 export interface VerifyReport {
@@ -65,20 +66,12 @@ export async function verifyBundles(
   const out = report(structure, sidecars);
   // Signatures are judged only in a bundle that is what its metadata says.
   if (signatures && structure.metadata && (structure.verdict === 'intact' || structure.verdict === 'damaged'))
-    out.signatures = await checkSignatures(structure.metadata, carriedBlobs(structure.files), signatures);
+    out.signatures = await checkSignatures(
+      structure.metadata.images,
+      bundleSignatureSource(structure.files),
+      signatures,
+    );
   return out;
-}
-
-/** Where the files given hold each blob, and every document they parsed. */
-function carriedBlobs(files: FileScan[]) {
-  const seen = new Map(files.flatMap((f) => [...f.seen]));
-  return {
-    seen,
-    locate: (digest: string) => {
-      const f = files.find((x) => x.blobs.has(digest));
-      return f ? { path: f.path, at: f.blobs.get(digest)! } : undefined;
-    },
-  };
 }
 
 function report(structure: BundleStructure, sidecars: SidecarCheck[]): VerifyReport {

@@ -2,7 +2,7 @@
 // signs (ECDSA P-256, the `sha256-<hex>.sig` tag) in a real registry, exported with their
 // signatures, then `verify --verify-signatures` against policies that accept, refuse, deny, skip
 // and leave unmatched, and policy files that are wrong in ways an operator gets them wrong.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
@@ -177,5 +177,28 @@ describe('image signatures checked offline at the crossing', () => {
     // The image and the signature that vouches for it, so a node can check it again.
     expect(tags.tags).toContain('v1');
     expect(tags.tags).toContain(app.signatureTag);
+  });
+
+  it('export refuses to carry an image that fails the policy: exit 5, nothing written, not even a partial file', async () => {
+    const out = join(work.path, 'refused');
+    mkdirSync(out);
+    const file = policy(
+      'export.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/**"\n    publicKey: { key: tool.pub }\n`,
+    );
+    const refs = [`${upstream.host}/signed/app:v1`, `${upstream.host}/signed/tool:v1`];
+    const r = await runCli(['export', ...refs, '-o', join(out, 'b.tar'), '--plain-http', '--verify-signatures', file]);
+    expect(r.code, r.stderr).toBe(5);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(
+      /1 of 2 images fail the signature policy, so no bundle was written: .*signed\/app:v1 .*signature verification failed/,
+    );
+    expect(readdirSync(out)).toEqual([]);
+    const both = policy(
+      'export-ok.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
+    );
+    const ok = await runCli(['export', ...refs, '-o', join(out, 'b.tar'), '--plain-http', '--verify-signatures', both]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/signed\/tool:v1 +verified +sha256:[0-9a-f]{64}/);
   });
 });

@@ -1,18 +1,16 @@
-import type { BlobLocation } from '../bundle/blob-ranges.js';
-import { readSmallBlob } from '../bundle/blob-ranges.js';
-import type { BundleMetadata, ImageRecord } from '../bundle/format.js';
-import type { BlobSeen } from '../bundle/open/blob-check.js';
+import type { ImageRecord } from '../bundle/format.js';
+import type { ParsedManifest } from '../oci/manifest.js';
 import { printable } from '../util/text.js';
 import { SignatureFormatError } from './cosign-bundle.js';
 import { ruleFor, type Policy, type PolicyRule } from './policy.js';
 import { SignatureRefused, verifyCosignSignature, type TrustRoot, type VerifiedSignature } from './verify-signature.js';
 
 /**
- * Every image of a bundle against a signature policy, from what the bundle
- * carries, offline: the signatures travel as the artifacts export found beside
- * each image (cosign's `sha256-<hex>.sig`), and each is checked against the
- * rule that decides for the image, for the image's top-level digest (the index
- * of a multi-arch image), as Talos and cosign check it.
+ * Every image against a signature policy: its signatures are the artifacts
+ * found beside it (cosign's `sha256-<hex>.sig`), read from wherever they are —
+ * the bundle on the isolated side, the registry at export — and each is
+ * checked against the rule that decides for the image, for the image's
+ * top-level digest (the index of a multi-arch image), as Talos and cosign check it.
  */
 
 export type SignatureStatus = 'verified' | 'skipped' | 'unmatched' | 'denied' | 'refused';
@@ -29,12 +27,14 @@ export interface ImageSignatures {
 }
 
 /** A simple-signing payload is a few hundred bytes; anything far larger is not one. */
-const MAX_PAYLOAD_BYTES = 64 * 1024;
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
 
-/** Where the bundle's files hold each blob, and what the gate found in each document. */
-export interface CarriedBlobs {
-  locate(digest: string): { path: string; at: BlobLocation } | undefined;
-  seen: Map<string, BlobSeen>;
+/** Where signature manifests and payloads are read from. */
+export interface SignatureSource {
+  /** A signature manifest, parsed, or undefined when it is not at hand. */
+  manifest(digest: string): ParsedManifest | undefined;
+  /** A payload's bytes (at most MAX_PAYLOAD_BYTES), checked against its digest; undefined when absent or damaged. */
+  payload(digest: string): Promise<Buffer | undefined>;
 }
 
 export interface SignatureOptions {
@@ -44,17 +44,37 @@ export interface SignatureOptions {
   requireSignatures: boolean;
 }
 
+/** Each image of `images` (artifacts among them are the evidence, not judged themselves). */
 export async function checkSignatures(
-  metadata: BundleMetadata,
-  blobs: CarriedBlobs,
+  images: ImageRecord[],
+  source: SignatureSource,
   opts: SignatureOptions,
 ): Promise<ImageSignatures[]> {
   const out: ImageSignatures[] = [];
-  for (const image of metadata.images) {
+  for (const image of images) {
     if (image.artifact) continue;
-    out.push(await judgeImage(image, signaturesOf(metadata, image), blobs, opts));
+    out.push(await judgeImage(image, signaturesOf(images, image), source, opts));
   }
   return out;
+}
+
+/** Images that fail the policy at export: nothing is written, and the command exits 5. */
+export class SignaturePolicyRefusal extends Error {
+  override name = 'SignaturePolicyRefusal';
+  constructor(
+    readonly failed: ImageSignatures[],
+    total: number,
+  ) {
+    const first = failed[0]!;
+    super(
+      `${failed.length} of ${total} images fail the signature policy, so no bundle was written: ${printable(first.reference)} (${first.rule ? `${first.rule}: ` : ''}${printable(first.reason ?? first.status, 300)})${failed.length > 1 ? ' (and more)' : ''}`,
+    );
+  }
+}
+
+/** Whether an image's verdict keeps it out: refused or denied. */
+export function failsPolicy(s: ImageSignatures): boolean {
+  return s.status === 'refused' || s.status === 'denied';
 }
 
 /**
@@ -62,8 +82,8 @@ export async function checkSignatures(
  * from its own repository: where cosign and Talos look them up (the same
  * digest in another repository may be signed by someone else).
  */
-function signaturesOf(metadata: BundleMetadata, image: ImageRecord): ImageRecord[] {
-  return metadata.images.filter(
+function signaturesOf(images: ImageRecord[], image: ImageRecord): ImageRecord[] {
+  return images.filter(
     (a) =>
       a.artifact?.kind === 'signature' &&
       a.artifact.subject === image.digest &&
@@ -75,7 +95,7 @@ function signaturesOf(metadata: BundleMetadata, image: ImageRecord): ImageRecord
 async function judgeImage(
   image: ImageRecord,
   signatures: ImageRecord[],
-  blobs: CarriedBlobs,
+  source: SignatureSource,
   opts: SignatureOptions,
 ): Promise<ImageSignatures> {
   const base = { reference: image.reference, digest: image.digest };
@@ -90,7 +110,7 @@ async function judgeImage(
   if (signatures.length === 0) return { ...named, status: 'refused', reason: 'the bundle carries no signature for it' };
   const reasons: string[] = [];
   for (const sig of signatures) {
-    const found = await verifyOne(image, sig, rule, blobs, opts.trust).catch((err: unknown) => {
+    const found = await verifyOne(image, sig, rule, source, opts.trust).catch((err: unknown) => {
       if (!(err instanceof SignatureRefused) && !(err instanceof SignatureFormatError)) throw err;
       reasons.push(err.message);
       return undefined;
@@ -105,18 +125,17 @@ async function verifyOne(
   image: ImageRecord,
   sig: ImageRecord,
   rule: Extract<PolicyRule, { action: 'verify' }>,
-  blobs: CarriedBlobs,
+  source: SignatureSource,
   trust: TrustRoot,
 ): Promise<VerifiedSignature | undefined> {
-  const manifest = blobs.seen.get(sig.digest)?.parsed;
+  const manifest = source.manifest(sig.digest);
   if (manifest?.kind !== 'image')
     throw new SignatureRefused(`signature ${sig.digest} is not a manifest of signature layers`);
   let last: Error | undefined;
   for (const layer of manifest.layers) {
-    const where = blobs.locate(layer.digest);
-    const payload = where ? await readSmallBlob(where.path, layer.digest, where.at, MAX_PAYLOAD_BYTES) : undefined;
+    const payload = layer.size <= MAX_PAYLOAD_BYTES ? await source.payload(layer.digest) : undefined;
     if (!payload) {
-      last = new SignatureRefused(`the payload ${layer.digest} of signature ${sig.digest} is not in the bundle intact`);
+      last = new SignatureRefused(`the payload ${layer.digest} of signature ${sig.digest} cannot be read intact`);
       continue;
     }
     try {
