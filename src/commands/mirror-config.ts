@@ -146,7 +146,7 @@ function withHelp(y: Argv): Argv {
 }
 
 /** Source registries and repositories of the bundle's images; a registry that is no host[:port] is a forged bundle. */
-async function bundleRepositories(bundle: string): Promise<Array<{ registry: string; repository: string }>> {
+export async function bundleRepositories(bundle: string): Promise<Array<{ registry: string; repository: string }>> {
   const images = (await readMetadata(bundle)).images;
   const invalid = invalidRegistries(images.map((im) => im.registry));
   if (invalid.length > 0) {
@@ -158,7 +158,7 @@ async function bundleRepositories(bundle: string): Promise<Array<{ registry: str
 }
 
 /** `--source-registry` values as normalised hosts (`index.docker.io` → `docker.io`). */
-function sourceRegistries(values: string[]): Array<{ registry: string; repository: string }> {
+export function sourceRegistries(values: string[]): Array<{ registry: string; repository: string }> {
   return values.map((value) => {
     try {
       // A host is what stays the registry of `HOST/x/y` and leaves the path alone.
@@ -171,7 +171,7 @@ function sourceRegistries(values: string[]): Array<{ registry: string; repositor
   });
 }
 
-async function readCaFile(file: string | undefined): Promise<string | undefined> {
+export async function readCaFile(file: string | undefined): Promise<string | undefined> {
   if (!file) return undefined;
   let pem: string;
   try {

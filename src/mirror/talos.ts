@@ -5,7 +5,7 @@ import type { MirrorOptions, MirrorPlan } from './plan.js';
  * Every string, key or value, reaches the YAML through js-yaml's serialiser,
  * which quotes and escapes whatever needs it: nothing is concatenated.
  */
-const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: 200, quotingType: "'", noRefs: true });
+export const dump = (doc: unknown) => yaml.dump(doc, { lineWidth: 200, quotingType: "'", noRefs: true });
 
 /** Auth and TLS settings for the endpoint, or undefined when there are none. */
 function endpointSettings(o: MirrorOptions): Record<string, unknown> | undefined {
@@ -29,6 +29,11 @@ function endpointSettings(o: MirrorOptions): Record<string, unknown> | undefined
  * `talosctl cluster create --config-patch`.
  */
 export function talosPatch(plan: MirrorPlan): string {
+  return dump({ machine: { registries: talosRegistries(plan) } });
+}
+
+/** The `machine.registries` value of the v1alpha1 patch, for a caller that adds other machine fields. */
+export function talosRegistries(plan: MirrorPlan): Record<string, unknown> {
   const { options: o } = plan;
   // Built with fromEntries: a key is always an own property, whatever its text (`__proto__` included).
   const mirrors = Object.fromEntries(
@@ -43,11 +48,17 @@ export function talosPatch(plan: MirrorPlan): string {
   );
   const settings = endpointSettings(o);
   const config = settings ? Object.fromEntries([[plan.endpointHost, settings]]) : undefined;
-  return dump({ machine: { registries: { mirrors, ...(config ? { config } : {}) } } });
+  return { mirrors, ...(config ? { config } : {}) };
 }
 
 /** The same as multi-document config (Talos 1.12+): RegistryMirrorConfig, RegistryAuthConfig, RegistryTLSConfig. */
 export function talosMultiDoc(plan: MirrorPlan): string {
+  // Each document is serialised on its own; the separator is the only text added between them.
+  return talosRegistryDocuments(plan).map(dump).join('---\n');
+}
+
+/** The registry documents of the multi-document config, for a caller that adds documents of its own. */
+export function talosRegistryDocuments(plan: MirrorPlan): unknown[] {
   const { options: o } = plan;
   const docs: unknown[] = plan.entries.map((e) => ({
     apiVersion: 'v1alpha1',
@@ -73,6 +84,5 @@ export function talosMultiDoc(plan: MirrorPlan): string {
       ...(o.insecureSkipVerify ? { insecureSkipVerify: true } : {}),
     });
   }
-  // Each document is serialised on its own; the separator is the only text added between them.
-  return docs.map(dump).join('---\n');
+  return docs;
 }

@@ -1,0 +1,221 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { readMetadata } from '../bundle/reader.js';
+import { checkMirrorOptions, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
+import { formatTalosVersion, parseTalosVersion, type TalosVersion } from '../mirror/talos-version.js';
+import { buildPatch } from '../talos-patch/documents.js';
+import { renderPatch } from '../talos-patch/render.js';
+import {
+  checkNameserver,
+  checkSearchDomain,
+  checkTimeServer,
+  checkVolumeSize,
+  discoveryFrom,
+  type AirgapSettings,
+} from '../talos-patch/settings.js';
+import { installerReference, talosctlForm } from '../talos-patch/talosctl.js';
+import { NEWEST_TALOS, styleFor } from '../talos-patch/versions.js';
+import { printErr, printOut } from '../ui/output.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { printable } from '../util/text.js';
+import { UsageError } from './errors.js';
+import { bundleRepositories, readCaFile, sourceRegistries } from './mirror-config.js';
+import { explicitCredential, givenMapping } from './target-options.js';
+
+const FORMATS = ['patch', 'talosctl'] as const;
+type Format = (typeof FORMATS)[number];
+
+interface TalosPatchArgs {
+  format: Format;
+  endpoint: string;
+  bundle?: string;
+  'source-registry': string[];
+  'keep-registry-host': boolean;
+  'repo-prefix'?: string;
+  'skip-fallback': boolean;
+  'ca-file'?: string;
+  'insecure-skip-tls-verify': boolean;
+  username?: string;
+  'password-stdin': boolean;
+  'talos-version'?: string;
+  'time-server': string[];
+  nameserver: string[];
+  'search-domain': string[];
+  discovery?: string;
+  'discovery-endpoint'?: string;
+  'image-cache': boolean;
+  'image-cache-size'?: string;
+  output?: string;
+}
+
+export const command = 'talos-patch';
+export const describe =
+  'Write the whole Talos air-gap patch: registry mirrors, time servers, nameservers, discovery and the image cache, for the Talos version asked';
+
+const repeatable = (describe: string) => ({
+  type: 'string' as const,
+  default: [] as string[],
+  coerce: (v: string | string[]) => ([] as string[]).concat(v),
+  describe,
+});
+
+export function builder(y: Argv): Argv<TalosPatchArgs> {
+  return withHelp(airgapOptions(mirrorOptions(y))) as unknown as Argv<TalosPatchArgs>;
+}
+
+/** The mirror options, as mirror-config takes them: the patch's registries are the same. */
+function mirrorOptions(y: Argv): Argv {
+  return y
+    .option('endpoint', {
+      type: 'string',
+      demandOption: true,
+      describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000',
+    })
+    .option('bundle', {
+      type: 'string',
+      describe: 'Bundle the registry was filled from (source registries, installer)',
+    })
+    .option('source-registry', repeatable('A source registry to mirror, without --bundle (repeatable)'))
+    .option('keep-registry-host', {
+      type: 'boolean',
+      default: false,
+      describe: 'The import used --keep-registry-host: one mirror per source registry',
+    })
+    .option('repo-prefix', { type: 'string', describe: 'The import used --repo-prefix P' })
+    .option('skip-fallback', {
+      type: 'boolean',
+      default: true,
+      describe: 'Never fall back to the upstream registries (--no-skip-fallback to allow it)',
+    })
+    .option('ca-file', { type: 'string', describe: 'PEM of the CA that signed the registry certificate' })
+    .option('insecure-skip-tls-verify', {
+      type: 'boolean',
+      default: false,
+      describe: 'Nodes skip TLS verification of the registry (https endpoints; last resort)',
+    })
+    .option('username', { type: 'string', describe: 'Registry user for the nodes (password from --password-stdin)' })
+    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from stdin' });
+}
+
+/** What else a node in a gap needs, each written only when asked. */
+function airgapOptions(y: Argv): Argv {
+  return y
+    .option('talos-version', {
+      type: 'string',
+      describe: `The Talos the nodes run (v1.8, 1.12.3); default: the newest style (${formatTalosVersion(NEWEST_TALOS)})`,
+    })
+    .option('time-server', repeatable('NTP server inside the gap, IP or host name (repeatable)'))
+    .option('nameserver', repeatable('DNS resolver inside the gap, an IP address (repeatable)'))
+    .option('search-domain', repeatable('DNS search domain (repeatable; Talos 1.12+)'))
+    .option('discovery', { type: 'string', choices: ['off'], describe: 'off: no discovery service registry' })
+    .option('discovery-endpoint', {
+      type: 'string',
+      describe: 'A discovery service run inside the gap: https://discovery.lan:3000',
+    })
+    .option('image-cache', {
+      type: 'boolean',
+      default: false,
+      describe: 'Use the image cache on the boot media (talos-cache; Talos 1.9+)',
+    })
+    .option('image-cache-size', {
+      type: 'string',
+      describe: 'With --image-cache on an ISO: size of the IMAGECACHE volume the cache is copied into (2GB)',
+    })
+    .option('format', {
+      choices: FORMATS,
+      default: 'patch' as Format,
+      describe: 'patch: one config patch file; talosctl: the gen config / cluster create flags that say the same',
+    })
+    .option('output', { alias: 'o', type: 'string', describe: 'Write the patch to FILE (default stdout)' });
+}
+
+function withHelp(y: Argv): Argv {
+  return y
+    .example(
+      '$0 talos-patch --bundle talos.tar --endpoint http://10.5.0.1:6000 --talos-version v1.12 --time-server 10.5.0.1 --nameserver 10.5.0.53 --discovery off --image-cache -o airgap.yaml',
+      'Everything a node in the gap needs, for Talos 1.12',
+    )
+    .example('talosctl gen config demo https://10.5.0.10:6443 --config-patch @airgap.yaml', 'Use it')
+    .epilog(
+      'A setting the asked Talos version has no field for is refused, naming the version that brought it. ' +
+        'Exit codes: 0 written, 2 usage (a bad server, endpoint or combination), 3 the bundle is damaged or forged, 1 other failure.',
+    );
+}
+
+/** The settings besides the mirrors, checked before anything is read. */
+function settingsFrom(argv: TalosPatchArgs): AirgapSettings {
+  if (argv['image-cache-size'] !== undefined && !argv['image-cache'])
+    throw new UsageError('--image-cache-size needs --image-cache');
+  return {
+    timeServers: argv['time-server'].map(checkTimeServer),
+    nameservers: argv.nameserver.map(checkNameserver),
+    searchDomains: argv['search-domain'].map(checkSearchDomain),
+    discovery: discoveryFrom(argv.discovery, argv['discovery-endpoint']),
+    imageCache: argv['image-cache']
+      ? argv['image-cache-size'] !== undefined
+        ? { volumeSize: checkVolumeSize(argv['image-cache-size']) }
+        : {}
+      : undefined,
+  };
+}
+
+function versionFrom(text: string | undefined): TalosVersion {
+  if (text !== undefined) return parseTalosVersion(text);
+  printErr(
+    `note: no --talos-version: written for ${formatTalosVersion(NEWEST_TALOS)} and later; pass --talos-version for older nodes\n`,
+  );
+  return NEWEST_TALOS;
+}
+
+/** The mirror plan, by mirror-config's own checks (a forged bundle is refused before anything else). */
+async function mirrorPlan(argv: TalosPatchArgs): Promise<MirrorPlan> {
+  const repositories = [
+    ...(argv.bundle ? await bundleRepositories(argv.bundle) : []),
+    ...sourceRegistries(argv['source-registry']),
+  ];
+  const caPem = await readCaFile(argv['ca-file']);
+  const auth = (await explicitCredential(argv, ''))?.credential;
+  const options: MirrorOptions = {
+    endpoint: argv.endpoint,
+    registries: [...new Set(repositories.map((r) => r.registry))],
+    ...givenMapping(argv),
+    skipFallback: argv['skip-fallback'],
+    ...(caPem ? { caPem } : {}),
+    insecureSkipVerify: argv['insecure-skip-tls-verify'],
+    ...(auth ? { auth } : {}),
+  };
+  const { errors, warnings } = checkMirrorOptions(
+    options,
+    repositories.filter((r) => r.repository !== ''),
+  );
+  for (const w of warnings) printErr(`warning: ${w}\n`);
+  if (errors.length > 0) throw new UsageError(errors.join('\n'));
+  return planMirrors(options);
+}
+
+export async function handler(argv: ArgumentsCamelCase<TalosPatchArgs>): Promise<void> {
+  const settings = settingsFrom(argv);
+  const style = styleFor(versionFrom(argv['talos-version']));
+  const plan = await mirrorPlan(argv);
+  if (argv.format === 'talosctl') {
+    await printTalosctl(plan, settings, argv.bundle);
+    return;
+  }
+  const patch = buildPatch(plan, settings, style);
+  for (const n of patch.notes) printErr(`note: ${n}\n`);
+  const text = renderPatch(patch);
+  if (argv.output) {
+    // Credentials may be inside: readable by the owner only.
+    await writeFileAtomic(argv.output, text, plan.options.auth ? 0o600 : 0o644);
+    printErr(`wrote ${printable(argv.output)}\n`);
+  } else process.stdout.write(text); // serialised YAML: every string quoted and escaped by js-yaml
+}
+
+async function printTalosctl(plan: MirrorPlan, settings: AirgapSettings, bundle: string | undefined): Promise<void> {
+  const references = bundle ? (await readMetadata(bundle)).images.map((im) => im.reference) : [];
+  const form = talosctlForm(plan, settings, installerReference(references));
+  printOut(form.flags);
+  if (form.needPatch.length > 0)
+    printErr(
+      `note: talosctl has no flags for ${form.needPatch.join(', ')}: write them with --format patch and pass the file with --config-patch\n`,
+    );
+}
