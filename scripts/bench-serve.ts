@@ -17,7 +17,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { readHead } from '../src/bundle/reader.js';
-import { targetRepository } from '../src/import/plan.js';
+import { targetRepository } from '../src/reference/mapping.js';
 import { run } from './lib/process.js';
 import { startRegistry, type RunningRegistry } from './lib/registry.js';
 import { startBenchServe, type BenchServe } from './lib/serve-bench-process.js';
@@ -178,7 +178,7 @@ export function formatServeTable(result: ServeBenchResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The goals issue 17 set, each said met or missed: a loss is reported, not hidden. */
+/** The goals for serve, each said met or missed: a loss is reported, not hidden. */
 function targetsLine(result: ServeBenchResult): string {
   const row16 = result.rows.find((r) => r.clients === 16);
   const said = (ok: boolean) => (ok ? 'met' : 'MISSED');

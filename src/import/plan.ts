@@ -3,9 +3,6 @@ import { printable } from '../util/text.js';
 import type { BlobPart, BundleMetadata, ImageRecord } from '../bundle/format.js';
 import { UserInputError } from '../util/user-input.js';
 
-/** The naming rule is the mapping's; the planner applies it to every image. */
-export { targetRepository };
-
 export class PlanError extends UserInputError {
   override name = 'PlanError';
 }

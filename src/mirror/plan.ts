@@ -39,9 +39,6 @@ export class MirrorConfigError extends UserInputError {
   override name = 'MirrorConfigError';
 }
 
-/** Every name a mirror is written for must be a registry host, by the mapping's one rule. */
-export { isRegistryHost };
-
 /** Source registries that are not hosts, quoted for a message. */
 export function invalidRegistries(registries: Iterable<string>): string[] {
   return [...new Set(registries)].filter((r) => !isRegistryHost(r)).map((r) => `"${printable(r, 80)}"`);

@@ -1,5 +1,5 @@
 import { isValidDigest, isValidRepositoryPath, isValidTag, unsupportedDigest } from '../reference/reference.js';
-import { isRegistryHost } from '../mirror/plan.js';
+import { isRegistryHost } from '../reference/mapping.js';
 import { RegistryProblem } from './errors.js';
 
 /**

@@ -1,7 +1,8 @@
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { classifyEntryName } from '../../src/bundle/entry-names.js';
-import { planImport, PlanError, targetRepository } from '../../src/import/plan.js';
+import { planImport, PlanError } from '../../src/import/plan.js';
+import { targetRepository } from '../../src/reference/mapping.js';
 import { parseMetadata, MetadataError } from '../../src/bundle/metadata.js';
 import { parseSidecar, sidecarLine } from '../../src/bundle/sidecar.js';
 import { fsKeepsHoles, keepsHoles } from '../../src/export/in-place-writer.js';

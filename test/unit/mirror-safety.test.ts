@@ -12,13 +12,13 @@ import { containedPath, makeContainedFolder, OutputLinkError, OutputPathError } 
 import { writeFileAtomic } from '../../src/util/atomic-file.js';
 import {
   checkMirrorOptions,
-  isRegistryHost,
   MirrorConfigError,
   planMirrors,
   type MirrorOptions,
   type MirrorPlan,
 } from '../../src/mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../../src/mirror/talos.js';
+import { isRegistryHost } from '../../src/reference/mapping.js';
 import { table } from '../../src/ui/format.js';
 import { jsonText } from '../../src/ui/output.js';
 import { terminalSafe } from '../../src/util/text.js';
