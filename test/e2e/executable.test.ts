@@ -7,6 +7,7 @@ import { chmod, copyFile, cp, mkdir, readFile, readdir, symlink, writeFile } fro
 import { delimiter, dirname, join, resolve, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EM_AARCH64, EM_X86_64, elfMachine, elfNote } from '../../scripts/lib/package-elf.js';
+import { NODE_PIN_FILE, NODE_VERSION } from '../../scripts/lib/package-node.js';
 import { run } from '../../scripts/lib/process.js';
 import { startRegistry } from '../../scripts/lib/registry.js';
 import { CLI, tempDir, unexpectedOutput, type CliResult } from '../helpers/cli.js';
@@ -18,6 +19,11 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const X64 = 'airgap-bundle-linux-x64';
 const ARM64 = 'airgap-bundle-linux-arm64';
+/** qemu-user and Debian's arm64 loader and libraries (.ci/run installs them): the arm64 executable can run here. */
+const QEMU_AARCH64 = '/usr/bin/qemu-aarch64';
+const ARM64_LOADER = '/lib/ld-linux-aarch64.so.1';
+const ARM64_LIBSTDCXX = '/usr/lib/aarch64-linux-gnu/libstdc++.so.6'; // Node links the C++ runtime
+const canRunArm64 = [QEMU_AARCH64, ARM64_LOADER, ARM64_LIBSTDCXX].every((f) => existsSync(f));
 
 let work: { path: string; remove: () => Promise<void> };
 let built: string; // where the build under test wrote its executables
@@ -37,11 +43,12 @@ async function buildExecutables(out: string): Promise<void> {
 }
 
 /** Runs the executable from the isolated side's folder, with an environment that has no Node in it. */
-function runExe(args: string[], opts: { file?: string } = {}): Promise<CliResult> {
+function runExe(args: string[], opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return runIn(side, opts.file ?? exe, args, {
     PATH: emptyPath,
     HOME: side,
     DOCKER_CONFIG: join(side, 'no-docker-config'),
+    ...opts.env,
   });
 }
 
@@ -105,6 +112,25 @@ describe('the x64 executable, alone on the isolated side', () => {
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(VERSION);
     expect(res.stderr).toBe('');
+  });
+
+  it('--version --json names the Node.js inside (the pinned one) and the platform', async () => {
+    const res = await runExe(['--version', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      version: VERSION,
+      node: NODE_VERSION,
+      singleExecutable: true,
+      platform: 'linux-x64',
+    });
+  });
+
+  it('reads no NODE_OPTIONS: what the environment holds for other programs changes nothing', async () => {
+    // A --require of a missing file would stop any Node that reads NODE_OPTIONS before it starts.
+    const res = await runExe(['--version'], { env: { NODE_OPTIONS: `--require ${join(side, 'missing.js')}` } });
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(VERSION);
   });
 
   it('--help is inside: the commands and their options, in English', async () => {
@@ -240,11 +266,39 @@ describe('the arm64 executable', () => {
   });
 });
 
+describe('the arm64 executable under qemu-user', () => {
+  const needs = `needs ${QEMU_AARCH64} and ${ARM64_LOADER} (apt-get install qemu-user libc6:arm64 libstdc++6:arm64)`;
+  const runArm64 = (args: string[]) => runIn(side, QEMU_AARCH64, [join(built, ARM64), ...args], { PATH: emptyPath });
+
+  it.skipIf(!canRunArm64)(`--version --json: Node.js ${NODE_VERSION} on linux-arm64 (${needs})`, async () => {
+    const res = await runArm64(['--version', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toMatchObject({
+      node: NODE_VERSION,
+      singleExecutable: true,
+      platform: 'linux-arm64',
+    });
+  });
+
+  it.skipIf(!canRunArm64)(`verifies the sample bundle, hashing on its worker thread (${needs})`, async () => {
+    const res = await runArm64(['verify', sample.bundle]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('checksum sidecar: matches');
+    expect(res.stderr).toContain('bundle intact');
+  });
+});
+
 describe('npm run package', () => {
   it('gives byte-identical executables when run again', async () => {
     const again = join(work.path, 'again');
     await buildExecutables(again);
     for (const name of [X64, ARM64]) expect(sha256(join(again, name))).toBe(sha256(join(built, name)));
+  }, 300_000);
+
+  it('npm run pin-node, for the pinned version, writes the pin as committed: the hashes come from the registry', async () => {
+    const pin = join(work.path, 'node-pin.json');
+    await run(process.execPath, [TSX, join(ROOT, 'scripts', 'pin-node.ts'), NODE_VERSION, '--out', pin]);
+    expect(await readFile(pin, 'utf8')).toBe(await readFile(NODE_PIN_FILE, 'utf8'));
   }, 300_000);
 });
 

@@ -2,12 +2,11 @@
 // stack trace or internal error, bounded peak memory, nothing written anywhere. The cases are the
 // in-process fuzzing's (test/helpers/fuzz-cases.ts): the hostile corpus's tar-level, structural,
 // repository and metadata cases, fuzzing's own crafted documents, and a few seeded random damages.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, tempDir } from '../helpers/cli.js';
+import { peakRssKib, startCli, tempDir } from '../helpers/cli.js';
 import {
   corpusCases,
   craftedCases,
@@ -29,14 +28,10 @@ interface CliRun {
   stderr: string;
   maxRssKb: number;
 }
-// Peak RSS of the child itself: VmHWM of its own address space. (getrusage's maxrss would also count
-// the parent's memory, which the child briefly shares between fork and exec.)
-const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
-  'import { readFileSync } from "node:fs"; process.on("exit", () => { const m = /VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8")); process.stderr.write(`\\n@@maxrss=${m ? m[1] : 0}\\n`); });',
-)}`;
 function cli(args: string[], cwd: string): Promise<CliRun> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], {
+    const child = startCli(args, {
+      peakRss: true,
       cwd,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -46,8 +41,7 @@ function cli(args: string[], cwd: string): Promise<CliRun> {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const m = /\n@@maxrss=(\d+)\n/.exec(stderr);
-      resolvePromise({ code, stderr: stderr.replace(/\n@@maxrss=\d+\n/, ''), maxRssKb: m ? Number(m[1]) : Infinity });
+      resolvePromise({ code, stderr: stderr.replace(/\n@@maxrss=\d+\n/, ''), maxRssKb: peakRssKib(child, stderr) });
     });
   });
 }

@@ -7,7 +7,6 @@
 // unchanged, no hostile name created anywhere); for imports, exactly which requests reached the
 // registry; and time and peak-memory bounds where the case is about them. All failures of a case
 // are collected, so a failing case says everything that is wrong with it at once.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -15,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onExit } from '../../scripts/lib/process.js';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
-import { CLI, tempDir } from '../helpers/cli.js';
+import { peakRssKib, startCli, tempDir } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import {
   CASE_CLASSES,
@@ -50,11 +49,6 @@ const CASES = hostileCases(sample, marker);
 const built = new Map<string, BuiltCase>();
 const caseDir = (c: HostileCase) => join(work.path, 'cases', c.id);
 let registry: RunningRegistry;
-
-// Peak RSS of the child itself (VmHWM of its own address space), reported as it exits.
-const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
-  'import { readFileSync } from "node:fs"; process.on("exit", () => { const m = /VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8")); process.stderr.write(`\\n@@maxrss=${m ? m[1] : 0}\\n`); });',
-)}`;
 
 interface Run {
   code: number | null;
@@ -91,7 +85,8 @@ function runTool(args: string[], cwd: string, killMs: number): Promise<Run> {
     delete env.AIRGAP_BUNDLE_DEBUG;
     delete env.AIRGAP_BUNDLE_CACHE;
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], {
+    const child = startCli(args, {
+      peakRss: true,
       cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -115,7 +110,7 @@ function runTool(args: string[], cwd: string, killMs: number): Promise<Run> {
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: m ? raw.slice(0, m.index) : raw,
         ms: performance.now() - started,
-        rssMiB: m ? Number(m[1]) / 1024 : Infinity,
+        rssMiB: peakRssKib(child, raw) / 1024,
         killed,
       });
     });

@@ -3,13 +3,12 @@
 // outcome a user sees is fixed: exit 3, nothing written outside -o, no attacker structure in a
 // config file, no raw terminal control in the output. And a large --json report arrives whole
 // through a pipe that is read late.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BundleMetadata } from '../../src/bundle/format.js';
-import { CLI, runCli, tempDir, type CliResult } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { editTar } from '../helpers/tar-edit.js';
 import { writeTinyBundle } from '../helpers/tiny-bundle.js';
 
@@ -212,7 +211,7 @@ describe('output through a pipe', () => {
    */
   function runWithLateReader(args: string[]): Promise<CliResult> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
+      const child = startCli(args, {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config' },
       });
@@ -246,7 +245,7 @@ describe('output through a pipe', () => {
 
   it('a reader that leaves early costs no stack trace and keeps the exit code', async () => {
     const res = await new Promise<CliResult>((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [CLI, 'verify', big, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = startCli(['verify', big, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stdout.once('data', () => child.stdout.destroy());
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));

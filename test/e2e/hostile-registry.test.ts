@@ -3,7 +3,6 @@
 // and the built CLI must keep credentials at home, escape what it prints, bound its work and
 // memory, abandon trickled bodies, degrade (not abort) when optional discovery breaks, and never
 // write a bundle that the isolated side would refuse.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import { makeServerCertificate, type ServerCertificate } from '../../scripts/lib/tls.js';
-import { CLI, tempDir } from '../helpers/cli.js';
+import { peakRssKib, startCli, tempDir } from '../helpers/cli.js';
 import {
   sha256,
   startHostileRegistry,
@@ -37,15 +36,11 @@ interface Run {
   hung: boolean;
 }
 
-// Peak RSS of the child itself: VmHWM of its own address space, written to stderr at exit.
-const RSS_PROBE = `data:text/javascript,${encodeURIComponent(
-  'import { readFileSync } from "node:fs"; process.on("exit", () => { const m = /VmHWM:\\s*(\\d+)/.exec(readFileSync("/proc/self/status", "utf8")); process.stderr.write(`\\n@@maxrss=${m ? m[1] : 0}\\n`); });',
-)}`;
-
 /** Runs the built CLI as a user would, killed if it outlives `budgetMs` (a hang, not a slow run). */
 function cli(args: string[], opts: { budgetMs?: number; input?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', RSS_PROBE, CLI, ...args], {
+    const child = startCli(args, {
+      peakRss: true,
       env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -61,12 +56,11 @@ function cli(args: string[], opts: { budgetMs?: number; input?: string } = {}): 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      const m = /\n@@maxrss=(\d+)\n/.exec(stderr);
       resolve({
         code,
         stdout,
         stderr: stderr.replace(/\n@@maxrss=\d+\n/, ''),
-        maxRssKb: m ? Number(m[1]) : Infinity,
+        maxRssKb: peakRssKib(child, stderr),
         hung,
       });
     });

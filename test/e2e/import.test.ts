@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import type { BundleMetadata } from '../../src/bundle/format.js';
-import { CLI, runCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
+import { runCli, startCli, tempDir, unexpectedOutput } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { editTar, readTar } from '../helpers/tar-edit.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
@@ -152,7 +152,7 @@ describe('import into a real registry', () => {
       match: (m, p) => m === 'PUT' && p.includes('/blobs/uploads/') && ++puts >= 3,
       fault: { kind: 'stall' },
     });
-    const child = spawn(process.execPath, [CLI, 'import', bundle, '--registry', proxy.host, '--plain-http', '-q'], {
+    const child = startCli(['import', bundle, '--registry', proxy.host, '--plain-http', '-q'], {
       stdio: 'ignore',
     });
     const deadline = Date.now() + 60_000;

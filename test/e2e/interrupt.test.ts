@@ -1,7 +1,7 @@
 // Interruptions lose nothing. A SIGKILL at any point of an export or an import, Ctrl-C, or
 // a full disk must leave a state from which rerunning the same command gives exactly what an
 // uninterrupted run gives, and never a partial bundle under (or beside) the final name.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import {
   closeSync,
   mkdirSync,
@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { generateSampleImages, seedRegistry, type SampleImage } from '../../scripts/lib/samples.js';
 import type { BundleMetadata } from '../../src/bundle/format.js';
-import { CLI, runCli, tempDir } from '../helpers/cli.js';
+import { runCli, startCli, tempDir } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { prng } from '../helpers/prng.js';
 import { catalogUnder, tagDigests, unpullableTags } from '../helpers/registry-state.js';
@@ -81,7 +81,7 @@ function spawnCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): { child: ChildProcess; closed: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = startCli(args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...env },
   });

@@ -1,9 +1,8 @@
 // `airgap-bundle serve … --json` as a child process, the way an operator runs it: the port is read
 // from its first stdout line ({"event":"listening",…}), every later line is one access-log record,
 // and it is stopped by its own pid with a signal.
-import { spawn } from 'node:child_process';
 import { onExit } from '../../scripts/lib/process.js';
-import { CLI } from './cli.js';
+import { startCli } from './cli.js';
 
 export interface ServeProcess {
   /** `http://127.0.0.1:PORT` (`https://…` when the server announced TLS). */
@@ -38,9 +37,8 @@ export interface ServeOptions {
 export function startServe(args: string[], opts: ServeOptions = {}): Promise<ServeProcess> {
   const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
   const extra = [...(has('--listen') ? [] : ['--listen', '127.0.0.1:0']), ...(has('--json') ? [] : ['--json'])];
-  const child = spawn(process.execPath, [CLI, 'serve', ...args, ...extra], {
+  const child = startCli(['serve', ...args, ...extra], {
     env: { ...process.env, DOCKER_CONFIG: '/nonexistent-docker-config', ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const unhook = onExit(() => child.kill('SIGKILL'));
   const exited = new Promise<number | null>((resolve) =>
