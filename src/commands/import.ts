@@ -1,8 +1,10 @@
+import { loadCountersignKey, type CountersignKey } from '../signatures/countersign.js';
 import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import type { SignatureOptions } from '../signatures/check-images.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
 import {
+  countersignVerified,
   importBundle,
   MissingDependenciesError,
   RepositoriesMissingError,
@@ -44,6 +46,7 @@ interface ImportArgs extends RegistryArgs, OutputArgs, TargetArgs, SignatureArgs
   'skip-verify': boolean;
   'public-key'?: string;
   'chunk-size'?: string;
+  'countersign-key'?: string;
 }
 
 export const command = 'import <bundle>';
@@ -52,6 +55,11 @@ export const describe = 'Push a bundle into a registry, then prove the registry 
 export function builder(y: Argv): Argv<ImportArgs> {
   return signatureOptions(targetOptions(outputOptions(registryOptions(y))))
     .positional('bundle', { type: 'string', demandOption: true, describe: 'Bundle tar written by export' })
+    .option('countersign-key', {
+      type: 'string',
+      describe:
+        'With --verify-signatures: sign every image the policy verified with this key (keygen --type ecdsa-p256), beside it in the registry, for Talos publicKey rules inside the gap',
+    })
     .option('dry-run', {
       type: 'boolean',
       default: false,
@@ -95,6 +103,9 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
   const signatures = signatureOptionsFrom(argv);
+  if (argv['countersign-key'] !== undefined && !signatures)
+    throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
+  const countersignKey = argv['countersign-key'] ? loadCountersignKey(argv['countersign-key']) : undefined;
   const { metadata, parsed, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
@@ -116,7 +127,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
     reporter.info(
       `delta bundle (made against ${printableList(metadata.delta.against)}): ${plan.external.size} blobs are expected in ${registry} already`,
     );
-  const session: ImportSession = { argv, registry, plan, parsed, client, reporter, signatures };
+  const session: ImportSession = { argv, registry, plan, parsed, client, reporter, signatures, countersignKey };
   try {
     const result = await pushBundle(session);
     reporter.stop();
@@ -138,6 +149,7 @@ interface ImportSession {
   reporter: Reporter;
   /** The signature policy images must satisfy to be pushed (--verify-signatures). */
   signatures: SignatureOptions | undefined;
+  countersignKey: CountersignKey | undefined;
 }
 
 /** The bundle's metadata (its signature checked first, with --public-key) and where each image goes. */
@@ -174,6 +186,7 @@ function pushBundle({
     concurrency: argv.concurrency,
     parsed,
     ...(signatures ? { signatures } : {}),
+
     events: {
       planned: (w) => {
         reporter.info(
@@ -214,6 +227,7 @@ async function reportImport(session: ImportSession, result: ImportResult, second
     reporter.warn(`${printable(r.reference)}: ${printable(r.reason ?? 'not accepted', MESSAGE_MAX)}`);
   if (result.signatures && session.signatures && !argv.json)
     printSignatures(result.signatures, session.signatures, argv.quiet);
+
   // Images that wait for other volumes, artifacts the registry does not accept, and images the
   // signature policy refused are not expected in it.
   const absent = new Set(['waiting', 'not accepted', 'unsigned']);
@@ -240,6 +254,13 @@ async function reportImport(session: ImportSession, result: ImportResult, second
   }
   if (check && !check.ok)
     throw new CheckFailed(`the registry does not match the bundle after import; see the table above`, ExitCode.damaged);
+  if (session.countersignKey) {
+    const key = session.countersignKey;
+    const signed = await countersignVerified(client, registry, plan, result, key, argv.concurrency);
+    reporter.info(
+      `countersigned ${signed} verified images with key ${key.fingerprint} (a Sigstore bundle referrer each, and the sha256-<hex>.sig tag where none was carried)`,
+    );
+  }
   const unsigned = result.images.filter((i) => i.status === 'unsigned');
   if (unsigned.length > 0)
     throw new CheckFailed(

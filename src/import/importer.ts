@@ -8,6 +8,8 @@ import type { ParsedMetadata } from '../bundle/reader.js';
 import { openCheckedFile, type CheckedFile } from '../bundle/open/structure.js';
 import { bundleSignatureSource } from '../signatures/bundle-source.js';
 import { checkSignatures, failsPolicy, type SignatureOptions } from '../signatures/check-images.js';
+import type { CountersignKey } from '../signatures/countersign.js';
+import { countersign } from './countersign.js';
 import { planImport, type ImportPlan, type PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
 import { markWaiting, missingBlobs, mountDependencies, mountFromHolders } from './blob-phase.js';
@@ -50,7 +52,12 @@ export async function importBundle(
   client: RegistryClient,
   registry: string,
   plan: ImportPlan,
-  opts: { concurrency: number; events?: ImportEvents; parsed?: ParsedMetadata; signatures?: SignatureOptions },
+  opts: {
+    concurrency: number;
+    events?: ImportEvents;
+    parsed?: ParsedMetadata;
+    signatures?: SignatureOptions;
+  },
 ): Promise<ImportResult> {
   favourSmallHeap();
   // 0. The bundle's structure, checked before the registry hears anything: an altered bundle is refused whole.
@@ -94,6 +101,38 @@ export async function importBundle(
   // 3. Manifests, then tags, only for images with every blob in place.
   await pushImages(run, blobs, todo);
   return run.result;
+}
+
+/**
+ * After an import (and its check that the registry serves the bundle as it
+ * is): the cluster's signature beside every image in the registry whose
+ * upstream signature the policy verified. Returns how many were signed.
+ */
+export async function countersignVerified(
+  client: RegistryClient,
+  registry: string,
+  plan: ImportPlan,
+  result: ImportResult,
+  key: CountersignKey,
+  concurrency: number,
+): Promise<number> {
+  const verified = new Set(result.signatures?.filter((s) => s.status === 'verified').map((s) => s.reference));
+  const inRegistry = new Set(
+    result.images.filter((i) => i.status === 'imported' || i.status === 'already present').map((i) => i.reference),
+  );
+  const targets = plan.images.filter((p) => verified.has(p.image.reference) && inRegistry.has(p.image.reference));
+  const done = await mapSettled(targets, concurrency, (p) =>
+    countersign(
+      {
+        repo: client.repository(registry, p.repository),
+        image: { digest: p.image.digest, mediaType: p.image.mediaType, size: p.image.size },
+        name: `${registry}/${p.repository}`,
+      },
+      key,
+    ),
+  );
+  for (const r of done) if (!r.ok) throw r.error;
+  return targets.length;
 }
 
 /** The metadata without these images and the artifacts carried for them. */

@@ -2,7 +2,8 @@
 // signs (ECDSA P-256, the `sha256-<hex>.sig` tag) in a real registry, exported with their
 // signatures, then `verify --verify-signatures` against policies that accept, refuse, deny, skip
 // and leave unmatched, and policy files that are wrong in ways an operator gets them wrong.
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createPublicKey, verify } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
@@ -200,5 +201,110 @@ describe('image signatures checked offline at the crossing', () => {
     const ok = await runCli(['export', ...refs, '-o', join(out, 'b.tar'), '--plain-http', '--verify-signatures', both]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/signed\/tool:v1 +verified +sha256:[0-9a-f]{64}/);
+  });
+
+  it("import --countersign-key puts the cluster's signature beside each verified image, checked here by the test's own verifier", async () => {
+    const into = await startRegistry();
+    try {
+      const keys = await runCli(['keygen', '--type', 'ecdsa-p256', '-o', join(work.path, 'cluster')]);
+      expect(keys.code, keys.stderr).toBe(0);
+      const clusterPub = createPublicKey(readFileSync(join(work.path, 'cluster.pub')));
+      const both = policy(
+        'countersign.yaml',
+        `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
+      );
+      const r = await runCli([
+        'import',
+        bundle,
+        '--registry',
+        into.host,
+        '--plain-http',
+        '--verify-signatures',
+        both,
+        '--countersign-key',
+        join(work.path, 'cluster.key'),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/countersigned 2 verified images with key sha256:[0-9a-f]{64}/);
+      const get = async (
+        path: string,
+        accept = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json',
+      ) => {
+        const res = await fetch(`${into.url}${path}`, { headers: { accept } });
+        expect(res.status, path).toBe(200);
+        return Buffer.from(await res.arrayBuffer());
+      };
+      for (const repo of ['signed/app', 'signed/tool']) {
+        const tag = app.digest.replace(':', '-');
+        const index = JSON.parse((await get(`/v2/${repo}/manifests/${tag}`)).toString()) as {
+          manifests: Array<{ digest: string; artifactType?: string }>;
+        };
+        const upstreamReferrer = repo === 'signed/app' ? app.referrerDigest : tool.referrerDigest;
+        // The referrer the image came with is still listed, beside the new one.
+        expect(index.manifests.map((m) => m.digest)).toContain(upstreamReferrer);
+        const ours = index.manifests.filter((m) => m.digest !== upstreamReferrer);
+        expect(ours).toHaveLength(1);
+        const manifest = JSON.parse((await get(`/v2/${repo}/manifests/${ours[0]!.digest}`)).toString());
+        expect(manifest.artifactType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+        expect(manifest.subject.digest).toBe(app.digest);
+        const sigBundle = JSON.parse((await get(`/v2/${repo}/blobs/${manifest.layers[0].digest}`, '*/*')).toString());
+        expect(sigBundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+        const envelope = sigBundle.dsseEnvelope as {
+          payload: string;
+          payloadType: string;
+          signatures: Array<{ sig: string }>;
+        };
+        const payload = Buffer.from(envelope.payload, 'base64');
+        const statement = JSON.parse(payload.toString());
+        expect(statement.subject[0].digest.sha256).toBe(app.digest.slice('sha256:'.length));
+        // DSSE's pre-authentication encoding, written out here from the spec, not taken from the tool.
+        const pae = Buffer.concat([
+          Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
+          payload,
+        ]);
+        expect(verify('sha256', pae, clusterPub, Buffer.from(envelope.signatures[0]!.sig, 'base64'))).toBe(true);
+        // The upstream cosign signature is carried as it was: its tag still names the same manifest.
+        const sig = await fetch(`${into.url}/v2/${repo}/manifests/${tag}.sig`, {
+          method: 'HEAD',
+          headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+        });
+        expect(sig.headers.get('docker-content-digest')).toBe(
+          repo === 'signed/app' ? app.signatureDigest : tool.signatureDigest,
+        );
+      }
+      const again = await runCli([
+        'import',
+        bundle,
+        '--registry',
+        into.host,
+        '--plain-http',
+        '--verify-signatures',
+        both,
+        '--countersign-key',
+        join(work.path, 'cluster.key'),
+      ]);
+      expect(again.code, again.stderr).toBe(0);
+      const index = JSON.parse((await get(`/v2/signed/app/manifests/${app.digest.replace(':', '-')}`)).toString());
+      // A rerun signs again (ECDSA signatures differ) but lists each signature once.
+      expect(new Set(index.manifests.map((m: { digest: string }) => m.digest)).size).toBe(index.manifests.length);
+    } finally {
+      await into.stop();
+    }
+  });
+
+  it('--countersign-key needs a policy: what it signs is what the policy verified', async () => {
+    const r = await runCli([
+      'import',
+      bundle,
+      '--registry',
+      dest.host,
+      '--plain-http',
+      '--countersign-key',
+      join(work.path, 'x.key'),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /--countersign-key signs what the policy verified: give --verify-signatures POLICY too/,
+    );
   });
 });
