@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
 import { checkMirrorOptions, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
-import { formatTalosVersion, parseTalosVersion, type TalosVersion } from '../mirror/talos-version.js';
+import { formatTalosVersion, type TalosVersion } from '../mirror/talos-version.js';
 import { buildPatch } from '../talos-patch/documents.js';
 import { renderPatch } from '../talos-patch/render.js';
 import {
@@ -13,7 +13,7 @@ import {
   type AirgapSettings,
 } from '../talos-patch/settings.js';
 import { installerReference, talosctlForm } from '../talos-patch/talosctl.js';
-import { NEWEST_TALOS, styleFor } from '../talos-patch/versions.js';
+import { NEWEST_TALOS, styleFor, versionOrNewest } from '../talos-patch/versions.js';
 import { printErr, printOut } from '../ui/output.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { printable } from '../util/text.js';
@@ -105,7 +105,7 @@ function airgapOptions(y: Argv): Argv {
     })
     .option('time-server', repeatable('NTP server inside the gap, IP or host name (repeatable)'))
     .option('nameserver', repeatable('DNS resolver inside the gap, an IP address (repeatable)'))
-    .option('search-domain', repeatable('DNS search domain (repeatable; Talos 1.12+)'))
+    .option('search-domain', repeatable('DNS search domain (repeatable; Talos 1.9+)'))
     .option('discovery', { type: 'string', choices: ['off'], describe: 'off: no discovery service registry' })
     .option('discovery-endpoint', {
       type: 'string',
@@ -159,11 +159,9 @@ function settingsFrom(argv: TalosPatchArgs): AirgapSettings {
 }
 
 function versionFrom(text: string | undefined): TalosVersion {
-  if (text !== undefined) return parseTalosVersion(text);
-  printErr(
-    `note: no --talos-version: written for ${formatTalosVersion(NEWEST_TALOS)} and later; pass --talos-version for older nodes\n`,
-  );
-  return NEWEST_TALOS;
+  const { version, note } = versionOrNewest(text);
+  if (note) printErr(`note: ${note}\n`);
+  return version;
 }
 
 /** The mirror plan, by mirror-config's own checks (a forged bundle is refused before anything else). */

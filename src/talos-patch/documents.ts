@@ -1,11 +1,11 @@
 import type { MirrorPlan } from '../mirror/plan.js';
 import { talosRegistries, talosRegistryDocuments } from '../mirror/talos.js';
-import { talosFieldsFor } from '../mirror/talos-version.js';
+import { formatTalosVersion, talosFieldsFor } from '../mirror/talos-version.js';
 import type { AirgapSettings, DiscoverySetting } from './settings.js';
 import {
   CLUSTER_DOCUMENTS_SINCE,
   IMAGE_CACHE_SINCE,
-  NETWORK_DOCUMENTS_SINCE,
+  SEARCH_DOMAINS_SINCE,
   refuseBefore,
   type TalosStyle,
 } from './versions.js';
@@ -42,7 +42,7 @@ export function buildPatch(plan: MirrorPlan, settings: AirgapSettings, style: Ta
 function refuseWhatTheVersionLacks(settings: AirgapSettings, style: TalosStyle): void {
   if (settings.imageCache && !style.imageCache) refuseBefore('--image-cache', IMAGE_CACHE_SINCE, style.version);
   if (settings.searchDomains.length > 0 && !style.searchDomains)
-    refuseBefore('--search-domain', NETWORK_DOCUMENTS_SINCE, style.version);
+    refuseBefore('--search-domain', SEARCH_DOMAINS_SINCE, style.version);
 }
 
 /** `machine.<section>` of the v1alpha1 part, made on first use. */
@@ -66,15 +66,21 @@ function addRegistries(patch: TalosPatch, plan: MirrorPlan, style: TalosStyle): 
 
 function addTime(patch: TalosPatch, servers: string[], style: TalosStyle): void {
   if (servers.length === 0) return;
-  if (style.networkDocuments) patch.documents.push(document('TimeSyncConfig', { ntp: { servers } }));
-  else machine(patch, 'time').servers = servers;
+  if (!style.networkDocuments) {
+    machine(patch, 'time').servers = servers;
+    return;
+  }
+  const ntp = { servers, ...(style.ntsField ? { useNTS: false } : {}) };
+  patch.documents.push(document('TimeSyncConfig', { ntp }));
 }
 
 function addResolver(patch: TalosPatch, settings: AirgapSettings, style: TalosStyle): void {
   const { nameservers, searchDomains } = settings;
   if (nameservers.length === 0 && searchDomains.length === 0) return;
   if (!style.networkDocuments) {
-    machine(patch, 'network').nameservers = nameservers;
+    const network = machine(patch, 'network');
+    if (nameservers.length > 0) network.nameservers = nameservers;
+    if (searchDomains.length > 0) network.searchDomains = searchDomains;
     return;
   }
   patch.documents.push(
@@ -99,7 +105,7 @@ function addDiscovery(patch: TalosPatch, discovery: DiscoverySetting, style: Tal
       );
     else
       patch.notes.push(
-        `Talos from ${versionText(CLUSTER_DOCUMENTS_SINCE)} runs discovery only for a DiscoveryServiceConfig document: the patch adds none; leave out any other config that adds one`,
+        `Talos from ${formatTalosVersion(CLUSTER_DOCUMENTS_SINCE)} has no switch for discovery in its config: it runs only for a DiscoveryServiceConfig document, so the patch adds none; generate the config without one (talosctl gen config --with-cluster-discovery=false)`,
       );
     return;
   }
@@ -128,5 +134,3 @@ function addImageCache(patch: TalosPatch, settings: AirgapSettings, style: Talos
     }),
   );
 }
-
-const versionText = (v: { major: number; minor: number }) => `${v.major}.${v.minor}`;
