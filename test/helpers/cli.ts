@@ -63,6 +63,8 @@ function pollPeakRss(child: CliChild): void {
       // Gone between two readings: the last one stands.
     }
   };
+  // spawn() returns once the child has exec'd (libuv waits for it), so no reading sees the
+  // forked copy of this process.
   read();
   const timer = setInterval(read, 5);
   child.once('exit', () => clearInterval(timer));
@@ -77,11 +79,6 @@ export function peakRssKib(child: CliChild, stderr: string): number {
   if (m) return Number(m[1]);
   const polled = polledPeaks.get(child)?.kib;
   return polled ? polled : Infinity;
-}
-
-/** Stderr without the peak-RSS probe's line. */
-export function withoutPeakRss(stderr: string): string {
-  return stderr.replace(/\n@@maxrss=\d+\n/, '');
 }
 
 export interface CliResult {
