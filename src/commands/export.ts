@@ -1,4 +1,5 @@
-import { SignaturePolicyRefusal, type SignatureOptions } from '../signatures/check-images.js';
+import type { SignatureOptions } from '../signatures/check-images.js';
+import { SignaturePolicyRefusal } from '../signatures/errors.js';
 import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import { access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -222,7 +223,7 @@ async function parseExportArgs(
   await checkOutputDir(output);
   const { exclude, sources: deltaAgainst } = await loadExclusions(argv['exclude-receipt'], argv['exclude-bundle']);
   const signer = await loadSigner(argv['sign-key']);
-  const signatures = signatureOptionsFrom(argv);
+  const signatures = await signatureOptionsFrom(argv);
   if (signatures && !argv.signatures)
     throw new UsageError('--verify-signatures checks the signatures export finds; it cannot go with --no-signatures');
   let volumeSize: number | undefined;

@@ -1,4 +1,4 @@
-import { loadCountersignKey, type CountersignKey } from '../signatures/countersign.js';
+import type { CountersignKey } from '../signatures/countersign.js';
 import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import type { SignatureOptions } from '../signatures/check-images.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
@@ -102,10 +102,12 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
-  const signatures = signatureOptionsFrom(argv);
+  const signatures = await signatureOptionsFrom(argv);
   if (argv['countersign-key'] !== undefined && !signatures)
     throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
-  const countersignKey = argv['countersign-key'] ? loadCountersignKey(argv['countersign-key']) : undefined;
+  const countersignKey = argv['countersign-key']
+    ? (await import('../signatures/countersign.js')).loadCountersignKey(argv['countersign-key'])
+    : undefined;
   const { metadata, parsed, plan } = await readBundle(argv, reporter);
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);

@@ -1,8 +1,6 @@
 import type { Argv } from 'yargs';
 import type { ImageSignatures } from '../signatures/check-images.js';
 import type { SignatureOptions } from '../signatures/check-images.js';
-import { loadPolicy } from '../signatures/policy.js';
-import { loadTrustRoot } from '../signatures/trust-root.js';
 import { printErr } from '../ui/output.js';
 import { table } from '../ui/format.js';
 import { printable } from '../util/text.js';
@@ -34,14 +32,22 @@ export function signatureOptions<T>(y: Argv<T>) {
     });
 }
 
-/** The policy and trust root the options name, read and checked before any bundle is (exit 2 on a mistake). */
-export function signatureOptionsFrom(argv: SignatureArgs): SignatureOptions | undefined {
+/**
+ * The policy and trust root the options name, read and checked before any
+ * bundle is (exit 2 on a mistake). Sigstore's libraries are loaded only here,
+ * when signatures are asked for.
+ */
+export async function signatureOptionsFrom(argv: SignatureArgs): Promise<SignatureOptions | undefined> {
   const policy = argv['verify-signatures'];
   if (policy === undefined) {
     if (argv['trusted-root'] !== undefined || argv['require-signatures'])
       throw new UsageError('--trusted-root and --require-signatures go with --verify-signatures POLICY');
     return undefined;
   }
+  const [{ loadPolicy }, { loadTrustRoot }] = await Promise.all([
+    import('../signatures/policy.js'),
+    import('../signatures/trust-root.js'),
+  ]);
   return {
     policy: loadPolicy(policy),
     trust: loadTrustRoot(argv['trusted-root']),

@@ -95,7 +95,7 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   // A policy or trust root that cannot be used is one line before any bundle is read.
-  const signatures = signatureOptionsFrom(argv);
+  const signatures = await signatureOptionsFrom(argv);
   // What a first read parsed, the scan takes again when the file still holds the same bytes.
   const parsed = new Map<string, ParsedMetadata>();
   // A signature is checked first: an untrusted bundle is not worth reading further.

@@ -1,10 +1,10 @@
 import {
   checkSignatures,
   failsPolicy,
-  SignaturePolicyRefusal,
   type ImageSignatures,
   type SignatureOptions,
 } from '../signatures/check-images.js';
+import { SignaturePolicyRefusal } from '../signatures/errors.js';
 import { registrySignatureSource } from '../signatures/registry-source.js';
 import type { ListedReference } from '../reference/image-list.js';
 import { formatReference, manifestSelector, type Reference } from '../reference/reference.js';

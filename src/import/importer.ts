@@ -9,7 +9,6 @@ import { openCheckedFile, type CheckedFile } from '../bundle/open/structure.js';
 import { bundleSignatureSource } from '../signatures/bundle-source.js';
 import { checkSignatures, failsPolicy, type SignatureOptions } from '../signatures/check-images.js';
 import type { CountersignKey } from '../signatures/countersign.js';
-import { countersign } from './countersign.js';
 import { planImport, type ImportPlan, type PlannedImage } from './plan.js';
 import { listedRepositories, requirePushable } from './known.js';
 import { markWaiting, missingBlobs, mountDependencies, mountFromHolders } from './blob-phase.js';
@@ -121,6 +120,7 @@ export async function countersignVerified(
     result.images.filter((i) => i.status === 'imported' || i.status === 'already present').map((i) => i.reference),
   );
   const targets = plan.images.filter((p) => verified.has(p.image.reference) && inRegistry.has(p.image.reference));
+  const { countersign } = await import('./countersign.js');
   const done = await mapSettled(targets, concurrency, (p) =>
     countersign(
       {

@@ -1,9 +1,9 @@
 import type { ImageRecord } from '../bundle/format.js';
 import type { ParsedManifest } from '../oci/manifest.js';
 import { printable } from '../util/text.js';
-import { SignatureFormatError } from './cosign-bundle.js';
+import { SignatureFormatError, SignatureRefused } from './errors.js';
 import { ruleFor, type Policy, type PolicyRule } from './policy.js';
-import { SignatureRefused, verifyCosignSignature, type TrustRoot, type VerifiedSignature } from './verify-signature.js';
+import type { TrustRoot, VerifiedSignature } from './verify-signature.js';
 
 /**
  * Every image against a signature policy: its signatures are the artifacts
@@ -56,20 +56,6 @@ export async function checkSignatures(
     out.push(await judgeImage(image, signaturesOf(images, image), source, opts));
   }
   return out;
-}
-
-/** Images that fail the policy at export: nothing is written, and the command exits 5. */
-export class SignaturePolicyRefusal extends Error {
-  override name = 'SignaturePolicyRefusal';
-  constructor(
-    readonly failed: ImageSignatures[],
-    total: number,
-  ) {
-    const first = failed[0]!;
-    super(
-      `${failed.length} of ${total} images fail the signature policy, so no bundle was written: ${printable(first.reference)} (${first.rule ? `${first.rule}: ` : ''}${printable(first.reason ?? first.status, 300)})${failed.length > 1 ? ' (and more)' : ''}`,
-    );
-  }
 }
 
 /** Whether an image's verdict keeps it out: refused or denied. */
@@ -131,6 +117,8 @@ async function verifyOne(
   const manifest = source.manifest(sig.digest);
   if (manifest?.kind !== 'image')
     throw new SignatureRefused(`signature ${sig.digest} is not a manifest of signature layers`);
+  // Sigstore's libraries are loaded only when a signature is checked: every other run starts without them.
+  const { verifyCosignSignature } = await import('./verify-signature.js');
   let last: Error | undefined;
   for (const layer of manifest.layers) {
     const payload = layer.size <= MAX_PAYLOAD_BYTES ? await source.payload(layer.digest) : undefined;

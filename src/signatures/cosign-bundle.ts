@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { parseBoundedJson } from '../util/json.js';
+import { SignatureFormatError } from './errors.js';
 
 /**
  * cosign's legacy signature format — a `sha256-<hex>.sig` manifest whose
@@ -17,10 +18,6 @@ export const COSIGN_BUNDLE = 'dev.sigstore.cosign/bundle';
 
 /** A hint naming the key of a key-based signature in the trust material. */
 export const PUBLIC_KEY_HINT = 'policy-key';
-
-export class SignatureFormatError extends Error {
-  override name = 'SignatureFormatError';
-}
 
 /** The annotations of one signature layer, as carried. */
 export type CosignAnnotations = Record<string, string>;

@@ -1,10 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { toDSSEBundle, bundleToJSON } from '@sigstore/bundle';
 import { dsse } from '@sigstore/core';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 import { COSIGN_SIGNATURE } from './cosign-bundle.js';
+import { fingerprintOf } from './keys.js';
 
 /**
  * A key-based signature of an image's top-level digest, made inside the gap
@@ -44,8 +45,7 @@ export function loadCountersignKey(path: string): CountersignKey {
     throw new UserInputError(
       `--countersign-key ${printable(path)}: a ${key.asymmetricKeyType} key; use ECDSA P-256, RSA or Ed25519`,
     );
-  const der = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  return { key, fingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}` };
+  return { key, fingerprint: fingerprintOf(key) };
 }
 
 /** Signs as cosign does: SHA-256 for ECDSA and RSA, pure Ed25519. */

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
-import { publicKeyRule, type SignerRule } from './verify-signature.js';
+import { publicKeyRule, type SignerRule } from './keys.js';
 
 /**
  * A signature policy in the shape of Talos's `ImageVerificationConfig`, so one

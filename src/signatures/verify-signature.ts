@@ -1,9 +1,10 @@
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier, type Signer } from '@sigstore/verify';
 import { parseBoundedJson } from '../util/json.js';
 import { printable } from '../util/text.js';
-import { cosignToBundle, SignatureFormatError, type CosignAnnotations } from './cosign-bundle.js';
+import { cosignToBundle, type CosignAnnotations } from './cosign-bundle.js';
+import { SignatureFormatError, SignatureRefused } from './errors.js';
+import type { SignerRule } from './keys.js';
 
 /**
  * Checks one carried signature of an image against one rule, offline: the
@@ -11,11 +12,6 @@ import { cosignToBundle, SignatureFormatError, type CosignAnnotations } from './
  * signature and the identity; what is left here is what cosign itself adds
  * on top — the payload must name the image's digest.
  */
-
-/** What a rule requires of a signature. */
-export type SignerRule =
-  | { kind: 'keyless'; issuer: string; subject?: string; subjectRegex?: RegExp }
-  | { kind: 'publicKey'; key: KeyObject; fingerprint: string };
 
 /** A trusted root (Fulcio CAs, Rekor and CT log keys) and where it came from, for the report. */
 export interface TrustRoot {
@@ -32,10 +28,6 @@ export interface VerifiedSignature {
   integratedTime?: number;
 }
 
-export class SignatureRefused extends Error {
-  override name = 'SignatureRefused';
-}
-
 /** Reads a Sigstore `trusted_root.json`. */
 export function parseTrustedRoot(bytes: Buffer, source: string): TrustRoot {
   try {
@@ -43,13 +35,6 @@ export function parseTrustedRoot(bytes: Buffer, source: string): TrustRoot {
   } catch (err) {
     throw new SignatureFormatError(`${source} is not a Sigstore trusted root: ${(err as Error).message}`);
   }
-}
-
-/** A PEM public key (ECDSA, RSA, Ed25519) as a rule's key, with the fingerprint reports name it by. */
-export function publicKeyRule(pem: string): Extract<SignerRule, { kind: 'publicKey' }> {
-  const key = createPublicKey(pem);
-  const der = key.export({ type: 'spki', format: 'der' });
-  return { kind: 'publicKey', key, fingerprint: `sha256:${createHash('sha256').update(der).digest('hex')}` };
 }
 
 /**

@@ -11,13 +11,9 @@ import {
   COSIGN_SIGNATURE,
   type CosignAnnotations,
 } from '../../src/signatures/cosign-bundle.js';
-import {
-  parseTrustedRoot,
-  publicKeyRule,
-  SignatureRefused,
-  verifyCosignSignature,
-  type SignerRule,
-} from '../../src/signatures/verify-signature.js';
+import { SignatureRefused } from '../../src/signatures/errors.js';
+import { publicKeyRule, type SignerRule } from '../../src/signatures/keys.js';
+import { parseTrustedRoot, verifyCosignSignature } from '../../src/signatures/verify-signature.js';
 import { loadTrustRoot } from '../../src/signatures/trust-root.js';
 
 const DATA = resolve(import.meta.dirname, '../../../shared/testdata/sigstore');
