@@ -1,43 +1,23 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { BundleFormatError, readMetadata } from '../bundle/reader.js';
+import { BundleFormatError } from '../bundle/reader.js';
 import { containerdHosts, type HostsFile } from '../mirror/containerd.js';
 import { k3sRegistries } from '../mirror/k3s.js';
 import { containedPath, makeContainedFolder, OutputPathError } from '../mirror/output-files.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
-import {
-  checkMirrorOptions,
-  invalidRegistries,
-  MirrorConfigError,
-  planMirrors,
-  type MirrorOptions,
-  type MirrorPlan,
-} from '../mirror/plan.js';
+import { MirrorConfigError, type MirrorPlan } from '../mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
-import { isRegistryHost } from '../reference/mapping.js';
-import { parseReference } from '../reference/reference.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
-import { UsageError } from './errors.js';
-import { explicitCredential, givenMapping } from './target-options.js';
+import { mirrorOptions, mirrorPlanFrom, type MirrorArgs } from './mirror-options.js';
 
 const FORMATS = ['talos', 'talos-multidoc', 'talosctl', 'containerd', 'k3s'] as const;
 type Format = (typeof FORMATS)[number];
 
-interface MirrorConfigArgs {
+interface MirrorConfigArgs extends MirrorArgs {
   format: Format;
-  endpoint: string;
-  bundle?: string;
-  'source-registry': string[];
-  'keep-registry-host': boolean;
-  'repo-prefix'?: string;
-  'skip-fallback': boolean;
-  'ca-file'?: string;
-  'insecure-skip-tls-verify': boolean;
-  username?: string;
-  'password-stdin': boolean;
   output?: string;
   'talos-version'?: string;
 }
@@ -52,7 +32,7 @@ export function builder(y: Argv): Argv<MirrorConfigArgs> {
 
 /** The options, with what each means. */
 function options(y: Argv): Argv {
-  return y
+  return mirrorOptions(y)
     .option('format', {
       choices: FORMATS,
       default: 'talos' as Format,
@@ -63,47 +43,6 @@ function options(y: Argv): Argv {
       type: 'string',
       describe:
         'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written',
-    })
-    .option('endpoint', {
-      type: 'string',
-      demandOption: true,
-      describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000',
-    })
-    .option('bundle', {
-      type: 'string',
-      describe: 'Bundle the registry was filled from: names the source registries and checks for clashes',
-    })
-    .option('source-registry', {
-      type: 'string',
-      default: [] as string[],
-      coerce: (v: string | string[]) => ([] as string[]).concat(v),
-      describe: 'A source registry to mirror, without --bundle (repeatable)',
-    })
-    .option('keep-registry-host', {
-      type: 'boolean',
-      default: false,
-      describe: 'The import used --keep-registry-host: one mirror per source registry',
-    })
-    .option('repo-prefix', { type: 'string', describe: 'The import used --repo-prefix P' })
-    .option('skip-fallback', {
-      type: 'boolean',
-      default: true,
-      describe: 'Never fall back to the upstream registries (--no-skip-fallback to allow it)',
-    })
-    .option('ca-file', {
-      type: 'string',
-      describe: 'PEM of the CA that signed the registry certificate (https endpoints)',
-    })
-    .option('insecure-skip-tls-verify', {
-      type: 'boolean',
-      default: false,
-      describe: 'Nodes skip TLS verification of the registry (https endpoints; last resort)',
-    })
-    .option('username', { type: 'string', describe: 'Registry user for the nodes (password from --password-stdin)' })
-    .option('password-stdin', {
-      type: 'boolean',
-      default: false,
-      describe: 'Read the registry password from standard input',
     })
     .option('output', {
       alias: 'o',
@@ -145,69 +84,8 @@ function withHelp(y: Argv): Argv {
     );
 }
 
-/** Source registries and repositories of the bundle's images; a registry that is no host[:port] is a forged bundle. */
-export async function bundleRepositories(bundle: string): Promise<Array<{ registry: string; repository: string }>> {
-  const images = (await readMetadata(bundle)).images;
-  const invalid = invalidRegistries(images.map((im) => im.registry));
-  if (invalid.length > 0) {
-    throw new BundleFormatError(
-      `${printable(bundle)}: the metadata names source registries that are not host[:port] (${invalid.slice(0, 5).join(', ')}): the bundle is damaged or forged; nothing was written`,
-    );
-  }
-  return images.map((im) => ({ registry: im.registry, repository: im.repository }));
-}
-
-/** `--source-registry` values as normalised hosts (`index.docker.io` → `docker.io`). */
-export function sourceRegistries(values: string[]): Array<{ registry: string; repository: string }> {
-  return values.map((value) => {
-    try {
-      // A host is what stays the registry of `HOST/x/y` and leaves the path alone.
-      const ref = parseReference(`${value}/x/y`);
-      if (ref.repository === 'x/y' && isRegistryHost(ref.registry)) return { registry: ref.registry, repository: '' };
-    } catch {
-      // reported below
-    }
-    throw new UsageError(`--source-registry "${printable(value)}" is not a registry host[:port]`);
-  });
-}
-
-export async function readCaFile(file: string | undefined): Promise<string | undefined> {
-  if (!file) return undefined;
-  let pem: string;
-  try {
-    pem = await readFile(file, 'utf8');
-  } catch {
-    throw new UsageError(`cannot read --ca-file ${printable(file)}`);
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-    throw new UsageError(`--ca-file ${printable(file)} holds no PEM certificate`);
-  return pem;
-}
-
 export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promise<void> {
-  // Bundle data first: a forged bundle is refused (exit 3) before anything else is looked at.
-  const repositories = [
-    ...(argv.bundle ? await bundleRepositories(argv.bundle) : []),
-    ...sourceRegistries(argv['source-registry']),
-  ];
-  const caPem = await readCaFile(argv['ca-file']);
-  const auth = (await explicitCredential(argv, ''))?.credential;
-  const options: MirrorOptions = {
-    endpoint: argv.endpoint,
-    registries: [...new Set(repositories.map((r) => r.registry))],
-    ...givenMapping(argv),
-    skipFallback: argv['skip-fallback'],
-    ...(caPem ? { caPem } : {}),
-    insecureSkipVerify: argv['insecure-skip-tls-verify'],
-    ...(auth ? { auth } : {}),
-  };
-  const { errors, warnings } = checkMirrorOptions(
-    options,
-    repositories.filter((r) => r.repository !== ''),
-  );
-  for (const w of warnings) printErr(`warning: ${w}\n`);
-  if (errors.length > 0) throw new UsageError(errors.join('\n'));
-  const plan = planMirrors(options);
+  const plan = await mirrorPlanFrom(argv);
 
   if (argv.format === 'containerd') {
     const hosts = containedHosts(plan);
@@ -232,7 +110,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
   const text = renderText(argv.format, plan, argv['talos-version']);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
-    await writeFileAtomic(argv.output, text, options.auth ? 0o600 : 0o644);
+    await writeFileAtomic(argv.output, text, plan.options.auth ? 0o600 : 0o644);
     printErr(`wrote ${printable(argv.output)}\n`);
   } else process.stdout.write(text); // serialised YAML: every string in it is quoted and escaped by js-yaml
 }

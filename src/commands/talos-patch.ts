@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
-import { checkMirrorOptions, planMirrors, type MirrorOptions, type MirrorPlan } from '../mirror/plan.js';
+import type { MirrorPlan } from '../mirror/plan.js';
 import { formatTalosVersion, type TalosVersion } from '../mirror/talos-version.js';
 import { buildPatch } from '../talos-patch/documents.js';
 import { renderPatch } from '../talos-patch/render.js';
@@ -18,24 +18,13 @@ import { printErr, printOut } from '../ui/output.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { printable } from '../util/text.js';
 import { UsageError } from './errors.js';
-import { bundleRepositories, readCaFile, sourceRegistries } from './mirror-config.js';
-import { explicitCredential, givenMapping } from './target-options.js';
+import { mirrorOptions, mirrorPlanFrom, type MirrorArgs } from './mirror-options.js';
 
 const FORMATS = ['patch', 'talosctl'] as const;
 type Format = (typeof FORMATS)[number];
 
-interface TalosPatchArgs {
+interface TalosPatchArgs extends MirrorArgs {
   format: Format;
-  endpoint: string;
-  bundle?: string;
-  'source-registry': string[];
-  'keep-registry-host': boolean;
-  'repo-prefix'?: string;
-  'skip-fallback': boolean;
-  'ca-file'?: string;
-  'insecure-skip-tls-verify': boolean;
-  username?: string;
-  'password-stdin': boolean;
   'talos-version'?: string;
   'time-server': string[];
   nameserver: string[];
@@ -60,40 +49,6 @@ const repeatable = (describe: string) => ({
 
 export function builder(y: Argv): Argv<TalosPatchArgs> {
   return withHelp(airgapOptions(mirrorOptions(y))) as unknown as Argv<TalosPatchArgs>;
-}
-
-/** The mirror options, as mirror-config takes them: the patch's registries are the same. */
-function mirrorOptions(y: Argv): Argv {
-  return y
-    .option('endpoint', {
-      type: 'string',
-      demandOption: true,
-      describe: 'The registry as the NODES reach it, with scheme: http://10.5.0.1:6000',
-    })
-    .option('bundle', {
-      type: 'string',
-      describe: 'Bundle the registry was filled from (source registries, installer)',
-    })
-    .option('source-registry', repeatable('A source registry to mirror, without --bundle (repeatable)'))
-    .option('keep-registry-host', {
-      type: 'boolean',
-      default: false,
-      describe: 'The import used --keep-registry-host: one mirror per source registry',
-    })
-    .option('repo-prefix', { type: 'string', describe: 'The import used --repo-prefix P' })
-    .option('skip-fallback', {
-      type: 'boolean',
-      default: true,
-      describe: 'Never fall back to the upstream registries (--no-skip-fallback to allow it)',
-    })
-    .option('ca-file', { type: 'string', describe: 'PEM of the CA that signed the registry certificate' })
-    .option('insecure-skip-tls-verify', {
-      type: 'boolean',
-      default: false,
-      describe: 'Nodes skip TLS verification of the registry (https endpoints; last resort)',
-    })
-    .option('username', { type: 'string', describe: 'Registry user for the nodes (password from --password-stdin)' })
-    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the registry password from stdin' });
 }
 
 /** What else a node in a gap needs, each written only when asked. */
@@ -164,36 +119,10 @@ function versionFrom(text: string | undefined): TalosVersion {
   return version;
 }
 
-/** The mirror plan, by mirror-config's own checks (a forged bundle is refused before anything else). */
-async function mirrorPlan(argv: TalosPatchArgs): Promise<MirrorPlan> {
-  const repositories = [
-    ...(argv.bundle ? await bundleRepositories(argv.bundle) : []),
-    ...sourceRegistries(argv['source-registry']),
-  ];
-  const caPem = await readCaFile(argv['ca-file']);
-  const auth = (await explicitCredential(argv, ''))?.credential;
-  const options: MirrorOptions = {
-    endpoint: argv.endpoint,
-    registries: [...new Set(repositories.map((r) => r.registry))],
-    ...givenMapping(argv),
-    skipFallback: argv['skip-fallback'],
-    ...(caPem ? { caPem } : {}),
-    insecureSkipVerify: argv['insecure-skip-tls-verify'],
-    ...(auth ? { auth } : {}),
-  };
-  const { errors, warnings } = checkMirrorOptions(
-    options,
-    repositories.filter((r) => r.repository !== ''),
-  );
-  for (const w of warnings) printErr(`warning: ${w}\n`);
-  if (errors.length > 0) throw new UsageError(errors.join('\n'));
-  return planMirrors(options);
-}
-
 export async function handler(argv: ArgumentsCamelCase<TalosPatchArgs>): Promise<void> {
   const settings = settingsFrom(argv);
   const style = styleFor(versionFrom(argv['talos-version']));
-  const plan = await mirrorPlan(argv);
+  const plan = await mirrorPlanFrom(argv);
   if (argv.format === 'talosctl') {
     await printTalosctl(plan, settings, argv.bundle);
     return;
