@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
 import type { MirrorPlan } from '../mirror/plan.js';
-import { formatTalosVersion, type TalosVersion } from '../mirror/talos-version.js';
+import { formatTalosVersion } from '../mirror/talos-version.js';
 import { buildPatch } from '../talos-patch/documents.js';
 import { renderPatch } from '../talos-patch/render.js';
 import {
@@ -113,22 +113,17 @@ function settingsFrom(argv: TalosPatchArgs): AirgapSettings {
   };
 }
 
-function versionFrom(text: string | undefined): TalosVersion {
-  const { version, note } = versionOrNewest(text);
-  if (note) printErr(`note: ${note}\n`);
-  return version;
-}
-
 export async function handler(argv: ArgumentsCamelCase<TalosPatchArgs>): Promise<void> {
   const settings = settingsFrom(argv);
-  const style = styleFor(versionFrom(argv['talos-version']));
+  const { version, note } = versionOrNewest(argv['talos-version']);
   const plan = await mirrorPlanFrom(argv);
   if (argv.format === 'talosctl') {
+    // The flags are the same for every Talos version: no version note.
     await printTalosctl(plan, settings, argv.bundle);
     return;
   }
-  const patch = buildPatch(plan, settings, style);
-  for (const n of patch.notes) printErr(`note: ${n}\n`);
+  const patch = buildPatch(plan, settings, styleFor(version));
+  for (const n of [...(note ? [note] : []), ...patch.notes]) printErr(`note: ${n}\n`);
   const text = renderPatch(patch);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
