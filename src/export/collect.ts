@@ -174,9 +174,10 @@ async function requireSignatures(
   policy: SignatureOptions,
   events: CollectEvents | undefined,
 ): Promise<void> {
+  // Every manifest of every artifact: a referrers index lists its referrer manifests as children.
   const signatures = all
-    .filter((a) => a.artifact?.kind === 'signature')
-    .map((a) => ({ digest: a.image.root.digest, parsed: a.image.root.parsed, repo: a.repo }));
+    .filter((a) => a.artifact)
+    .flatMap((a) => a.image.manifests.map((m) => ({ digest: m.digest, parsed: m.parsed, repo: a.repo })));
   const results = await checkSignatures(images, registrySignatureSource(signatures), policy);
   events?.signatures?.(results);
   const failed = results.filter(failsPolicy);

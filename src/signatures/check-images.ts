@@ -53,7 +53,7 @@ export async function checkSignatures(
   const out: ImageSignatures[] = [];
   for (const image of images) {
     if (image.artifact) continue;
-    out.push(await judgeImage(image, signaturesOf(images, image), source, opts));
+    out.push(await judgeImage(image, signaturesOf(images, image, source), source, opts));
   }
   return out;
 }
@@ -63,24 +63,48 @@ export function failsPolicy(s: ImageSignatures): boolean {
   return s.status === 'refused' || s.status === 'denied';
 }
 
+/** A signature manifest the image carries: cosign's legacy `.sig` manifest, or a Sigstore bundle referrer. */
+interface Candidate {
+  kind: 'cosign' | 'bundle';
+  /** The manifest holding the signature layers. */
+  digest: string;
+}
+
+const SIGSTORE_BUNDLE = /^application\/vnd\.dev\.sigstore\.bundle(\.v0\.[1-9])?\+json/;
+
 /**
- * The cosign signature manifests carried for this image's top-level digest,
- * from its own repository: where cosign and Talos look them up (the same
- * digest in another repository may be signed by someone else).
+ * The signatures carried for this image's top-level digest, from its own
+ * repository: where cosign and Talos look them up (the same digest in another
+ * repository may be signed by someone else). Sigstore bundle referrers first
+ * (found through the referrers API, or listed by the `sha256-<hex>` fallback
+ * index), then the legacy `sha256-<hex>.sig` manifest, as Talos looks.
  */
-function signaturesOf(images: ImageRecord[], image: ImageRecord): ImageRecord[] {
-  return images.filter(
+function signaturesOf(images: ImageRecord[], image: ImageRecord, source: SignatureSource): Candidate[] {
+  const own = images.filter(
     (a) =>
-      a.artifact?.kind === 'signature' &&
+      a.artifact !== undefined &&
       a.artifact.subject === image.digest &&
       a.registry === image.registry &&
       a.repository === image.repository,
   );
+  const referrers = own.flatMap((a) => {
+    if (a.artifact!.kind === 'referrer') return [a.digest];
+    const index = a.artifact!.kind === 'referrers' ? source.manifest(a.digest) : undefined;
+    return index?.kind === 'index' ? index.manifests.map((m) => m.digest) : [];
+  });
+  const bundles = referrers.filter((d) => {
+    const m = source.manifest(d);
+    return m?.kind === 'image' && m.layers.some((l) => SIGSTORE_BUNDLE.test(l.mediaType));
+  });
+  return [
+    ...[...new Set(bundles)].map((digest) => ({ kind: 'bundle' as const, digest })),
+    ...own.filter((a) => a.artifact!.kind === 'signature').map((a) => ({ kind: 'cosign' as const, digest: a.digest })),
+  ];
 }
 
 async function judgeImage(
   image: ImageRecord,
-  signatures: ImageRecord[],
+  signatures: Candidate[],
   source: SignatureSource,
   opts: SignatureOptions,
 ): Promise<ImageSignatures> {
@@ -109,7 +133,7 @@ async function judgeImage(
 /** Any layer of one signature manifest that verifies under the rule. */
 async function verifyOne(
   image: ImageRecord,
-  sig: ImageRecord,
+  sig: Candidate,
   rule: Extract<PolicyRule, { action: 'verify' }>,
   source: SignatureSource,
   trust: TrustRoot,
@@ -118,16 +142,19 @@ async function verifyOne(
   if (manifest?.kind !== 'image')
     throw new SignatureRefused(`signature ${sig.digest} is not a manifest of signature layers`);
   // Sigstore's libraries are loaded only when a signature is checked: every other run starts without them.
-  const { verifyCosignSignature } = await import('./verify-signature.js');
+  const { verifyCosignSignature, verifySigstoreBundle } = await import('./verify-signature.js');
   let last: Error | undefined;
   for (const layer of manifest.layers) {
+    if (sig.kind === 'bundle' && !SIGSTORE_BUNDLE.test(layer.mediaType)) continue;
     const payload = layer.size <= MAX_PAYLOAD_BYTES ? await source.payload(layer.digest) : undefined;
     if (!payload) {
       last = new SignatureRefused(`the payload ${layer.digest} of signature ${sig.digest} cannot be read intact`);
       continue;
     }
     try {
-      return verifyCosignSignature(payload, layer.annotations ?? {}, image.digest, rule.signer, trust);
+      return sig.kind === 'bundle'
+        ? verifySigstoreBundle(payload, image.digest, rule.signer, trust)
+        : verifyCosignSignature(payload, layer.annotations ?? {}, image.digest, rule.signer, trust);
     } catch (err) {
       if (!(err instanceof SignatureRefused) && !(err instanceof SignatureFormatError)) throw err;
       last = err;

@@ -3,7 +3,7 @@ import type { ParsedManifest } from '../oci/manifest.js';
 import type { Repository } from '../registry/repository.js';
 import { MAX_PAYLOAD_BYTES, type SignatureSource } from './check-images.js';
 
-/** A signature manifest as export resolved it, and the repository its payloads are fetched from. */
+/** A manifest of an artifact as export resolved it, and the repository its layers are fetched from. */
 export interface ResolvedSignature {
   digest: string;
   parsed: ParsedManifest;

@@ -1,4 +1,5 @@
 import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, toTrustMaterial, Verifier, type Signer } from '@sigstore/verify';
 import { parseBoundedJson } from '../util/json.js';
 import { printable } from '../util/text.js';
@@ -49,18 +50,53 @@ export function verifyCosignSignature(
   trust: TrustRoot,
 ): VerifiedSignature {
   const bundle = cosignToBundle(payload, annotations);
+  const verified = verifyWithLibraries(bundle, payload, rule, trust);
+  requireDigest(payload, imageDigest);
+  return verified;
+}
+
+/**
+ * Verifies a Sigstore bundle (v0.1 to v0.3) carried as an OCI referrer of the
+ * image — cosign 3's format, and the one the cluster's countersignature uses:
+ * a DSSE envelope whose in-toto statement names the image's digest.
+ */
+export function verifySigstoreBundle(
+  bytes: Buffer,
+  imageDigest: string,
+  rule: SignerRule,
+  trust: TrustRoot,
+): VerifiedSignature {
+  let bundle: Bundle;
+  try {
+    bundle = bundleFromJSON(parseBoundedJson(bytes));
+  } catch (err) {
+    throw new SignatureFormatError(`not a Sigstore bundle: ${printable((err as Error).message, 200)}`);
+  }
+  if (bundle.content.$case !== 'dsseEnvelope')
+    throw new SignatureRefused('a Sigstore bundle of a message signature, whose signed artifact is not carried');
+  const verified = verifyWithLibraries(bundle, undefined, rule, trust);
+  requireStatementSubject(bundle.content.dsseEnvelope.payload, imageDigest);
+  return verified;
+}
+
+/** The checks Sigstore's libraries make: chain, SCT, log entry, signature, identity. */
+function verifyWithLibraries(
+  bundle: Bundle,
+  artifact: Buffer | undefined,
+  rule: SignerRule,
+  trust: TrustRoot,
+): VerifiedSignature {
   const keyless = bundle.verificationMaterial.content.$case !== 'publicKey';
   if (keyless !== (rule.kind === 'keyless'))
     throw new SignatureRefused(
       rule.kind === 'keyless' ? 'signed with a key, not keyless' : 'signed keyless, not with the key',
     );
-  const entries = bundle.verificationMaterial.tlogEntries;
   const material = toTrustMaterial(
     trust.root,
     rule.kind === 'publicKey' ? () => ({ publicKey: rule.key, validFor: () => true }) : undefined,
   );
-  // Keyless needs the log's promise (it dates the short-lived certificate) and an SCT; a key
-  // needs neither, and its log entry, when carried, is checked all the same.
+  // Keyless needs the log's promise or proof (it dates the short-lived certificate) and an SCT; a
+  // key needs neither, and its log entry, when carried, is checked all the same.
   const verifier = new Verifier(material, {
     tlogThreshold: keyless ? 1 : 0,
     ctlogThreshold: keyless ? 1 : 0,
@@ -68,18 +104,32 @@ export function verifyCosignSignature(
   });
   let signer: Signer;
   try {
-    signer = verifier.verify(toSignedEntity(bundle, payload), policyOf(rule));
+    signer = verifier.verify(toSignedEntity(bundle, artifact), policyOf(rule));
   } catch (err) {
     throw new SignatureRefused(printable((err as Error).message, 300));
   }
   requireSubject(rule, signer);
-  requireDigest(payload, imageDigest);
-  const entry = entries[0];
+  const entry = bundle.verificationMaterial.tlogEntries[0];
   return {
     signer: rule.kind === 'publicKey' ? rule.fingerprint : (signer.identity?.subjectAlternativeName ?? ''),
     ...(signer.identity?.extensions?.issuer ? { issuer: signer.identity.extensions.issuer } : {}),
     ...(entry ? { logIndex: Number(entry.logIndex), integratedTime: Number(entry.integratedTime) } : {}),
   };
+}
+
+/** The in-toto statement must name the image among its subjects. */
+function requireStatementSubject(payload: Buffer, imageDigest: string): void {
+  const [algorithm, hex] = imageDigest.split(':') as [string, string];
+  let subjects: unknown;
+  try {
+    subjects = (parseBoundedJson(payload) as { subject?: unknown }).subject;
+  } catch {
+    throw new SignatureRefused('the signed envelope does not hold an in-toto statement');
+  }
+  const names =
+    Array.isArray(subjects) &&
+    subjects.some((s) => (s as { digest?: Record<string, unknown> })?.digest?.[algorithm] === hex);
+  if (!names) throw new SignatureRefused(`the signed statement does not name ${imageDigest}`);
 }
 
 /** The identity the libraries compare exactly: the issuer, and the subject when the rule names one. */

@@ -287,6 +287,23 @@ describe('image signatures checked offline at the crossing', () => {
       const index = JSON.parse((await get(`/v2/signed/app/manifests/${app.digest.replace(':', '-')}`)).toString());
       // A rerun signs again (ECDSA signatures differ) but lists each signature once.
       expect(new Set(index.manifests.map((m: { digest: string }) => m.digest)).size).toBe(index.manifests.length);
+      // And the round trip: a policy holding only the cluster's key accepts the images as the registry now serves them.
+      const clusterOnly = policy(
+        'cluster.yaml',
+        `rules:\n  - image: "${into.host}/signed/**"\n    publicKey: { key: cluster.pub }\n`,
+      );
+      const back = await runCli([
+        'export',
+        `${into.host}/signed/app:v1`,
+        `${into.host}/signed/tool:v1`,
+        '-o',
+        join(work.path, 'back.tar'),
+        '--plain-http',
+        '--verify-signatures',
+        clusterOnly,
+      ]);
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stderr).toMatch(/signed\/app:v1 +verified +sha256:[0-9a-f]{64}/);
     } finally {
       await into.stop();
     }

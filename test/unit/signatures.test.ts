@@ -13,7 +13,11 @@ import {
 } from '../../src/signatures/cosign-bundle.js';
 import { SignatureRefused } from '../../src/signatures/errors.js';
 import { publicKeyRule, type SignerRule } from '../../src/signatures/keys.js';
-import { parseTrustedRoot, verifyCosignSignature } from '../../src/signatures/verify-signature.js';
+import {
+  parseTrustedRoot,
+  verifyCosignSignature,
+  verifySigstoreBundle,
+} from '../../src/signatures/verify-signature.js';
 import { loadTrustRoot } from '../../src/signatures/trust-root.js';
 
 const DATA = resolve(import.meta.dirname, '../../../shared/testdata/sigstore');
@@ -169,5 +173,34 @@ describe('key-based signatures, offline', () => {
     rekor.Payload.logIndex += 1;
     const annotations = { ...keyRekor.annotations, [COSIGN_BUNDLE]: JSON.stringify(rekor) };
     expect(refusal({ ...keyRekor, annotations }, keyOf('key-rekor'))).toMatch(/.+/);
+  });
+});
+
+describe('Sigstore bundles (v0.3), offline', () => {
+  const attestation = read('bundle-v0.3-attestation/oci-attestation.sigstore.json');
+  const subject = `sha256:${JSON.parse(Buffer.from(JSON.parse(attestation.toString()).dsseEnvelope.payload, 'base64').toString()).subject[0].digest.sha256}`;
+  const github: SignerRule = { kind: 'keyless', issuer: 'https://github.com/login/oauth', subject: 'cody@soyland.com' };
+
+  it('verifies a real public-good bundle with an inclusion proof, for the image its statement names', () => {
+    expect(verifySigstoreBundle(attestation, subject, github, root)).toMatchObject({
+      signer: 'cody@soyland.com',
+      issuer: 'https://github.com/login/oauth',
+    });
+  });
+
+  it('refuses it for another image, another subject, and with its envelope altered', () => {
+    const refusedBy = (bytes: Buffer, digest: string, rule: SignerRule) => {
+      try {
+        verifySigstoreBundle(bytes, digest, rule, root);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refusedBy(attestation, `sha256:${'0'.repeat(64)}`, github)).toMatch(/does not name sha256:0000/);
+    expect(refusedBy(attestation, subject, { ...github, subject: 'someone@example.com' })).toMatch(/identity/);
+    const altered = JSON.parse(attestation.toString());
+    altered.dsseEnvelope.payloadType = 'application/vnd.in-toto+jsonx';
+    expect(refusedBy(Buffer.from(JSON.stringify(altered)), subject, github)).toMatch(/.+/);
   });
 });
