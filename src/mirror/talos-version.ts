@@ -67,6 +67,18 @@ function shellWord(s: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** What of the plan `talosctl` flags cannot say: an overridePath layout, a CA, credentials. */
+export function unsaidByTalosctlFlags(plan: MirrorPlan): string[] {
+  const o = plan.options;
+  return [
+    ...(plan.entries.some((e) => e.overridePath)
+      ? ['mirror endpoints with overridePath (--keep-registry-host or --repo-prefix)']
+      : []),
+    ...(o.caPem ? ['a private CA (--ca-file)'] : []),
+    ...(o.auth ? ['credentials'] : []),
+  ];
+}
+
 /**
  * The flags `talosctl cluster create` and `talosctl gen config` take for the
  * mirrors: `--registry-mirror HOST=URL` per mirror and
@@ -75,13 +87,7 @@ function shellWord(s: string): string {
  */
 export function talosctlFlags(plan: MirrorPlan): string {
   const o = plan.options;
-  const unsaid = [
-    ...(plan.entries.some((e) => e.overridePath)
-      ? ['mirror endpoints with overridePath (--keep-registry-host or --repo-prefix)']
-      : []),
-    ...(o.caPem ? ['a private CA (--ca-file)'] : []),
-    ...(o.auth ? ['credentials'] : []),
-  ];
+  const unsaid = unsaidByTalosctlFlags(plan);
   if (unsaid.length > 0) {
     throw new UserInputError(
       `talosctl flags cannot express ${unsaid.join(', ')}: use --format talos (or talos-multidoc) and pass the file with --config-patch`,

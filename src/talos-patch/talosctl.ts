@@ -1,5 +1,5 @@
 import type { MirrorPlan } from '../mirror/plan.js';
-import { talosctlFlags } from '../mirror/talos-version.js';
+import { talosctlFlags, unsaidByTalosctlFlags } from '../mirror/talos-version.js';
 import type { AirgapSettings } from './settings.js';
 
 /**
@@ -22,10 +22,13 @@ export function installerReference(references: string[]): string | undefined {
 }
 
 export function talosctlForm(plan: MirrorPlan, settings: AirgapSettings, installer: string | undefined): TalosctlForm {
-  const flags = [talosctlFlags(plan).trimEnd()];
+  // Mirrors flags cannot say in full are left to the patch whole: a part of them would mislead.
+  const unsaid = unsaidByTalosctlFlags(plan);
+  const flags = unsaid.length === 0 ? [talosctlFlags(plan).trimEnd()] : [];
   if (installer) flags.push(`--install-image ${installer}`);
   if (settings.discovery.kind === 'off') flags.push('--with-cluster-discovery=false');
   const needPatch = [
+    ...(unsaid.length > 0 ? [`the registry mirrors (${unsaid.join(', ')})`] : []),
     ...(settings.timeServers.length > 0 ? ['--time-server'] : []),
     ...(settings.nameservers.length > 0 ? ['--nameserver'] : []),
     ...(settings.searchDomains.length > 0 ? ['--search-domain'] : []),

@@ -228,6 +228,14 @@ describe('--format talosctl', () => {
     expect(form.needPatch).toEqual(['--time-server', '--nameserver', '--search-domain', '--image-cache']);
   });
 
+  it('leaves mirrors flags cannot say in full (a prefix layout, a CA, credentials) to the patch, whole', () => {
+    const form = talosctlForm(fullMirrors(), none, undefined);
+    expect(form.flags).toBe('\n');
+    expect(form.needPatch).toEqual([
+      'the registry mirrors (mirror endpoints with overridePath (--keep-registry-host or --repo-prefix), a private CA (--ca-file), credentials)',
+    ]);
+  });
+
   it('finds an Image Factory installer, and never a reference that is not plain text', () => {
     const factory =
       'factory.talos.dev/metal-installer/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba:v1.14.0';
