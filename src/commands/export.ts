@@ -5,6 +5,7 @@ import { access, constants } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import {
+  planExport,
   chooseExportMode,
   exportBundle,
   type ExportEvents,
@@ -19,6 +20,7 @@ import type { Platform } from '../oci/descriptor.js';
 import type { Mirror } from '../registry/endpoint.js';
 import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../util/bytes.js';
+import { printable } from '../util/text.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { gatherReferences, imageSourceOptions, loadSpec, type ImageSourceArgs } from './image-inputs.js';
@@ -34,6 +36,7 @@ interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopy
   'exclude-receipt': string[];
   'exclude-bundle': string[];
   'volume-size'?: string;
+  'dry-run': boolean;
   'sign-key'?: string;
   signatures: boolean;
   platform: string[];
@@ -83,6 +86,12 @@ function options(y: Argv): Argv {
     .option('volume-size', {
       type: 'string',
       describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)',
+    })
+    .option('dry-run', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'Resolve every manifest, check every signature (--verify-signatures) and the space, print the plan; fetch no blob, write nothing',
     })
     .option('signatures', {
       type: 'boolean',
@@ -161,6 +170,7 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const { request, mirrors, volumeSize } = await parseExportArgs(argv, reporter);
+  if (argv['dry-run']) return printPlan(argv, reporter, request, mirrors);
   const copyTool = await prepareToolCopy(argv, reporter);
   const mode = await chooseExportMode(
     request.output,
@@ -189,6 +199,51 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     const tool = await copyTool?.(result.written[0]!.path);
     const seconds = (Date.now() - started) / 1000;
     reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds, ...(tool ? { tool } : {}) });
+  } finally {
+    reporter.stop();
+    close();
+  }
+}
+
+/** `--dry-run`: what the export would carry and download, checked as a real run checks it; nothing written. */
+async function printPlan(
+  argv: ArgumentsCamelCase<ExportArgs>,
+  reporter: Reporter,
+  request: Omit<ExportRequest, 'mode' | 'sourceDateEpoch'>,
+  mirrors: Mirror[],
+): Promise<void> {
+  const { client, close } = buildClient(argv, { mirrors });
+  try {
+    const events = progressEvents(reporter, { kind: 'in-place' }, request.platforms, {
+      ...argv,
+      policy: request.signatures,
+    });
+    const plan = await planExport(
+      client,
+      { ...request, mode: { kind: 'in-place' } },
+      {
+        ...events,
+        blobQueued: undefined,
+      },
+    ).catch((err: unknown) => {
+      if (err instanceof SignaturePolicyRefusal) throw new CheckFailed(err.message, ExitCode.unsigned);
+      throw err;
+    });
+    reporter.stop();
+    const carried = carriedBytes(plan.blobs);
+    const summary = {
+      dryRun: true,
+      output: request.output,
+      images: plan.images.filter((i) => !i.artifact).length,
+      artifacts: plan.images.filter((i) => i.artifact).length,
+      blobs: plan.blobs.length,
+      bundleBytes: carried,
+      downloadBytes: plan.fetched.bytes,
+    };
+    reporter.result(summary);
+    reporter.info(
+      `would write ${printable(request.output)}: ${summary.images} images and ${summary.artifacts} signatures and other artifacts, ${summary.blobs} blobs, ${formatBytes(carried)} (${formatBytes(summary.downloadBytes)} to download); the space is there. Nothing was fetched or written.`,
+    );
   } finally {
     reporter.stop();
     close();

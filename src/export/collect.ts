@@ -72,6 +72,12 @@ export interface CollectOptions {
   concurrency: number;
   events?: CollectEvents;
   /**
+   * Stop once every manifest is resolved and every signature checked, after
+   * `beforeDownload` has seen the sizes: no blob is fetched, nothing is stored
+   * but the manifests `store.putBytes` is given (export --dry-run).
+   */
+  planOnly?: boolean;
+  /**
    * Started as soon as every blob is known, before the first layer is fetched,
    * to use blobs while the others download (the bundle writer, in tar order;
    * downloads go in that order too). `ready(digest)` settles once the blob is
@@ -134,6 +140,7 @@ export async function collectBundle(
   const ordered = tarOrder(blobs);
   images.sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
   const content = { images, blobs: ordered.map(blobRecord) };
+  if (opts.planOnly) return plannedOnly(blobs, payload, content, opts);
   await store.prepare?.(content);
   const missing = await missingBlobs(payload, store, opts.concurrency);
   const cachedBytes = await announceDownloads(blobs, payload, missing, content, opts);
@@ -148,6 +155,18 @@ export async function collectBundle(
     fetched: { blobs: missing.length, bytes: missingBytes },
     cached: { blobs: payload.length - missing.length, bytes: cachedBytes },
   };
+}
+
+/** A dry run: the sizes checked as a real run would check them, and what it would fetch. */
+async function plannedOnly(
+  blobs: Map<string, PendingBlob>,
+  payload: PendingBlob[],
+  content: Content,
+  opts: CollectOptions,
+): Promise<CollectedBundle> {
+  const cachedBytes = await announceDownloads(blobs, payload, payload, content, opts);
+  const bytes = payload.reduce((s, b) => s + b.size, 0);
+  return { ...content, fetched: { blobs: payload.length, bytes: bytes - cachedBytes }, cached: { blobs: 0, bytes: 0 } };
 }
 
 /**

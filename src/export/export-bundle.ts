@@ -133,6 +133,29 @@ export async function exportBundle(
   }
 }
 
+/**
+ * What an export would do, without doing it (`--dry-run`): every manifest
+ * resolved, every signature checked against the policy, the space checked
+ * for the whole bundle; no blob fetched and nothing written.
+ */
+export async function planExport(
+  client: RegistryClient,
+  request: ExportRequest,
+  events: ExportEvents = {},
+): Promise<CollectedBundle> {
+  const nothingKept: BlobStore = {
+    putBytes: async () => {},
+    has: async () => false,
+    put: async () => {
+      throw new Error('a dry run fetches no blob');
+    },
+  };
+  return collectBundle(request.refs, client, nothingKept, {
+    ...collectOptions(request, { store: nothingKept, resumeHint: '', failed: rethrow, finish: async () => [] }, events),
+    planOnly: true,
+  });
+}
+
 type Content = Pick<CollectedBundle, 'images' | 'blobs'>;
 
 /** What every way of writing shares: the request, how the metadata is built, the write options. */

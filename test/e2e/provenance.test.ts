@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir } from '../helpers/cli.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 
 let upstream: RunningRegistry;
@@ -323,5 +324,40 @@ describe('image signatures checked offline at the crossing', () => {
     expect(r.stderr.trim()).toMatch(
       /--countersign-key signs what the policy verified: give --verify-signatures POLICY too/,
     );
+  });
+
+  it('export --dry-run resolves and checks everything, fetches no blob and writes nothing', async () => {
+    const out = join(work.path, 'dry');
+    mkdirSync(out);
+    const proxy = await startFaultProxy(upstream.url);
+    try {
+      const refs = [`${proxy.host}/signed/app:v1`, `${proxy.host}/signed/tool:v1`];
+      const plain = await runCli(['export', ...refs, '-o', join(out, 'b.tar'), '--plain-http', '--dry-run', '--json']);
+      expect(plain.code, plain.stderr).toBe(0);
+      const summary = JSON.parse(plain.stdout);
+      expect(summary).toMatchObject({ dryRun: true, images: 2, artifacts: 4 });
+      expect(summary.downloadBytes).toBeGreaterThan(0);
+      expect(proxy.requests.filter((r) => r.path.includes('/blobs/'))).toEqual([]);
+      expect(readdirSync(out)).toEqual([]);
+      const wrong = policy(
+        'dry.yaml',
+        `rules:\n  - image: "${proxy.host}/signed/**"\n    publicKey: { key: app.pub }\n`,
+      );
+      const refused = await runCli([
+        'export',
+        ...refs,
+        '-o',
+        join(out, 'b.tar'),
+        '--plain-http',
+        '--dry-run',
+        '--verify-signatures',
+        wrong,
+      ]);
+      expect(refused.code, refused.stderr).toBe(5);
+      expect(refused.stderr.trim().split('\n').pop()).toMatch(/signed\/tool:v1 .*signature verification failed/);
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
