@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   'talos-cache': lazy(() => import('./commands/talos-cache.js')),
   inspect: lazy(() => import('./commands/inspect.js')),
   'mirror-config': lazy(() => import('./commands/mirror-config.js')),
+  'talos-patch': lazy(() => import('./commands/talos-patch.js')),
   inventory: lazy(() => import('./commands/inventory.js')),
   keygen: lazy(() => import('./commands/keygen.js')),
 };

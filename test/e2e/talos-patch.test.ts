@@ -1,37 +1,15 @@
 // talos-patch end to end: the CLI run as a user runs it on a small bundle, its exit codes (0 written,
 // 2 a wrong setting, nothing written) and the file it leaves, held against the published schema of
-// the Talos version asked. Until the CLI lists the command, the same module is run through
-// test/helpers/talos-patch-entry.ts, which mounts it the way src/cli.ts mounts every command.
-import { spawn } from 'node:child_process';
+// the Talos version asked.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, CLI_EXECUTABLE, runCli, tempDir, type CliResult } from '../helpers/cli.js';
+import { runCli, tempDir } from '../helpers/cli.js';
 import { loadTalosSchema, schemaErrors } from '../helpers/talos-schema.js';
 import { writeTinyBundle } from '../helpers/tiny-bundle.js';
 
-const ENTRY = resolve(import.meta.dirname, '../helpers/talos-patch-entry.ts');
-
-/** Whether the CLI under test has the command (a single executable is taken to be complete). */
-const cliHasCommand = (): boolean =>
-  CLI_EXECUTABLE !== undefined || (existsSync(CLI) && readFileSync(CLI, 'utf8').includes("'talos-patch'"));
-
-function runEntry(args: string[]): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
-    child.stdin.end('');
-  });
-}
-
-const talosPatch = (args: string[]) =>
-  cliHasCommand() ? runCli(['talos-patch', ...args]) : runEntry(['talos-patch', ...args]);
+const talosPatch = (args: string[]) => runCli(['talos-patch', ...args]);
 
 let work: { path: string; remove: () => Promise<void> };
 let bundle: string;
