@@ -1,3 +1,11 @@
+import {
+  IMAGE_VERIFICATION_SINCE,
+  imageVerificationDocument,
+  OFFLINE_PUBLIC_KEY_RULES,
+  readClusterKey,
+  requireImageVerification,
+} from '../mirror/image-verification.js';
+import { UsageError } from './errors.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
@@ -20,6 +28,7 @@ interface MirrorConfigArgs extends MirrorArgs {
   format: Format;
   output?: string;
   'talos-version'?: string;
+  'image-verification'?: string;
 }
 
 export const command = 'mirror-config';
@@ -44,6 +53,11 @@ function options(y: Argv): Argv {
       describe:
         'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written',
     })
+    .option('image-verification', {
+      type: 'string',
+      describe:
+        "Add Talos's ImageVerificationConfig (v1.13+): a publicKey rule per source registry holding this PEM public key (the key import --countersign-key signed with)",
+    })
     .option('output', {
       alias: 'o',
       type: 'string',
@@ -65,6 +79,10 @@ function withHelp(y: Argv): Argv {
     .example(
       '$0 mirror-config --talos-version v1.8 --endpoint http://10.5.0.1:6000 --bundle talos.tar',
       'A patch Talos 1.8 accepts (no skipFallback)',
+    )
+    .example(
+      '$0 mirror-config --format talos-multidoc --endpoint http://10.5.0.1:6000 --bundle talos.tar --image-verification cluster.pub',
+      'With the ImageVerificationConfig that makes nodes check the cluster signature of every image',
     )
     .example(
       'talosctl cluster create $($0 mirror-config --format talosctl --endpoint http://10.5.0.1:6000 --bundle talos.tar)',
@@ -107,7 +125,7 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     );
     return;
   }
-  const text = renderText(argv.format, plan, argv['talos-version']);
+  const text = renderText(argv.format, plan, argv['talos-version']) + verificationDocument(argv, plan);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
     await writeFileAtomic(argv.output, text, plan.options.auth ? 0o600 : 0o644);
@@ -128,6 +146,21 @@ function renderText(format: Exclude<Format, 'containerd'>, plan: MirrorPlan, tal
   for (const w of fields.warnings) printErr(`warning: ${w}\n`);
   const forVersion = { ...plan, options: { ...plan.options, skipFallback: fields.skipFallback } };
   return format === 'talos' ? talosPatch(forVersion) : talosMultiDoc(forVersion);
+}
+
+/** `--image-verification`: the ImageVerificationConfig document to append, after a `---`, or nothing. */
+function verificationDocument(argv: MirrorConfigArgs, plan: MirrorPlan): string {
+  const keyFile = argv['image-verification'];
+  if (keyFile === undefined) return '';
+  if (argv.format !== 'talos' && argv.format !== 'talos-multidoc')
+    throw new UsageError('--image-verification writes a Talos document: use it with --format talos or talos-multidoc');
+  requireImageVerification(argv['talos-version'] !== undefined ? parseTalosVersion(argv['talos-version']) : undefined);
+  if (plan.options.registries.length === 0)
+    throw new UsageError('--image-verification needs the source registries: give --bundle or --source-registry');
+  printErr(
+    `note: nodes enforce the ImageVerificationConfig from Talos v${IMAGE_VERIFICATION_SINCE.major}.${IMAGE_VERIFICATION_SINCE.minor}; its publicKey rules work offline from ${OFFLINE_PUBLIC_KEY_RULES}\n`,
+  );
+  return `---\n${imageVerificationDocument(plan.options.registries, readClusterKey(keyFile))}`;
 }
 
 /** The hosts.toml files of the plan; a namespace that is not a host is refused (it would name a folder). */

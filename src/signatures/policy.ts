@@ -22,8 +22,10 @@ import { publicKeyRule, type SignerRule } from './keys.js';
  *     - image: '**'
  *       skip: true
  *
- * Globs: `*` is any run of characters but `/`, `**` any run at all, `?` one
- * character but `/`. A subject regular expression must match the whole subject.
+ * Globs as Talos matches them (github.com/ryanuber/go-glob): `*` is any run of
+ * characters, slashes included, and nothing else is special, so a rule means
+ * the same at the crossing and on the nodes. A subject regular expression must
+ * match the whole subject.
  */
 
 export type PolicyRule = { image: string; index: number } & (
@@ -160,19 +162,22 @@ export function ruleFor(policy: Policy, name: string): PolicyRule | undefined {
   return policy.rules.find((r) => globMatches(r.image, name));
 }
 
-/** `*` any run but `/`, `**` any run, `?` one character but `/`; everything else literal. */
+/** `*` any run of characters (slashes included), everything else literal: Talos's matching. */
 export function globMatches(glob: string, name: string): boolean {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*' && glob[i + 1] === '*') {
-      source += '.*';
-      i++;
-    } else if (c === '*') source += '[^/]*';
-    else if (c === '?') source += '[^/]';
-    else source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  const parts = glob.split('*');
+  if (parts.length === 1) return glob === name;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (!name.startsWith(first) || name.length < first.length + last.length || !name.endsWith(last)) return false;
+  // The middle pieces, in order, each after the one before: a greedy left-to-right scan is exact for `*` alone.
+  let at = first.length;
+  const end = name.length - last.length;
+  for (const piece of parts.slice(1, -1)) {
+    const found = name.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
   }
-  return new RegExp(`^${source}$`, 'u').test(name);
+  return true;
 }
 
 function unknownFields(obj: Record<string, unknown>, known: Set<string>, where: string): void {

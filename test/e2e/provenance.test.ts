@@ -360,4 +360,33 @@ describe('image signatures checked offline at the crossing', () => {
       await proxy.stop();
     }
   });
+
+  it('mirror-config --image-verification adds the ImageVerificationConfig for the cluster key, and refuses Talos before 1.13', async () => {
+    const keys = await runCli(['keygen', '--type', 'ecdsa-p256', '-o', join(work.path, 'nodes'), '--force']);
+    expect(keys.code, keys.stderr).toBe(0);
+    const base = [
+      'mirror-config',
+      '--endpoint',
+      'http://10.5.0.1:6000',
+      '--bundle',
+      bundle,
+      '--image-verification',
+      join(work.path, 'nodes.pub'),
+    ];
+    const r = await runCli([...base, '--format', 'talos-multidoc']);
+    expect(r.code, r.stderr).toBe(0);
+    const docs = r.stdout
+      .split(/^---$/m)
+      .map((d) => d.trim())
+      .filter(Boolean);
+    const verification = docs.find((d) => d.includes('kind: ImageVerificationConfig'))!;
+    expect(verification).toContain(`image: ${upstream.host}/*`);
+    expect(verification).toContain(readFileSync(join(work.path, 'nodes.pub'), 'utf8').split('\n')[1]!);
+    expect(r.stderr).toMatch(/publicKey rules work offline from v1\.13\.8 and v1\.14\.0-beta\.1/);
+    const old = await runCli([...base, '--format', 'talos-multidoc', '--talos-version', 'v1.12']);
+    expect(old.code).toBe(2);
+    expect(old.stderr.trim()).toMatch(/Talos reads from v1\.13/);
+    const k3s = await runCli([...base, '--format', 'k3s']);
+    expect(k3s.code).toBe(2);
+  });
 });

@@ -14,16 +14,21 @@ function policyFile(text: string): string {
   return path;
 }
 
-describe('policy globs', () => {
-  it('* stays within a path component, ** crosses them, ? is one character', () => {
+describe('policy globs, as Talos matches them', () => {
+  it('* is any run of characters, slashes included; nothing else is special', () => {
     expect(globMatches('ghcr.io/siderolabs/*', 'ghcr.io/siderolabs/kubelet')).toBe(true);
-    expect(globMatches('ghcr.io/siderolabs/*', 'ghcr.io/siderolabs/sub/kubelet')).toBe(false);
-    expect(globMatches('ghcr.io/**', 'ghcr.io/siderolabs/sub/kubelet')).toBe(true);
-    expect(globMatches('registry.k8s.io/pause?', 'registry.k8s.io/pause3')).toBe(true);
-    expect(globMatches('registry.k8s.io/pause?', 'registry.k8s.io/pause/')).toBe(false);
-    // Dots and other regular-expression characters are literal.
+    expect(globMatches('ghcr.io/siderolabs/*', 'ghcr.io/siderolabs/sub/kubelet')).toBe(true);
+    expect(globMatches('ghcr.io/*/kubelet', 'ghcr.io/siderolabs/sub/kubelet')).toBe(true);
+    expect(globMatches('*', 'docker.io/library/nginx')).toBe(true);
+    expect(globMatches('docker.io/library/nginx', 'docker.io/library/nginx')).toBe(true);
+    expect(globMatches('docker.io/library/nginx', 'docker.io/library/nginx2')).toBe(false);
+    // ?, dots and other regular-expression characters are literal.
+    expect(globMatches('registry.k8s.io/pause?', 'registry.k8s.io/pause3')).toBe(false);
     expect(globMatches('ghcr.io/*', 'ghcrxio/app')).toBe(false);
-    expect(globMatches('**', 'docker.io/library/nginx')).toBe(true);
+    expect(globMatches('a*b*c', 'abc')).toBe(true);
+    expect(globMatches('a*b*c', 'ab')).toBe(false);
+    expect(globMatches('a*a', 'a')).toBe(false);
+    expect(globMatches('*.io/*', 'ghcr.io/x')).toBe(true);
   });
 });
 
