@@ -1,13 +1,14 @@
 // The cluster's signatures, checked by a verifier written here from the formats' specifications
 // (cosign's simple signing, DSSE's pre-authentication encoding), not by the tool's own code.
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { bundleSignature, legacySignature, loadCountersignKey } from '../../src/signatures/countersign.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'airgap-countersign-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 function keyFile(kind: 'ec' | 'ed25519'): { path: string; pub: ReturnType<typeof createPublicKey> } {

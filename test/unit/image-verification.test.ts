@@ -1,11 +1,11 @@
 // mirror-config --image-verification: Talos's ImageVerificationConfig for the registries a bundle
 // came from, holding the cluster's key as Talos reads it, and refused for Talos versions without it.
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   imageVerificationDocument,
   readClusterKey,
@@ -14,6 +14,7 @@ import {
 import { globMatches } from '../../src/signatures/policy.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'airgap-image-verification-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ImageVerificationConfig for the cluster key', () => {
   it('has one publicKey rule per source registry, each matching every image of it as Talos matches', () => {

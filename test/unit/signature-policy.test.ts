@@ -1,13 +1,14 @@
 // The signature policy: Talos's ImageVerificationConfig rules read into a typed model (every
 // mistake one line naming the field), globs over registry/repository, first match wins.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { globMatches, loadPolicy, PolicyError, ruleFor } from '../../src/signatures/policy.js';
 import { loadTrustRoot } from '../../src/signatures/trust-root.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'airgap-policy-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function policyFile(text: string): string {
   const path = join(dir, `p-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(path, text);
