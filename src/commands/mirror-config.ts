@@ -1,10 +1,4 @@
-import {
-  IMAGE_VERIFICATION_SINCE,
-  imageVerificationDocument,
-  OFFLINE_PUBLIC_KEY_RULES,
-  readClusterKey,
-  requireImageVerification,
-} from '../mirror/image-verification.js';
+import { verificationFor } from '../mirror/image-verification.js';
 import { UsageError } from './errors.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +9,7 @@ import { k3sRegistries } from '../mirror/k3s.js';
 import { containedPath, makeContainedFolder, OutputPathError } from '../mirror/output-files.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { MirrorConfigError, type MirrorPlan } from '../mirror/plan.js';
-import { talosMultiDoc, talosPatch } from '../mirror/talos.js';
+import { dump, talosMultiDoc, talosPatch } from '../mirror/talos.js';
 import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
@@ -28,7 +22,6 @@ interface MirrorConfigArgs extends MirrorArgs {
   format: Format;
   output?: string;
   'talos-version'?: string;
-  'image-verification'?: string;
 }
 
 export const command = 'mirror-config';
@@ -52,11 +45,6 @@ function options(y: Argv): Argv {
       type: 'string',
       describe:
         'The Talos the nodes run, as talosctl gen config takes it (v1.8, 1.12): only fields that version reads are written',
-    })
-    .option('image-verification', {
-      type: 'string',
-      describe:
-        "Add Talos's ImageVerificationConfig (v1.13+): a publicKey rule per source registry holding this PEM public key (the key import --countersign-key signed with)",
     })
     .option('output', {
       alias: 'o',
@@ -154,13 +142,9 @@ function verificationDocument(argv: MirrorConfigArgs, plan: MirrorPlan): string 
   if (keyFile === undefined) return '';
   if (argv.format !== 'talos' && argv.format !== 'talos-multidoc')
     throw new UsageError('--image-verification writes a Talos document: use it with --format talos or talos-multidoc');
-  requireImageVerification(argv['talos-version'] !== undefined ? parseTalosVersion(argv['talos-version']) : undefined);
-  if (plan.options.registries.length === 0)
-    throw new UsageError('--image-verification needs the source registries: give --bundle or --source-registry');
-  printErr(
-    `note: nodes enforce the ImageVerificationConfig from Talos v${IMAGE_VERIFICATION_SINCE.major}.${IMAGE_VERIFICATION_SINCE.minor}; its publicKey rules work offline from ${OFFLINE_PUBLIC_KEY_RULES}\n`,
-  );
-  return `---\n${imageVerificationDocument(plan.options.registries, readClusterKey(keyFile))}`;
+  const version = argv['talos-version'] !== undefined ? parseTalosVersion(argv['talos-version']) : undefined;
+  const config = verificationFor(keyFile, plan.options.registries, version, (n) => printErr(`note: ${n}\n`));
+  return `---\n${dump(config)}`;
 }
 
 /** The hosts.toml files of the plan; a namespace that is not a host is refused (it would name a folder). */

@@ -31,6 +31,7 @@ export interface MirrorArgs {
   'insecure-skip-tls-verify': boolean;
   username?: string;
   'password-stdin': boolean;
+  'image-verification'?: string;
 }
 
 export function mirrorOptions(y: Argv): Argv {
@@ -75,6 +76,11 @@ export function mirrorOptions(y: Argv): Argv {
       type: 'boolean',
       default: false,
       describe: 'Read the registry password from standard input',
+    })
+    .option('image-verification', {
+      type: 'string',
+      describe:
+        "Add Talos's ImageVerificationConfig (v1.13+): a publicKey rule per source registry holding this PEM public key (the key import --countersign-key signed with)",
     });
 }
 

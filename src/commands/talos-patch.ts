@@ -1,3 +1,4 @@
+import { verificationFor } from '../mirror/image-verification.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { readMetadata } from '../bundle/reader.js';
 import type { MirrorPlan } from '../mirror/plan.js';
@@ -123,6 +124,10 @@ export async function handler(argv: ArgumentsCamelCase<TalosPatchArgs>): Promise
     return;
   }
   const patch = buildPatch(plan, settings, styleFor(version));
+  if (argv['image-verification'] !== undefined)
+    patch.documents.push(
+      verificationFor(argv['image-verification'], plan.options.registries, version, (n) => patch.notes.push(n)),
+    );
   for (const n of [...(note ? [note] : []), ...patch.notes]) printErr(`note: ${n}\n`);
   const text = renderPatch(patch);
   if (argv.output) {

@@ -47,10 +47,37 @@ export function requireImageVerification(version: TalosVersion | undefined): voi
     );
 }
 
-/** The document, as YAML (every string quoted and escaped by js-yaml). */
-export function imageVerificationDocument(registries: string[], publicKeyPem: string): string {
+/** The document as an object, for a patch that serialises its documents together. */
+export function imageVerificationConfig(registries: string[], publicKeyPem: string): Record<string, unknown> {
   const sources = [...new Set(registries)].sort();
   // Talos matches `*` across slashes (github.com/ryanuber/go-glob): every repository of the registry.
   const rules = sources.map((r) => ({ image: `${r}/*`, publicKey: { certificate: publicKeyPem } }));
-  return yaml.dump({ apiVersion: 'v1alpha1', kind: 'ImageVerificationConfig', rules }, { lineWidth: -1 });
+  return { apiVersion: 'v1alpha1', kind: 'ImageVerificationConfig', rules };
+}
+
+/** The document, as YAML (every string quoted and escaped by js-yaml). */
+export function imageVerificationDocument(registries: string[], publicKeyPem: string): string {
+  return yaml.dump(imageVerificationConfig(registries, publicKeyPem), { lineWidth: -1 });
+}
+
+/**
+ * `--image-verification KEY` for a Talos patch: the key read and checked, the
+ * version checked, and the note on which releases enforce it offline; one
+ * line naming the flag when something is wrong.
+ */
+export function verificationFor(
+  keyFile: string,
+  registries: string[],
+  version: TalosVersion | undefined,
+  note: (line: string) => void,
+): Record<string, unknown> {
+  requireImageVerification(version);
+  if (registries.length === 0)
+    throw new UserInputError('--image-verification needs the source registries: give --bundle or --source-registry');
+  const config = imageVerificationConfig(registries, readClusterKey(keyFile));
+  const { major, minor } = IMAGE_VERIFICATION_SINCE;
+  note(
+    `nodes enforce the ImageVerificationConfig from Talos v${major}.${minor}; its publicKey rules work offline from ${OFFLINE_PUBLIC_KEY_RULES}`,
+  );
+  return config;
 }

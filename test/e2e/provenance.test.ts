@@ -388,5 +388,20 @@ describe('image signatures checked offline at the crossing', () => {
     expect(old.stderr.trim()).toMatch(/Talos reads from v1\.13/);
     const k3s = await runCli([...base, '--format', 'k3s']);
     expect(k3s.code).toBe(2);
+    // talos-patch takes the same option and writes the same document beside the rest of the patch.
+    const patchArgs = [
+      '--endpoint',
+      'http://10.5.0.1:6000',
+      '--bundle',
+      bundle,
+      '--image-verification',
+      join(work.path, 'nodes.pub'),
+    ];
+    const patch = await runCli(['talos-patch', ...patchArgs, '--talos-version', 'v1.13', '--time-server', '10.5.0.1']);
+    expect(patch.code, patch.stderr).toBe(0);
+    expect(patch.stdout).toContain('kind: ImageVerificationConfig');
+    expect(patch.stdout).toContain('kind: TimeSyncConfig');
+    const tooOld = await runCli(['talos-patch', ...patchArgs, '--talos-version', 'v1.12']);
+    expect(tooOld.code).toBe(2);
   });
 });
