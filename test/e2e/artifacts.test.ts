@@ -7,9 +7,8 @@ import { runCli, tempDir } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
+import { ACCEPT } from '../helpers/registry-state.js';
 
-const ACCEPT =
-  'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
 const sha256 = sha256Digest;
 
 let upstream: RunningRegistry;

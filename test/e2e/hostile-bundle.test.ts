@@ -25,18 +25,13 @@ import {
   type Expectation,
   type HostileCase,
 } from '../helpers/hostile-bundles.js';
+import { ACCEPT } from '../helpers/registry-state.js';
 
 /** Two children at a time: the machine has two cores, and the registry needs some too. */
 const LANES = 2;
 const DEFAULT_KILL_MS = 30_000;
 const MAX_LAST_LINE = 2000;
 const WRITES = new Set(['PUT', 'POST', 'PATCH', 'DELETE']);
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 // The cases are listed before the tests are defined, so the sample they derive from is made now.
 const work = await tempDir('airgap-hostile-bundle-');
@@ -168,7 +163,7 @@ function argsFor(cmd: Command, proxyHost: string | undefined, prefix: string): s
 async function served(repository: string, tag: string): Promise<number> {
   const res = await fetch(`${registry.url}/v2/${repository}/manifests/${tag}`, {
     method: 'HEAD',
-    headers: { Accept: MANIFEST_ACCEPT },
+    headers: { Accept: ACCEPT },
   });
   return res.status;
 }

@@ -214,17 +214,19 @@ describe('image signatures checked offline at the crossing', () => {
         'countersign.yaml',
         `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
       );
-      const r = await runCli([
-        'import',
-        bundle,
-        '--registry',
-        into.host,
-        '--plain-http',
-        '--verify-signatures',
-        both,
-        '--countersign-key',
-        join(work.path, 'cluster.key'),
-      ]);
+      const importCountersigned = () =>
+        runCli([
+          'import',
+          bundle,
+          '--registry',
+          into.host,
+          '--plain-http',
+          '--verify-signatures',
+          both,
+          '--countersign-key',
+          join(work.path, 'cluster.key'),
+        ]);
+      const r = await importCountersigned();
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toMatch(/countersigned 2 verified images with key sha256:[0-9a-f]{64}/);
       const get = async (
@@ -273,17 +275,7 @@ describe('image signatures checked offline at the crossing', () => {
           repo === 'signed/app' ? app.signatureDigest : tool.signatureDigest,
         );
       }
-      const again = await runCli([
-        'import',
-        bundle,
-        '--registry',
-        into.host,
-        '--plain-http',
-        '--verify-signatures',
-        both,
-        '--countersign-key',
-        join(work.path, 'cluster.key'),
-      ]);
+      const again = await importCountersigned();
       expect(again.code, again.stderr).toBe(0);
       const index = JSON.parse((await get(`/v2/signed/app/manifests/${app.digest.replace(':', '-')}`)).toString());
       // A rerun signs again (ECDSA signatures differ) but lists each signature once.

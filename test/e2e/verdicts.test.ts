@@ -18,6 +18,7 @@ import { onExit } from '../../scripts/lib/process.js';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir, type CliResult } from '../helpers/cli.js';
 import { hostileCases, makeSample, type HostileCase } from '../helpers/hostile-bundles.js';
+import { ACCEPT } from '../helpers/registry-state.js';
 import { startServe } from '../helpers/serve-process.js';
 
 type Verdict = 'refused' | 'damaged' | 'intact';
@@ -44,13 +45,6 @@ afterAll(async () => {
   await work.remove();
   unhookWork();
 });
-
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
 
 function lastLine(r: CliResult): string {
   return r.stderr.trim().split('\n').pop() ?? '';
@@ -139,7 +133,7 @@ async function pull(base: string, im: ImageRecord, blobsDone: Set<string>): Prom
   const visit = async (digest: string, depth: number): Promise<void> => {
     if (depth > 10) throw new Error('indexes nested deeper than this client follows');
     const doc = JSON.parse(
-      (await fetchChecked(`${base}/v2/${im.repository}/manifests/${digest}`, digest, MANIFEST_ACCEPT)).toString(),
+      (await fetchChecked(`${base}/v2/${im.repository}/manifests/${digest}`, digest, ACCEPT)).toString(),
     ) as { manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> };
     for (const child of doc.manifests ?? []) if (!absent.has(child.digest)) await visit(child.digest, depth + 1);
     for (const blob of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) {
