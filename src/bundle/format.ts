@@ -104,6 +104,22 @@ export interface ImageRecord {
   bytes: number;
   /** A signature, attestation, SBOM or referrers index carried for another image. */
   artifact?: { kind: 'signature' | 'attestation' | 'sbom' | 'referrers' | 'referrer'; subject: string; of: string };
+  /** Who signed the image, as the signature policy verified it at export (`export --verify-signatures`). */
+  signed?: SignedRecord;
+}
+
+/** A verified signature: the rule that required it, who made it, and the manifest that carries it. */
+export interface SignedRecord {
+  /** `rules[N] GLOB` of the policy export checked against. */
+  rule: string;
+  /** The certificate's subject (keyless) or the key's fingerprint. */
+  signer: string;
+  issuer?: string;
+  logIndex?: number;
+  /** When the log saw the signature, seconds since the epoch. */
+  integratedTime?: number;
+  /** Digest of the signature manifest (a `.sig` manifest or a Sigstore bundle referrer). */
+  signature: string;
 }
 
 export interface BundleMetadata {
@@ -124,7 +140,16 @@ export interface BundleMetadata {
    * an id shared by the volumes of one export (they cannot be mixed with another).
    */
   volumes?: { index: number; count: number; set: string };
+  /**
+   * The Sigstore trusted root export checked keyless signatures against, as
+   * compact JSON: covered by the bundle's checksum and signature, so the
+   * isolated side may trust it when (and only when) that signature verifies.
+   */
+  trustedRoot?: { source: string; json: string };
 }
+
+/** A trusted root is a few KB; one far larger is no root. */
+export const MAX_TRUSTED_ROOT_BYTES = 1024 * 1024;
 
 /** Bytes the bundle itself carries: every blob but those a delta left out. */
 export function carriedBytes(blobs: readonly BlobRecord[]): number {

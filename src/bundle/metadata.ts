@@ -25,6 +25,8 @@ import {
   type BundleMetadata,
   type ImageRecord,
   type PlatformRecord,
+  MAX_TRUSTED_ROOT_BYTES,
+  type SignedRecord,
 } from './format.js';
 
 /**
@@ -193,6 +195,7 @@ function metadataModel(m: Fields): BundleMetadata {
     blobs,
     ...(m.delta !== undefined ? { delta: deltaModel(object(m.delta, '"delta"')) } : {}),
     ...(volumes ? { volumes } : {}),
+    ...(m.trustedRoot !== undefined ? { trustedRoot: trustedRootModel(object(m.trustedRoot, '"trustedRoot"')) } : {}),
   };
 }
 
@@ -289,7 +292,31 @@ function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): I
     );
   if (r.artifact !== undefined)
     out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
+  if (r.signed !== undefined) out.signed = signedModel(object(r.signed, `${where}.signed`), `${where}.signed`);
   return out;
+}
+
+function signedModel(s: Fields, where: string): SignedRecord {
+  return {
+    rule: text(s.rule, `${where}.rule`, 1024),
+    signer: text(s.signer, `${where}.signer`, 1024),
+    ...(s.issuer !== undefined ? { issuer: text(s.issuer, `${where}.issuer`, 1024) } : {}),
+    ...(s.logIndex !== undefined
+      ? { logIndex: count(s.logIndex, `${where}.logIndex`, 0, Number.MAX_SAFE_INTEGER) }
+      : {}),
+    ...(s.integratedTime !== undefined
+      ? { integratedTime: count(s.integratedTime, `${where}.integratedTime`, 0, Number.MAX_SAFE_INTEGER) }
+      : {}),
+    signature: digest(s.signature, `${where}.signature`),
+  };
+}
+
+/** The carried trusted root: bounded here, read as a root only where it is used (and trusted). */
+function trustedRootModel(t: Fields): NonNullable<BundleMetadata['trustedRoot']> {
+  return {
+    source: text(t.source, 'trustedRoot.source', 1024),
+    json: text(t.json, 'trustedRoot.json', MAX_TRUSTED_ROOT_BYTES),
+  };
 }
 
 /**
@@ -365,6 +392,7 @@ export function buildMetadata(
     platforms: string[] | null;
     sourceDateEpoch?: number;
     deltaAgainst?: string[];
+    trustedRoot?: BundleMetadata['trustedRoot'];
   },
 ): BundleMetadata {
   return {
@@ -376,5 +404,6 @@ export function buildMetadata(
     images,
     blobs,
     ...(opts.deltaAgainst && opts.deltaAgainst.length > 0 ? { delta: { against: opts.deltaAgainst } } : {}),
+    ...(opts.trustedRoot ? { trustedRoot: opts.trustedRoot } : {}),
   };
 }

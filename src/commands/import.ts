@@ -1,5 +1,11 @@
 import type { CountersignKey } from '../signatures/countersign.js';
-import { printSignatures, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
+import {
+  preferCarriedRoot,
+  printSignatures,
+  signatureOptions,
+  signatureOptionsFrom,
+  type SignatureArgs,
+} from './signature-options.js';
 import type { SignatureOptions } from '../signatures/check-images.js';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { statSync } from 'node:fs';
@@ -102,13 +108,16 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
-  const signatures = await signatureOptionsFrom(argv);
-  if (argv['countersign-key'] !== undefined && !signatures)
+  const policy = await signatureOptionsFrom(argv);
+  if (argv['countersign-key'] !== undefined && !policy)
     throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
   const countersignKey = argv['countersign-key']
     ? (await import('../signatures/countersign.js')).loadCountersignKey(argv['countersign-key'])
     : undefined;
-  const { metadata, parsed, plan } = await readBundle(argv, reporter);
+  const { metadata, parsed, plan, signedBy } = await readBundle(argv, reporter);
+  const signatures = await preferCarriedRoot(policy, argv, metadata.trustedRoot, signedBy, (l) =>
+    reporter.info(`note: ${l}`),
+  );
   if (argv['dry-run']) {
     printPlan(plan, registry, argv.json);
     return;
@@ -158,7 +167,7 @@ interface ImportSession {
 async function readBundle(
   argv: ArgumentsCamelCase<ImportArgs>,
   reporter: Reporter,
-): Promise<{ metadata: BundleMetadata; parsed: ParsedMetadata; plan: ImportPlan }> {
+): Promise<{ metadata: BundleMetadata; parsed: ParsedMetadata; plan: ImportPlan; signedBy: string | undefined }> {
   try {
     statSync(argv.bundle);
   } catch {
@@ -166,12 +175,13 @@ async function readBundle(
   }
   const head = await readHead(argv.bundle);
   const metadata = head.metadata;
+  let signedBy: string | undefined;
   if (argv['public-key']) {
-    const key = await requireSignature(argv.bundle, argv['public-key'], head.bytes, head.signature);
-    reporter.info(`signature valid (key ${printable(key)})`);
+    signedBy = await requireSignature(argv.bundle, argv['public-key'], head.bytes, head.signature);
+    reporter.info(`signature valid (key ${printable(signedBy)})`);
   }
   const plan: ImportPlan = planImport(metadata, mappingFrom(argv));
-  return { metadata, parsed: head, plan };
+  return { metadata, parsed: head, plan, signedBy };
 }
 
 /** The push, reported as it goes; a delta whose base the registry lacks is the bundle's problem (exit 3). */

@@ -54,8 +54,16 @@ export function summarize(m: BundleMetadata) {
         ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject }
         : {}),
       artifacts: artifactsOf.get(im.reference) ?? [],
+      ...(im.signed ? { signed: im.signed } : {}),
     })),
+    ...(m.trustedRoot ? { trustedRoot: m.trustedRoot.source } : {}),
   };
+}
+
+/** The signer cell: identity and issuer (keyless) or key fingerprint, and the log index. */
+function signerCell(signed: NonNullable<BundleMetadata['images'][number]['signed']>): string {
+  const who = signed.issuer ? `${signed.signer} (${signed.issuer})` : signed.signer;
+  return signed.logIndex !== undefined ? `${who} log ${signed.logIndex}` : who;
 }
 
 type ArtifactSummary = { kind: string; reference: string; subject: string };
@@ -80,7 +88,8 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
   }
   // Every string below but the tool's own words comes from the bundle: escaped and bounded by
   // printable (here, or by table() for cells) so that it stays one inert line.
-  const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS']];
+  const signers = s.images.some((im) => im.signed);
+  const rows = [['IMAGE', 'DIGEST', 'TYPE', 'SIZE', 'PLATFORMS', ...(signers ? ['SIGNED BY'] : [])]];
   for (const im of s.images) {
     if (im.artifactOf) continue;
     const type = im.mediaType.includes('docker')
@@ -91,7 +100,8 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
         ? 'oci index'
         : 'oci';
     const plats = [...im.platforms, ...im.absentPlatforms.map((p) => `-${p}`)].join(' ') || '-';
-    rows.push([im.reference, im.digest.slice(0, 19), type, formatBytes(im.bytes), plats]);
+    const signer = signers ? [im.signed ? signerCell(im.signed) : '-'] : [];
+    rows.push([im.reference, im.digest.slice(0, 19), type, formatBytes(im.bytes), plats, ...signer]);
     for (const a of im.artifacts)
       rows.push([
         `  + ${a.kind}`,
@@ -99,6 +109,7 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
         '',
         '',
         `for ${a.subject.slice(0, 19)}`,
+        ...(signers ? [''] : []),
       ]);
   }
   const lines = [
@@ -110,6 +121,7 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
       ? `delta against ${printableList(s.delta.against)}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry`
       : '',
     s.images.some((im) => im.absentPlatforms.length) ? '(-os/arch: platform listed by the index but not carried)' : '',
+    s.trustedRoot ? `signatures verified at export against ${printable(s.trustedRoot)}, carried in the bundle` : '',
   ];
   printOut(`${lines.filter((l, i) => l !== '' || i === 1).join('\n')}\n`);
 }

@@ -55,6 +55,25 @@ export async function signatureOptionsFrom(argv: SignatureArgs): Promise<Signatu
   };
 }
 
+/**
+ * Without --trusted-root, the root the bundle carries is used when the
+ * bundle's signature was verified (`signedBy`: the key); `say` gets the line
+ * that tells why it is not used otherwise.
+ */
+export async function preferCarriedRoot(
+  opts: SignatureOptions | undefined,
+  argv: SignatureArgs,
+  carried: { source: string; json: string } | undefined,
+  signedBy: string | undefined,
+  say: (line: string) => void,
+): Promise<SignatureOptions | undefined> {
+  if (!opts || argv['trusted-root'] !== undefined || !carried) return opts;
+  const { carriedRoot } = await import('../signatures/trust-root.js');
+  const { root, note } = carriedRoot(carried, signedBy);
+  if (note) say(note);
+  return root ? { ...opts, trust: root } : opts;
+}
+
 /** One line naming the images that fail the policy, or undefined when none does. */
 export function unsignedImages(results: ImageSignatures[]): string | undefined {
   const failed = results.filter((r) => r.status === 'refused' || r.status === 'denied');

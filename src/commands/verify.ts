@@ -20,6 +20,7 @@ import {
 import { readHead, readMetadata, readParsedMetadata, type ParsedMetadata } from '../bundle/reader.js';
 import { requireSignature } from './signing.js';
 import {
+  preferCarriedRoot,
   printSignatures,
   signatureOptions,
   signatureOptionsFrom,
@@ -95,17 +96,26 @@ async function verifyRegistry(argv: ArgumentsCamelCase<VerifyArgs>, reporter: Re
 export async function handler(argv: ArgumentsCamelCase<VerifyArgs>): Promise<void> {
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   // A policy or trust root that cannot be used is one line before any bundle is read.
-  const signatures = await signatureOptionsFrom(argv);
+  let signatures = await signatureOptionsFrom(argv);
   // What a first read parsed, the scan takes again when the file still holds the same bytes.
   const parsed = new Map<string, ParsedMetadata>();
   // A signature is checked first: an untrusted bundle is not worth reading further.
+  let signedBy: string | undefined;
   if (argv['public-key']) {
     for (const b of argv.bundle) {
       const head = await readHead(b);
-      const key = await requireSignature(b, argv['public-key'], head.bytes, head.signature);
-      reporter.info(`${printable(b)}: signature valid (key ${printable(key)})`);
+      signedBy = await requireSignature(b, argv['public-key'], head.bytes, head.signature);
+      reporter.info(`${printable(b)}: signature valid (key ${printable(signedBy)})`);
       parsed.set(b, head);
     }
+  }
+  if (signatures) {
+    // Unusable metadata is reported by the scan below (one line, or the --json report).
+    const first = parsed.get(argv.bundle[0]!) ?? (await readParsedMetadata(argv.bundle[0]!).catch(() => undefined));
+    if (first) parsed.set(argv.bundle[0]!, first);
+    signatures = await preferCarriedRoot(signatures, argv, first?.metadata.trustedRoot, signedBy, (l) =>
+      reporter.info(`note: ${l}`),
+    );
   }
   if (argv.registry !== undefined) return verifyRegistry(argv, reporter);
   let size = 0;

@@ -201,6 +201,25 @@ async function requireSignatures(
   events?.signatures?.(results);
   const failed = results.filter(failsPolicy);
   if (failed.length > 0) throw new SignaturePolicyRefusal(failed, results.length);
+  recordSigners(images, results);
+}
+
+/** Who signed each verified image goes into its record, so the bundle says it (inspect shows it). */
+function recordSigners(images: ImageRecord[], results: ImageSignatures[]): void {
+  const verified = new Map(results.filter((r) => r.verified).map((r) => [r.reference, r]));
+  for (const image of images) {
+    const r = verified.get(image.reference);
+    if (!r?.verified || !r.rule) continue;
+    const { signer, issuer, logIndex, integratedTime, signature } = r.verified;
+    image.signed = {
+      rule: r.rule,
+      signer,
+      ...(issuer ? { issuer } : {}),
+      ...(logIndex !== undefined ? { logIndex } : {}),
+      ...(integratedTime !== undefined ? { integratedTime } : {}),
+      signature,
+    };
+  }
 }
 
 /** An image (or artifact) resolved, with the handle on the repository it came from. */

@@ -187,7 +187,7 @@ interface Target {
 }
 
 function writingContext(request: ExportRequest, events: ExportEvents): Writing {
-  const { platforms, deltaAgainst, sourceDateEpoch, sign } = request;
+  const { platforms, deltaAgainst, sourceDateEpoch, sign, signatures } = request;
   return {
     request,
     events,
@@ -197,6 +197,8 @@ function writingContext(request: ExportRequest, events: ExportEvents): Writing {
         platforms: platforms ? platforms.map(formatPlatform) : null,
         deltaAgainst,
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+        // The root the signatures were checked against travels with them.
+        ...(signatures ? { trustedRoot: { source: signatures.trust.source, json: signatures.trust.json } } : {}),
       }),
     options: {
       ...(sign ? { sign } : {}),

@@ -31,6 +31,29 @@ export function loadTrustRoot(file: string | undefined): TrustRoot {
   }
 }
 
+/**
+ * The root the bundle carries, when it may be trusted: only when the bundle's
+ * own signature was verified (`--public-key`), since whoever alters an
+ * unsigned bundle could bring their own CA and forge keyless signatures.
+ * Returns why it is not used otherwise, for the report.
+ */
+export function carriedRoot(
+  carried: { source: string; json: string } | undefined,
+  signedBy: string | undefined,
+): { root?: TrustRoot; note?: string } {
+  if (!carried) return {};
+  if (signedBy === undefined)
+    return {
+      note: "the bundle carries the trusted root export used, but it is not used: the bundle's signature was not checked (--public-key)",
+    };
+  return {
+    root: parseTrustedRoot(
+      Buffer.from(carried.json),
+      `the root carried in the bundle (${printable(carried.source, 200)}; the bundle is signed by ${signedBy})`,
+    ),
+  };
+}
+
 function embeddedRoot(): TrustRoot {
   const target = (seeds as Record<string, { targets?: Record<string, string> }>)[PUBLIC_GOOD_MIRROR]?.targets?.[
     'trusted_root.json'

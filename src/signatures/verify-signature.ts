@@ -18,6 +18,8 @@ import type { SignerRule } from './keys.js';
 export interface TrustRoot {
   root: TrustedRoot;
   source: string;
+  /** The root as compact JSON: what export carries in the bundle's metadata. */
+  json: string;
 }
 
 export interface VerifiedSignature {
@@ -32,7 +34,8 @@ export interface VerifiedSignature {
 /** Reads a Sigstore `trusted_root.json`. */
 export function parseTrustedRoot(bytes: Buffer, source: string): TrustRoot {
   try {
-    return { root: TrustedRoot.fromJSON(parseBoundedJson(bytes)), source };
+    const doc = parseBoundedJson(bytes);
+    return { root: TrustedRoot.fromJSON(doc), source, json: JSON.stringify(doc) };
   } catch (err) {
     throw new SignatureFormatError(`${source} is not a Sigstore trusted root: ${(err as Error).message}`);
   }

@@ -4,7 +4,7 @@
 // and leave unmatched, and policy files that are wrong in ways an operator gets them wrong.
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir } from '../helpers/cli.js';
@@ -395,5 +395,61 @@ describe('image signatures checked offline at the crossing', () => {
     expect(patch.stdout).toContain('kind: TimeSyncConfig');
     const tooOld = await runCli(['talos-patch', ...patchArgs, '--talos-version', 'v1.12']);
     expect(tooOld.code).toBe(2);
+  });
+
+  it('export records who signed each image and the root it checked against; the isolated side trusts that root only in a signed bundle', async () => {
+    const out = join(work.path, 'carried');
+    mkdirSync(out);
+    const keys = await runCli(['keygen', '-o', join(out, 'release')]);
+    expect(keys.code, keys.stderr).toBe(0);
+    const root = resolve(import.meta.dirname, '../../../shared/testdata/sigstore/trusted-root/trusted_root.json');
+    const both = policy(
+      'carried.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
+    );
+    const exported = join(out, 'b.tar');
+    const r = await runCli([
+      'export',
+      `${upstream.host}/signed/app:v1`,
+      `${upstream.host}/signed/tool:v1`,
+      '-o',
+      exported,
+      '--plain-http',
+      '--verify-signatures',
+      both,
+      '--trusted-root',
+      root,
+      '--sign-key',
+      join(out, 'release.key'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse((await runCli(['inspect', exported, '--json'])).stdout);
+    const app = summary.images.find((i: { reference: string }) => i.reference.endsWith('/signed/app:v1'));
+    expect(app.signed).toMatchObject({
+      rule: expect.stringMatching(/^rules\[0\]/),
+      signer: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+    expect(summary.trustedRoot).toContain('--trusted-root');
+    expect((await runCli(['inspect', exported])).stdout).toMatch(
+      /SIGNED BY[\s\S]*signed\/app:v1 .* sha256:[0-9a-f]{64}/,
+    );
+    const unsigned = await runCli(['verify', exported, '--verify-signatures', both]);
+    expect(unsigned.code, unsigned.stderr).toBe(0);
+    expect(unsigned.stderr).toMatch(
+      /carries the trusted root export used, but it is not used: the bundle's signature was not checked/,
+    );
+    expect(unsigned.stderr).toMatch(/trusted root: the public-good root shipped with @sigstore\/tuf/);
+    const signed = await runCli([
+      'verify',
+      exported,
+      '--public-key',
+      join(out, 'release.pub'),
+      '--verify-signatures',
+      both,
+    ]);
+    expect(signed.code, signed.stderr).toBe(0);
+    expect(signed.stderr).toMatch(
+      /trusted root: the root carried in the bundle \(--trusted-root .*trusted_root\.json; the bundle is signed by /,
+    );
   });
 });
