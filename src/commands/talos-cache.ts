@@ -6,21 +6,29 @@ import { Reporter } from '../ui/reporter.js';
 import { formatBytes } from '../util/bytes.js';
 import { printable } from '../util/text.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
-import { UsageError } from './errors.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
+import { SignaturePolicyRefusal } from '../signatures/errors.js';
+import { signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 
-interface TalosCacheArgs extends OutputArgs {
+interface TalosCacheArgs extends OutputArgs, SignatureArgs {
   bundle: string[];
   output: string;
   layout: CacheLayout;
   platform: string[];
+  'countersign-key'?: string;
 }
 
 export const command = 'talos-cache <bundle..>';
 export const describe = 'Build a Talos image cache (for the imager or cache-serve) from a bundle, offline';
 
 export function builder(y: Argv): Argv<TalosCacheArgs> {
-  return outputOptions(y)
+  return signatureOptions(outputOptions(y))
+    .option('countersign-key', {
+      type: 'string',
+      describe:
+        'With --verify-signatures: sign every image the policy verified with this key, in the cache, for Talos publicKey rules with the cache alone (ECDSA signatures differ run to run; an Ed25519 key keeps the cache reproducible)',
+    })
     .positional('bundle', {
       type: 'string',
       array: true,
@@ -48,7 +56,7 @@ export function builder(y: Argv): Argv<TalosCacheArgs> {
     .example('$0 talos-cache v1.9-delta.tar v1.8.tar -o cache.oci', 'A delta with the bundle it was made against')
     .epilog(
       'Reads the bundle in place (no network, no extraction), hashes every byte it copies, and writes under a temporary name renamed when complete; SOURCE_DATE_EPOCH sets the time stamps (the same bundle and options give the same bytes). ' +
-        'Exit codes: 0 done, 1 failure (disk), 2 usage error (a platform the bundle lacks, -o not empty, a missing volume or base), 3 bundle damaged or altered (nothing written).',
+        'Exit codes: 0 done, 1 failure (disk), 2 usage error (a platform the bundle lacks, -o not empty, a missing volume or base), 3 bundle damaged or altered (nothing written), 5 an image fails the signature policy (--verify-signatures; nothing written).',
     ) as unknown as Argv<TalosCacheArgs>;
 }
 
@@ -77,6 +85,12 @@ export async function handler(argv: ArgumentsCamelCase<TalosCacheArgs>): Promise
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
   const platforms = parsePlatformChoice(argv.platform);
   const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+  const signatures = await signatureOptionsFrom(argv);
+  if (argv['countersign-key'] !== undefined && !signatures)
+    throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
+  const countersignKey = argv['countersign-key']
+    ? (await import('../signatures/countersign.js')).loadCountersignKey(argv['countersign-key'])
+    : undefined;
   const started = Date.now();
   try {
     const result = await buildTalosCache(
@@ -86,12 +100,17 @@ export async function handler(argv: ArgumentsCamelCase<TalosCacheArgs>): Promise
         layout: argv.layout,
         platforms,
         ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+        ...(signatures ? { signatures } : {}),
+        ...(countersignKey ? { countersignKey } : {}),
       },
       {
         onStart: (total) => reporter.startBytes('write', `image cache ${printable(argv.output)}`, total),
         onBytes: (n) => reporter.advance('write', n),
       },
-    );
+    ).catch((err: unknown) => {
+      if (err instanceof SignaturePolicyRefusal) throw new CheckFailed(err.message, ExitCode.unsigned);
+      throw err;
+    });
     reporter.stop();
     report(reporter, result, (Date.now() - started) / 1000);
   } finally {

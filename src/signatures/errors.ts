@@ -11,16 +11,17 @@ export class SignatureRefused extends Error {
   override name = 'SignatureRefused';
 }
 
-/** Images that fail the policy at export: nothing is written, and the command exits 5. */
+/** Images that fail the policy where nothing may be written then (export, talos-cache): exit 5. */
 export class SignaturePolicyRefusal extends Error {
   override name = 'SignaturePolicyRefusal';
   constructor(
     readonly failed: ImageSignatures[],
     total: number,
+    consequence = 'no bundle was written',
   ) {
     const first = failed[0]!;
     super(
-      `${failed.length} of ${total} images fail the signature policy, so no bundle was written: ${printable(first.reference)} (${first.rule ? `${first.rule}: ` : ''}${printable(first.reason ?? first.status, 300)})${failed.length > 1 ? ' (and more)' : ''}`,
+      `${failed.length} of ${total} images fail the signature policy, so ${consequence}: ${printable(first.reference)} (${first.rule ? `${first.rule}: ` : ''}${printable(first.reason ?? first.status, 300)})${failed.length > 1 ? ' (and more)' : ''}`,
     );
   }
 }

@@ -1,10 +1,14 @@
+import { checkSignatures, failsPolicy, type SignatureOptions } from '../signatures/check-images.js';
+import type { CountersignKey } from '../signatures/countersign.js';
+import { SignaturePolicyRefusal } from '../signatures/errors.js';
+import { cacheCountersign, cacheSignatureSource } from './signatures.js';
 import type { Platform } from '../oci/descriptor.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { EntryStamp } from '../tar/entries.js';
 import { writeOciLayout, type OciResult } from './oci-wrap.js';
 import { layerSize } from './layer-tar.js';
 import { checkOutput, ensureSpace, pendingOutput } from './output.js';
-import { planCache, type CachedImage, type CachePlan, type PlatformChoice } from './plan.js';
+import { planCache, type CacheCountersign, type CachedImage, type CachePlan, type PlatformChoice } from './plan.js';
 import { openBundles, type BundleSource } from './source.js';
 import { writeTree } from './tree-writer.js';
 
@@ -25,6 +29,10 @@ export interface TalosCacheRequest {
   platforms: PlatformChoice;
   /** From SOURCE_DATE_EPOCH: every time stamp in the layer and the image's creation time. */
   sourceDateEpoch?: number;
+  /** Every image must satisfy this policy (the build is refused otherwise, exit 5). */
+  signatures?: SignatureOptions;
+  /** With `signatures`: the cluster's signature beside every verified image, in the cache. */
+  countersignKey?: CountersignKey;
 }
 
 export interface TalosCacheHooks {
@@ -56,7 +64,7 @@ function wrappingPlatform(choice: PlatformChoice): Platform {
 export async function buildTalosCache(req: TalosCacheRequest, hooks: TalosCacheHooks = {}): Promise<TalosCacheResult> {
   await checkOutput(req.output);
   const source = await openBundles(req.bundles);
-  const plan = planCache(source.metadata, source.manifest, req.platforms);
+  const plan = planCache(source.metadata, source.manifest, req.platforms, await countersignFor(req, source));
   source.requireBlobs(plan.files.flatMap((f) => ('blob' in f ? [{ digest: f.blob, size: f.size }] : [])));
   const stamp: EntryStamp = { mtime: new Date((req.sourceDateEpoch ?? 0) * 1000) };
   const total = req.layout === 'oci' ? layerSize(plan, stamp) : plan.bytes;
@@ -82,6 +90,21 @@ export async function buildTalosCache(req: TalosCacheRequest, hooks: TalosCacheH
     bundleBytes: source.bytes,
     ...(image ? { image } : {}),
   };
+}
+
+/** With a policy: every image checked (a failure refuses the cache), and the countersigner for the verified ones. */
+async function countersignFor(req: TalosCacheRequest, source: BundleSource): Promise<CacheCountersign | undefined> {
+  if (!req.signatures) return undefined;
+  const results = await checkSignatures(
+    source.metadata.images,
+    cacheSignatureSource(source, source.metadata),
+    req.signatures,
+  );
+  const failed = results.filter(failsPolicy);
+  if (failed.length > 0) throw new SignaturePolicyRefusal(failed, results.length, 'no image cache was written');
+  if (!req.countersignKey) return undefined;
+  const verified = new Set(results.filter((r) => r.status === 'verified').map((r) => r.reference));
+  return cacheCountersign(req.countersignKey, verified);
 }
 
 async function write(

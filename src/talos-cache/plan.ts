@@ -1,3 +1,4 @@
+import { listedBy, withReferrer, type SignatureManifest } from '../signatures/countersign-documents.js';
 import type { BundleMetadata, ImageRecord } from '../bundle/format.js';
 import { BundleFormatError } from '../bundle/reader.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
@@ -54,7 +55,24 @@ export class PlatformRefused extends UserInputError {
 /** A manifest's bytes by digest; the caller has read and hashed every manifest the plan may need. */
 export type ManifestLookup = (digest: string) => Buffer;
 
-export function planCache(metadata: BundleMetadata, manifest: ManifestLookup, choice: PlatformChoice): CachePlan {
+/**
+ * The cluster's signature for images the policy verified, so Talos
+ * `publicKey` rules hold with the cache alone: made by the caller (it signs),
+ * laid out here like any signature Talos looks up.
+ */
+export interface CacheCountersign {
+  /** References of the images to countersign. */
+  verified: Set<string>;
+  referrer(image: ImageRecord): SignatureManifest;
+  legacy(image: ImageRecord): SignatureManifest;
+}
+
+export function planCache(
+  metadata: BundleMetadata,
+  manifest: ManifestLookup,
+  choice: PlatformChoice,
+  countersign?: CacheCountersign,
+): CachePlan {
   checkBundleFilter(metadata.platforms, choice);
   const tree = new Tree();
   const signatures = signaturesBySubject(metadata);
@@ -64,14 +82,53 @@ export function planCache(metadata: BundleMetadata, manifest: ManifestLookup, ch
     const platforms = addImage(tree, image, manifest, choice);
     const sigs = signatures.get(`${image.reference}\n${image.digest}`) ?? [];
     for (const sig of sigs) addSignature(tree, sig, manifest);
+    const own = countersign?.verified.has(image.reference)
+      ? addCountersignature(tree, image, sigs, manifest, countersign)
+      : [];
     images.push({
       reference: image.reference,
       digest: image.digest,
       platforms,
-      signatures: sigs.map((s) => s.tag!),
+      signatures: [...new Set([...sigs.map((s) => s.tag!), ...own])],
     });
   }
   return { ...tree.finish(), images };
+}
+
+/**
+ * The cluster's signature of one image: its referrer under its digest, the
+ * `sha256-<hex>` fallback index listing it after the upstream referrers (the
+ * tag file now holds that index), and the legacy `.sig` where the image has
+ * none. Returns the tags written.
+ */
+function addCountersignature(
+  tree: Tree,
+  image: ImageRecord,
+  sigs: ImageRecord[],
+  manifest: ManifestLookup,
+  countersign: CacheCountersign,
+): string[] {
+  const dir = repositoryDir(image.registry, image.repository);
+  const base = `sha256-${digestHex(image.digest)}`;
+  const referrer = countersign.referrer(image);
+  addSignatureManifest(tree, dir, referrer);
+  const upstream = sigs.find((s) => s.tag === base);
+  const index = withReferrer(upstream ? listedBy(manifest(upstream.digest)) : [], referrer.manifest);
+  if (index) {
+    tree.addBytes(digestPath(dir, index.digest), index.bytes);
+    tree.replaceBytes(referencePath(dir, base), index.bytes);
+  }
+  if (sigs.some((s) => s.tag === `${base}.sig`)) return [base];
+  const legacy = countersign.legacy(image);
+  addSignatureManifest(tree, dir, legacy);
+  tree.addBytes(referencePath(dir, `${base}.sig`), legacy.manifest.bytes);
+  return [base, `${base}.sig`];
+}
+
+/** A signature manifest under its digest, and its blobs (bytes made here, not copied from the bundle). */
+function addSignatureManifest(tree: Tree, dir: string, sig: SignatureManifest): void {
+  tree.addBytes(digestPath(dir, sig.manifest.digest), sig.manifest.bytes);
+  for (const b of sig.blobs) tree.addBlobBytes(b.digest, b.bytes);
 }
 
 /** A bundle exported with `--platform` carries only those children: asking for another is refused up front. */
@@ -198,6 +255,17 @@ class Tree {
     const had = this.files.get(path);
     if (had && !('bytes' in had && had.bytes.equals(bytes)))
       throw new BundleFormatError(`two images of the bundle would write ${printable(path)} with different content`);
+    this.files.set(path, { path, bytes });
+  }
+
+  /** A blob made here; one of that digest already in the tree (copied from the bundle) is the same bytes. */
+  addBlobBytes(digest: string, bytes: Buffer): void {
+    const path = blobPath(digest);
+    if (!this.files.has(path)) this.files.set(path, { path, bytes });
+  }
+
+  /** A file this plan itself supersedes (a tag moved to a new index), never one two images disagree on. */
+  replaceBytes(path: string, bytes: Buffer): void {
     this.files.set(path, { path, bytes });
   }
 

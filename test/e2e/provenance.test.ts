@@ -2,7 +2,7 @@
 // signs (ECDSA P-256, the `sha256-<hex>.sig` tag) in a real registry, exported with their
 // signatures, then `verify --verify-signatures` against policies that accept, refuse, deny, skip
 // and leave unmatched, and policy files that are wrong in ways an operator gets them wrong.
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -451,5 +451,69 @@ describe('image signatures checked offline at the crossing', () => {
     expect(signed.stderr).toMatch(
       /trusted root: the root carried in the bundle \(--trusted-root .*trusted_root\.json; the bundle is signed by /,
     );
+  });
+
+  it('talos-cache --countersign-key lays the cluster signature into the cache where Talos looks; a failing image refuses the cache', async () => {
+    const out = join(work.path, 'cache');
+    mkdirSync(out);
+    const keys = await runCli(['keygen', '--type', 'ecdsa-p256', '-o', join(out, 'cluster')]);
+    expect(keys.code, keys.stderr).toBe(0);
+    const both = policy(
+      'cache.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
+    );
+    const tree = join(out, 'tree');
+    const r = await runCli([
+      'talos-cache',
+      bundle,
+      '-o',
+      tree,
+      '--layout',
+      'flat',
+      '--platform',
+      'all',
+      '--verify-signatures',
+      both,
+      '--countersign-key',
+      join(out, 'cluster.key'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const clusterPub = createPublicKey(readFileSync(join(out, 'cluster.pub')));
+    const hostDir = upstream.host.replace(':', '_') + '_';
+    const dir = join(tree, 'manifests', hostDir, 'signed', 'app');
+    const tag = app.digest.replace(':', '-');
+    // The tag file is the index that lists the upstream referrer and the cluster's; its digest file holds the same bytes.
+    const indexBytes = readFileSync(join(dir, 'reference', tag));
+    const indexDigest = `sha256-${createHash('sha256').update(indexBytes).digest('hex')}`;
+    expect(readFileSync(join(dir, 'digest', indexDigest)).equals(indexBytes)).toBe(true);
+    const listed = JSON.parse(indexBytes.toString()).manifests as Array<{ digest: string }>;
+    expect(listed.map((m) => m.digest)).toContain(app.referrerDigest);
+    const ours = listed.find((m) => m.digest !== app.referrerDigest)!;
+    const manifest = JSON.parse(readFileSync(join(dir, 'digest', ours.digest.replace(':', '-'))).toString());
+    expect(manifest.subject.digest).toBe(app.digest);
+    const envelope = JSON.parse(
+      readFileSync(join(tree, 'blob', manifest.layers[0].digest.replace(':', '-'))).toString(),
+    ).dsseEnvelope;
+    const payload = Buffer.from(envelope.payload, 'base64');
+    const pae = Buffer.concat([
+      Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
+      payload,
+    ]);
+    expect(verify('sha256', pae, clusterPub, Buffer.from(envelope.signatures[0].sig, 'base64'))).toBe(true);
+    // The upstream legacy signature stays as it came.
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(dir, 'reference', `${tag}.sig`)))
+        .digest('hex'),
+    ).toBe(app.signatureDigest.slice(7));
+
+    const wrong = policy(
+      'cache-wrong.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/**"\n    publicKey: { key: app.pub }\n`,
+    );
+    const refused = await runCli(['talos-cache', bundle, '-o', join(out, 'refused'), '--verify-signatures', wrong]);
+    expect(refused.code, refused.stderr).toBe(5);
+    expect(refused.stderr.trim().split('\n').pop()).toMatch(/so no image cache was written: .*signed\/tool:v1/);
+    expect(readdirSync(out)).not.toContain('refused');
   });
 });
