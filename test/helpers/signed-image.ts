@@ -172,3 +172,73 @@ export async function pushSignedImage(
     referrerDigest: ref.digest,
   };
 }
+
+/**
+ * An image (unique to its repository) with a cosign `sha256-<hex>.sig` manifest whose one layer is
+ * the simple-signing payload and whose annotations `annotate` makes for it (a keyless signature of
+ * the tests' own Sigstore, say).
+ */
+export async function pushImageSignedBy(
+  reg: RunningRegistry,
+  repository: string,
+  annotate: (payload: Buffer) => Promise<Record<string, string>>,
+  tag = 'v1',
+): Promise<{ digest: string; signatureDigest: string }> {
+  const layer = gzipSync(Buffer.from(repository));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, repository }),
+  );
+  await pushBlob(reg, repository, layer);
+  await pushBlob(reg, repository, config);
+  const image = await pushManifest(
+    reg,
+    repository,
+    tag,
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+    },
+    OCI_MANIFEST,
+  );
+  const payload = Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': `${reg.host}/${repository}` },
+        image: { 'docker-manifest-digest': image.digest },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
+  );
+  await pushBlob(reg, repository, payload);
+  const sigConfig = Buffer.from(
+    JSON.stringify({ architecture: '', config: {}, os: '', rootfs: { type: 'layers', diff_ids: [sha256(payload)] } }),
+  );
+  await pushBlob(reg, repository, sigConfig);
+  const sig = await pushManifest(
+    reg,
+    repository,
+    `${image.digest.replace(':', '-')}.sig`,
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: {
+        mediaType: 'application/vnd.oci.image.config.v1+json',
+        digest: sha256(sigConfig),
+        size: sigConfig.length,
+      },
+      layers: [
+        {
+          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+          digest: sha256(payload),
+          size: payload.length,
+          annotations: await annotate(payload),
+        },
+      ],
+    },
+    OCI_MANIFEST,
+  );
+  return { digest: image.digest, signatureDigest: sig.digest };
+}
