@@ -2,6 +2,7 @@ import type { CountersignKey } from '../signatures/countersign.js';
 import {
   preferCarriedRoot,
   printSignatures,
+  countersignKeyFrom,
   signatureOptions,
   signatureOptionsFrom,
   type SignatureArgs,
@@ -109,11 +110,7 @@ export async function handler(argv: ArgumentsCamelCase<ImportArgs>): Promise<voi
   const registry = validateRegistry(argv.registry);
   const chunkSize = parseChunkSize(argv['chunk-size']);
   const policy = await signatureOptionsFrom(argv);
-  if (argv['countersign-key'] !== undefined && !policy)
-    throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
-  const countersignKey = argv['countersign-key']
-    ? (await import('../signatures/countersign.js')).loadCountersignKey(argv['countersign-key'])
-    : undefined;
+  const countersignKey = await countersignKeyFrom(argv, policy);
   const { metadata, parsed, plan, signedBy } = await readBundle(argv, reporter);
   const signatures = await preferCarriedRoot(policy, argv, metadata.trustedRoot, signedBy, (l) =>
     reporter.info(`note: ${l}`),

@@ -1,3 +1,4 @@
+import type { CountersignKey } from '../signatures/countersign.js';
 import type { Argv } from 'yargs';
 import type { ImageSignatures } from '../signatures/check-images.js';
 import type { SignatureOptions } from '../signatures/check-images.js';
@@ -53,6 +54,21 @@ export async function signatureOptionsFrom(argv: SignatureArgs): Promise<Signatu
     trust: loadTrustRoot(argv['trusted-root']),
     requireSignatures: argv['require-signatures'],
   };
+}
+
+/**
+ * `--countersign-key`, which signs what the policy verified and so needs one:
+ * the key read (one line naming the flag when it cannot be), or undefined.
+ */
+export async function countersignKeyFrom(
+  argv: { 'countersign-key'?: string },
+  signatures: SignatureOptions | undefined,
+): Promise<CountersignKey | undefined> {
+  const path = argv['countersign-key'];
+  if (path === undefined) return undefined;
+  if (!signatures)
+    throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
+  return (await import('../signatures/countersign.js')).loadCountersignKey(path);
 }
 
 /**

@@ -8,7 +8,7 @@ import { printable } from '../util/text.js';
 import { retainFreedMemory } from '../util/retain-freed-memory.js';
 import { CheckFailed, ExitCode, UsageError } from './errors.js';
 import { SignaturePolicyRefusal } from '../signatures/errors.js';
-import { signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
+import { countersignKeyFrom, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 
 interface TalosCacheArgs extends OutputArgs, SignatureArgs {
@@ -86,11 +86,7 @@ export async function handler(argv: ArgumentsCamelCase<TalosCacheArgs>): Promise
   const platforms = parsePlatformChoice(argv.platform);
   const sourceDateEpoch = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
   const signatures = await signatureOptionsFrom(argv);
-  if (argv['countersign-key'] !== undefined && !signatures)
-    throw new UsageError('--countersign-key signs what the policy verified: give --verify-signatures POLICY too');
-  const countersignKey = argv['countersign-key']
-    ? (await import('../signatures/countersign.js')).loadCountersignKey(argv['countersign-key'])
-    : undefined;
+  const countersignKey = await countersignKeyFrom(argv, signatures);
   const started = Date.now();
   try {
     const result = await buildTalosCache(

@@ -51,26 +51,11 @@ async function pushManifest(
   return { digest: sha256(bytes), size: bytes.length, bytes };
 }
 
-/**
- * An image signed as cosign signs (simple-signing payload, ECDSA P-256, the
- * `sha256-<hex>.sig` tag) and with an OCI 1.1 referrer (a sigstore bundle
- * manifest with `subject`, listed in the `sha256-<hex>` fallback index, since
- * this registry has no referrers API).
- */
-export async function pushSignedImage(
-  reg: RunningRegistry,
-  repository = 'signed/app',
-  tag = 'v1',
-): Promise<SignedImage> {
-  // A real layer (an empty tar, gzipped), so containerd can unpack the image.
-  const tar = Buffer.alloc(1024);
-  const layer = gzipSync(tar);
-  const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
-  );
+/** An image of one gzipped layer (`layer`'s bytes) with a config naming `rootfs`. */
+async function pushImage(reg: RunningRegistry, repository: string, tag: string, layer: Buffer, config: Buffer) {
   await pushBlob(reg, repository, layer);
   await pushBlob(reg, repository, config);
-  const image = await pushManifest(
+  return pushManifest(
     reg,
     repository,
     tag,
@@ -82,19 +67,30 @@ export async function pushSignedImage(
     },
     OCI_MANIFEST,
   );
+}
 
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const payload = Buffer.from(
+/** cosign's simple-signing payload for the image `digest` of `repository`. */
+function cosignPayload(reg: RunningRegistry, repository: string, digest: string): Buffer {
+  return Buffer.from(
     JSON.stringify({
       critical: {
         identity: { 'docker-reference': `${reg.host}/${repository}` },
-        image: { 'docker-manifest-digest': image.digest },
+        image: { 'docker-manifest-digest': digest },
         type: 'cosign container image signature',
       },
       optional: null,
     }),
   );
-  const signature = sign('sha256', payload, privateKey).toString('base64');
+}
+
+/** The `sha256-<hex>.sig` manifest: the payload as its one layer, with `annotations`. */
+async function pushSigManifest(
+  reg: RunningRegistry,
+  repository: string,
+  digest: string,
+  payload: Buffer,
+  annotations: Record<string, string>,
+) {
   await pushBlob(reg, repository, payload);
   const sigConfig = Buffer.from(
     JSON.stringify({
@@ -106,7 +102,7 @@ export async function pushSignedImage(
     }),
   );
   await pushBlob(reg, repository, sigConfig);
-  const signatureTag = `${image.digest.replace(':', '-')}.sig`;
+  const signatureTag = `${digest.replace(':', '-')}.sig`;
   const sig = await pushManifest(
     reg,
     repository,
@@ -124,12 +120,39 @@ export async function pushSignedImage(
           mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
           digest: sha256(payload),
           size: payload.length,
-          annotations: { 'dev.cosignproject.cosign/signature': signature },
+          annotations,
         },
       ],
     },
     OCI_MANIFEST,
   );
+  return { signatureTag, digest: sig.digest };
+}
+
+/**
+ * An image signed as cosign signs (simple-signing payload, ECDSA P-256, the
+ * `sha256-<hex>.sig` tag) and with an OCI 1.1 referrer (a sigstore bundle
+ * manifest with `subject`, listed in the `sha256-<hex>` fallback index, since
+ * this registry has no referrers API).
+ */
+export async function pushSignedImage(
+  reg: RunningRegistry,
+  repository = 'signed/app',
+  tag = 'v1',
+): Promise<SignedImage> {
+  // A real layer (an empty tar, gzipped), so containerd can unpack the image.
+  const tar = Buffer.alloc(1024);
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(tar)] } }),
+  );
+  const image = await pushImage(reg, repository, tag, gzipSync(tar), config);
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const payload = cosignPayload(reg, repository, image.digest);
+  const signature = sign('sha256', payload, privateKey).toString('base64');
+  const sig = await pushSigManifest(reg, repository, image.digest, payload, {
+    'dev.cosignproject.cosign/signature': signature,
+  });
+  const signatureTag = sig.signatureTag;
 
   const empty = Buffer.from('{}');
   await pushBlob(reg, repository, empty);
@@ -184,61 +207,11 @@ export async function pushImageSignedBy(
   annotate: (payload: Buffer) => Promise<Record<string, string>>,
   tag = 'v1',
 ): Promise<{ digest: string; signatureDigest: string }> {
-  const layer = gzipSync(Buffer.from(repository));
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, repository }),
   );
-  await pushBlob(reg, repository, layer);
-  await pushBlob(reg, repository, config);
-  const image = await pushManifest(
-    reg,
-    repository,
-    tag,
-    {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
-    },
-    OCI_MANIFEST,
-  );
-  const payload = Buffer.from(
-    JSON.stringify({
-      critical: {
-        identity: { 'docker-reference': `${reg.host}/${repository}` },
-        image: { 'docker-manifest-digest': image.digest },
-        type: 'cosign container image signature',
-      },
-      optional: null,
-    }),
-  );
-  await pushBlob(reg, repository, payload);
-  const sigConfig = Buffer.from(
-    JSON.stringify({ architecture: '', config: {}, os: '', rootfs: { type: 'layers', diff_ids: [sha256(payload)] } }),
-  );
-  await pushBlob(reg, repository, sigConfig);
-  const sig = await pushManifest(
-    reg,
-    repository,
-    `${image.digest.replace(':', '-')}.sig`,
-    {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(sigConfig),
-        size: sigConfig.length,
-      },
-      layers: [
-        {
-          mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
-          digest: sha256(payload),
-          size: payload.length,
-          annotations: await annotate(payload),
-        },
-      ],
-    },
-    OCI_MANIFEST,
-  );
+  const image = await pushImage(reg, repository, tag, gzipSync(Buffer.from(repository)), config);
+  const payload = cosignPayload(reg, repository, image.digest);
+  const sig = await pushSigManifest(reg, repository, image.digest, payload, await annotate(payload));
   return { digest: image.digest, signatureDigest: sig.digest };
 }
