@@ -1,7 +1,7 @@
 /**
  * Thousands of small images: how each step scales with the image count, not the bytes.
  *
- *   npm run bench -- --many 3000 [--runs N] [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]
+ *   npm run bench -- --many 3000 [--runs N] [--baseline OLD/dist/cli.js] [--no-peer] [--signed] [--json FILE]
  *   npx tsx scripts/bench-many.ts --many 3000
  *
  * N images (a shared base layer, one unique layer each, 30 % two-platform indexes) are written
@@ -15,8 +15,11 @@
  * ratio of each step is the median of the runs' own ratios, with their range: on a shared machine
  * one run cannot tell a few per cent from the drift of the hour. Every import ends with a check that
  * the registry serves every image's tag with its digest. JSON goes to --json (default
- * .bench/many-N.json).
+ * .bench/many-N.json). `--signed` signs every image (a cosign `.sig` each, one key) and measures
+ * export and the no-op import again with `--verify-signatures` and a policy holding that key: the
+ * difference is what checking the signatures costs.
  */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -31,11 +34,13 @@ const root = resolve(import.meta.dirname, '..');
 const benchDir = join(root, '.bench');
 const log = (line: string) => process.stderr.write(`[bench-many ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
-type StepId = 'export' | 'import' | 'noop' | 'verify-registry' | 'verify' | 'inspect';
+type StepId = 'export' | 'export-signed' | 'import' | 'noop' | 'noop-signed' | 'verify-registry' | 'verify' | 'inspect';
 const STEPS: Record<StepId, string> = {
   export: 'export',
+  'export-signed': 'export --verify-signatures',
   import: 'import (empty registry)',
   noop: 're-import (no-op)',
+  'noop-signed': 're-import --verify-signatures',
   'verify-registry': 'verify --registry',
   verify: 'verify (offline)',
   inspect: 'inspect',
@@ -48,6 +53,8 @@ interface Options {
   baseline?: string;
   peer: boolean;
   json: string;
+  /** Every image signed (a cosign .sig each), and export and the no-op import measured with a policy too. */
+  signed: boolean;
 }
 
 function parseArgs(args: string[]): Options {
@@ -59,7 +66,7 @@ function parseArgs(args: string[]): Options {
   const runs = Number(arg('--runs') ?? 1);
   if (!Number.isInteger(count) || count < 1 || count > 100_000 || !Number.isInteger(runs) || runs < 1 || runs > 20) {
     process.stderr.write(
-      'usage: --many N (1..100000) [--runs N (1..20)] [--baseline OLD/dist/cli.js] [--no-peer] [--json FILE]\n',
+      'usage: --many N (1..100000) [--runs N (1..20)] [--baseline OLD/dist/cli.js] [--no-peer] [--signed] [--json FILE]\n',
     );
     process.exit(2);
   }
@@ -69,6 +76,7 @@ function parseArgs(args: string[]): Options {
     runs,
     ...(baseline ? { baseline: resolve(baseline) } : {}),
     peer: !args.includes('--no-peer'),
+    signed: args.includes('--signed'),
     json: resolve(arg('--json') ?? join(benchDir, `many-${count}.json`)),
   };
 }
@@ -89,6 +97,8 @@ interface Upstream {
   set: ManySet;
   list: string;
   yaml: string;
+  /** With --signed: the policy (a publicKey rule for every image) the signed steps check against. */
+  policy?: string;
 }
 
 /** Every step with one build of the tool; `fresh` gives an empty registry behind a counting proxy. */
@@ -98,13 +108,19 @@ async function toolSteps(cli: string, up: Upstream, work: string, fresh: () => P
   const node = (...a: string[]) => [process.execPath, cli, ...a];
   const r: Results = {};
   await rm(bundle, { force: true });
-  r.export = await measured(node('export', '-f', up.list, '-o', bundle, '--plain-http', '-q'), tmp, up.proxy);
+  const exportCmd = node('export', '-f', up.list, '-o', bundle, '--plain-http', '-q');
+  if (up.policy) {
+    r['export-signed'] = await measured([...exportCmd, '--verify-signatures', up.policy], tmp, up.proxy);
+    await rm(bundle, { force: true });
+  }
+  r.export = await measured(exportCmd, tmp, up.proxy);
   const dest = await fresh();
   const importCmd = node('import', bundle, '--registry', dest.host, '--plain-http', '-q', '--skip-verify');
   r.import = await measured(importCmd, tmp, dest);
   await expectServed(dest.host, up.set.images, 'import');
   r.noop = await measured(importCmd, tmp, dest);
   await expectServed(dest.host, up.set.images, 're-import');
+  if (up.policy) r['noop-signed'] = await measured([...importCmd, '--verify-signatures', up.policy], tmp, dest);
   r['verify-registry'] = await measured(
     node('verify', bundle, '--registry', dest.host, '--plain-http', '-q'),
     tmp,
@@ -148,11 +164,24 @@ async function main(): Promise<void> {
   try {
     const registry = await startRegistry();
     started.push(registry);
-    log(`writing ${opts.count} images into the upstream registry's storage`);
-    const set = await writeManySet(registry.storageDir, opts.count, log);
     const proxy = await startCountingProxy(registry.host);
     started.push(proxy);
-    const up: Upstream = { registry, proxy, set, ...(await writeLists(work, proxy.host, set.images)) };
+    log(`writing ${opts.count} ${opts.signed ? 'signed ' : ''}images into the upstream registry's storage`);
+    const keys = opts.signed ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : undefined;
+    const set = await writeManySet(
+      registry.storageDir,
+      opts.count,
+      log,
+      keys ? { key: keys.privateKey, registry: proxy.host } : undefined,
+    );
+    const policy = keys ? await writePolicy(work, proxy.host, keys.publicKey) : undefined;
+    const up: Upstream = {
+      registry,
+      proxy,
+      set,
+      ...(await writeLists(work, proxy.host, set.images)),
+      ...(policy ? { policy } : {}),
+    };
     await expectServed(registry.host, set.images, 'writing the set');
     const runs: Runs = { tool: [], baseline: [] };
     for (let i = 0; i < opts.runs; i++) {
@@ -172,6 +201,15 @@ async function main(): Promise<void> {
     await dest?.registry.stop();
     for (const s of started.reverse()) await s.stop();
   }
+}
+
+/** A policy holding the key every image was signed with, for all of them. */
+async function writePolicy(work: string, registry: string, key: KeyObject): Promise<string> {
+  const pub = join(work, 'bench.pub');
+  await writeFile(pub, key.export({ type: 'spki', format: 'pem' }));
+  const policy = join(work, 'policy.yaml');
+  await writeFile(policy, `rules:\n  - image: "${registry}/many/*"\n    publicKey: { key: bench.pub }\n`);
+  return policy;
 }
 
 type Runs = { tool: Results[]; baseline: Results[] };
@@ -252,6 +290,7 @@ async function report(
       `load average ${la(loadAtStart)} at start, ${la(machine.loadAverage.atEnd)} at end\n\n`,
   );
   printTable(n, cols);
+  printSignatureCost(cols.tool);
   process.stdout.write(`\nJSON: ${opts.json}\n`);
 }
 
@@ -286,6 +325,18 @@ function printTable(n: number, cols: Columns): void {
   const widths = head.map((_, c) => Math.max(...cells.map((r) => r[c]!.length)));
   for (const r of cells)
     process.stdout.write(`${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}\n`);
+}
+
+/** What checking every signature adds to export and to the no-op import, and the peak memory with it. */
+function printSignatureCost(r: Results): void {
+  const cost = (plain: StepId, signed: StepId) => {
+    const [a, b] = [r[plain], r[signed]];
+    return a && b
+      ? `${plain === 'export' ? 'export' : 'no-op import'} +${(((b.seconds - a.seconds) / a.seconds) * 100).toFixed(1)} % (${b.rssMiB.toFixed(0)} MiB peak)`
+      : undefined;
+  };
+  const parts = [cost('export', 'export-signed'), cost('noop', 'noop-signed')].filter(Boolean);
+  if (parts.length > 0) process.stdout.write(`\nsignature verification (one .sig per image): ${parts.join(', ')}\n`);
 }
 
 /** `1.04x`, or with several runs `1.04x (0.97-1.10)`: the median and the range of the paired ratios. */

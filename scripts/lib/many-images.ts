@@ -93,7 +93,16 @@ function platformManifest(base: Blob, unique: Blob, name: string, arch: string):
 }
 
 /** Writes the set into `storageDir` (the registry's `rootdirectory`) and returns it. */
-export async function writeManySet(storageDir: string, count: number, log: (line: string) => void): Promise<ManySet> {
+/**
+ * With `signer`, every image also gets a cosign `sha256-<hex>.sig` manifest: one simple-signing
+ * payload naming `registry/repository` and the image's digest, signed with the key (ECDSA, SHA-256).
+ */
+export async function writeManySet(
+  storageDir: string,
+  count: number,
+  log: (line: string) => void,
+  signer?: { key: crypto.KeyObject; registry: string },
+): Promise<ManySet> {
   const v2 = join(storageDir, 'docker', 'registry', 'v2');
   const written = new Set<string>();
   let bytes = 0;
@@ -112,7 +121,9 @@ export async function writeManySet(storageDir: string, count: number, log: (line
   const base = gzipLayer('base', 64 * 1024);
   const images: ManyImage[] = [];
   for (let i = 0; i < count; i++) {
-    images.push(await writeImage(i, { v2, base, putBlob, link }));
+    const image = await writeImage(i, { v2, base, putBlob, link });
+    if (signer) await writeSignature(image, signer, { v2, base, putBlob, link });
+    images.push(image);
     if ((i + 1) % 1000 === 0) log(`generated ${i + 1}/${count} images`);
   }
   return { images, blobs: written.size, bytes };
@@ -155,4 +166,48 @@ async function writeImage(i: number, w: Writer): Promise<ManyImage> {
   await w.link(join(repo, '_manifests', 'tags', tag, 'current'), top);
   await w.link(join(repo, '_manifests', 'tags', tag, 'index', 'sha256', top.hex), top);
   return { repository, tag, digest: `sha256:${top.hex}`, blobs: layers.length + manifests.length };
+}
+
+/** cosign's legacy signature of one image: payload and config blobs, the `.sig` manifest, its tag. */
+async function writeSignature(
+  image: ManyImage,
+  signer: { key: crypto.KeyObject; registry: string },
+  w: Writer,
+): Promise<void> {
+  const payload = blob(
+    'application/vnd.dev.cosign.simplesigning.v1+json',
+    Buffer.from(
+      JSON.stringify({
+        critical: {
+          identity: { 'docker-reference': `${signer.registry}/${image.repository}` },
+          image: { 'docker-manifest-digest': image.digest },
+          type: 'cosign container image signature',
+        },
+        optional: null,
+      }),
+    ),
+  );
+  const config = blob(
+    MediaTypes.ociConfig,
+    Buffer.from(JSON.stringify({ architecture: '', config: {}, os: '', rootfs: { type: 'layers', diff_ids: [] } })),
+  );
+  const signature = crypto.sign('sha256', payload.bytes, signer.key).toString('base64');
+  const manifest = blob(
+    MediaTypes.ociManifest,
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.ociManifest,
+        config: descriptor(config),
+        layers: [descriptor(payload, { annotations: { 'dev.cosignproject.cosign/signature': signature } })],
+      }),
+    ),
+  );
+  const repo = join(w.v2, 'repositories', image.repository);
+  const tag = `${image.digest.replace(':', '-')}.sig`;
+  for (const b of [payload, config, manifest]) await w.putBlob(b);
+  for (const b of [payload, config]) await w.link(join(repo, '_layers', 'sha256', b.hex), b);
+  await w.link(join(repo, '_manifests', 'revisions', 'sha256', manifest.hex), manifest);
+  await w.link(join(repo, '_manifests', 'tags', tag, 'current'), manifest);
+  await w.link(join(repo, '_manifests', 'tags', tag, 'index', 'sha256', manifest.hex), manifest);
 }
