@@ -1,3 +1,4 @@
+import { mapSettled } from '../util/pool.js';
 import type { ImageRecord } from '../bundle/format.js';
 import type { ParsedManifest } from '../oci/manifest.js';
 import { printable } from '../util/text.js';
@@ -50,10 +51,31 @@ export async function checkSignatures(
   source: SignatureSource,
   opts: SignatureOptions,
 ): Promise<ImageSignatures[]> {
-  const out: ImageSignatures[] = [];
-  for (const image of images) {
-    if (image.artifact) continue;
-    out.push(await judgeImage(image, signaturesOf(images, image, source), source, opts));
+  const artifacts = artifactsByImage(images);
+  const judged = await mapSettled(
+    images.filter((im) => !im.artifact),
+    CHECKS_AT_ONCE,
+    (image) => judgeImage(image, signaturesOf(artifacts.get(keyOf(image, image.digest)) ?? [], source), source, opts),
+  );
+  return judged.map((r) => {
+    if (!r.ok) throw r.error;
+    return r.value;
+  });
+}
+
+/** Payloads are fetched or read while others are checked: the registry's round trips are what a check waits on. */
+const CHECKS_AT_ONCE = 16;
+
+/** Where an artifact belongs: the repository it was found in and the digest it describes. */
+const keyOf = (im: ImageRecord, subject: string) => `${im.registry}/${im.repository}@${subject}`;
+
+/** The artifacts of each image (same repository, its digest as subject), grouped in one pass. */
+function artifactsByImage(images: ImageRecord[]): Map<string, ImageRecord[]> {
+  const out = new Map<string, ImageRecord[]>();
+  for (const a of images) {
+    if (!a.artifact) continue;
+    const key = keyOf(a, a.artifact.subject);
+    out.set(key, [...(out.get(key) ?? []), a]);
   }
   return out;
 }
@@ -79,14 +101,7 @@ const SIGSTORE_BUNDLE = /^application\/vnd\.dev\.sigstore\.bundle(\.v0\.[1-9])?\
  * (found through the referrers API, or listed by the `sha256-<hex>` fallback
  * index), then the legacy `sha256-<hex>.sig` manifest, as Talos looks.
  */
-function signaturesOf(images: ImageRecord[], image: ImageRecord, source: SignatureSource): Candidate[] {
-  const own = images.filter(
-    (a) =>
-      a.artifact !== undefined &&
-      a.artifact.subject === image.digest &&
-      a.registry === image.registry &&
-      a.repository === image.repository,
-  );
+function signaturesOf(own: ImageRecord[], source: SignatureSource): Candidate[] {
   const referrers = own.flatMap((a) => {
     if (a.artifact!.kind === 'referrer') return [a.digest];
     const index = a.artifact!.kind === 'referrers' ? source.manifest(a.digest) : undefined;

@@ -82,6 +82,34 @@ export function verifySigstoreBundle(
   return verified;
 }
 
+/**
+ * One verifier per trusted root and rule, made once: the trust material parses
+ * every CA certificate and log key of the root, which costs far more than a
+ * signature check, and a policy checks thousands of images against a few rules.
+ */
+const verifiers = new WeakMap<TrustedRoot, WeakMap<SignerRule, Verifier>>();
+
+function verifierFor(trust: TrustRoot, rule: SignerRule): Verifier {
+  let byRule = verifiers.get(trust.root);
+  if (!byRule) verifiers.set(trust.root, (byRule = new WeakMap()));
+  let verifier = byRule.get(rule);
+  if (verifier) return verifier;
+  const keyless = rule.kind === 'keyless';
+  const material = toTrustMaterial(
+    trust.root,
+    rule.kind === 'publicKey' ? () => ({ publicKey: rule.key, validFor: () => true }) : undefined,
+  );
+  // Keyless needs the log's promise or proof (it dates the short-lived certificate) and an SCT; a
+  // key needs neither, and its log entry, when carried, is checked all the same.
+  verifier = new Verifier(material, {
+    tlogThreshold: keyless ? 1 : 0,
+    ctlogThreshold: keyless ? 1 : 0,
+    timestampThreshold: keyless ? 1 : 0,
+  });
+  byRule.set(rule, verifier);
+  return verifier;
+}
+
 /** The checks Sigstore's libraries make: chain, SCT, log entry, signature, identity. */
 function verifyWithLibraries(
   bundle: Bundle,
@@ -94,17 +122,7 @@ function verifyWithLibraries(
     throw new SignatureRefused(
       rule.kind === 'keyless' ? 'signed with a key, not keyless' : 'signed keyless, not with the key',
     );
-  const material = toTrustMaterial(
-    trust.root,
-    rule.kind === 'publicKey' ? () => ({ publicKey: rule.key, validFor: () => true }) : undefined,
-  );
-  // Keyless needs the log's promise or proof (it dates the short-lived certificate) and an SCT; a
-  // key needs neither, and its log entry, when carried, is checked all the same.
-  const verifier = new Verifier(material, {
-    tlogThreshold: keyless ? 1 : 0,
-    ctlogThreshold: keyless ? 1 : 0,
-    timestampThreshold: keyless ? 1 : 0,
-  });
+  const verifier = verifierFor(trust, rule);
   let signer: Signer;
   try {
     signer = verifier.verify(toSignedEntity(bundle, artifact), policyOf(rule));
