@@ -211,10 +211,11 @@ function recordSigners(images: ImageRecord[], results: ImageSignatures[]): void 
     const r = verified.get(image.reference);
     if (!r?.verified || !r.rule) continue;
     const { signer, issuer, logIndex, integratedTime, signature } = r.verified;
+    // A certificate's subject and issuer are the signer's strings: escaped and bounded as the metadata requires.
     image.signed = {
       rule: r.rule,
-      signer,
-      ...(issuer ? { issuer } : {}),
+      signer: printable(signer, 1000),
+      ...(issuer ? { issuer: printable(issuer, 1000) } : {}),
       ...(logIndex !== undefined ? { logIndex } : {}),
       ...(integratedTime !== undefined ? { integratedTime } : {}),
       signature,
