@@ -106,6 +106,28 @@ export interface ImageRecord {
   artifact?: { kind: 'signature' | 'attestation' | 'sbom' | 'referrers' | 'referrer'; subject: string; of: string };
   /** Who signed the image, as the signature policy verified it at export (`export --verify-signatures`). */
   signed?: SignedRecord;
+  /**
+   * Not an image but a Helm chart or a file the bundle carries as an OCI
+   * artifact, under the registry CARRIED_REGISTRY (src/reference/mapping.ts).
+   */
+  carried?: CarriedRecord;
+}
+
+export const CARRIED_KINDS = ['chart', 'file'] as const;
+
+/** A chart or a file as the bundle carries it: what it is, and where it came from. */
+export interface CarriedRecord {
+  kind: (typeof CARRIED_KINDS)[number];
+  /** The chart's name, or the file's plain name (no `/`, no `..`). */
+  name: string;
+  /** A chart's version (semver, `+` kept). */
+  version?: string;
+  /** A chart's appVersion. */
+  appVersion?: string;
+  /** Where it was taken from: a URL, an `oci://` reference or a local path, as given. */
+  source: string;
+  /** A file's permission bits (0 to 0o777), restored by `files`. */
+  mode?: number;
 }
 
 /** A verified signature: the rule that required it, who made it, and the manifest that carries it. */

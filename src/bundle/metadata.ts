@@ -27,7 +27,10 @@ import {
   type PlatformRecord,
   MAX_TRUSTED_ROOT_BYTES,
   type SignedRecord,
+  CARRIED_KINDS,
+  type CarriedRecord,
 } from './format.js';
+import { CARRIED_REGISTRY, isPlainFileName } from './carried.js';
 
 /**
  * The bundle metadata comes from a file anyone with the USB stick can edit.
@@ -293,7 +296,29 @@ function imageModel(r: Fields, where: string, known: Map<string, BlobRecord>): I
   if (r.artifact !== undefined)
     out.artifact = artifactModel(object(r.artifact, `${where}.artifact`), `${where}.artifact`);
   if (r.signed !== undefined) out.signed = signedModel(object(r.signed, `${where}.signed`), `${where}.signed`);
+  if (r.carried !== undefined) out.carried = carriedModel(object(r.carried, `${where}.carried`), `${where}.carried`);
+  if ((out.carried !== undefined) !== (out.registry === CARRIED_REGISTRY))
+    fail(
+      out.carried
+        ? `${where} (${out.reference}) is a carried ${out.carried.kind} outside ${CARRIED_REGISTRY}`
+        : `${where} (${out.reference}) is under ${CARRIED_REGISTRY} but is no carried chart or file`,
+    );
   return out;
+}
+
+function carriedModel(c: Fields, where: string): CarriedRecord {
+  const kind = c.kind as CarriedRecord['kind'];
+  if (!CARRIED_KINDS.includes(kind)) fail(`${where}.kind is not one of ${CARRIED_KINDS.join(', ')}`);
+  const name = text(c.name, `${where}.name`);
+  if (!isPlainFileName(name)) fail(`${where}.name is not a plain file name`);
+  return {
+    kind,
+    name,
+    ...(c.version !== undefined ? { version: text(c.version, `${where}.version`, 128) } : {}),
+    ...(c.appVersion !== undefined ? { appVersion: text(c.appVersion, `${where}.appVersion`, 128) } : {}),
+    source: text(c.source, `${where}.source`, 2048),
+    ...(c.mode !== undefined ? { mode: count(c.mode, `${where}.mode`, 0, 0o777) } : {}),
+  };
 }
 
 function signedModel(s: Fields, where: string): SignedRecord {

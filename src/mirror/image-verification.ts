@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { CARRIED_REGISTRY } from '../reference/mapping.js';
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import type { TalosVersion } from './talos-version.js';
@@ -49,7 +50,8 @@ export function requireImageVerification(version: TalosVersion | undefined): voi
 
 /** The document as an object, for a patch that serialises its documents together. */
 export function imageVerificationConfig(registries: string[], publicKeyPem: string): Record<string, unknown> {
-  const sources = [...new Set(registries)].sort();
+  // Charts and files are no images a node pulls: no rule for them.
+  const sources = [...new Set(registries)].filter((r) => r !== CARRIED_REGISTRY).sort();
   // Talos matches `*` across slashes (github.com/ryanuber/go-glob): every repository of the registry.
   const rules = sources.map((r) => ({ image: `${r}/*`, publicKey: { certificate: publicKeyPem } }));
   return { apiVersion: 'v1alpha1', kind: 'ImageVerificationConfig', rules };

@@ -1,4 +1,4 @@
-import { isRegistryHost, mappingProblem, mirrorPath, type RepositoryMapping } from '../reference/mapping.js';
+import { CARRIED_REGISTRY, isRegistryHost, mappingProblem, mirrorPath, type RepositoryMapping } from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 
@@ -54,11 +54,13 @@ export function planMirrors(opts: MirrorOptions): MirrorPlan {
     throw new MirrorConfigError(`${named} not a host[:port]; no mirror configuration is written for such names`);
   }
   const base = opts.endpoint.replace(/\/+$/, '');
-  if (opts.keepRegistryHost && opts.registries.length === 0)
+  // Charts and files are pulled from the isolated registry by name, never through a mirror.
+  const sources = opts.registries.filter((r) => r !== CARRIED_REGISTRY);
+  if (opts.keepRegistryHost && sources.length === 0)
     throw new MirrorConfigError(
       'with --keep-registry-host each source registry needs its own mirror: pass --bundle (or --source-registry) to name them',
     );
-  const registries = opts.keepRegistryHost ? [...new Set(opts.registries)].sort() : ['*'];
+  const registries = opts.keepRegistryHost ? [...new Set(sources)].sort() : ['*'];
   const entries = registries.map((registry) => mirrorEntry(base, registry, opts));
   return { entries, endpointHost: new URL(base).host, options: opts };
 }

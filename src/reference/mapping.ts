@@ -84,12 +84,22 @@ export function mirrorPath(registry: string, mapping: RepositoryMapping): string
   return [prefix, host].filter((part) => part !== '').join('/');
 }
 
+/**
+ * The registry of the charts and files a bundle carries. They have no upstream
+ * registry: export records them under this name, which can never resolve
+ * (`.invalid` is reserved by RFC 2606), so that every consumer that handles
+ * images handles them too, and none mistakes one for an image a node pulls
+ * through a mirror. Their repositories (`charts/NAME`, `files/NAME`) are
+ * already what Helm or oras asks for: the host is never kept, a prefix applies.
+ */
+export const CARRIED_REGISTRY = 'bundle.invalid';
+
 /** The repository an image is written to (`import`) and answered from (`serve`). */
 export function targetRepository(
   image: { readonly registry: string; readonly repository: string },
   mapping: RepositoryMapping,
 ): string {
-  const path = mirrorPath(image.registry, mapping);
+  const path = mirrorPath(image.registry === CARRIED_REGISTRY ? '*' : image.registry, mapping);
   return path === '' ? image.repository : `${path}/${image.repository}`;
 }
 
