@@ -10,7 +10,7 @@ import { containedPath, makeContainedFolder, OutputPathError } from '../mirror/o
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { MirrorConfigError, type MirrorPlan } from '../mirror/plan.js';
 import { dump, talosMultiDoc, talosPatch } from '../mirror/talos.js';
-import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
+import { defaultTalosFormat, parseTalosVersion, talosctlFlags, talosFieldsFor } from '../mirror/talos-version.js';
 import { printErr, printOut } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { mirrorOptions, mirrorPlanFrom, type MirrorArgs } from './mirror-options.js';
@@ -19,7 +19,8 @@ const FORMATS = ['talos', 'talos-multidoc', 'talosctl', 'containerd', 'k3s'] as 
 type Format = (typeof FORMATS)[number];
 
 interface MirrorConfigArgs extends MirrorArgs {
-  format: Format;
+  /** Absent: the Talos style `--talos-version` recommends (see `formatFor`). */
+  format?: Format;
   output?: string;
   'talos-version'?: string;
 }
@@ -37,9 +38,8 @@ function options(y: Argv): Argv {
   return mirrorOptions(y)
     .option('format', {
       choices: FORMATS,
-      default: 'talos' as Format,
       describe:
-        'talos: machine-config patch; talos-multidoc: Talos 1.12+ documents; talosctl: --registry-mirror flags; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2)',
+        'talos: machine-config patch (machine.registries); talos-multidoc: Talos 1.12+ documents; talosctl: --registry-mirror flags; containerd: certs.d/HOST/hosts.toml; k3s: registries.yaml (also RKE2). Default: talos-multidoc for --talos-version 1.12 or later, else talos',
     })
     .option('talos-version', {
       type: 'string',
@@ -63,6 +63,10 @@ function withHelp(y: Argv): Argv {
     .example(
       '$0 mirror-config --format talos-multidoc --endpoint https://registry.lan --ca-file ca.pem --bundle talos.tar',
       'Talos 1.12+ documents with a private CA',
+    )
+    .example(
+      '$0 mirror-config --talos-version v1.12 --endpoint http://10.5.0.1:6000 --bundle talos.tar',
+      'Talos 1.12+: the RegistryMirrorConfig documents its documentation recommends',
     )
     .example(
       '$0 mirror-config --talos-version v1.8 --endpoint http://10.5.0.1:6000 --bundle talos.tar',
@@ -92,8 +96,9 @@ function withHelp(y: Argv): Argv {
 
 export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promise<void> {
   const plan = await mirrorPlanFrom(argv);
+  const format = formatFor(argv);
 
-  if (argv.format === 'containerd') {
+  if (format === 'containerd') {
     const hosts = containedHosts(plan);
     if (argv.output) {
       const written = await writeHostsFolders(hosts, argv.output);
@@ -113,12 +118,19 @@ export async function handler(argv: ArgumentsCamelCase<MirrorConfigArgs>): Promi
     );
     return;
   }
-  const text = renderText(argv.format, plan, argv['talos-version']) + verificationDocument(argv, plan);
+  const text = renderText(format, plan, argv['talos-version']) + verificationDocument(argv, format, plan);
   if (argv.output) {
     // Credentials may be inside: readable by the owner only.
     await writeFileAtomic(argv.output, text, plan.options.auth ? 0o600 : 0o644);
     printErr(`wrote ${printable(argv.output)}\n`);
   } else process.stdout.write(text); // serialised YAML: every string in it is quoted and escaped by js-yaml
+}
+
+/** `--format`, else the Talos style the asked version recommends (the multi-document one from 1.12). */
+function formatFor(argv: MirrorConfigArgs): Format {
+  if (argv.format !== undefined) return argv.format;
+  const version = argv['talos-version'] !== undefined ? parseTalosVersion(argv['talos-version']) : undefined;
+  return defaultTalosFormat(version);
 }
 
 /** The single-file formats, with the Talos fields the asked version reads. */
@@ -137,10 +149,10 @@ function renderText(format: Exclude<Format, 'containerd'>, plan: MirrorPlan, tal
 }
 
 /** `--image-verification`: the ImageVerificationConfig document to append, after a `---`, or nothing. */
-function verificationDocument(argv: MirrorConfigArgs, plan: MirrorPlan): string {
+function verificationDocument(argv: MirrorConfigArgs, format: Format, plan: MirrorPlan): string {
   const keyFile = argv['image-verification'];
   if (keyFile === undefined) return '';
-  if (argv.format !== 'talos' && argv.format !== 'talos-multidoc')
+  if (format !== 'talos' && format !== 'talos-multidoc')
     throw new UsageError('--image-verification writes a Talos document: use it with --format talos or talos-multidoc');
   const version = argv['talos-version'] !== undefined ? parseTalosVersion(argv['talos-version']) : undefined;
   const config = verificationFor(keyFile, plan.options.registries, version, (n) => printErr(`note: ${n}\n`));

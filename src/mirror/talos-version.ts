@@ -29,12 +29,25 @@ export function atLeast(v: TalosVersion, since: TalosVersion): boolean {
 
 export const formatTalosVersion = (v: TalosVersion) => `v${v.major}.${v.minor}`;
 
+/** The Talos patch styles: `machine.registries` (v1alpha1) or the 1.12+ documents. */
+export type TalosFormat = 'talos' | 'talos-multidoc';
+
+/**
+ * The style written when `--format` is not given: the one the asked version's documentation
+ * recommends. From 1.12 on that is the multi-document style (its published v1alpha1 schema no
+ * longer lists `machine.registries`); before 1.12, and without a version (a patch for 1.9 and
+ * later), the v1alpha1 patch every release reads.
+ */
+export function defaultTalosFormat(version: TalosVersion | undefined): TalosFormat {
+  return version && atLeast(version, MULTIDOC_SINCE) ? 'talos-multidoc' : 'talos';
+}
+
 /**
  * What the chosen format and version mean for the fields emitted: whether
  * skipFallback may be written, and the warnings (or the refusal) to give.
  */
 export function talosFieldsFor(
-  format: 'talos' | 'talos-multidoc',
+  format: TalosFormat,
   version: TalosVersion | undefined,
   skipFallback: boolean,
 ): { skipFallback: boolean; warnings: string[] } {
@@ -52,7 +65,9 @@ export function talosFieldsFor(
   }
   const warnings: string[] = [];
   if (atLeast(version, MULTIDOC_SINCE))
-    warnings.push(`machine.registries is deprecated from Talos 1.12 on (${v} asked): prefer --format talos-multidoc`);
+    warnings.push(
+      `machine.registries is deprecated from Talos 1.12 on (${v} asked): --format talos forces it; without --format the multi-document style is written`,
+    );
   if (skipFallback && !atLeast(version, SKIP_FALLBACK_SINCE)) {
     warnings.push(
       `Talos ${v} has no skipFallback (added in 1.9): left out, so nodes try the upstream registries when the mirror fails`,

@@ -35,6 +35,11 @@ function nodeRequest(mirrors: Record<string, TalosMirror>, reference: string): s
   return `${url.origin}${path}/${repository}/manifests/${tag}`;
 }
 
+/** The v1alpha1 patch's part that carries the mirrors. */
+interface TalosPatch {
+  machine: { registries: { mirrors: Record<string, TalosMirror> } };
+}
+
 let upstream: RunningRegistry;
 let images: SampleImage[];
 let work: { path: string; remove: () => Promise<void> };
@@ -70,7 +75,7 @@ describe('mirror-config matches what import wrote', () => {
     const res = await runCli(['mirror-config', '--endpoint', dest.url, '--bundle', bundle]);
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/loopback/); // the test registry is on 127.0.0.1: warned, not refused
-    const doc = yaml.load(res.stdout) as { machine: { registries: { mirrors: Record<string, TalosMirror> } } };
+    const doc = yaml.load(res.stdout) as TalosPatch;
     expect(Object.keys(doc.machine.registries.mirrors)).toEqual(['*']);
     await expectServedAsNodesAsk(doc.machine.registries.mirrors);
   });
@@ -82,15 +87,15 @@ describe('mirror-config matches what import wrote', () => {
     expect((await runCli(['import', bundle, '--registry', dest.host, '--plain-http', ...mapping, '-q'])).code).toBe(0);
     const res = await runCli(['mirror-config', '--endpoint', dest.url, '--bundle', bundle, ...mapping]);
     expect(res.code).toBe(0);
-    const mirrors = (yaml.load(res.stdout) as { machine: { registries: { mirrors: Record<string, TalosMirror> } } })
-      .machine.registries.mirrors;
+    const mirrors = (yaml.load(res.stdout) as TalosPatch).machine.registries.mirrors;
     expect(Object.keys(mirrors).sort()).toEqual([...new Set(images.map((i) => i.upstream.split('/')[0]!))].sort());
     await expectServedAsNodesAsk(mirrors);
 
+    // No --format: for Talos 1.12+ the multi-document style its documentation recommends.
     const multi = await runCli([
       'mirror-config',
-      '--format',
-      'talos-multidoc',
+      '--talos-version',
+      'v1.12',
       '--endpoint',
       dest.url,
       '--bundle',
@@ -108,6 +113,26 @@ describe('mirror-config matches what import wrote', () => {
         .map((d) => [d.name, { endpoints: d.endpoints.map((e) => e.url), overridePath: d.endpoints[0]!.overridePath }]),
     );
     await expectServedAsNodesAsk(fromDocs);
+    expect(multi.stdout).not.toContain('machine:');
+
+    // --format talos still forces machine.registries for 1.12, with the deprecation said.
+    const forced = await runCli([
+      'mirror-config',
+      '--format',
+      'talos',
+      '--talos-version',
+      'v1.12.3',
+      '--endpoint',
+      dest.url,
+      '--bundle',
+      bundle,
+      ...mapping,
+    ]);
+    expect(forced.code).toBe(0);
+    expect(Object.keys((yaml.load(forced.stdout) as TalosPatch).machine.registries.mirrors).sort()).toEqual(
+      Object.keys(mirrors).sort(),
+    );
+    expect(forced.stderr).toMatch(/deprecated from Talos 1\.12/);
 
     const containerd = join(work.path, 'certs.d');
     expect(

@@ -7,7 +7,12 @@ import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { planMirrors, type MirrorOptions } from '../../src/mirror/plan.js';
 import { talosMultiDoc, talosPatch } from '../../src/mirror/talos.js';
-import { parseTalosVersion, talosctlFlags, talosFieldsFor } from '../../src/mirror/talos-version.js';
+import {
+  defaultTalosFormat,
+  parseTalosVersion,
+  talosctlFlags,
+  talosFieldsFor,
+} from '../../src/mirror/talos-version.js';
 import { UserInputError } from '../../src/util/user-input.js';
 
 const V1ALPHA1_1_8 = [
@@ -99,6 +104,20 @@ describe('Talos versions', () => {
     });
     expect(() => talosFieldsFor('talos-multidoc', parseTalosVersion('v1.11'), true)).toThrow(UserInputError);
     expect(() => parseTalosVersion('latest')).toThrow(/not a Talos version/);
+  });
+
+  it('without --format, writes the style the asked version documents: multi-document from 1.12 on', () => {
+    const cases: Array<[string | undefined, string]> = [
+      [undefined, 'talos'],
+      ['v1.8', 'talos'],
+      ['1.11.5', 'talos'],
+      ['v1.12', 'talos-multidoc'],
+      ['1.12.0-beta.1', 'talos-multidoc'],
+      ['v1.14', 'talos-multidoc'],
+      ['v2.0', 'talos-multidoc'],
+    ];
+    for (const [version, format] of cases)
+      expect(defaultTalosFormat(version === undefined ? undefined : parseTalosVersion(version)), version).toBe(format);
   });
 });
 
