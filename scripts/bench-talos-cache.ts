@@ -1,7 +1,7 @@
 /**
  * `talos-cache` next to GNU tar extracting the same bundle, with peak memory.
  *
- *   npm run build && npx tsx scripts/bench-talos-cache.ts [BUNDLE.tar] [--runs 5] [--layout oci|flat] [--size 1G]
+ *   npm run build && npx tsx scripts/bench-talos-cache.ts [BUNDLE.tar] [--runs 5] [--layout oci|flat] [--size 1G] [--cli PATH]
  *
  * Both write about the bundle's bytes to disk: `talos-cache` reads the bundle by
  * offset, hashes every blob and writes the cache (by default the `oci` layout:
@@ -11,7 +11,10 @@
  * `sync`, and the outputs are removed in between. Times are medians; the ratio is
  * the median of each run's own ratio (tar's time over the tool's: above 1.0, the
  * tool is faster). The tool's files are on disk when it exits (flushed); plain
- * `tar xf` leaves them in the page cache, so a second peer flushes its files too.
+ * `tar xf` leaves them in the page cache, so a second peer flushes its files too:
+ * `tar xf` + `sync` is the like-for-like peer, which the bench's target holds the
+ * tool to; plain `tar xf` is information. --cli runs another build (bench.ts passes
+ * its snapshot of dist/).
  * Prints table rows, then the result as JSON on the last line.
  */
 import { spawnSync } from 'node:child_process';
@@ -32,6 +35,7 @@ const arg = (name: string, fallback: string) => {
 const positional = args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1]!.startsWith('--')));
 const runs = Number(arg('--runs', '5'));
 const layout = arg('--layout', 'oci');
+const cli = resolve(arg('--cli', join(root, 'dist', 'cli.js')));
 const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 const sizeArg = arg('--size', '1G').toUpperCase();
 
@@ -51,7 +55,6 @@ async function bundlePath(): Promise<string> {
       await seedRegistry(upstream, set.images);
       const list = join(dir, 'images.txt');
       writeFileSync(list, talosLikeList(set.images, upstream.host));
-      const cli = join(root, 'dist', 'cli.js');
       const res = spawnSync(process.execPath, [cli, 'export', '-f', list, '--plain-http', '-o', bundle, '-q'], {
         stdio: ['ignore', 'ignore', 'inherit'],
       });
@@ -75,7 +78,6 @@ async function main(): Promise<void> {
   const tool = async () => {
     rmSync(out, { recursive: true, force: true });
     settle();
-    const cli = join(root, 'dist', 'cli.js');
     const s = await measure(
       [process.execPath, cli, 'talos-cache', bundle, '-o', out, '--layout', layout, '-q'],
       join(work, 'tmp'),
