@@ -1,6 +1,7 @@
 import { isValidDigest, isValidRepositoryPath, isValidTag, unsupportedDigest } from '../reference/reference.js';
 import { isRegistryHost } from '../reference/mapping.js';
 import { RegistryProblem } from './errors.js';
+import { isPlainFileName } from '../bundle/carried.js';
 
 /**
  * What a request asks for, parsed from the raw request target. Every string
@@ -14,7 +15,9 @@ export type Route =
   | { kind: 'manifest'; name: string; ns: string | undefined; reference: ManifestReference }
   | { kind: 'blob'; name: string; ns: string | undefined; digest: string }
   | { kind: 'referrers'; name: string; ns: string | undefined; digest: string; artifactType: string | undefined }
-  | { kind: 'upload' };
+  | { kind: 'upload' }
+  /** `/files/` (the index, no name) or `/files/NAME`: a carried file (src/serve/files.ts). */
+  | { kind: 'files'; name: string | undefined };
 
 export type ManifestReference = { tag: string } | { digest: string };
 
@@ -45,6 +48,7 @@ export function parseRoute(target: string): Route {
   const path = q < 0 ? target : target.slice(0, q);
   const query = queryOf(q < 0 ? '' : target.slice(q + 1));
   if (path === '/v2/' || path === '/v2') return { kind: 'base' };
+  if (path === '/files' || path.startsWith('/files/')) return { kind: 'files', name: fileName(path) };
   if (path === '/v2/_catalog') return { kind: 'catalog', page: pageQuery(query) };
   if (UPLOAD.test(path)) return { kind: 'upload' };
   const tags = TAGS.exec(path);
@@ -76,6 +80,24 @@ function queryOf(raw: string): Map<string, string> {
     }
   }
   return out;
+}
+
+/**
+ * The name in `/files/NAME`, percent-decoded once (a file name may hold a
+ * space), then held to the one rule for carried names: an encoded `/` or a
+ * control character decodes into something no carried file is called.
+ */
+function fileName(path: string): string | undefined {
+  const raw = path.slice('/files/'.length);
+  if (raw === '') return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    throw new RegistryProblem('NOT_FOUND', 'no such file');
+  }
+  if (!isPlainFileName(name)) throw new RegistryProblem('NOT_FOUND', 'no such file');
+  return name;
 }
 
 function repositoryName(raw: string): string {
