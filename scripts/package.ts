@@ -13,7 +13,9 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { buildManual } from './docs-manual.js';
 import { bundleCli } from './lib/package-bundle.js';
+import { EMBEDDED_MANUAL_KEY, type Manual } from '../src/docs/manual.js';
 import { NODE_VERSION, pinnedNode, sha256File, TARGET_ARCHES, type TargetArch } from './lib/package-node.js';
 import { injectBlob, prepareBlob } from './lib/package-sea.js';
 
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
   await mkdir(work, { recursive: true });
   try {
     await bundleCli(root, join(work, 'airgap-bundle.cjs'), version);
+    await embedManual(join(work, 'airgap-bundle.cjs'), await buildManual(root));
     // The blob is prepared by the pinned Node of this machine's CPU, and serves both.
     await prepareBlob(await pinnedNode(host, cache), work, 'airgap-bundle.cjs', 'airgap-bundle.blob');
     for (const arch of arches) {
@@ -67,6 +70,18 @@ async function main(): Promise<void> {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Puts the manual (docs/ as `help` prints it, and the HTML file `export --with-tool` writes) inside
+ * the script, where src/docs/manual.ts looks first: the executable reads no file for it. Set right
+ * after the script's "use strict" directive, which must stay first to keep the script strict.
+ */
+async function embedManual(script: string, manual: Manual): Promise<void> {
+  const code = await readFile(script, 'utf8');
+  const directive = /^(?:#![^\n]*\n)?(?:"use strict";\n)?/.exec(code)![0];
+  const assignment = `globalThis[${JSON.stringify(EMBEDDED_MANUAL_KEY)}] = ${JSON.stringify(manual)};\n`;
+  await writeFile(script, `${directive}${assignment}${code.slice(directive.length)}`);
 }
 
 /** Writes `NAME.sha256` beside the executable, as `sha256sum -c` reads it. */

@@ -26,12 +26,18 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   import: lazy(() => import('./commands/import.js')),
   serve: lazy(() => import('./commands/serve.js')),
   'talos-cache': lazy(() => import('./commands/talos-cache.js')),
+  files: lazy(() => import('./commands/files.js')),
   inspect: lazy(() => import('./commands/inspect.js')),
   'mirror-config': lazy(() => import('./commands/mirror-config.js')),
   'talos-patch': lazy(() => import('./commands/talos-patch.js')),
   inventory: lazy(() => import('./commands/inventory.js')),
   keygen: lazy(() => import('./commands/keygen.js')),
+  help: lazy(() => import('./commands/help.js')),
+  completion: lazy(() => import('./commands/completion.js')),
 };
+
+/** The option yargs' completion scripts call the tool with: `--get-yargs-completions $0 WORDS…`. */
+const COMPLETION_REQUEST = '--get-yargs-completions';
 
 /**
  * The command the arguments name (the first word that is not an option), alone;
@@ -39,9 +45,20 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
  * lists them all and a typo gets its suggestion.
  */
 async function commandsFor(args: readonly string[]): Promise<CommandModule[]> {
-  const named = args.find((a) => !a.startsWith('-'));
+  const named = commandWord(args);
   const load = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
   return Promise.all(load.map((l) => l()));
+}
+
+/**
+ * The word naming the command. A completion request carries the words typed so far after the tool's
+ * own name: the command is among them only once completed (a word followed by another), else every
+ * command is loaded so that yargs can offer their names.
+ */
+function commandWord(args: readonly string[]): string | undefined {
+  if (args[0] !== COMPLETION_REQUEST) return args.find((a) => !a.startsWith('-'));
+  const typed = args.slice(2, -1);
+  return typed.find((a) => !a.startsWith('-'));
 }
 
 /** Set when writing stdout or stderr failed for another reason than a reader that left. */
@@ -128,6 +145,11 @@ async function main(): Promise<void> {
   const args = hideBin(process.argv);
   if (asksVersionJson(args)) {
     process.stdout.write(`${JSON.stringify(await versionReport())}\n`);
+    return;
+  }
+  // yargs takes a last word `help` for --help: `help` alone lists the manual's pages instead.
+  if (args.length === 1 && args[0] === 'help') {
+    await (await import('./commands/help.js')).printPageList();
     return;
   }
   await yargs(args)

@@ -336,10 +336,16 @@ describe('export --with-tool', () => {
       sha256: sha256(exe),
       bytes: statSync(exe).size,
       arch: 'linux-x64',
+      manual: join(out, 'airgap-bundle-docs.html'),
     });
     expect(readdirSync(out).sort()).toEqual(
-      ['b.vol001.tar', 'b.vol001.tar.sha256', X64, `${X64}.sha256`, 'images.txt'].sort(),
+      ['b.vol001.tar', 'b.vol001.tar.sha256', X64, `${X64}.sha256`, 'airgap-bundle-docs.html', 'images.txt'].sort(),
     );
+    // The manual travels inside the executable: every docs/ page, in one file that loads nothing.
+    const manual = await readFile(join(out, 'airgap-bundle-docs.html'), 'utf8');
+    for (const page of readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')))
+      expect(manual, page).toContain(`<section id="${page.slice(0, -3)}">`);
+    expect(manual).not.toMatch(/<(script|link|img|iframe)\b|\bsrc=|url\(/i);
     expect(sha256(join(out, X64))).toBe(sha256(exe));
     expect(await readFile(join(out, `${X64}.sha256`), 'utf8')).toBe(`${sha256(exe)}  ${X64}\n`);
     const copied = await runExe(['verify', join(out, 'b.vol001.tar')], { file: join(out, X64) });
