@@ -1,4 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { ChartRequest } from '../../src/charts/request.js';
+import { discoverResolvedCharts, requestValues, ValuesFileError } from '../../src/charts/images/requested-charts.js';
 import type { LoadedChart } from '../../src/charts/chart.js';
 import { loadChartFolder } from '../../src/charts/load.js';
 import { discoverChartImages, type ChartImages, type DiscoveryOptions } from '../../src/charts/images/discover.js';
@@ -214,5 +219,42 @@ describe('what nothing explained', () => {
     expect((await discover(chart)).warnings).toEqual([
       expect.stringContaining('subchart common mention image: (templates/_pod.tpl:1)'),
     ]);
+  });
+});
+
+describe('values files given with --chart-values or a spec chart', () => {
+  it('are merged in order, a later null deleting a default, and applied to the chart they were given for', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'chart-values-'));
+    try {
+      const first = join(dir, 'first.yaml');
+      const second = join(dir, 'second.yaml');
+      await writeFile(first, 'global:\n  imageRegistry: first.example\nimage:\n  tag: from-first\n');
+      await writeFile(second, 'global:\n  imageRegistry: second.example\nimage:\n  digest: null\n');
+      const request: ChartRequest = { kind: 'local', source: `${FIXTURES}/bitnami-like`, values: [first, second] };
+      const values = await requestValues([request]);
+      const [r] = await discoverResolvedCharts(
+        [{ request, chart: await load('bitnami-like'), tgz: Buffer.alloc(0) }],
+        values,
+        undefined,
+        { render: false, allImages: false },
+      );
+      expect(on(r!)).toEqual(['second.example/bitnami/redis:from-first']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a values file that is missing or not a mapping is the user error, named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'chart-values-'));
+    try {
+      await writeFile(join(dir, 'list.yaml'), '- a\n- b\n');
+      const ask = (file: string) => requestValues([{ kind: 'local', source: '.', values: [file] }]);
+      await expect(ask(join(dir, 'list.yaml'))).rejects.toThrow(
+        `values file ${join(dir, 'list.yaml')}: not a YAML mapping of values`,
+      );
+      await expect(ask(join(dir, 'absent.yaml'))).rejects.toThrow(ValuesFileError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
