@@ -105,7 +105,10 @@ function prose(text: string): string {
   return text
     .replace(/\[([^\]]*)\]\(([^)\s]+)\)/g, (_, label: string, target: string) => {
       const page = /^(?:docs\/)?([a-z0-9-]+)\.md(#.*)?$/.exec(target);
-      if (page) return label === target ? `airgap-bundle help ${page[1]}` : `${label} (airgap-bundle help ${page[1]})`;
+      if (page)
+        return label === target.replace(/#.*/, '')
+          ? `airgap-bundle help ${page[1]}`
+          : `${label} (airgap-bundle help ${page[1]})`;
       return target === label ? label : `${label} (${target})`;
     })
     .replace(/\*\*([^*]+)\*\*/g, '$1')
