@@ -14,6 +14,19 @@ import { missingInstallerWarning } from '../sources/talos-hints.js';
 import { parseSpec, type BundleSpec } from '../export/spec.js';
 import { UsageError } from './errors.js';
 import { printable } from '../util/text.js';
+import { Authenticator } from '../registry/auth.js';
+import { RegistryClient } from '../registry/client.js';
+import { loadCredentials } from '../registry/credentials.js';
+import { HttpTransport } from '../registry/http.js';
+import { DEFAULT_RETRY } from '../registry/retry.js';
+import type { ChartContext } from '../charts/context.js';
+import { DEFAULT_CHART_PREFIX } from '../charts/helm-artifact.js';
+import { parseChartArguments, type ChartRequest } from '../charts/request.js';
+import { resolveCharts, type ResolvedChart } from '../charts/resolve.js';
+import type { ChartImage } from '../charts/images/discover.js';
+import { checkKubeVersion } from '../charts/images/render.js';
+import { discoverResolvedCharts, requestValues } from '../charts/images/requested-charts.js';
+import { buildClient, parseMirrors, type RegistryArgs } from './registry-options.js';
 
 /** The options every command that builds an image list shares (export, images). */
 export interface ImageSourceArgs {
@@ -22,6 +35,22 @@ export interface ImageSourceArgs {
   'from-manifests': string[];
   'from-talos-config': string[];
   spec?: string;
+  /** The words of every --chart, in order (see parseChartArguments). */
+  chart: string[];
+  'chart-values': string[];
+  'chart-all-images': boolean;
+  render: boolean;
+  'kube-version'?: string;
+}
+
+/**
+ * What gathering needs to reach registries and chart repositories: the
+ * registry options every such command has, and the mirrors and chart prefix
+ * of commands that have them (export).
+ */
+export interface GatherArgs extends ImageSourceArgs, RegistryArgs {
+  'registry-mirror'?: string[];
+  'chart-prefix'?: string;
 }
 
 const repeatable = (v: string | string[]) => ([] as string[]).concat(v);
@@ -58,6 +87,33 @@ export function imageSourceOptions<T>(y: Argv<T>) {
       .option('spec', {
         type: 'string',
         describe: 'Bundle spec YAML (images, imagesFiles, manifests, talosConfigs, platforms, mirrors, output)',
+      })
+      .option('chart', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        describe:
+          'Helm chart and the images it deploys: URL NAME[@VERSION|RANGE], oci://HOST/PATH/NAME[@VERSION|RANGE], or a chart folder or .tgz (repeatable)',
+      })
+      .option('chart-values', {
+        type: 'string',
+        default: [] as string[],
+        coerce: repeatable,
+        describe: 'Values file for the --chart charts, merged as helm -f merges them (repeatable; later wins)',
+      })
+      .option('chart-all-images', {
+        type: 'boolean',
+        default: false,
+        describe: 'Also carry the images of chart components that are off with the values given',
+      })
+      .option('render', {
+        type: 'boolean',
+        default: false,
+        describe: 'Find chart images by running helm template (helm on PATH) instead of reading the values',
+      })
+      .option('kube-version', {
+        type: 'string',
+        describe: 'Kubernetes version --render renders the charts for (helm template --kube-version)',
       })
   );
 }
@@ -112,6 +168,89 @@ async function manifestFiles(path: string): Promise<string[]> {
 export interface GatheredReferences {
   references: ListedReference[];
   warnings: string[];
+  /** The charts asked for, resolved: export carries `charts.map((c) => c.artifact)`. */
+  charts: ResolvedChart[];
+  /** Chart images off with the values given, not in `references` unless --chart-all-images. */
+  offByDefault: ChartImage[];
+}
+
+/**
+ * The run's registry client with the HTTP layer and authenticator under it,
+ * which classic chart repositories share (their CA files, TLS settings and
+ * credentials by host), built once from the registry options.
+ */
+function chartContext(argv: GatherArgs, warnings: string[]): { ctx: ChartContext; close: () => void } {
+  const { close: closeProbe } = buildClient(argv, {}); // the options checked, as every command checks them
+  closeProbe();
+  const http = new HttpTransport({
+    caFiles: argv['ca-file'] ?? [],
+    insecureSkipTlsVerify: argv['insecure-skip-tls-verify'],
+    idleTimeoutMs: argv.timeout * 1000,
+    maxSockets: argv.concurrency * 2,
+  });
+  const auth = new Authenticator(http, loadCredentials(argv.authfile ? { authfile: argv.authfile } : {}));
+  const registry = new RegistryClient(http, auth, {
+    mirrors: parseMirrors(argv['registry-mirror'] ?? []),
+    plainHttp: argv['plain-http'],
+    retry: { ...DEFAULT_RETRY, retries: argv.retries },
+  });
+  const ctx = {
+    registry,
+    http,
+    auth,
+    prefix: argv['chart-prefix'] ?? DEFAULT_CHART_PREFIX,
+    warn: (w: string) => warnings.push(w),
+  };
+  return { ctx, close: () => http.close() };
+}
+
+/** The spec's `charts:` (parsed by src/charts/spec.ts into the spec), and the --chart words with --chart-values. */
+function chartRequests(argv: GatherArgs, spec: { spec: BundleSpec } | undefined): ChartRequest[] {
+  const fromSpec = (spec?.spec as { charts?: ChartRequest[] } | undefined)?.charts ?? [];
+  if (argv.chart.length === 0 && argv['chart-values'].length > 0)
+    throw new UsageError('--chart-values applies to the --chart charts; no --chart was given');
+  return [...fromSpec, ...parseChartArguments(argv.chart, argv['chart-values'])];
+}
+
+/** The images of every chart asked for, as list inputs, and what is off by default. */
+async function chartInputs(
+  argv: GatherArgs,
+  spec: { spec: BundleSpec } | undefined,
+  inputs: Array<{ input: string; origin: Origin }>,
+  warnings: string[],
+): Promise<{ charts: ResolvedChart[]; offByDefault: ChartImage[] }> {
+  const requests = chartRequests(argv, spec);
+  const kubeVersion = checkKubeVersion(argv['kube-version']);
+  if (requests.length === 0) {
+    if (argv.render || argv['chart-all-images'] || kubeVersion)
+      throw new UsageError('--render, --kube-version and --chart-all-images apply to charts; no --chart was given');
+    return { charts: [], offByDefault: [] };
+  }
+  const values = await requestValues(requests);
+  const { ctx, close } = chartContext(argv, warnings);
+  try {
+    const charts = await resolveCharts(requests, ctx);
+    const found = await discoverResolvedCharts(charts, values, ctx.registry, {
+      render: argv.render,
+      ...(kubeVersion ? { kubeVersion } : {}),
+      allImages: argv['chart-all-images'],
+    });
+    const offByDefault: ChartImage[] = [];
+    for (const chart of found) {
+      for (const w of chart.warnings) warnings.push(w);
+      for (const image of chart.images) {
+        if (image.off) offByDefault.push(image);
+        if (!image.off || argv['chart-all-images'])
+          inputs.push({
+            input: image.image,
+            origin: { source: image.off ? `${image.from} (off: ${image.off})` : image.from },
+          });
+      }
+    }
+    return { charts, offByDefault };
+  } finally {
+    close();
+  }
 }
 
 /**
@@ -121,7 +260,7 @@ export interface GatheredReferences {
  * is downloaded.
  */
 export async function gatherReferences(
-  argv: ImageSourceArgs,
+  argv: GatherArgs,
   spec: { file: string; spec: BundleSpec } | undefined,
 ): Promise<GatheredReferences> {
   const inputs: Array<{ input: string; origin: Origin }> = [];
@@ -158,6 +297,8 @@ export async function gatherReferences(
     }
   }
   argv.images.forEach((input, i) => inputs.push({ input, origin: { source: `argument ${i + 1}` } }));
+  const { charts, offByDefault } =
+    problems.length === 0 ? await chartInputs(argv, spec, inputs, warnings) : { charts: [], offByDefault: [] };
 
   const { references, problems: invalid } = collectReferences(inputs);
   for (const p of invalid) problems.push(`  ${formatOrigin(p.origin)}: "${printable(p.input)}": ${p.reason}`);
@@ -166,12 +307,12 @@ export async function gatherReferences(
       `${problems.length} problem${problems.length > 1 ? 's' : ''} in the image sources; nothing was downloaded:\n${problems.join('\n')}`,
     );
   }
-  if (references.length === 0) {
+  if (references.length === 0 && charts.length === 0) {
     throw new UsageError(
-      'no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, or --spec FILE.yaml',
+      'no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, --chart, or --spec FILE.yaml',
     );
   }
   const installer = missingInstallerWarning(references.map((r) => r.ref));
   if (installer) warnings.push(installer);
-  return { references, warnings };
+  return { references, warnings, charts, offByDefault };
 }
