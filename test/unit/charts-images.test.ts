@@ -258,3 +258,14 @@ describe('values files given with --chart-values or a spec chart', () => {
     }
   });
 });
+
+describe('one image, several components', () => {
+  it('an image that one component deploys is not also listed as off because another, switched off, names it', async () => {
+    const chart = await load('bitnami-like');
+    const r = await discover(chart, {
+      userValues: { sentinel: { image: { repository: 'bitnami/redis', digest: null } }, image: { digest: '' } },
+    });
+    expect(on(r)).toEqual(['docker.io/bitnami/redis:7.4.0-debian-12-r0']);
+    expect(off(r).some((o) => o.startsWith('docker.io/bitnami/redis:'))).toBe(false);
+  });
+});

@@ -130,6 +130,12 @@ function validated(label: string, found: Found[], warnings: string[]): ChartImag
   return out;
 }
 
+/** An image that is deployed is not also listed as off (a component that is off may share it with one that is on). */
+function withoutOffDuplicates(images: ChartImage[]): ChartImage[] {
+  const deployed = new Set(images.filter((i) => !i.off).map((i) => i.image));
+  return images.filter((i) => !i.off || !deployed.has(i.image));
+}
+
 /** Every image `chart` deploys with `opts`' values, and those it would with its components switched on. */
 export async function discoverChartImages(
   chart: LoadedChart,
@@ -154,7 +160,7 @@ export async function discoverChartImages(
     found = found.slice(0, MAX_FINDINGS_PER_CHART);
   }
   found = await settleTags(found, opts, warnings);
-  const images = validated(printable(label), found, warnings);
+  const images = withoutOffDuplicates(validated(printable(label), found, warnings));
   if (!opts.render) unexplained(nodes, found, new Set(images.map((i) => i.image)), warnings);
   return { chart: printable(label), images, warnings: warnings.map((w) => printable(`chart ${label}: ${w}`, 600)) };
 }
