@@ -12,7 +12,8 @@ interface InspectArgs extends OutputArgs {
 }
 
 export const command = 'inspect <bundle>';
-export const describe = "List a bundle's images, platforms and sizes (reads only the metadata: instant)";
+export const describe =
+  "List a bundle's images, platforms and sizes, and the charts and files it carries (reads only the metadata: instant)";
 
 export function builder(y: Argv): Argv<InspectArgs> {
   return outputOptions(y)
@@ -26,6 +27,8 @@ export function summarize(m: BundleMetadata) {
   const external = m.blobs.filter((b) => b.external);
   const perImage = m.images.reduce((s, im) => s + im.bytes, 0) - external.reduce((s, b) => s + b.size, 0);
   const artifactsOf = groupArtifacts(m.images);
+  const blobs = new Map(m.blobs.map((b) => [b.digest, b]));
+  const carried = m.images.filter((im) => im.carried);
   return {
     tool: m.tool,
     formatVersion: m.formatVersion,
@@ -43,19 +46,46 @@ export function summarize(m: BundleMetadata) {
           },
         }
       : {}),
-    images: m.images.map((im) => ({
-      reference: im.reference,
-      digest: im.digest,
-      mediaType: im.mediaType,
-      bytes: im.bytes,
-      platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
-      absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
-      ...(im.artifact
-        ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject }
-        : {}),
-      artifacts: artifactsOf.get(im.reference) ?? [],
-      ...(im.signed ? { signed: im.signed } : {}),
-    })),
+    images: m.images
+      .filter((im) => !im.carried)
+      .map((im) => ({
+        reference: im.reference,
+        digest: im.digest,
+        mediaType: im.mediaType,
+        bytes: im.bytes,
+        platforms: im.platforms.filter((p) => p.carried).map((p) => p.platform),
+        absentPlatforms: im.platforms.filter((p) => !p.carried).map((p) => p.platform),
+        ...(im.artifact
+          ? { artifactOf: im.artifact.of, artifactKind: im.artifact.kind, subject: im.artifact.subject }
+          : {}),
+        artifacts: artifactsOf.get(im.reference) ?? [],
+        ...(im.signed ? { signed: im.signed } : {}),
+      })),
+    charts: carried
+      .filter((im) => im.carried!.kind === 'chart')
+      .map((im) => ({
+        name: im.carried!.name,
+        version: im.carried!.version,
+        ...(im.carried!.appVersion !== undefined ? { appVersion: im.carried!.appVersion } : {}),
+        source: im.carried!.source,
+        reference: im.reference,
+        digest: im.digest,
+        bytes: im.bytes,
+      })),
+    files: carried
+      .filter((im) => im.carried!.kind === 'file')
+      .map((im) => {
+        // The file itself is the artifact's one layer: its digest is the file's sha256.
+        const layer = im.blobs.map((d) => blobs.get(d)).find((b) => b?.role === 'layer');
+        return {
+          name: im.carried!.name,
+          source: im.carried!.source,
+          reference: im.reference,
+          size: layer?.size ?? 0,
+          ...(layer ? { sha256: layer.digest.slice('sha256:'.length) } : {}),
+          ...(im.carried!.mode !== undefined ? { mode: im.carried!.mode.toString(8).padStart(4, '0') } : {}),
+        };
+      }),
     ...(m.trustedRoot ? { trustedRoot: m.trustedRoot.source } : {}),
   };
 }
@@ -76,6 +106,23 @@ function groupArtifacts(images: BundleMetadata['images']): Map<string, ArtifactS
     const list = out.get(a.artifact.of) ?? [];
     list.push({ kind: a.artifact.kind, reference: a.reference, subject: a.artifact.subject });
     out.set(a.artifact.of, list);
+  }
+  return out;
+}
+
+/** The charts and the files, each a table of its own after the images; none when the bundle carries none. */
+function carriedTables(s: ReturnType<typeof summarize>): string[] {
+  const out: string[] = [];
+  if (s.charts.length > 0) {
+    const rows = [['CHART', 'VERSION', 'APP VERSION', 'DIGEST', 'SOURCE']];
+    for (const c of s.charts)
+      rows.push([c.name, c.version ?? '-', c.appVersion ?? '-', c.digest.slice(0, 19), c.source]);
+    out.push(table(rows));
+  }
+  if (s.files.length > 0) {
+    const rows = [['FILE', 'SIZE', 'SHA256', 'SOURCE']];
+    for (const f of s.files) rows.push([f.name, formatBytes(f.size), (f.sha256 ?? '-').slice(0, 16), f.source]);
+    out.push(table(rows));
   }
   return out;
 }
@@ -113,9 +160,9 @@ export async function handler(argv: ArgumentsCamelCase<InspectArgs>): Promise<vo
       ]);
   }
   const lines = [
-    table(rows),
+    [table(rows), ...carriedTables(s)].join('\n\n'),
     '',
-    `${s.images.length} images, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
+    `${s.images.length} images${s.charts.length ? `, ${s.charts.length} charts` : ''}${s.files.length ? `, ${s.files.length} files` : ''}, ${s.blobs} blobs, ${formatBytes(s.totalBytes)} (${formatBytes(s.sharedBytesSaved)} saved by shared layers)`,
     `written by ${printable(s.tool.name)} ${printable(s.tool.version)}, bundle format ${s.formatVersion}${s.created ? `, created ${printable(s.created)}` : ''}${s.platformFilter ? `, platforms ${printableList(s.platformFilter)}` : ', all platforms'}`,
     s.delta
       ? `delta against ${printableList(s.delta.against)}: ${s.delta.leftOut} blobs (${formatBytes(s.delta.leftOutBytes)}) left out, expected in the target registry`

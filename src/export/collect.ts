@@ -9,6 +9,8 @@ import { registrySignatureSource } from '../signatures/registry-source.js';
 import type { ListedReference } from '../reference/image-list.js';
 import { formatReference, manifestSelector, type Reference } from '../reference/reference.js';
 import { discoverArtifacts } from './artifacts.js';
+import { resolveBuilt, type BlobOrigin } from './built-artifacts.js';
+import type { BuiltArtifact } from '../oci/artifact.js';
 import type { Platform } from '../oci/descriptor.js';
 import { formatPlatform } from '../oci/platform.js';
 import { resolveImage, type ManifestFetcher, type ManifestNode, type ResolvedImage } from '../oci/resolve.js';
@@ -57,6 +59,8 @@ export interface CollectOptions {
   platforms?: Platform[];
   /** Also carry signatures, attestations, SBOMs and referrers of every image. */
   artifacts?: boolean;
+  /** Charts and files built by this tool, carried beside the images (never checked against a signature policy). */
+  built?: readonly BuiltArtifact[];
   /**
    * A signature policy every image must satisfy, checked from the signatures
    * found (with `artifacts`) before a blob is fetched: an image that fails
@@ -181,15 +185,32 @@ async function resolveAndRecord(
 ): Promise<{ images: ImageRecord[]; blobs: Map<string, PendingBlob> }> {
   const all = await resolveAll(refs, opts.platforms, client, store, opts.concurrency);
   if (opts.artifacts) for (const a of await resolveArtifacts(all, client, store, opts)) all.push(a);
-  const recorded = recordImages(all, opts.events);
+  const built = await resolveCarried(opts.built ?? [], store);
+  const recorded = recordImages([...all, ...built], opts.events);
   if (opts.signatures) await requireSignatures(recorded.images, all, opts.signatures, opts.events);
   return recorded;
+}
+
+/** Charts and files: resolved like images, their manifests stored, their records marked as carried. */
+async function resolveCarried(built: readonly BuiltArtifact[], store: BlobStore): Promise<ResolvedItem[]> {
+  const resolved = await resolveBuilt(built);
+  const out: ResolvedItem[] = [];
+  for (const r of resolved) {
+    for (const m of r.image.manifests) await store.putBytes(m.digest, m.bytes);
+    out.push({
+      item: { ref: r.ref, name: r.name, origins: [{ source: r.artifact.carried.source }] },
+      repo: r.origin,
+      image: r.image,
+      carried: r.artifact.carried,
+    });
+  }
+  return out;
 }
 
 /** Every image against the policy, from the signatures just resolved; the export stops at the first failure listed. */
 async function requireSignatures(
   images: ImageRecord[],
-  all: ResolvedItem[],
+  all: RegistryItem[],
   policy: SignatureOptions,
   events: CollectEvents | undefined,
 ): Promise<void> {
@@ -223,16 +244,22 @@ function recordSigners(images: ImageRecord[], results: ImageSignatures[]): void 
   }
 }
 
-/** An image (or artifact) resolved, with the handle on the repository it came from. */
+/** An image (or artifact, chart, file) resolved, with where its blobs are read from. */
 interface ResolvedItem {
   item: ListedReference;
-  repo: Repository;
+  repo: BlobOrigin;
   image: ResolvedImage;
   artifact?: ImageRecord['artifact'];
+  carried?: ImageRecord['carried'];
+}
+
+/** An image or artifact resolved from a registry. */
+interface RegistryItem extends ResolvedItem {
+  repo: Repository;
 }
 
 /** A blob while the bundle is collected: its record, its height in the tree, and where it is fetched from. */
-type PendingBlob = BlobRecord & { level: number; source: Repository };
+type PendingBlob = BlobRecord & { level: number; source: BlobOrigin };
 
 type Content = Pick<CollectedBundle, 'images' | 'blobs'>;
 
@@ -246,8 +273,8 @@ async function resolveAll(
   client: RegistryClient,
   store: BlobStore,
   concurrency: number,
-): Promise<ResolvedItem[]> {
-  const out = await mapSettled(list, concurrency, async (item): Promise<ResolvedItem> => {
+): Promise<RegistryItem[]> {
+  const out = await mapSettled(list, concurrency, async (item): Promise<RegistryItem> => {
     const { ref } = item;
     const repo = client.repository(ref.registry, ref.repository);
     const fetch: ManifestFetcher = (sel, _declared, maxBytes) => repo.getManifest(sel, maxBytes);
@@ -259,16 +286,16 @@ async function resolveAll(
     r.ok ? [] : [{ what: list[i]!.name, message: messageOf(r.error, list[i]!.name) }],
   );
   if (failures.length > 0) throw new CollectError(failures);
-  return out.map((r) => (r as { ok: true; value: ResolvedItem }).value);
+  return out.map((r) => (r as { ok: true; value: RegistryItem }).value);
 }
 
 /** Phase 2: the signatures, attestations, SBOMs and referrers of the images, resolved like images (every platform). */
 async function resolveArtifacts(
-  images: ResolvedItem[],
+  images: RegistryItem[],
   client: RegistryClient,
   store: BlobStore,
   opts: CollectOptions,
-): Promise<ResolvedItem[]> {
+): Promise<RegistryItem[]> {
   const extra = await findArtifacts(images, opts.concurrency, (m) => opts.events?.warn?.(m));
   const resolved = await resolveAll(
     extra.map((e) => e.item),
@@ -290,7 +317,7 @@ function recordImages(
 ): { images: ImageRecord[]; blobs: Map<string, PendingBlob> } {
   const images: ImageRecord[] = [];
   const blobs = new Map<string, PendingBlob>();
-  for (const { item, repo: source, image, artifact } of all) {
+  for (const { item, repo: source, image, artifact, carried } of all) {
     for (const b of image.blobs) {
       if (!blobs.has(b.digest))
         blobs.set(b.digest, { digest: b.digest, size: b.size, mediaType: b.mediaType, role: b.role, level: 0, source });
@@ -309,6 +336,7 @@ function recordImages(
     }
     const record = imageRecord(item.name, item.ref, image);
     if (artifact) record.artifact = artifact;
+    if (carried) record.carried = carried;
     images.push(record);
     events?.resolved?.(record.reference, record);
   }
@@ -471,7 +499,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err
 async function downloadBlob(
   client: RegistryClient,
   store: BlobStore,
-  repo: Repository,
+  repo: BlobOrigin,
   b: BlobRecord,
   opts: CollectOptions,
 ): Promise<void> {
@@ -520,7 +548,7 @@ async function downloadBlob(
  * are named in a warning; past MAX_IMAGES in all, the same.
  */
 async function findArtifacts(
-  all: ResolvedItem[],
+  all: RegistryItem[],
   concurrency: number,
   warn: (message: string) => void,
 ): Promise<Array<{ item: ListedReference; artifact: NonNullable<ImageRecord['artifact']> }>> {

@@ -1,4 +1,5 @@
 import type { SignatureOptions } from '../signatures/check-images.js';
+import type { BuiltArtifact } from '../oci/artifact.js';
 import { favourSmallHeap } from '../util/small-heap.js';
 import { rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -70,6 +71,8 @@ export interface ExportRequest {
   artifacts: boolean;
   /** A signature policy every image must satisfy before a blob is fetched (needs `artifacts`). */
   signatures?: SignatureOptions;
+  /** Charts and files built by this tool, carried beside the images. */
+  built?: readonly BuiltArtifact[];
   /** Configs and layers the isolated side already holds (a delta). */
   exclude: Map<string, { mountFrom?: string }>;
   /** The receipts and bundles a delta is made against, as the metadata names them. */
@@ -314,6 +317,7 @@ function collectOptions(request: ExportRequest, target: Target, events: ExportEv
     ...(request.platforms ? { platforms: request.platforms } : {}),
     concurrency: request.concurrency,
     artifacts: request.artifacts,
+    ...(request.built && request.built.length > 0 ? { built: request.built } : {}),
     ...(request.signatures ? { signatures: request.signatures } : {}),
     exclude: request.exclude,
     beforeDownload: async (sizes, c) => {

@@ -2,6 +2,8 @@ import { dirname, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { UserInputError } from '../util/user-input.js';
 import { fileRequest, parseFileArgument, type FileRequest } from '../files/request.js';
+import { parseSpecCharts } from '../charts/spec.js';
+import type { ChartRequest } from '../charts/request.js';
 
 /**
  * A bundle spec: everything `export` needs, in one reviewable file.
@@ -38,13 +40,25 @@ export interface BundleSpec {
   output?: string;
   /** Files to carry, sources that are paths resolved against the spec's folder; absent when none. */
   files?: FileRequest[];
+  /** Helm charts to carry (src/charts/spec.ts reads the entries); absent when none. */
+  charts?: ChartRequest[];
 }
 
 export class SpecError extends UserInputError {
   override name = 'SpecError';
 }
 
-const KEYS = ['images', 'imagesFiles', 'manifests', 'talosConfigs', 'platforms', 'mirrors', 'output', 'files'] as const;
+const KEYS = [
+  'images',
+  'imagesFiles',
+  'manifests',
+  'talosConfigs',
+  'platforms',
+  'mirrors',
+  'output',
+  'files',
+  'charts',
+] as const;
 
 /** Most entries a spec's `files:` may list: a bundle of files is a handful, not a mirror of a web site. */
 const MAX_SPEC_FILES = 1000;
@@ -95,6 +109,7 @@ export function parseSpec(text: string, file: string): BundleSpec {
     platforms: strings('platforms'),
     mirrors,
     ...(obj.files !== undefined && obj.files !== null ? { files: specFiles(obj.files, file, baseDir) } : {}),
+    ...(obj.charts !== undefined && obj.charts !== null ? { charts: parseSpecCharts(obj.charts, file, baseDir) } : {}),
     ...(typeof obj.output === 'string' ? { output: resolve(baseDir, obj.output) } : {}),
   };
 }

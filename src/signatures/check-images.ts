@@ -45,7 +45,10 @@ export interface SignatureOptions {
   requireSignatures: boolean;
 }
 
-/** Each image of `images` (artifacts among them are the evidence, not judged themselves). */
+/**
+ * Each image of `images` (artifacts among them are the evidence, not judged
+ * themselves; charts and files are no images a policy speaks of).
+ */
 export async function checkSignatures(
   images: ImageRecord[],
   source: SignatureSource,
@@ -53,7 +56,7 @@ export async function checkSignatures(
 ): Promise<ImageSignatures[]> {
   const artifacts = artifactsByImage(images);
   const judged = await mapSettled(
-    images.filter((im) => !im.artifact),
+    images.filter((im) => !im.artifact && !im.carried),
     CHECKS_AT_ONCE,
     (image) => judgeImage(image, signaturesOf(artifacts.get(keyOf(image, image.digest)) ?? [], source), source, opts),
   );

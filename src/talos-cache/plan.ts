@@ -78,7 +78,8 @@ export function planCache(
   const signatures = signaturesBySubject(metadata);
   const images: CachedImage[] = [];
   for (const image of metadata.images) {
-    if (image.artifact) continue;
+    // The image cache holds what nodes pull: neither signatures as images of their own, nor charts and files.
+    if (image.artifact || image.carried) continue;
     const platforms = addImage(tree, image, manifest, choice);
     const sigs = signatures.get(`${image.reference}\n${image.digest}`) ?? [];
     for (const sig of sigs) addSignature(tree, sig, manifest);
