@@ -56,7 +56,7 @@ function constraintOf(text: string): semver.Range | undefined {
   } catch {
     return undefined;
   }
-  const namesPrerelease = range.set.some((set) => set.some((c) => c.semver.prerelease.length > 0));
+  const namesPrerelease = range.set.some((set) => set.some((c) => (c.semver as Partial<semver.SemVer>).prerelease?.length));
   return namesPrerelease ? new semver.Range(spaced, { loose: true, includePrerelease: true }) : range;
 }
 
