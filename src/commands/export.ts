@@ -30,8 +30,18 @@ import { formatOrigin } from '../reference/image-list.js';
 import { buildClient, parseMirrors, registryOptions, type RegistryArgs } from './registry-options.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { prepareToolCopy, toolCopyOptions, type ToolCopyArgs, type ToolCopyReport } from '../tool-copy/with-tool.js';
+import {
+  checkedFileRequests,
+  fileArtifacts,
+  fileOptions,
+  removeStaging,
+  stagingFolder,
+  type FileArgs,
+} from './file-options.js';
+import type { FileRequest } from '../files/request.js';
+import type { BuiltArtifact } from '../oci/artifact.js';
 
-interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs, SignatureArgs {
+interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs, SignatureArgs, FileArgs {
   output?: string;
   'exclude-receipt': string[];
   'exclude-bundle': string[];
@@ -53,7 +63,7 @@ export function builder(y: Argv): Argv<ExportArgs> {
 
 /** The options, with what each means. */
 function options(y: Argv): Argv {
-  return signatureOptions(imageSourceOptions(outputOptions(registryOptions(y))))
+  return fileOptions(signatureOptions(imageSourceOptions(outputOptions(registryOptions(y)))))
     .option('output', {
       alias: 'o',
       type: 'string',
@@ -136,6 +146,10 @@ function withHelp(y: Argv): Argv {
       'Fetch through a mirror; the bundle keeps the original names',
     )
     .example(
+      '$0 export -f talos.images --file https://example.com/talosctl-linux-amd64#sha256=HEX --file ./metal-amd64.iso -o talos.tar',
+      'Carry files beside the images: served at /files/NAME, pushed by import as OCI artifacts oras pulls',
+    )
+    .example(
       '$0 export -f v1.9.images -o v1.9.tar --cache-dir ~/.cache/airgap-bundle',
       "Keep the blobs: the next release's export fetches only what is new",
     )
@@ -169,14 +183,11 @@ async function checkOutputDir(output: string): Promise<void> {
 export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<void> {
   retainFreedMemory();
   const reporter = new Reporter({ quiet: argv.quiet, json: argv.json, tty: process.stderr.isTTY === true });
-  const { request, mirrors, volumeSize } = await parseExportArgs(argv, reporter);
+  const { request, mirrors, volumeSize, files, charts } = await parseExportArgs(argv, reporter);
   if (argv['dry-run']) return printPlan(argv, reporter, request, mirrors);
   const copyTool = await prepareToolCopy(argv, reporter);
-  const mode = await chooseExportMode(
-    request.output,
-    argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined),
-    volumeSize,
-  );
+  const cacheDir = argv['cache-dir'] ?? (process.env.AIRGAP_BUNDLE_CACHE || undefined);
+  const mode = await chooseExportMode(request.output, cacheDir, volumeSize);
   if (mode.kind === 'cache' && mode.reason === 'no-holes')
     reporter.info(
       `${dirname(request.output)} is on a filesystem without sparse files (FAT or exFAT): blobs go to the cache first and the bundle is written in order`,
@@ -187,15 +198,23 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
     onRetry: (e) => reporter.warn(`${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s`),
   });
   const started = Date.now();
+  const staging = stagingFolder(request.output, cacheDir);
   try {
+    const built = [...charts, ...(await fileArtifacts(files, argv, staging.path, reporter))];
     const result = await exportBundle(
       client,
-      { ...request, mode, ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}) },
+      {
+        ...request,
+        mode,
+        ...(built.length > 0 ? { built } : {}),
+        ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+      },
       progressEvents(reporter, mode, request.platforms, { ...argv, policy: request.signatures }),
     ).catch((err: unknown) => {
       if (err instanceof SignaturePolicyRefusal) throw new CheckFailed(err.message, ExitCode.unsigned);
       throw err;
     });
+    if (files.length > 0) await removeStaging(staging);
     const tool = await copyTool?.(result.written[0]!.path);
     const seconds = (Date.now() - started) / 1000;
     reportExport(reporter, result, { mode, delta: request.exclude.size > 0, seconds, ...(tool ? { tool } : {}) });
@@ -261,13 +280,17 @@ async function parseExportArgs(
   request: Omit<ExportRequest, 'mode' | 'sourceDateEpoch'>;
   mirrors: Mirror[];
   volumeSize: number | undefined;
+  files: FileRequest[];
+  /** The charts asked for, already packaged as the artifacts the bundle carries. */
+  charts: BuiltArtifact[];
 }> {
   const loaded = await loadSpec(argv.spec);
   const spec = loaded?.spec;
   const outputArg = argv.output ?? spec?.output;
   if (!outputArg) throw new UsageError('no output file: pass -o NAME.tar (or "output" in the spec)');
   const output = resolve(outputArg);
-  const { references: refs, warnings } = await gatherReferences(argv, loaded);
+  const files = checkedFileRequests(argv, spec);
+  const { references: refs, warnings, charts } = await gatherReferences(argv, loaded);
   for (const w of warnings) reporter.warn(w);
   if (refs.length > MAX_IMAGES)
     throw new UsageError(
@@ -299,7 +322,7 @@ async function parseExportArgs(
     deltaAgainst,
     ...(signer ? { sign: signer } : {}),
   };
-  return { request, mirrors, volumeSize };
+  return { request, mirrors, volumeSize, files, charts: charts.map((c) => c.artifact) };
 }
 
 /** What the export says while it runs. */

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { BundleSpec } from '../export/spec.js';
-import { prepareFiles } from '../files/prepare.js';
+import { checkFileRequests, prepareFiles } from '../files/prepare.js';
 import { parseFileArgument, type FileRequest } from '../files/request.js';
 import type { BuiltArtifact } from '../oci/artifact.js';
 import { isValidRepositoryPath } from '../reference/reference.js';
@@ -43,9 +43,14 @@ export function fileOptions<T>(y: Argv<T>) {
     });
 }
 
-/** Every file asked for, the `--file` options first, then the spec's `files:`. */
-export function fileRequestsFrom(args: FileArgs, spec: BundleSpec | undefined): FileRequest[] {
-  return [...args.file.map((f, i) => parseFileArgument(f, `--file ${i + 1}`)), ...(spec?.files ?? [])];
+/**
+ * Every file asked for, the `--file` options first, then the spec's `files:`,
+ * checked as a whole before anything is fetched (names distinct, URLs pinned).
+ */
+export function checkedFileRequests(args: FileArgs, spec: BundleSpec | undefined): FileRequest[] {
+  const requests = [...args.file.map((f, i) => parseFileArgument(f, `--file ${i + 1}`)), ...(spec?.files ?? [])];
+  checkFileRequests(requests, { prefix: filePrefix(args), allowUnpinned: args['allow-unpinned'] });
+  return requests;
 }
 
 /** `--file-prefix`, without slashes at either end, checked against the repository grammar. */

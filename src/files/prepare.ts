@@ -30,18 +30,29 @@ const URL_FILE_MODE = 0o644;
  * hashed where it is.
  */
 export async function prepareFiles(requests: FileRequest[], opts: PrepareOptions): Promise<BuiltArtifact[]> {
-  requireDistinct(requests, (r) => r.name);
-  requireDistinct(requests, (r) => `${fileRepository(opts.prefix, r.name)}:${fileTag(r.name)}`);
-  if (!opts.allowUnpinned) {
-    const unpinned = requests.find((r) => r.source.kind === 'url' && r.sha256 === undefined);
-    if (unpinned)
-      throw new FileRequestError(
-        `${unpinned.origin}: ${printable(redactUrl(unpinned.source.kind === 'url' ? unpinned.source.url : ''), 160)} is not pinned: add #sha256=HEX (sha256sum of the file), or pass --allow-unpinned to carry whatever the server sends`,
-      );
-  }
+  checkFileRequests(requests, opts);
   const out: BuiltArtifact[] = [];
   for (const r of requests) out.push(await prepareOne(r, opts));
   return out;
+}
+
+/**
+ * What can be refused before any byte is read: two files under one name (or
+ * one repository and tag), a URL file without a pin unless unpinned files
+ * are allowed. `export --dry-run` stops here.
+ */
+export function checkFileRequests(
+  requests: FileRequest[],
+  opts: Pick<PrepareOptions, 'prefix' | 'allowUnpinned'>,
+): void {
+  requireDistinct(requests, (r) => r.name);
+  requireDistinct(requests, (r) => `${fileRepository(opts.prefix, r.name)}:${fileTag(r.name)}`);
+  if (opts.allowUnpinned) return;
+  const unpinned = requests.find((r) => r.source.kind === 'url' && r.sha256 === undefined);
+  if (unpinned?.source.kind === 'url')
+    throw new FileRequestError(
+      `${unpinned.origin}: ${printable(redactUrl(unpinned.source.url), 160)} is not pinned: add #sha256=HEX (sha256sum of the file), or pass --allow-unpinned to carry whatever the server sends`,
+    );
 }
 
 async function prepareOne(r: FileRequest, opts: PrepareOptions): Promise<BuiltArtifact> {
