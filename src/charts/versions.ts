@@ -56,7 +56,8 @@ function constraintOf(text: string): semver.Range | undefined {
   } catch {
     return undefined;
   }
-  const namesPrerelease = range.set.some((set) => set.some((c) => (c.semver as Partial<semver.SemVer>).prerelease?.length));
+  // Read from the text as written: node-semver's own desugaring adds `-0` to upper bounds (`1.x` is `<2.0.0-0`).
+  const namesPrerelease = /(^|[\s<>=~^,|])v?\d+(\.\d+){0,2}-[0-9A-Za-z]/.test(spaced);
   return namesPrerelease ? new semver.Range(spaced, { loose: true, includePrerelease: true }) : range;
 }
 

@@ -31,6 +31,8 @@ describe('chart versions are chosen as Helm chooses them', () => {
   });
   it('prereleases only when the range names one', () => {
     expect(pickVersion(['1.2.0', '1.3.0-rc.1'], '>=1.2.0')).toBe('1.2.0');
+    expect(pickVersion(['1.2.0', '1.3.0-rc.1'], '1.x')).toBe('1.2.0');
+    expect(pickVersion(['1.2.0', '1.3.0-rc.1'], '1.2 - 1.4')).toBe('1.2.0');
     expect(pickVersion(['1.2.0', '1.3.0-rc.1'], '>=1.2.0-0')).toBe('1.3.0-rc.1');
   });
   it('nothing when nothing matches', () => {
