@@ -35,6 +35,7 @@ import {
   fileArtifacts,
   fileOptions,
   removeStaging,
+  tidyStaging,
   stagingFolder,
   type FileArgs,
 } from './file-options.js';
@@ -200,7 +201,13 @@ export async function handler(argv: ArgumentsCamelCase<ExportArgs>): Promise<voi
   const started = Date.now();
   const staging = stagingFolder(request.output, cacheDir);
   try {
-    const built = [...charts, ...(await fileArtifacts(files, argv, staging.path, reporter))];
+    const built = [
+      ...charts,
+      ...(await fileArtifacts(files, argv, staging.path, reporter).catch(async (err: unknown) => {
+        await tidyStaging(staging);
+        throw err;
+      })),
+    ];
     const result = await exportBundle(
       client,
       {

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { BundleSpec } from '../export/spec.js';
@@ -76,6 +76,15 @@ export function stagingFolder(output: string, cacheDir: string | undefined): { p
 /** Removes a staging folder that is not a cache's, once the bundle holds its files. */
 export async function removeStaging(staging: { path: string; kept: boolean }): Promise<void> {
   if (!staging.kept) await rm(staging.path, { recursive: true, force: true });
+}
+
+/**
+ * After a failed export: a staging folder that holds nothing (the first
+ * download was refused) is removed; one that holds files is kept, so that a
+ * rerun resumes from them.
+ */
+export async function tidyStaging(staging: { path: string; kept: boolean }): Promise<void> {
+  if (!staging.kept) await rmdir(staging.path).catch(() => undefined);
 }
 
 /**
