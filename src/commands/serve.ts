@@ -6,12 +6,15 @@ import type { AccessRecord } from '../serve/server.js';
 import { tlsFromFolder, TlsSetupError, type TlsMaterial } from '../serve/tls.js';
 import { formatBytes } from '../util/bytes.js';
 import { jsonText, printErr, printOut } from '../ui/output.js';
-import { UsageError } from './errors.js';
+import { CheckFailed, ExitCode, UsageError } from './errors.js';
+import { countersignKeyFrom, signatureOptions, signatureOptionsFrom, type SignatureArgs } from './signature-options.js';
+import { SignaturePolicyRefusal } from '../signatures/errors.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { explicitCredential, mappingFrom } from './target-options.js';
 import type { RepositoryMapping } from '../reference/mapping.js';
 
-interface ServeArgs extends OutputArgs {
+interface ServeArgs extends OutputArgs, SignatureArgs {
+  'countersign-key'?: string;
   bundle: string[];
   listen: string;
   advertise: string[];
@@ -31,7 +34,12 @@ export const command = 'serve <bundle..>';
 export const describe = 'Serve bundles as a read-only registry, straight from the tar files: nothing to install';
 
 export function builder(y: Argv): Argv<ServeArgs> {
-  return outputOptions(y)
+  return signatureOptions(outputOptions(y))
+    .option('countersign-key', {
+      type: 'string',
+      describe:
+        "With --verify-signatures: serve every image the policy verified with the cluster's signature made with this key (made at start, held in memory), for Talos publicKey rules",
+    })
     .positional('bundle', {
       type: 'string',
       array: true,
@@ -85,11 +93,15 @@ export function builder(y: Argv): Argv<ServeArgs> {
       'A delta with its base, over HTTPS with a generated CA (nodes trust serve-tls/ca.crt)',
     )
     .example('$0 serve talos.vol001.tar talos.vol002.tar talos.vol003.tar', 'Every volume of a set, served as one')
+    .example(
+      '$0 serve talos.tar --verify-signatures policy.yaml --countersign-key cluster.key',
+      'Check every signature offline at start, and sign what passed for the cluster (Talos ImageVerificationConfig)',
+    )
     .epilog(
       'Pull side of the OCI distribution API: manifests and blobs by tag or digest, Range, tags/list and _catalog with paging, the referrers API; every write is refused (405). ' +
         "Repositories are named as import names them (registry host dropped, so one '*' mirror serves all; containerd's ?ns= picks the registry when two share a path). " +
         'Every blob is hashed as it is served: a damaged one is cut off, never completed. One access-log line per request on stdout (--json: JSON lines, --quiet: none). ' +
-        'Ctrl-C or SIGTERM stops accepting, lets responses finish (--grace), exits 0. Exit codes: 2 usage or bundles that cannot be served together, 3 damaged bundle, 1 other failure.',
+        'Ctrl-C or SIGTERM stops accepting, lets responses finish (--grace), exits 0. Exit codes: 2 usage or bundles that cannot be served together, 3 damaged bundle, 5 an image fails the signature policy (--verify-signatures; nothing served), 1 other failure.',
     ) as unknown as Argv<ServeArgs>;
 }
 
@@ -135,6 +147,8 @@ export async function handler(argv: ArgumentsCamelCase<ServeArgs>): Promise<void
   const mapping = mappingFrom(argv);
   const auth = await explicitCredential(argv, 'serve');
   const tls = await tlsOptions(argv, names);
+  const signatures = await signatureOptionsFrom(argv);
+  const countersignKey = await countersignKeyFrom(argv, signatures);
   const serving = await serveBundles({
     bundles: argv.bundle,
     mapping,
@@ -144,8 +158,13 @@ export async function handler(argv: ArgumentsCamelCase<ServeArgs>): Promise<void
     ...(auth ? { auth: auth.credential } : {}),
     maxConnections: argv['max-connections'],
     verifyFirst: argv.verify,
+    ...(signatures ? { signatures } : {}),
+    ...(countersignKey ? { countersignKey } : {}),
     onAccess: accessLogger(argv),
     warn: (line) => printErr(`airgap-bundle: warning: ${line}\n`),
+  }).catch((err: unknown) => {
+    if (err instanceof SignaturePolicyRefusal) throw new CheckFailed(err.message, ExitCode.unsigned);
+    throw err;
   });
   announce(argv, serving, names, tls, mapping);
   await stopSignal();
@@ -183,7 +202,7 @@ function announce(
   const registries = [...new Set(s.units.flatMap((u) => u.metadata.images.map((i) => i.registry)))].sort();
   if (argv.json) {
     printOut(
-      `${jsonText({ event: 'listening', address: s.server.address, endpoint, images, repositories: s.content.names().length, bytes, startMs: Math.round(s.startMs), written: tls?.written ?? [] }, 0)}\n`,
+      `${jsonText({ event: 'listening', address: s.server.address, endpoint, images, repositories: s.content.names().length, bytes, startMs: Math.round(s.startMs), written: tls?.written ?? [], ...(s.signatures ? { signatures: s.signatures } : {}) }, 0)}\n`,
     );
     return;
   }
@@ -191,6 +210,10 @@ function announce(
   printErr(
     `serving ${images} images in ${s.content.names().length} repositories (${formatBytes(bytes)}) from ${s.units.map((u) => u.label).join(', ')}, ${where}; ready in ${(s.startMs / 1000).toFixed(2)} s\n`,
   );
+  if (s.signatures)
+    printErr(
+      `signatures: ${s.signatures.verified} of ${s.signatures.checked} images verified against the policy${s.signatures.countersigned ? `, ${s.signatures.countersigned} served countersigned` : ''}\n`,
+    );
   if (argv.quiet) return;
   for (const f of tls?.written ?? []) printErr(`wrote ${f}\n`);
   if (names.length === 0 && /^(127\.|localhost$|::1$)/.test(host))

@@ -19,7 +19,16 @@ const pool = new ChunkPool(CHUNK_SIZE, 48);
  * order, each in a pooled chunk its consumer releases. A file shorter than
  * recorded ends the bytes early: the consumer sees the total fall short.
  */
-async function* readRange(pieces: FilePiece[], start: number, end: number): AsyncGenerator<Buffer> {
+async function* readRange(blob: ServedBlob, start: number, end: number): AsyncGenerator<Buffer> {
+  // Made at start and held (a countersignature): not the pool's, so releasing it does nothing.
+  if (blob.memory) {
+    yield blob.memory.subarray(start, end + 1);
+    return;
+  }
+  yield* readPieces(blob.pieces, start, end);
+}
+
+async function* readPieces(pieces: FilePiece[], start: number, end: number): AsyncGenerator<Buffer> {
   let blobOffset = 0;
   for (const p of pieces) {
     const from = Math.max(start, blobOffset);
@@ -109,7 +118,7 @@ export async function sendWhole(
   let verdict: boolean | undefined;
   const matches = () => (verdict ??= total === blob.size && `sha256:${hash.digest('hex')}` === digest);
   try {
-    for await (const chunk of readRange(blob.pieces, 0, blob.size - 1)) {
+    for await (const chunk of readRange(blob, 0, blob.size - 1)) {
       hash.update(chunk);
       total += chunk.length;
       if (total === blob.size && !matches()) {
@@ -141,7 +150,7 @@ export async function sendRange(
 ): Promise<void> {
   const out = new ChunkWriter(res, sent);
   try {
-    for await (const chunk of readRange(blob.pieces, range.start, range.end)) {
+    for await (const chunk of readRange(blob, range.start, range.end)) {
       await out.send(chunk);
       if (res.destroyed) return;
     }
@@ -156,7 +165,7 @@ export async function sendRange(
 export async function bytesMatch(digest: string, blob: ServedBlob): Promise<boolean> {
   const hash = createHash('sha256');
   let total = 0;
-  for await (const chunk of readRange(blob.pieces, 0, blob.size - 1)) {
+  for await (const chunk of readRange(blob, 0, blob.size - 1)) {
     hash.update(chunk);
     total += chunk.length;
     pool.release(chunk);
@@ -172,7 +181,7 @@ export async function bytesMatch(digest: string, blob: ServedBlob): Promise<bool
 export async function readWhole(digest: string, blob: ServedBlob): Promise<Buffer | undefined> {
   if (blob.size > MAX_MANIFEST_BYTES) return undefined;
   const parts: Buffer[] = [];
-  for await (const chunk of readRange(blob.pieces, 0, blob.size - 1)) {
+  for await (const chunk of readRange(blob, 0, blob.size - 1)) {
     parts.push(Buffer.from(chunk));
     pool.release(chunk);
   }

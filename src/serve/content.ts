@@ -1,5 +1,6 @@
 import type { BlobRole, ImageRecord } from '../bundle/format.js';
 import { targetRepository, type RepositoryMapping } from '../reference/mapping.js';
+import type { SignatureManifest } from '../signatures/countersign-documents.js';
 import { byteOrder } from './pagination.js';
 import type { ServedUnit } from './units.js';
 
@@ -15,6 +16,8 @@ export interface ServedBlob {
   mediaType: string;
   role: BlobRole;
   pieces: FilePiece[];
+  /** Bytes made at start rather than read from a bundle (a countersignature); `pieces` is then empty. */
+  memory?: Buffer;
 }
 
 /** What one source registry contributes to a served repository. */
@@ -23,6 +26,26 @@ interface RegistrySide {
   /** Every manifest, index, config and layer its images use: the only blobs served under this name. */
   digests: Set<string>;
   artifacts: ImageRecord[];
+}
+
+const OCTETS = 'application/octet-stream';
+
+/** A countersignature as the referrers listing reads carried referrers: a record naming its subject. */
+function referrerRecord(image: ImageRecord, referrer: SignatureManifest): ImageRecord {
+  const { digest, mediaType, size } = referrer.manifest;
+  return {
+    reference: `${image.registry}/${image.repository}@${digest}`,
+    registry: image.registry,
+    repository: image.repository,
+    digest,
+    mediaType,
+    size,
+    platforms: [],
+    absent: [],
+    blobs: [digest, ...referrer.blobs.map((b) => b.digest)],
+    bytes: size + referrer.blobs.reduce((n, b) => n + b.bytes.length, 0),
+    artifact: { kind: 'referrer', subject: image.digest, of: image.reference },
+  };
 }
 
 export type TagLookup = { digest: string } | { ambiguous: string[] } | undefined;
@@ -34,11 +57,15 @@ export type TagLookup = { digest: string } | { ambiguous: string[] } | undefined
  */
 export class ServedContent {
   private readonly repositories = new Map<string, Map<string, RegistrySide>>();
-  readonly blobs: ReadonlyMap<string, ServedBlob>;
+  private readonly held: Map<string, ServedBlob>;
   private sortedNames: string[] | undefined;
 
-  constructor(units: ServedUnit[], blobs: Map<string, ServedBlob>, mapping: RepositoryMapping) {
-    this.blobs = blobs;
+  constructor(
+    units: ServedUnit[],
+    blobs: Map<string, ServedBlob>,
+    private readonly mapping: RepositoryMapping,
+  ) {
+    this.held = blobs;
     for (const unit of units) for (const image of unit.metadata.images) this.add(image, mapping);
   }
 
@@ -52,6 +79,46 @@ export class ServedContent {
     for (const d of image.blobs) side.digests.add(d);
     side.digests.add(image.digest);
     if (image.artifact) side.artifacts.push(image);
+  }
+
+  get blobs(): ReadonlyMap<string, ServedBlob> {
+    return this.held;
+  }
+
+  /**
+   * The cluster's signature of `image`, made at start and held in memory,
+   * served where Talos and cosign look for it: a referrer of the image (the
+   * referrers API), and the legacy `sha256-<hex>.sig` tag when the bundle
+   * carries none for it. A carried signature is never replaced.
+   */
+  countersign(image: ImageRecord, signature: { referrer: SignatureManifest; legacy: SignatureManifest }): void {
+    const side = this.repositories.get(targetRepository(image, this.mapping))?.get(image.registry);
+    if (!side) throw new Error(`${image.reference} is not served`);
+    const { referrer, legacy } = signature;
+    this.hold(side, referrer);
+    side.artifacts.push(referrerRecord(image, referrer));
+    const tag = `${image.digest.replace(':', '-')}.sig`;
+    if (side.tags.has(tag)) return;
+    this.hold(side, legacy);
+    side.tags.set(tag, legacy.manifest.digest);
+  }
+
+  private hold(side: RegistrySide, signature: SignatureManifest): void {
+    const { manifest } = signature;
+    for (const b of signature.blobs) {
+      if (!this.held.has(b.digest))
+        this.held.set(b.digest, {
+          size: b.bytes.length,
+          mediaType: OCTETS,
+          role: 'layer',
+          pieces: [],
+          memory: b.bytes,
+        });
+      side.digests.add(b.digest);
+    }
+    const doc = { size: manifest.size, mediaType: manifest.mediaType, role: 'manifest' as const, pieces: [] };
+    this.held.set(manifest.digest, { ...doc, memory: manifest.bytes });
+    side.digests.add(manifest.digest);
   }
 
   /** Served repository names, sorted. */

@@ -1,11 +1,14 @@
 import { openCheckedFile } from '../bundle/open/structure.js';
 import { BundleFormatError } from '../bundle/reader.js';
 import type { RepositoryMapping } from '../reference/mapping.js';
+import type { SignatureOptions } from '../signatures/check-images.js';
+import type { CountersignKey } from '../signatures/countersign.js';
 import { verifyBundles } from '../verify/verify.js';
 import { BlobHealth } from './blob-health.js';
 import { ServedContent } from './content.js';
 import { startServer, type RunningServer, type ServerOptions } from './server.js';
 import { assembleUnits, type ServedUnit } from './units.js';
+import type { ServedSignatures } from './countersign.js';
 
 export interface ServeRequest extends Omit<ServerOptions, 'tls'> {
   bundles: string[];
@@ -13,6 +16,10 @@ export interface ServeRequest extends Omit<ServerOptions, 'tls'> {
   tls?: { cert: string; key: string };
   /** Check every byte of every bundle before serving (`--verify`). */
   verifyFirst: boolean;
+  /** Every image must satisfy this policy, checked offline at start (refused otherwise, nothing served). */
+  signatures?: SignatureOptions;
+  /** With `signatures`: each verified image is served with the cluster's signature made with this key. */
+  countersignKey?: CountersignKey;
   warn: (line: string) => void;
 }
 
@@ -22,6 +29,8 @@ export interface Serving {
   units: ServedUnit[];
   /** From the first byte read to listening. */
   startMs: number;
+  /** With a signature policy: what was checked, verified and countersigned at start. */
+  signatures?: ServedSignatures;
 }
 
 /**
@@ -36,8 +45,13 @@ export async function serveBundles(req: ServeRequest): Promise<Serving> {
   const { units, blobs } = assembleUnits(loaded);
   if (req.verifyFirst) for (const u of units) await verifyUnit(u, loaded);
   const content = new ServedContent(units, blobs, req.mapping);
+  const signatures = req.signatures
+    ? await (
+        await import('./countersign.js')
+      ).checkServedSignatures(loaded, units, content, req.signatures, req.countersignKey)
+    : undefined;
   const server = await startServer({ content, health: new BlobHealth(), warn: req.warn }, req);
-  return { server, content, units, startMs: performance.now() - started };
+  return { server, content, units, startMs: performance.now() - started, ...(signatures ? { signatures } : {}) };
 }
 
 async function verifyUnit(unit: ServedUnit, loaded: Array<{ path: string; metadata: { volumes?: { set: string } } }>) {

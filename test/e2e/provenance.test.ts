@@ -10,6 +10,7 @@ import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.
 import { runCli, tempDir } from '../helpers/cli.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { pushSignedImage, type SignedImage } from '../helpers/signed-image.js';
+import { startServe } from '../helpers/serve-process.js';
 
 let upstream: RunningRegistry;
 let dest: RunningRegistry;
@@ -300,6 +301,84 @@ describe('image signatures checked offline at the crossing', () => {
     } finally {
       await into.stop();
     }
+  });
+
+  it("serve --countersign-key serves each verified image with the cluster's signature as a referrer, checked by the test's own verifier; a failing image refuses the start", async () => {
+    const keys = await runCli(['keygen', '--type', 'ecdsa-p256', '-o', join(work.path, 'serve-cluster')]);
+    expect(keys.code, keys.stderr).toBe(0);
+    const clusterPub = createPublicKey(readFileSync(join(work.path, 'serve-cluster.pub')));
+    const both = policy(
+      'serve.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/app"\n    publicKey: { key: app.pub }\n  - image: "${upstream.host}/signed/tool"\n    publicKey: { key: tool.pub }\n`,
+    );
+    const key = join(work.path, 'serve-cluster.key');
+    const served = await startServe([bundle, '--verify-signatures', both, '--countersign-key', key]);
+    try {
+      expect(served.listening.signatures).toEqual({ checked: 2, verified: 2, countersigned: 2 });
+      const get = async (path: string, accept = 'application/vnd.oci.image.manifest.v1+json') => {
+        const res = await fetch(`${served.url}${path}`, { headers: { accept } });
+        expect(res.status, path).toBe(200);
+        return Buffer.from(await res.arrayBuffer());
+      };
+      const listing = JSON.parse((await get(`/v2/signed/app/referrers/${app.digest}`)).toString()) as {
+        manifests: Array<{ digest: string; artifactType?: string }>;
+      };
+      // The carried upstream referrer is still listed, beside the one made at start.
+      expect(listing.manifests.map((m) => m.digest)).toContain(app.referrerDigest);
+      const ours = listing.manifests.filter((m) => m.digest !== app.referrerDigest);
+      expect(ours.map((m) => m.artifactType)).toEqual(['application/vnd.dev.sigstore.bundle.v0.3+json']);
+      const manifest = JSON.parse((await get(`/v2/signed/app/manifests/${ours[0]!.digest}`)).toString());
+      expect(manifest.subject.digest).toBe(app.digest);
+      const sigBundle = JSON.parse((await get(`/v2/signed/app/blobs/${manifest.layers[0].digest}`, '*/*')).toString());
+      const envelope = sigBundle.dsseEnvelope as {
+        payload: string;
+        payloadType: string;
+        signatures: Array<{ sig: string }>;
+      };
+      const payload = Buffer.from(envelope.payload, 'base64');
+      expect(JSON.parse(payload.toString()).subject[0].digest.sha256).toBe(app.digest.slice('sha256:'.length));
+      // DSSE's pre-authentication encoding, written out here from the spec, not taken from the tool.
+      const pae = Buffer.concat([
+        Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
+        payload,
+      ]);
+      expect(verify('sha256', pae, clusterPub, Buffer.from(envelope.signatures[0]!.sig, 'base64'))).toBe(true);
+      // The carried cosign signature keeps its tag: a countersignature never replaces one.
+      const sig = await fetch(`${served.url}/v2/signed/app/manifests/${app.digest.replace(':', '-')}.sig`, {
+        method: 'HEAD',
+        headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+      });
+      expect(sig.headers.get('docker-content-digest')).toBe(app.signatureDigest);
+      // The round trip: a policy holding only the cluster's key accepts the images as serve answers them.
+      const host = new URL(served.url).host;
+      const clusterOnly = policy(
+        'serve-cluster.yaml',
+        `rules:\n  - image: "${host}/signed/**"\n    publicKey: { key: serve-cluster.pub }\n`,
+      );
+      const back = await runCli([
+        'export',
+        `${host}/signed/app:v1`,
+        '-o',
+        join(work.path, 'served-back.tar'),
+        '--plain-http',
+        '--verify-signatures',
+        clusterOnly,
+      ]);
+      expect(back.code, back.stderr).toBe(0);
+      expect(back.stderr).toMatch(/signed\/app:v1 +verified +sha256:[0-9a-f]{64}/);
+    } finally {
+      await served.stop();
+    }
+    const appOnly = policy(
+      'serve-app-only.yaml',
+      `rules:\n  - image: "${upstream.host}/signed/**"\n    publicKey: { key: app.pub }\n`,
+    );
+    const refused = await startServe([bundle, '--verify-signatures', appOnly, '--countersign-key', key]).then(
+      async (s) => ({ code: await s.stop(), stderr: 'it started' }),
+      (err: Error) => ({ code: undefined, stderr: err.message }),
+    );
+    expect(refused.stderr).toMatch(/so nothing is served: .*signed\/tool:v1/);
+    expect(refused.stderr).toMatch(/did not start \(exit 5\)/);
   });
 
   it('--countersign-key needs a policy: what it signs is what the policy verified', async () => {
