@@ -149,7 +149,7 @@ beforeAll(async () => {
     'app/Chart.yaml': chartYaml(
       'app',
       '1.0.0',
-      `dependencies:\n  - name: lib\n    version: ^0.1.0\n    repository: ${repoUrl}/\n`,
+      `dependencies:\n  - name: lib\n    version: ">=0.1.0"\n    repository: ${repoUrl}/\n`,
     ),
     'app/Chart.lock': `dependencies:\n  - name: lib\n    version: 0.1.0\n    repository: ${repoUrl}/\ndigest: sha256:0\n`,
     'app/values.yaml': 'replicas: 1\n',
