@@ -14,11 +14,6 @@ import { missingInstallerWarning } from '../sources/talos-hints.js';
 import { parseSpec, type BundleSpec } from '../export/spec.js';
 import { UsageError } from './errors.js';
 import { printable } from '../util/text.js';
-import { Authenticator } from '../registry/auth.js';
-import { RegistryClient } from '../registry/client.js';
-import { loadCredentials } from '../registry/credentials.js';
-import { HttpTransport } from '../registry/http.js';
-import { DEFAULT_RETRY } from '../registry/retry.js';
 import type { ChartContext } from '../charts/context.js';
 import { DEFAULT_CHART_PREFIX } from '../charts/helm-artifact.js';
 import { parseChartArguments, type ChartRequest } from '../charts/request.js';
@@ -51,6 +46,8 @@ export interface ImageSourceArgs {
 export interface GatherArgs extends ImageSourceArgs, RegistryArgs {
   'registry-mirror'?: string[];
   'chart-prefix'?: string;
+  /** export's carried files: a bundle of files alone is a bundle too. */
+  file?: string[];
 }
 
 const repeatable = (v: string | string[]) => ([] as string[]).concat(v);
@@ -180,19 +177,14 @@ export interface GatheredReferences {
  * credentials by host), built once from the registry options.
  */
 function chartContext(argv: GatherArgs, warnings: string[]): { ctx: ChartContext; close: () => void } {
-  const { close: closeProbe } = buildClient(argv, {}); // the options checked, as every command checks them
-  closeProbe();
-  const http = new HttpTransport({
-    caFiles: argv['ca-file'] ?? [],
-    insecureSkipTlsVerify: argv['insecure-skip-tls-verify'],
-    idleTimeoutMs: argv.timeout * 1000,
-    maxSockets: argv.concurrency * 2,
-  });
-  const auth = new Authenticator(http, loadCredentials(argv.authfile ? { authfile: argv.authfile } : {}));
-  const registry = new RegistryClient(http, auth, {
+  // The same transport and credentials as the images: one set of options, each credential to its own origin.
+  const {
+    client: registry,
+    http,
+    auth,
+    close,
+  } = buildClient(argv, {
     mirrors: parseMirrors(argv['registry-mirror'] ?? []),
-    plainHttp: argv['plain-http'],
-    retry: { ...DEFAULT_RETRY, retries: argv.retries },
   });
   const ctx = {
     registry,
@@ -201,7 +193,7 @@ function chartContext(argv: GatherArgs, warnings: string[]): { ctx: ChartContext
     prefix: argv['chart-prefix'] ?? DEFAULT_CHART_PREFIX,
     warn: (w: string) => warnings.push(w),
   };
-  return { ctx, close: () => http.close() };
+  return { ctx, close };
 }
 
 /** The spec's `charts:` (parsed by src/charts/spec.ts into the spec), and the --chart words with --chart-values. */
@@ -307,9 +299,10 @@ export async function gatherReferences(
       `${problems.length} problem${problems.length > 1 ? 's' : ''} in the image sources; nothing was downloaded:\n${problems.join('\n')}`,
     );
   }
-  if (references.length === 0 && charts.length === 0) {
+  const files = (argv.file?.length ?? 0) + (spec?.spec.files?.length ?? 0);
+  if (references.length === 0 && charts.length === 0 && files === 0) {
     throw new UsageError(
-      'no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, --chart, or --spec FILE.yaml',
+      `no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, --chart, ${argv.file !== undefined ? '--file, ' : ''}or --spec FILE.yaml`,
     );
   }
   const installer = missingInstallerWarning(references.map((r) => r.ref));

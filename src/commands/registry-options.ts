@@ -77,7 +77,7 @@ export function buildClient(
     onRetry?: (e: RetryEvent) => void;
     chunkSize?: number;
   },
-): { client: RegistryClient; close: () => void } {
+): { client: RegistryClient; http: HttpTransport; auth: Authenticator; close: () => void } {
   if (!Number.isInteger(args.concurrency) || args.concurrency < 1 || args.concurrency > 64)
     throw new UsageError('--concurrency must be a whole number from 1 to 64');
   if (!Number.isInteger(args.retries) || args.retries < 0 || args.retries > 20)
@@ -94,12 +94,13 @@ export function buildClient(
     ...(args.authfile ? { authfile: args.authfile } : {}),
     ...(extra.explicit ? { explicit: extra.explicit } : {}),
   });
-  const client = new RegistryClient(http, new Authenticator(http, credentials), {
+  const auth = new Authenticator(http, credentials);
+  const client = new RegistryClient(http, auth, {
     mirrors: extra.mirrors ?? [],
     plainHttp: args['plain-http'],
     retry: { ...DEFAULT_RETRY, retries: args.retries },
     ...(extra.onRetry ? { onRetry: extra.onRetry } : {}),
     ...(extra.chunkSize !== undefined ? { chunkSize: extra.chunkSize } : {}),
   });
-  return { client, close: () => http.close() };
+  return { client, http, auth, close: () => http.close() };
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { printable } from '../util/text.js';
 import type { ServedBlob, ServedContent } from './content.js';
 import { BlobHealth } from './blob-health.js';
+import { answerFiles, type ServedFiles } from './files.js';
 import { bytesMatch, readWhole, sendRange, sendWhole } from './blob-sender.js';
 import { RegistryProblem } from './errors.js';
 import { nextLink, pageOf } from './pagination.js';
@@ -11,6 +12,8 @@ import type { ManifestReference, PageQuery, Route } from './routes.js';
 
 export interface ServeContext {
   content: ServedContent;
+  /** The carried files, answered at /files/. */
+  files: ServedFiles;
   health: BlobHealth;
   /** A line for the operator: a damaged blob, a read error. */
   warn: (line: string) => void;
@@ -57,6 +60,8 @@ export async function handle(route: Route, x: Exchange, ctx: ServeContext): Prom
       return blob(x, ctx, route.name, route.ns, route.digest);
     case 'referrers':
       return referrers(x, ctx, route);
+    case 'files':
+      return answerFiles(route.name, x, ctx);
   }
 }
 

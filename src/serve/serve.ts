@@ -6,6 +6,7 @@ import type { CountersignKey } from '../signatures/countersign.js';
 import { verifyBundles } from '../verify/verify.js';
 import { BlobHealth } from './blob-health.js';
 import { ServedContent } from './content.js';
+import { ServedFiles } from './files.js';
 import { startServer, type RunningServer, type ServerOptions } from './server.js';
 import { assembleUnits, type ServedUnit } from './units.js';
 import type { ServedSignatures } from './countersign.js';
@@ -50,7 +51,8 @@ export async function serveBundles(req: ServeRequest): Promise<Serving> {
         await import('./countersign.js')
       ).checkServedSignatures(loaded, units, content, req.signatures, req.countersignKey)
     : undefined;
-  const server = await startServer({ content, health: new BlobHealth(), warn: req.warn }, req);
+  const files = new ServedFiles(units, blobs);
+  const server = await startServer({ content, files, health: new BlobHealth(), warn: req.warn }, req);
   return { server, content, units, startMs: performance.now() - started, ...(signatures ? { signatures } : {}) };
 }
 
