@@ -103,6 +103,12 @@ describe('the canonical YAML (yaml.v3 Marshal)', () => {
     );
   });
 
+  it('writes a multi-line list item as a literal block past its dash', () => {
+    expect(yamlOf('customization:\n  extraKernelArgs: ["a\\nb\\n", "c\\nd"]\n')).toBe(
+      'customization:\n    extraKernelArgs:\n        - |\n          a\n          b\n        - |-\n          c\n          d\n',
+    );
+  });
+
   it('writes multi-line META values as literal blocks indented under the item', () => {
     expect(yamlOf('customization:\n  meta:\n    - key: 12\n      value: "a: 1\\nb: 2\\n"\n')).toBe(
       'customization:\n    meta:\n        - key: 12\n          value: |\n            a: 1\n            b: 2\n',
