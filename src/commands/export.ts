@@ -40,9 +40,20 @@ import {
   type FileArgs,
 } from './file-options.js';
 import type { FileRequest } from '../files/request.js';
+import { chartPrefixOption, parseChartPrefix, type ChartPrefixArgs } from './chart-options.js';
+import { factoryInputs, factoryOptions, type FactoryArgs, type FactoryInputs } from './factory-options.js';
 import type { BuiltArtifact } from '../oci/artifact.js';
 
-interface ExportArgs extends RegistryArgs, OutputArgs, ImageSourceArgs, ToolCopyArgs, SignatureArgs, FileArgs {
+interface ExportArgs
+  extends
+    RegistryArgs,
+    OutputArgs,
+    ImageSourceArgs,
+    ToolCopyArgs,
+    SignatureArgs,
+    FileArgs,
+    ChartPrefixArgs,
+    FactoryArgs {
   output?: string;
   'exclude-receipt': string[];
   'exclude-bundle': string[];
@@ -64,61 +75,64 @@ export function builder(y: Argv): Argv<ExportArgs> {
 
 /** The options, with what each means. */
 function options(y: Argv): Argv {
-  return fileOptions(signatureOptions(imageSourceOptions(outputOptions(registryOptions(y)))))
-    .option('output', {
-      alias: 'o',
-      type: 'string',
-      describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)',
-    })
-    .option('platform', {
-      type: 'string',
-      array: true,
-      default: [],
-      describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)',
-    })
-    .option('registry-mirror', {
-      type: 'string',
-      array: true,
-      default: [],
-      describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)',
-    })
-    .option('exclude-receipt', {
-      type: 'string',
-      default: [] as string[],
-      coerce: (v: string | string[]) => ([] as string[]).concat(v),
-      describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)',
-    })
-    .option('exclude-bundle', {
-      type: 'string',
-      default: [] as string[],
-      coerce: (v: string | string[]) => ([] as string[]).concat(v),
-      describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)',
-    })
-    .option('volume-size', {
-      type: 'string',
-      describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)',
-    })
-    .option('dry-run', {
-      type: 'boolean',
-      default: false,
-      describe:
-        'Resolve every manifest, check every signature (--verify-signatures) and the space, print the plan; fetch no blob, write nothing',
-    })
-    .option('signatures', {
-      type: 'boolean',
-      default: true,
-      describe:
-        'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)',
-    })
-    .option('sign-key', {
-      type: 'string',
-      describe: 'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig',
-    })
-    .option('cache-dir', {
-      type: 'string',
-      describe:
-        'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
-    });
+  return factoryOptions(
+    chartPrefixOption(fileOptions(signatureOptions(imageSourceOptions(outputOptions(registryOptions(y))))))
+      .option('output', {
+        alias: 'o',
+        type: 'string',
+        describe: 'Bundle file to write (NAME.tar; NAME.tar.sha256 is written beside it)',
+      })
+      .option('platform', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'Carry only these platforms of multi-arch images, os/arch[/variant] (repeatable; default all)',
+      })
+      .option('registry-mirror', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'Fetch HOST (or *) through URL, e.g. *=http://127.0.0.1:5001 (repeatable)',
+      })
+      .option('exclude-receipt', {
+        type: 'string',
+        default: [] as string[],
+        coerce: (v: string | string[]) => ([] as string[]).concat(v),
+        describe: 'Delta: leave out blobs listed in this receipt from `inventory` (repeatable)',
+      })
+      .option('exclude-bundle', {
+        type: 'string',
+        default: [] as string[],
+        coerce: (v: string | string[]) => ([] as string[]).concat(v),
+        describe: 'Delta: leave out blobs carried by this earlier bundle (repeatable)',
+      })
+      .option('volume-size', {
+        type: 'string',
+        describe: 'Split into self-contained volumes NAME.volNNN.tar of at most SIZE (700M, 4G, fat32)',
+      })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Resolve every manifest, check every signature (--verify-signatures) and the space, print the plan; fetch no blob, write nothing',
+      })
+      .option('signatures', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'Carry cosign signatures, attestations, SBOMs and OCI referrers of every image (--no-signatures to leave them out)',
+      })
+      .option('sign-key', {
+        type: 'string',
+        describe:
+          'Ed25519 private key (from keygen): sign the bundle metadata, stored in the bundle and as NAME.tar.sig',
+      })
+      .option('cache-dir', {
+        type: 'string',
+        describe:
+          'Also keep verified blobs in DIR, so later exports of overlapping images fetch only what is new (one more write per byte; default: $AIRGAP_BUNDLE_CACHE, else none; volume sets always use one, ~/.cache/airgap-bundle by default). Safe to delete',
+      }),
+  );
 }
 
 /** Examples and the closing text of --help: how the options combine, and the exit codes. */
@@ -296,8 +310,19 @@ async function parseExportArgs(
   const outputArg = argv.output ?? spec?.output;
   if (!outputArg) throw new UsageError('no output file: pass -o NAME.tar (or "output" in the spec)');
   const output = resolve(outputArg);
-  const files = checkedFileRequests(argv, spec);
-  const { references: refs, warnings, charts } = await gatherReferences(argv, loaded);
+  const factory = await factoryInputs(argv);
+  for (const note of factory?.notes ?? []) reporter.info(note);
+  const files = [...checkedFileRequests(argv, spec), ...factoryFiles(factory)];
+  const chartPrefix = parseChartPrefix(argv['chart-prefix']);
+  const {
+    references: refs,
+    warnings,
+    charts,
+  } = await gatherReferences(
+    { ...argv, 'chart-prefix': chartPrefix },
+    loaded,
+    (factory?.images ?? []).map((input) => ({ input, origin: { source: 'the Image Factory schematic' } })),
+  );
   for (const w of warnings) reporter.warn(w);
   if (refs.length > MAX_IMAGES)
     throw new UsageError(
@@ -330,6 +355,19 @@ async function parseExportArgs(
     ...(signer ? { sign: signer } : {}),
   };
   return { request, mirrors, volumeSize, files, charts: charts.map((c) => c.artifact) };
+}
+
+/**
+ * The Image Factory's boot media as carried files: URLs the tool names, which
+ * the factory publishes no checksum for, so carried unpinned, digests recorded.
+ */
+function factoryFiles(factory: FactoryInputs | undefined): FileRequest[] {
+  return (factory?.files ?? []).map((f) => ({
+    source: { kind: 'url', url: f.url },
+    name: f.name,
+    origin: '--talos-boot-media',
+    namedByTool: true,
+  }));
 }
 
 /** What the export says while it runs. */

@@ -10,7 +10,7 @@ import {
 } from '../reference/image-list.js';
 import { imagesFromManifests, ManifestError } from '../sources/kubernetes.js';
 import { imagesFromTalosConfig } from '../sources/talos-config.js';
-import { missingInstallerWarning } from '../sources/talos-hints.js';
+import { installerWarnings } from '../sources/talos-hints.js';
 import { parseSpec, type BundleSpec } from '../export/spec.js';
 import { UsageError } from './errors.js';
 import { printable } from '../util/text.js';
@@ -254,8 +254,10 @@ async function chartInputs(
 export async function gatherReferences(
   argv: GatherArgs,
   spec: { file: string; spec: BundleSpec } | undefined,
+  /** Images another option names (the Image Factory's installer), merged like the rest. */
+  extra: Array<{ input: string; origin: Origin }> = [],
 ): Promise<GatheredReferences> {
-  const inputs: Array<{ input: string; origin: Origin }> = [];
+  const inputs: Array<{ input: string; origin: Origin }> = [...extra];
   const warnings: string[] = [];
   const problems: string[] = [];
   spec?.spec.images.forEach((input, i) => inputs.push({ input, origin: { source: `${spec.file} images[${i}]` } }));
@@ -305,7 +307,6 @@ export async function gatherReferences(
       `no image references given: pass them as arguments, with -f FILE (one per line, - for stdin), --from-manifests, --from-talos-config, --chart, ${argv.file !== undefined ? '--file, ' : ''}or --spec FILE.yaml`,
     );
   }
-  const installer = missingInstallerWarning(references.map((r) => r.ref));
-  if (installer) warnings.push(installer);
+  warnings.push(...installerWarnings(references.map((r) => r.ref)));
   return { references, warnings, charts, offByDefault };
 }

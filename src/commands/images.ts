@@ -4,21 +4,26 @@ import { gatherReferences, imageSourceOptions, loadSpec, type GatherArgs } from 
 import { outputOptions, type OutputArgs } from './output-options.js';
 import { registryOptions } from './registry-options.js';
 import { printErr, printOut, writeJson } from '../ui/output.js';
+import { factoryInputs, factoryOptions, type FactoryArgs } from './factory-options.js';
 
-interface ImagesArgs extends GatherArgs, OutputArgs {}
+interface ImagesArgs extends GatherArgs, OutputArgs, FactoryArgs {}
 
 export const command = 'images [images..]';
 export const describe =
   'Print the resolved image list (normalised, merged, with where each came from) without downloading';
 
 export function builder(y: Argv): Argv<ImagesArgs> {
-  return imageSourceOptions(outputOptions(registryOptions(y)))
+  return factoryOptions(imageSourceOptions(outputOptions(registryOptions(y))))
     .example('talosctl images | $0 images -f -', 'Normalise a talosctl list')
     .example(
       '$0 images --from-talos-config controlplane.yaml --from-manifests apps/ > cluster.images',
       'Collect every image a cluster needs, then review the file',
     )
     .example('$0 images --from-manifests apps/ | $0 export -f - -o apps.tar', 'The output is itself a valid image list')
+    .example(
+      '$0 images --talos-schematic schematic.yaml --talos-version v1.14.0',
+      "The schematic's ID (computed offline) and the Image Factory installer it needs",
+    )
     .example(
       '$0 images --chart ./charts/my-app --chart-values prod.yaml',
       "The images a chart deploys with these values, and how each was found (annotation, lock file, value, or helm's rendering with --render)",
@@ -32,7 +37,13 @@ export function builder(y: Argv): Argv<ImagesArgs> {
 }
 
 export async function handler(argv: ArgumentsCamelCase<ImagesArgs>): Promise<void> {
-  const { references, warnings, charts, offByDefault } = await gatherReferences(argv, await loadSpec(argv.spec));
+  const factory = await factoryInputs(argv);
+  for (const note of factory?.notes ?? []) printErr(`${note}\n`);
+  const { references, warnings, charts, offByDefault } = await gatherReferences(
+    argv,
+    await loadSpec(argv.spec),
+    (factory?.images ?? []).map((input) => ({ input, origin: { source: 'the Image Factory schematic' } })),
+  );
   for (const w of warnings) printErr(`warning: ${w}\n`);
   if (argv.json) {
     const rows = references.map((r) => ({

@@ -48,7 +48,7 @@ export function checkFileRequests(
   requireDistinct(requests, (r) => r.name);
   requireDistinct(requests, (r) => `${fileRepository(opts.prefix, r.name)}:${fileTag(r.name)}`);
   if (opts.allowUnpinned) return;
-  const unpinned = requests.find((r) => r.source.kind === 'url' && r.sha256 === undefined);
+  const unpinned = requests.find((r) => r.source.kind === 'url' && r.sha256 === undefined && !r.namedByTool);
   if (unpinned?.source.kind === 'url')
     throw new FileRequestError(
       `${unpinned.origin}: ${printable(redactUrl(unpinned.source.url), 160)} is not pinned: add #sha256=HEX (sha256sum of the file), or pass --allow-unpinned to carry whatever the server sends`,

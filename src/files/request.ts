@@ -17,6 +17,11 @@ export interface FileRequest {
   mode?: number;
   /** Where the request was made (`--file`, `spec.yaml files[2]`), for messages. */
   origin: string;
+  /**
+   * A URL the tool itself names (the Image Factory's boot media, which publishes
+   * no checksum): carried unpinned without --allow-unpinned, its digest recorded.
+   */
+  namedByTool?: boolean;
 }
 
 export type FileSource = { kind: 'url'; url: string } | { kind: 'path'; path: string };

@@ -3,6 +3,11 @@ import type { ImageRecord } from '../bundle/format.js';
 import { HelmMediaType } from '../charts/helm-artifact.js';
 import { isChartName } from '../charts/request.js';
 import { parseManifest } from '../oci/manifest.js';
+import type { BlobHealth } from './blob-health.js';
+import { readWhole, sendWhole } from './blob-sender.js';
+import type { ServedBlob } from './content.js';
+import { RegistryProblem } from './errors.js';
+import type { Exchange } from './handlers.js';
 
 /**
  * `serve`'s classic chart repository: `/charts/index.yaml` and
@@ -84,4 +89,57 @@ export function parseChartRoute(path: string): ChartRoute {
 /** The chart a `/charts/FILE` download names, if the bundle carries it. */
 export function chartByFile(charts: readonly ServedChart[], file: string): ServedChart | undefined {
   return charts.find((c) => c.file === file);
+}
+
+/**
+ * The carried charts of `images`, their manifests read (and checked against
+ * their digests) from the bundle once at start: a damaged one is not served.
+ */
+export async function loadServedCharts(
+  images: readonly ImageRecord[],
+  blobs: ReadonlyMap<string, ServedBlob>,
+): Promise<ServedChart[]> {
+  const manifests = new Map<string, Buffer>();
+  for (const im of images) {
+    if (im.carried?.kind !== 'chart' || manifests.has(im.digest)) continue;
+    const blob = blobs.get(im.digest);
+    const bytes = blob ? await readWhole(im.digest, blob) : undefined;
+    if (bytes) manifests.set(im.digest, bytes);
+  }
+  return servedCharts(
+    images.filter((im) => manifests.has(im.digest)),
+    (digest) => manifests.get(digest)!,
+  );
+}
+
+export interface ChartsContext {
+  charts: readonly ServedChart[];
+  content: { blobs: ReadonlyMap<string, ServedBlob> };
+  health: BlobHealth;
+  warn: (line: string) => void;
+}
+
+/** Answers `GET`/`HEAD /charts/index.yaml` and `/charts/NAME-VERSION.tgz`. */
+export async function answerCharts(route: ChartRoute, x: Exchange, ctx: ChartsContext): Promise<void> {
+  if (!route) throw new RegistryProblem('NOT_FOUND', 'not served: /charts/ has index.yaml and NAME-VERSION.tgz');
+  if (route.kind === 'index') {
+    const body = Buffer.from(chartIndexYaml(ctx.charts));
+    x.res.writeHead(200, { 'Content-Type': 'application/yaml', 'Content-Length': String(body.length) });
+    if (x.req.method === 'HEAD') return void x.res.end();
+    x.sent.bytes += body.length;
+    return void x.res.end(body);
+  }
+  const chart = chartByFile(ctx.charts, route.file);
+  const blob = chart && ctx.content.blobs.get(chart.digest);
+  if (!chart || !blob) throw new RegistryProblem('NOT_FOUND', 'no chart of that name and version in the bundle');
+  if (ctx.health.damage(chart.digest) !== undefined)
+    throw new RegistryProblem('NOT_FOUND', 'damaged in the bundle: its bytes do not match its digest');
+  x.res.writeHead(200, { 'Content-Type': 'application/gzip', 'Content-Length': String(chart.size) });
+  if (x.req.method === 'HEAD') return void x.res.end();
+  // Hashed as sent, like every blob: a damaged chart is cut short, never completed.
+  const outcome = await sendWhole(x.res, chart.digest, blob, x.sent);
+  if (outcome === 'damaged') {
+    ctx.health.markDamaged(chart.digest, 'bytes do not match the digest');
+    ctx.warn(`chart ${chart.file} is damaged in the bundle (its bytes do not match its digest): not served`);
+  } else if (outcome === 'sent') ctx.health.markGood(chart.digest);
 }

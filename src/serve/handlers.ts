@@ -3,6 +3,7 @@ import { printable } from '../util/text.js';
 import type { ServedBlob, ServedContent } from './content.js';
 import { BlobHealth } from './blob-health.js';
 import { answerFiles, type ServedFiles } from './files.js';
+import { answerCharts, type ServedChart } from './charts.js';
 import { bytesMatch, readWhole, sendRange, sendWhole } from './blob-sender.js';
 import { RegistryProblem } from './errors.js';
 import { nextLink, pageOf } from './pagination.js';
@@ -14,6 +15,8 @@ export interface ServeContext {
   content: ServedContent;
   /** The carried files, answered at /files/. */
   files: ServedFiles;
+  /** The carried charts, answered as a classic repository at /charts/. */
+  charts: readonly ServedChart[];
   health: BlobHealth;
   /** A line for the operator: a damaged blob, a read error. */
   warn: (line: string) => void;
@@ -62,6 +65,8 @@ export async function handle(route: Route, x: Exchange, ctx: ServeContext): Prom
       return referrers(x, ctx, route);
     case 'files':
       return answerFiles(route.name, x, ctx);
+    case 'charts':
+      return answerCharts(route.chart, x, ctx);
   }
 }
 

@@ -2,6 +2,7 @@ import { isValidDigest, isValidRepositoryPath, isValidTag, unsupportedDigest } f
 import { isRegistryHost } from '../reference/mapping.js';
 import { RegistryProblem } from './errors.js';
 import { isPlainFileName } from '../bundle/carried.js';
+import { parseChartRoute, type ChartRoute } from './charts.js';
 
 /**
  * What a request asks for, parsed from the raw request target. Every string
@@ -17,7 +18,9 @@ export type Route =
   | { kind: 'referrers'; name: string; ns: string | undefined; digest: string; artifactType: string | undefined }
   | { kind: 'upload' }
   /** `/files/` (the index, no name) or `/files/NAME`: a carried file (src/serve/files.ts). */
-  | { kind: 'files'; name: string | undefined };
+  | { kind: 'files'; name: string | undefined }
+  /** `/charts/index.yaml` or `/charts/NAME-VERSION.tgz`: the classic chart repository (src/serve/charts.ts). */
+  | { kind: 'charts'; chart: ChartRoute };
 
 export type ManifestReference = { tag: string } | { digest: string };
 
@@ -49,6 +52,7 @@ export function parseRoute(target: string): Route {
   const query = queryOf(q < 0 ? '' : target.slice(q + 1));
   if (path === '/v2/' || path === '/v2') return { kind: 'base' };
   if (path === '/files' || path.startsWith('/files/')) return { kind: 'files', name: fileName(path) };
+  if (path === '/charts' || path.startsWith('/charts/')) return { kind: 'charts', chart: parseChartRoute(path) };
   if (path === '/v2/_catalog') return { kind: 'catalog', page: pageQuery(query) };
   if (UPLOAD.test(path)) return { kind: 'upload' };
   const tags = TAGS.exec(path);

@@ -7,6 +7,7 @@ import { verifyBundles } from '../verify/verify.js';
 import { BlobHealth } from './blob-health.js';
 import { ServedContent } from './content.js';
 import { ServedFiles } from './files.js';
+import { loadServedCharts } from './charts.js';
 import { startServer, type RunningServer, type ServerOptions } from './server.js';
 import { assembleUnits, type ServedUnit } from './units.js';
 import type { ServedSignatures } from './countersign.js';
@@ -52,7 +53,11 @@ export async function serveBundles(req: ServeRequest): Promise<Serving> {
       ).checkServedSignatures(loaded, units, content, req.signatures, req.countersignKey)
     : undefined;
   const files = new ServedFiles(units, blobs);
-  const server = await startServer({ content, files, health: new BlobHealth(), warn: req.warn }, req);
+  const charts = await loadServedCharts(
+    units.flatMap((u) => u.metadata.images),
+    blobs,
+  );
+  const server = await startServer({ content, files, charts, health: new BlobHealth(), warn: req.warn }, req);
   return { server, content, units, startMs: performance.now() - started, ...(signatures ? { signatures } : {}) };
 }
 
