@@ -1,4 +1,10 @@
-import { CARRIED_REGISTRY, isRegistryHost, mappingProblem, mirrorPath, type RepositoryMapping } from '../reference/mapping.js';
+import {
+  CARRIED_REGISTRY,
+  isRegistryHost,
+  mappingProblem,
+  mirrorPath,
+  type RepositoryMapping,
+} from '../reference/mapping.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 
