@@ -4,11 +4,13 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { makeServerCertificate } from '../../scripts/lib/tls.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { END_OF_ARCHIVE, entry, fileEntry } from '../helpers/raw-tar.js';
+import { startServe } from '../helpers/serve-process.js';
 
 // Charts from every source, carried and imported, checked with the test's own requests: a classic
 // repository (TLS with a test CA, Basic auth) served here, OCI charts pushed by plain HTTP into a
@@ -273,6 +275,43 @@ describe('charts from a classic repository and an OCI registry cross the gap', (
     const m = await get(dest, 'charts/db/manifests/1.2.0_build.5');
     expect(m.body.equals(dbManifest)).toBe(true);
     expect((await get(dest, 'charts/db/manifests/1.3.0')).status).toBe(404);
+  });
+  it('serve answers a classic repository: index.yaml of the carried charts, each .tgz as served upstream', async () => {
+    expect(exported.code, exported.stderr).toBe(0);
+    const server = await startServe([bundle]);
+    try {
+      const base = `${server.url}/charts/`;
+      const res = await fetch(`${base}index.yaml`);
+      expect(res.status, server.stderr()).toBe(200);
+      const index = yaml.load(await res.text()) as {
+        apiVersion: string;
+        entries: Record<string, Array<{ name: string; version: string; digest: string; urls: string[] }>>;
+      };
+      expect(index.apiVersion).toBe('v1');
+      expect(Object.keys(index.entries).sort()).toEqual(['app', 'db', 'signed']);
+      // app's .tgz gained its vendored dependency, so only its own digest can vouch for it.
+      const upstreamBytes: Record<string, Buffer | undefined> = { signed, db: db1, app: undefined };
+      for (const [name, version] of [
+        ['app', '1.0.0'],
+        ['db', '1.2.0+build.5'],
+        ['signed', '2.0.0'],
+      ] as const) {
+        const entries = index.entries[name]!;
+        expect(entries, name).toHaveLength(1);
+        const e = entries[0]!;
+        expect([e.name, e.version], name).toEqual([name, version]);
+        const download = await fetch(new URL(e.urls[0]!, base));
+        expect(download.status, `${name} ${e.urls[0]}`).toBe(200);
+        const bytes = Buffer.from(await download.arrayBuffer());
+        expect(sha256(bytes), name).toBe(`sha256:${e.digest}`);
+        if (upstreamBytes[name]) expect(bytes.equals(upstreamBytes[name]), name).toBe(true);
+      }
+      const head = await fetch(`${base}signed-2.0.0.tgz`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-length')]).toEqual([200, String(signed.length)]);
+      expect((await fetch(`${base}signed-9.9.9.tgz`)).status).toBe(404);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 });
 
