@@ -1,52 +1,20 @@
-import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir } from '../helpers/cli.js';
+import { pushImage } from '../helpers/push-image.js';
 
 const FIXTURES = resolve('test/fixtures/charts/images');
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let registry: RunningRegistry;
 let work: { path: string; remove: () => Promise<void> };
-
-/** A one-layer image pushed with plain distribution-spec requests (not the code under test). */
-async function pushImage(repo: string, tag: string): Promise<void> {
-  const blobs = [Buffer.from(`layer of ${repo}`), Buffer.from('{"architecture":"amd64","os":"linux"}')];
-  for (const bytes of blobs) {
-    const start = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    const url = new URL(start.headers.get('location')!, registry.url);
-    url.searchParams.set('digest', sha256(bytes));
-    const put = await fetch(url, { method: 'PUT', body: bytes });
-    expect(put.status).toBe(201);
-  }
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: {
-      mediaType: 'application/vnd.oci.image.config.v1+json',
-      digest: sha256(blobs[1]!),
-      size: blobs[1]!.length,
-    },
-    layers: [
-      { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(blobs[0]!), size: blobs[0]!.length },
-    ],
-  };
-  const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
-    method: 'PUT',
-    body: JSON.stringify(manifest),
-    headers: { 'content-type': OCI_MANIFEST },
-  });
-  expect(res.status).toBe(201);
-}
 
 beforeAll(async () => {
   work = await tempDir();
   registry = await startRegistry();
   // metrics-server style: the values leave the tag empty and the registry has only v + appVersion.
-  await pushImage('metrics-server/metrics-server', 'v0.8.0');
+  await pushImage(registry, 'metrics-server/metrics-server', 'v0.8.0');
 });
 
 afterAll(async () => {

@@ -1,18 +1,15 @@
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type RunningRegistry } from '../../scripts/lib/registry.js';
 import { runCli, tempDir } from '../helpers/cli.js';
+import { pushImage } from '../helpers/push-image.js';
 import { tags } from '../helpers/registry-state.js';
 
 // The Image Factory options end to end: the schematic's ID computed offline and the installer named
 // as the Talos version names it, the retired ghcr.io installer warned about, and a factory installer
 // fetched through a mirror (a real registry standing in for factory.talos.dev: no network here),
 // carried under its factory name and imported with the host kept. No boot media: they need the factory.
-
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 // siderolabs/image-factory pkg/schematic/schematic_test.go, as pinned in test/unit/talos-factory.test.ts.
 const KERNEL_ARGS_SCHEMATIC = '{"customization": {"extraKernelArgs": ["noapic", "nolapic"]}}';
@@ -25,42 +22,10 @@ let registry: RunningRegistry;
 let work: { path: string; remove: () => Promise<void> };
 let installerDigest: string;
 
-/** A one-layer image pushed with plain distribution-spec requests (not the code under test); its manifest digest. */
-async function pushImage(repo: string, tag: string): Promise<string> {
-  const blobs = [Buffer.from(`layer of ${repo}`), Buffer.from('{"architecture":"amd64","os":"linux"}')];
-  for (const bytes of blobs) {
-    const start = await fetch(`${registry.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-    const url = new URL(start.headers.get('location')!, registry.url);
-    url.searchParams.set('digest', sha256(bytes));
-    expect((await fetch(url, { method: 'PUT', body: bytes })).status).toBe(201);
-  }
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: {
-        mediaType: 'application/vnd.oci.image.config.v1+json',
-        digest: sha256(blobs[1]!),
-        size: blobs[1]!.length,
-      },
-      layers: [
-        { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(blobs[0]!), size: blobs[0]!.length },
-      ],
-    }),
-  );
-  const res = await fetch(`${registry.url}/v2/${repo}/manifests/${tag}`, {
-    method: 'PUT',
-    body: manifest,
-    headers: { 'content-type': OCI_MANIFEST },
-  });
-  expect(res.status).toBe(201);
-  return sha256(manifest);
-}
-
 beforeAll(async () => {
   work = await tempDir();
   registry = await startRegistry();
-  installerDigest = await pushImage(INSTALLER_REPO, 'v1.14.0');
+  installerDigest = (await pushImage(registry, INSTALLER_REPO, 'v1.14.0')).digest;
 }, 60_000);
 
 afterAll(async () => {

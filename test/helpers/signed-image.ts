@@ -2,6 +2,7 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { RunningRegistry } from '../../scripts/lib/registry.js';
 import { sha256Digest } from '../../scripts/lib/digest.js';
+import { pushBlob, pushImage, pushManifest } from './push-image.js';
 
 const sha256 = sha256Digest;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -20,53 +21,6 @@ export interface SignedImage {
   referrersDigest: string;
   /** The sigstore-bundle referrer manifest (with `subject`). */
   referrerDigest: string;
-}
-
-/** Plain distribution-spec pushes, written here so seeding does not rely on the code under test. */
-async function pushBlob(reg: RunningRegistry, repo: string, bytes: Buffer): Promise<string> {
-  const digest = sha256(bytes);
-  const start = await fetch(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  if (start.status !== 202) throw new Error(`upload start ${start.status}`);
-  const url = new URL(start.headers.get('location')!, reg.url);
-  url.searchParams.set('digest', digest);
-  const put = await fetch(url, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new Error(`blob put ${put.status}: ${await put.text()}`);
-  return digest;
-}
-
-async function pushManifest(
-  reg: RunningRegistry,
-  repo: string,
-  ref: string,
-  doc: unknown,
-  mediaType: string,
-): Promise<{ digest: string; size: number; bytes: Buffer }> {
-  const bytes = Buffer.from(JSON.stringify(doc));
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
-    method: 'PUT',
-    body: bytes,
-    headers: { 'content-type': mediaType },
-  });
-  if (res.status !== 201) throw new Error(`manifest put ${ref} ${res.status}: ${await res.text()}`);
-  return { digest: sha256(bytes), size: bytes.length, bytes };
-}
-
-/** An image of one gzipped layer (`layer`'s bytes) with a config naming `rootfs`. */
-async function pushImage(reg: RunningRegistry, repository: string, tag: string, layer: Buffer, config: Buffer) {
-  await pushBlob(reg, repository, layer);
-  await pushBlob(reg, repository, config);
-  return pushManifest(
-    reg,
-    repository,
-    tag,
-    {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
-    },
-    OCI_MANIFEST,
-  );
 }
 
 /** cosign's simple-signing payload for the image `digest` of `repository`. */
