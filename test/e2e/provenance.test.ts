@@ -58,6 +58,28 @@ function policy(name: string, text: string): string {
   return path;
 }
 
+/**
+ * A Sigstore bundle v0.3 whose DSSE envelope is signed by `key` over an in-toto statement naming
+ * `subject`: checked with the test's own code (the pre-authentication encoding written out from
+ * the DSSE spec), not the tool's.
+ */
+function expectSignedFor(bundleBytes: Buffer, subject: string, key: ReturnType<typeof createPublicKey>): void {
+  const sigBundle = JSON.parse(bundleBytes.toString());
+  expect(sigBundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+  const envelope = sigBundle.dsseEnvelope as {
+    payload: string;
+    payloadType: string;
+    signatures: Array<{ sig: string }>;
+  };
+  const payload = Buffer.from(envelope.payload, 'base64');
+  expect(JSON.parse(payload.toString()).subject[0].digest.sha256).toBe(subject.slice('sha256:'.length));
+  const pae = Buffer.concat([
+    Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
+    payload,
+  ]);
+  expect(verify('sha256', pae, key, Buffer.from(envelope.signatures[0]!.sig, 'base64'))).toBe(true);
+}
+
 async function verifyWith(policyFile: string, ...extra: string[]) {
   const r = await runCli(['verify', bundle, '--verify-signatures', policyFile, ...extra]);
   const json = await runCli(['verify', bundle, '--verify-signatures', policyFile, '--json', ...extra]);
@@ -251,22 +273,8 @@ describe('image signatures checked offline at the crossing', () => {
         const manifest = JSON.parse((await get(`/v2/${repo}/manifests/${ours[0]!.digest}`)).toString());
         expect(manifest.artifactType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
         expect(manifest.subject.digest).toBe(app.digest);
-        const sigBundle = JSON.parse((await get(`/v2/${repo}/blobs/${manifest.layers[0].digest}`, '*/*')).toString());
-        expect(sigBundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
-        const envelope = sigBundle.dsseEnvelope as {
-          payload: string;
-          payloadType: string;
-          signatures: Array<{ sig: string }>;
-        };
-        const payload = Buffer.from(envelope.payload, 'base64');
-        const statement = JSON.parse(payload.toString());
-        expect(statement.subject[0].digest.sha256).toBe(app.digest.slice('sha256:'.length));
-        // DSSE's pre-authentication encoding, written out here from the spec, not taken from the tool.
-        const pae = Buffer.concat([
-          Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
-          payload,
-        ]);
-        expect(verify('sha256', pae, clusterPub, Buffer.from(envelope.signatures[0]!.sig, 'base64'))).toBe(true);
+        const sigBundle = await get(`/v2/${repo}/blobs/${manifest.layers[0].digest}`, '*/*');
+        expectSignedFor(sigBundle, app.digest, clusterPub);
         // The upstream cosign signature is carried as it was: its tag still names the same manifest.
         const sig = await fetch(`${into.url}/v2/${repo}/manifests/${tag}.sig`, {
           method: 'HEAD',
@@ -329,20 +337,8 @@ describe('image signatures checked offline at the crossing', () => {
       expect(ours.map((m) => m.artifactType)).toEqual(['application/vnd.dev.sigstore.bundle.v0.3+json']);
       const manifest = JSON.parse((await get(`/v2/signed/app/manifests/${ours[0]!.digest}`)).toString());
       expect(manifest.subject.digest).toBe(app.digest);
-      const sigBundle = JSON.parse((await get(`/v2/signed/app/blobs/${manifest.layers[0].digest}`, '*/*')).toString());
-      const envelope = sigBundle.dsseEnvelope as {
-        payload: string;
-        payloadType: string;
-        signatures: Array<{ sig: string }>;
-      };
-      const payload = Buffer.from(envelope.payload, 'base64');
-      expect(JSON.parse(payload.toString()).subject[0].digest.sha256).toBe(app.digest.slice('sha256:'.length));
-      // DSSE's pre-authentication encoding, written out here from the spec, not taken from the tool.
-      const pae = Buffer.concat([
-        Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
-        payload,
-      ]);
-      expect(verify('sha256', pae, clusterPub, Buffer.from(envelope.signatures[0]!.sig, 'base64'))).toBe(true);
+      const sigBundle = await get(`/v2/signed/app/blobs/${manifest.layers[0].digest}`, '*/*');
+      expectSignedFor(sigBundle, app.digest, clusterPub);
       // The carried cosign signature keeps its tag: a countersignature never replaces one.
       const sig = await fetch(`${served.url}/v2/signed/app/manifests/${app.digest.replace(':', '-')}.sig`, {
         method: 'HEAD',
