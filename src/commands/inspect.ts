@@ -6,6 +6,7 @@ import { formatBytes } from '../util/bytes.js';
 import { printOut, writeJson } from '../ui/output.js';
 import { printable } from '../util/text.js';
 import { outputOptions, type OutputArgs } from './output-options.js';
+import { carriedFiles } from '../files/carried-files.js';
 
 interface InspectArgs extends OutputArgs {
   bundle: string;
@@ -27,7 +28,6 @@ export function summarize(m: BundleMetadata) {
   const external = m.blobs.filter((b) => b.external);
   const perImage = m.images.reduce((s, im) => s + im.bytes, 0) - external.reduce((s, b) => s + b.size, 0);
   const artifactsOf = groupArtifacts(m.images);
-  const blobs = new Map(m.blobs.map((b) => [b.digest, b]));
   const carried = m.images.filter((im) => im.carried);
   return {
     tool: m.tool,
@@ -72,20 +72,14 @@ export function summarize(m: BundleMetadata) {
         digest: im.digest,
         bytes: im.bytes,
       })),
-    files: carried
-      .filter((im) => im.carried!.kind === 'file')
-      .map((im) => {
-        // The file itself is the artifact's one layer: its digest is the file's sha256.
-        const layer = im.blobs.map((d) => blobs.get(d)).find((b) => b?.role === 'layer');
-        return {
-          name: im.carried!.name,
-          source: im.carried!.source,
-          reference: im.reference,
-          size: layer?.size ?? 0,
-          ...(layer ? { sha256: layer.digest.slice('sha256:'.length) } : {}),
-          ...(im.carried!.mode !== undefined ? { mode: im.carried!.mode.toString(8).padStart(4, '0') } : {}),
-        };
-      }),
+    // A file is listed as `files` writes it out: its one layer, and its own sha256.
+    files: carriedFiles(m).map((f) => ({
+      name: f.name,
+      source: f.source,
+      size: f.size,
+      sha256: f.digest.slice('sha256:'.length),
+      mode: f.mode.toString(8).padStart(4, '0'),
+    })),
     ...(m.trustedRoot ? { trustedRoot: m.trustedRoot.source } : {}),
   };
 }
@@ -121,7 +115,7 @@ function carriedTables(s: ReturnType<typeof summarize>): string[] {
   }
   if (s.files.length > 0) {
     const rows = [['FILE', 'SIZE', 'SHA256', 'SOURCE']];
-    for (const f of s.files) rows.push([f.name, formatBytes(f.size), (f.sha256 ?? '-').slice(0, 16), f.source]);
+    for (const f of s.files) rows.push([f.name, formatBytes(f.size), f.sha256.slice(0, 16), f.source]);
     out.push(table(rows));
   }
   return out;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,7 +9,7 @@ import type { Authorization, RoundTripper } from '../registry/http.js';
 import { withRetry, type RetryPolicy } from '../registry/retry.js';
 import { expectStatus } from '../registry/status.js';
 import { digestHex } from '../oci/digest.js';
-import { syncFolder, syncPath } from '../util/atomic-file.js';
+import { publishPartial, syncPath } from '../util/atomic-file.js';
 import { printable } from '../util/text.js';
 import { UserInputError } from '../util/user-input.js';
 import { hashFile, MAX_FILE_BYTES, type StagedFile } from './staged.js';
@@ -112,8 +112,7 @@ async function fetchOnce(
       );
     await syncPath(partial);
     const path = join(staging, digestHex(got.digest));
-    await rename(partial, path);
-    await syncFolder(staging);
+    await publishPartial(partial, path);
     return { path, ...got };
   } finally {
     await rm(partial, { force: true });
